@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"gateway/config"
+	"gateway/connectors"
+	"gateway/connectors/twilio"
+	"gateway/core"
+	"gateway/core/kafkabus"
+	"gateway/core/sqlstore"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && (args[0] == "-version" || args[0] == "--version") {
+		fmt.Fprintln(stdout, "gateway", version)
+		return nil
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	g, err := start(ctx, cfg, stdout)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return g.Close()
+}
+
+// Gateway is a running gateway process.
+type Gateway struct {
+	cfg      config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	embedded *kafkabus.Embedded
+	brokers  []string
+	producer *kafkabus.Producer
+	store    *sqlstore.Store
+	service  *core.Service
+	app      *fiber.App
+	ln       net.Listener
+
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+	closers []func() error
+	once    sync.Once
+	errc    chan error
+}
+
+// Addr is the HTTP listen address.
+func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// start builds and starts every part the configured roles need.
+func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway, err error) {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g := &Gateway{cfg: cfg, log: log, reg: reg, errc: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			g.closeAll()
+		}
+	}()
+
+	// Kafka.
+	g.brokers = cfg.KafkaBrokers
+	if cfg.Embedded() {
+		g.embedded, err = kafkabus.StartEmbedded(cfg.DataDir, cfg.EmbeddedKafkaAddr, cfg.KafkaPartitions)
+		if err != nil {
+			return nil, fmt.Errorf("GATEWAY_EMBEDDED_KAFKA_ADDR: %w", err)
+		}
+		g.closers = append(g.closers, func() error { g.embedded.Close(); return nil })
+		g.brokers = []string{g.embedded.Addr()}
+		log.Info("embedded kafka broker started", "addr", g.embedded.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
+	}
+	topics := kafkabus.Topics{Prefix: cfg.TopicPrefix}
+	g.producer = kafkabus.NewProducer(kafkabus.ProducerConfig{Brokers: g.brokers}, reg)
+	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := kafkabus.EnsureTopics(setup, g.producer.Client(), topics.All(), cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
+		return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
+	}
+	ready := map[string]connectors.Pinger{
+		"kafka": connectors.PingFunc(func(ctx context.Context) error { return kafkabus.Ping(ctx, g.producer.Client()) }),
+	}
+
+	// Database, for the roles that keep state.
+	if cfg.Has(config.RoleCore) || cfg.Has(config.RoleOutbox) {
+		url := cfg.DatabaseURL
+		if url == "" {
+			url = filepath.Join(cfg.DataDir, "gateway.db")
+		}
+		g.store, err = sqlstore.Open(setup, url)
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		g.closers = append(g.closers, g.store.Close)
+		ready["database"] = g.store
+		log.Info("database ready", "dialect", g.store.Dialect())
+	}
+
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	g.cancel = cancelWork
+
+	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Ready: ready, Gatherer: reg, Log: log})
+	g.app = app
+	if cfg.Has(config.RoleIngest) {
+		g.mountWebhooks(topics)
+	}
+	if cfg.Has(config.RoleCore) {
+		g.startCore(workCtx, topics)
+	}
+
+	g.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_HTTP_ADDR: %w", err)
+	}
+	go func() {
+		if err := app.Listener(g.ln); err != nil {
+			g.errc <- err
+		}
+	}()
+	log.Info("gateway started", "addr", g.ln.Addr().String(), "version", version, "roles", roleList(cfg))
+	return g, nil
+}
+
+func roleList(cfg config.Config) []string {
+	var out []string
+	for _, r := range []string{config.RoleIngest, config.RoleCore, config.RoleOutbox} {
+		if cfg.Has(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (g *Gateway) mountWebhooks(topics kafkabus.Topics) {
+	cfg := g.cfg
+	wh := connectors.NewWebhooks(g.producer, topics, cfg.PublicURL, g.log, g.reg)
+	var messaging, status connectors.Route
+	messaging = connectors.Route{Name: "twilio_messaging", Path: "/webhooks/twilio/messaging", Methods: []string{fiber.MethodPost}}
+	status = connectors.Route{Name: "twilio_status", Path: "/webhooks/twilio/status", Methods: []string{fiber.MethodPost}}
+	if cfg.TwilioAuthToken != "" {
+		v := twilio.NewVerifier(cfg.TwilioAuthToken)
+		messaging.Handler, status.Handler = twilio.Messaging{Verifier: v}, twilio.Status{Verifier: v}
+		if cfg.PublicURL == "" {
+			g.log.Warn("twilio connector: GATEWAY_PUBLIC_URL is not set; signatures are checked against the URL of each request as received, which fails behind a proxy")
+		}
+		g.log.Info("connector enabled", "connector", "twilio")
+	} else {
+		g.log.Info("connector disabled: TWILIO_AUTH_TOKEN is not set", "connector", "twilio")
+	}
+	wh.Mount(g.app, messaging, status)
+}
+
+func (g *Gateway) startCore(ctx context.Context, topics kafkabus.Topics) {
+	cfg := g.cfg
+	metrics := core.NewMetrics(g.reg)
+	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel, AutoCloseAfter: cfg.AutoCloseAfter}
+	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
+	relay := core.NewRelay(g.store, g.producer, g.log, metrics)
+	g.service.OnEvents(relay.Wake)
+	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
+	kafkabus.LagGauge(g.reg, "gateway-core", src)
+	consumer := core.NewConsumer(g.service, src, kafkabus.DLQ{Producer: g.producer, Topic: topics.DLQ()}, g.log)
+	g.goWork(func() error { relay.Run(ctx); return nil })
+	g.goWork(func() error { return consumer.Run(ctx) })
+	g.closers = append(g.closers, src.Close)
+}
+
+func (g *Gateway) goWork(fn func() error) {
+	g.workers.Add(1)
+	go func() {
+		defer g.workers.Done()
+		if err := fn(); err != nil {
+			g.log.Error("worker stopped", "error", err)
+			g.errc <- err
+		}
+	}()
+}
+
+// Close shuts down in order: stop taking requests and let those in flight
+// finish (their events reach Kafka), stop the workers after their current
+// batch (offsets committed), relay what is left, then close Kafka clients,
+// the database and the embedded broker (which flushes its log).
+func (g *Gateway) Close() error {
+	var err error
+	g.once.Do(func() {
+		if g.app != nil {
+			err = g.app.ShutdownWithTimeout(15 * time.Second)
+		}
+		if g.cancel != nil {
+			g.cancel()
+		}
+		g.workers.Wait()
+		g.closeAll()
+		g.log.Info("gateway stopped")
+	})
+	return err
+}
+
+func (g *Gateway) closeAll() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		if err := g.closers[i](); err != nil && !errors.Is(err, net.ErrClosed) {
+			g.log.Warn("close", "error", err)
+		}
+	}
+	g.closers = nil
+}

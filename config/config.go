@@ -1,0 +1,261 @@
+// Package config reads the gateway's configuration from environment
+// variables, optionally from a YAML file named by GATEWAY_CONFIG holding the
+// same keys (the environment wins), and validates all of it at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Roles a process can run.
+const (
+	RoleIngest = "ingest"
+	RoleCore   = "core"
+	RoleOutbox = "outbox"
+)
+
+// Channels with a per-channel reopen window (GATEWAY_REOPEN_WINDOW_<CHANNEL>).
+var Channels = []string{"sms", "mms", "whatsapp", "messenger", "instagram", "email", "chat"}
+
+// Config is the whole configuration.
+type Config struct {
+	HTTPAddr          string
+	PublicURL         string
+	DataDir           string
+	Roles             map[string]bool
+	KafkaBrokers      []string
+	EmbeddedKafkaAddr string
+	TopicPrefix       string
+	KafkaPartitions   int
+	KafkaReplication  int
+	DatabaseURL       string
+	// APITokens maps a bearer token to its role (admin or agent).
+	APITokens map[string]string
+	LogLevel  string
+
+	TwilioAccountSID, TwilioAuthToken, TwilioAPIURL, TwilioFromNumber                    string
+	SendGridAPIKey, SendGridInboundUser, SendGridInboundPassword, SendGridEventPublicKey string
+	SendGridAPIURL, SendGridFromEmail                                                    string
+	MetaAppSecret, MetaVerifyToken, MetaGraphURL, MetaGraphVersion                       string
+	WhatsAppAccessToken, WhatsAppPhoneNumberID, MessengerPageAccessToken                 string
+	ChatSecret                                                                           string
+	ChatAllowedOrigins                                                                   []string
+
+	ReopenWindow          time.Duration
+	ReopenWindowByChannel map[string]time.Duration
+	AutoCloseAfter        time.Duration
+}
+
+// Has reports whether the process runs a role.
+func (c Config) Has(role string) bool { return c.Roles[role] }
+
+// Embedded reports whether the embedded broker is used.
+func (c Config) Embedded() bool { return len(c.KafkaBrokers) == 0 }
+
+// secrets are never printed.
+var secrets = map[string]bool{
+	"TWILIO_AUTH_TOKEN": true, "SENDGRID_API_KEY": true, "SENDGRID_INBOUND_PASSWORD": true, "META_APP_SECRET": true,
+	"META_VERIFY_TOKEN": true, "WHATSAPP_ACCESS_TOKEN": true, "MESSENGER_PAGE_ACCESS_TOKEN": true,
+	"GATEWAY_API_TOKENS": true, "GATEWAY_CHAT_SECRET": true, "DATABASE_URL": true,
+}
+
+// IsSecret reports whether a variable holds a secret.
+func IsSecret(name string) bool { return secrets[name] }
+
+// Load reads the configuration. getenv is os.Getenv in production.
+func Load(getenv func(string) string) (Config, error) {
+	get := getenv
+	if path := getenv("GATEWAY_CONFIG"); path != "" {
+		file, err := readFile(path)
+		if err != nil {
+			return Config{}, err
+		}
+		get = func(k string) string {
+			if v := getenv(k); v != "" {
+				return v
+			}
+			return file[k]
+		}
+	}
+	var problems []string
+	bad := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(get(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		d, err := parseDuration(v)
+		if err != nil || d < 0 {
+			bad(name, "%q is not a duration (like 72h, 30m or 7d)", v)
+			return def
+		}
+		return d
+	}
+	num := func(name string, def int) int {
+		v := str(name, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			bad(name, "%q is not an integer", v)
+			return def
+		}
+		return n
+	}
+
+	c := Config{
+		HTTPAddr:          str("GATEWAY_HTTP_ADDR", ":8080"),
+		PublicURL:         strings.TrimRight(str("GATEWAY_PUBLIC_URL", ""), "/"),
+		DataDir:           str("GATEWAY_DATA_DIR", "./data"),
+		EmbeddedKafkaAddr: str("GATEWAY_EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"),
+		TopicPrefix:       str("KAFKA_TOPIC_PREFIX", "gateway."),
+		KafkaPartitions:   num("KAFKA_PARTITIONS", 12),
+		DatabaseURL:       str("DATABASE_URL", ""),
+		LogLevel:          str("GATEWAY_LOG_LEVEL", "info"),
+
+		TwilioAccountSID: str("TWILIO_ACCOUNT_SID", ""), TwilioAuthToken: str("TWILIO_AUTH_TOKEN", ""),
+		TwilioAPIURL: str("TWILIO_API_URL", "https://api.twilio.com"), TwilioFromNumber: str("TWILIO_FROM_NUMBER", ""),
+		SendGridAPIKey: str("SENDGRID_API_KEY", ""), SendGridInboundUser: str("SENDGRID_INBOUND_USER", ""),
+		SendGridInboundPassword: str("SENDGRID_INBOUND_PASSWORD", ""), SendGridEventPublicKey: str("SENDGRID_EVENT_PUBLIC_KEY", ""),
+		SendGridAPIURL: str("SENDGRID_API_URL", "https://api.sendgrid.com"), SendGridFromEmail: str("SENDGRID_FROM_EMAIL", ""),
+		MetaAppSecret: str("META_APP_SECRET", ""), MetaVerifyToken: str("META_VERIFY_TOKEN", ""),
+		MetaGraphURL: str("META_GRAPH_URL", "https://graph.facebook.com"), MetaGraphVersion: str("META_GRAPH_VERSION", "v23.0"),
+		WhatsAppAccessToken: str("WHATSAPP_ACCESS_TOKEN", ""), WhatsAppPhoneNumberID: str("WHATSAPP_PHONE_NUMBER_ID", ""),
+		MessengerPageAccessToken: str("MESSENGER_PAGE_ACCESS_TOKEN", ""),
+		ChatSecret:               str("GATEWAY_CHAT_SECRET", ""),
+
+		ReopenWindow:          dur("GATEWAY_REOPEN_WINDOW", 72*time.Hour),
+		AutoCloseAfter:        dur("GATEWAY_AUTO_CLOSE_AFTER", 96*time.Hour),
+		ReopenWindowByChannel: map[string]time.Duration{},
+	}
+	for _, ch := range Channels {
+		name := "GATEWAY_REOPEN_WINDOW_" + strings.ToUpper(ch)
+		if str(name, "") != "" {
+			c.ReopenWindowByChannel[ch] = dur(name, 0)
+		}
+	}
+	if c.AutoCloseAfter == 0 {
+		bad("GATEWAY_AUTO_CLOSE_AFTER", "must be more than 0")
+	}
+
+	// Addresses.
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("GATEWAY_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if _, _, err := net.SplitHostPort(c.EmbeddedKafkaAddr); err != nil {
+		bad("GATEWAY_EMBEDDED_KAFKA_ADDR", "%q is not host:port", c.EmbeddedKafkaAddr)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("GATEWAY_PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
+		}
+	}
+	for name, v := range map[string]string{"TWILIO_API_URL": c.TwilioAPIURL, "SENDGRID_API_URL": c.SendGridAPIURL, "META_GRAPH_URL": c.MetaGraphURL} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(name, "%q is not an http(s) URL", v)
+		}
+	}
+	if v := str("KAFKA_BROKERS", ""); v != "" {
+		for _, b := range strings.Split(v, ",") {
+			b = strings.TrimSpace(b)
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				bad("KAFKA_BROKERS", "%q is not host:port", b)
+				continue
+			}
+			c.KafkaBrokers = append(c.KafkaBrokers, b)
+		}
+	}
+	c.KafkaReplication = num("KAFKA_REPLICATION_FACTOR", map[bool]int{true: 1, false: 3}[len(c.KafkaBrokers) == 0])
+	if c.KafkaPartitions < 1 {
+		bad("KAFKA_PARTITIONS", "must be at least 1")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("DATABASE_URL", "must be a postgres:// URL (leave it empty for SQLite under GATEWAY_DATA_DIR)")
+	}
+
+	// Roles.
+	c.Roles = map[string]bool{}
+	for _, r := range strings.Split(str("GATEWAY_ROLES", "all"), ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "all":
+			c.Roles[RoleIngest], c.Roles[RoleCore], c.Roles[RoleOutbox] = true, true, true
+		case RoleIngest, RoleCore, RoleOutbox:
+			c.Roles[r] = true
+		default:
+			bad("GATEWAY_ROLES", "unknown role %q (want all or a comma list of ingest, core, outbox)", r)
+		}
+	}
+
+	// API tokens: role:token pairs.
+	c.APITokens = map[string]string{}
+	if v := str("GATEWAY_API_TOKENS", ""); v != "" {
+		for _, pair := range strings.Split(v, ",") {
+			role, token, ok := strings.Cut(strings.TrimSpace(pair), ":")
+			if !ok || token == "" || (role != "admin" && role != "agent") {
+				bad("GATEWAY_API_TOKENS", "each entry must be admin:TOKEN or agent:TOKEN")
+				continue
+			}
+			c.APITokens[token] = role
+		}
+	}
+	if v := str("GATEWAY_CHAT_ALLOWED_ORIGINS", ""); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			c.ChatAllowedOrigins = append(c.ChatAllowedOrigins, strings.TrimSpace(o))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("GATEWAY_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if len(problems) > 0 {
+		return c, errors.New("config: " + strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// parseDuration accepts Go durations plus a days suffix (7d).
+func parseDuration(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+func readFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: GATEWAY_CONFIG: %w", err)
+	}
+	raw := map[string]any{}
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config: GATEWAY_CONFIG: %s is not YAML: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		out[strings.ToUpper(k)] = fmt.Sprint(v)
+	}
+	return out, nil
+}

@@ -1,0 +1,91 @@
+// Package webhook is the contract between the HTTP routes and the provider
+// packages: a provider sees a plain Request (raw bytes, headers, the public
+// URL the provider called) and returns the normalized events to publish, or
+// an error naming what was wrong. It knows nothing of fiber or Kafka.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"gateway/normalize"
+)
+
+// Request is one webhook call as received.
+type Request struct {
+	Method string
+	// URL is the public URL the provider called: GATEWAY_PUBLIC_URL, the
+	// path and the query exactly as sent.
+	URL        string
+	Header     http.Header
+	Query      url.Values
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// Event is a normalized event and its Kafka key (channel:address of the contact).
+type Event struct {
+	Key   string
+	Event normalize.Event
+}
+
+// Result is what a provider package makes of a request.
+type Result struct {
+	// Events go to inbound.v1, all of them before the provider is answered.
+	Events []Event
+	// Ignored counts items of the payload that carry nothing for the gateway.
+	Ignored int
+	// ContentType and Body are the answer on success (TwiML, a challenge).
+	ContentType string
+	Body        []byte
+	// NoRaw is set for requests that are not provider events (the Meta
+	// subscription check) and so are not recorded on raw.v1.
+	NoRaw bool
+}
+
+// Errors a provider package returns, wrapped with detail; the routes map
+// each to a status.
+var (
+	ErrSignature    = errors.New("signature verification failed") // 403
+	ErrUnauthorized = errors.New("authentication required")       // 401
+	ErrMalformed    = errors.New("malformed payload")             // 400
+	ErrUnsupported  = errors.New("unsupported media type")        // 415
+)
+
+// Handler turns a webhook request into events.
+type Handler interface {
+	Handle(ctx context.Context, r *Request) (Result, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, r *Request) (Result, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, r *Request) (Result, error) { return f(ctx, r) }
+
+// NewEvent builds an inbound event for a normalized message or status.
+func NewEvent(source, typ, key string, at time.Time, data any) (Event, error) {
+	ev, err := normalize.NewEvent(source, typ, key, at, data)
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{Key: key, Event: ev}, nil
+}
+
+// MessageEvent builds the message.received event of an inbound message.
+func MessageEvent(source string, m normalize.Message) (Event, error) {
+	c := m.Contact()
+	return NewEvent(source, normalize.TypeMessageReceived, normalize.InboundKey(m.Channel, c.Address), m.ReceivedAt, m)
+}
+
+// StatusEvent builds the message.status event of a delivery update.
+func StatusEvent(source string, s normalize.Status) (Event, error) {
+	key := s.Provider + ":" + s.ProviderMessageID
+	if s.Recipient != nil {
+		key = normalize.InboundKey(s.Channel, s.Recipient.Address)
+	}
+	return NewEvent(source, normalize.TypeMessageStatus, key, s.At, s)
+}

@@ -1,0 +1,56 @@
+// Package core is the conversation engine: customers and their identities,
+// the one-active-conversation rule, messages, and the conversation events it
+// publishes through a transactional event outbox.
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes of the domain. The HTTP layer maps them to statuses in one place.
+const (
+	EINVALID       = "invalid"       // malformed request: 400
+	EUNAUTHORIZED  = "unauthorized"  // no or bad credentials: 401
+	EFORBIDDEN     = "forbidden"     // role not allowed: 403
+	ENOTFOUND      = "not_found"     // 404
+	ECONFLICT      = "conflict"      // state conflict: 409
+	EUNPROCESSABLE = "unprocessable" // a rule is broken: 422
+	EINTERNAL      = "internal"      // 500
+)
+
+// Error is a domain error with a code and a message fit for a user.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns a domain error.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of a domain error, or EINTERNAL.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-facing message of a domain error, or a
+// generic one for internal errors (whose details stay in the logs).
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// ErrTransient marks an error worth retrying (a database that is down, a
+// serialization failure); anything else is permanent.
+var ErrTransient = errors.New("transient")

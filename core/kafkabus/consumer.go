@@ -1,0 +1,93 @@
+package kafkabus
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+// Consumer reads topics as a member of a consumer group. Offsets are only
+// committed by Commit, never automatically.
+type Consumer struct {
+	r *kafka.Reader
+}
+
+// ConsumerConfig configures a Consumer.
+type ConsumerConfig struct {
+	Brokers []string
+	Group   string
+	Topics  []string
+}
+
+// NewConsumer joins the group lazily, on the first fetch.
+func NewConsumer(cfg ConsumerConfig) *Consumer {
+	return &Consumer{r: kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           cfg.Group,
+		GroupTopics:       cfg.Topics,
+		StartOffset:       kafka.FirstOffset,
+		MinBytes:          1,
+		MaxBytes:          16 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    0, // synchronous commits, after the database commit
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		ReadBackoffMin:    10 * time.Millisecond,
+		ReadBackoffMax:    250 * time.Millisecond,
+		QueueCapacity:     1000,
+	})}
+}
+
+// FetchBatch waits for one record, then takes those that follow it without
+// delay, up to max. Records are returned in the order of each partition.
+func (c *Consumer) FetchBatch(ctx context.Context, max int) ([]kafka.Message, error) {
+	m, err := c.r.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []kafka.Message{m}
+	for len(batch) < max {
+		short, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+		m, err := c.r.FetchMessage(short)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			return batch, nil
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// Commit commits the offsets past the given records.
+func (c *Consumer) Commit(ctx context.Context, msgs ...kafka.Message) error {
+	return c.r.CommitMessages(ctx, msgs...)
+}
+
+// Lag returns how many records the consumer is behind, as last seen.
+func (c *Consumer) Lag() int64 { return c.r.Stats().Lag }
+
+// Close leaves the group.
+func (c *Consumer) Close() error { return c.r.Close() }
+
+// LagGauge exports a consumer's lag.
+func LagGauge(reg prometheus.Registerer, group string, c *Consumer) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "gateway", Subsystem: "kafka", Name: "consumer_lag",
+		Help:        "Records the consumer group member has not consumed yet, as last seen by the reader.",
+		ConstLabels: prometheus.Labels{"group": group},
+	}, func() float64 { return float64(c.Lag()) }))
+}

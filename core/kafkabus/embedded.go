@@ -1,0 +1,51 @@
+package kafkabus
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Embedded is the in-process Kafka-protocol broker used when no brokers are
+// configured. Its log is persisted under the data dir.
+type Embedded struct {
+	cluster *kfake.Cluster
+	addr    string
+}
+
+// StartEmbedded starts the broker listening on addr (host:port; port 0 picks
+// a free one), persisted under dataDir/kafka.
+func StartEmbedded(dataDir, addr string, partitions int) (*Embedded, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: address %q: %w", addr, err)
+	}
+	listen := func(network, _ string) (net.Listener, error) {
+		return net.Listen(network, net.JoinHostPort(host, port))
+	}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.ListenFn(listen),
+		kfake.DefaultNumPartitions(partitions),
+		kfake.AllowAutoTopicCreation(),
+		// kfake grows each partition buffer by doubling up to the segment
+		// size, stalling produce at each doubling: keep segments small.
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": "1048576"}),
+	}
+	if dataDir != "" {
+		opts = append(opts, kfake.DataDir(filepath.Join(dataDir, "kafka")))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: start on %s: %w", addr, err)
+	}
+	return &Embedded{cluster: c, addr: c.ListenAddrs()[0]}, nil
+}
+
+// Addr returns the address clients dial.
+func (e *Embedded) Addr() string { return e.addr }
+
+// Close stops the broker and flushes its data to disk.
+func (e *Embedded) Close() { e.cluster.Close() }

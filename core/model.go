@@ -1,0 +1,96 @@
+package core
+
+import (
+	"time"
+
+	"gateway/normalize"
+)
+
+// Conversation states.
+const (
+	StatusNew     = "new"     // not assigned
+	StatusOpen    = "open"    // assigned to one agent in one inbox
+	StatusWaiting = "waiting" // no reply needed, nothing pending
+	StatusClosed  = "closed"  // solved
+)
+
+// Customer is a person the business talks with, on any number of identities.
+type Customer struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name,omitempty"`
+	Identities []Identity `json:"identities,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+// Identity is one address of a customer (a phone shared by SMS, MMS and
+// WhatsApp; an email; a Messenger PSID; an Instagram id; a chat visitor).
+type Identity struct {
+	Kind    string `json:"kind"`
+	Address string `json:"address"`
+}
+
+// Conversation is the customer's thread across every channel. At most one
+// per customer is not closed.
+type Conversation struct {
+	ID             string     `json:"id"`
+	CustomerID     string     `json:"customer_id"`
+	Status         string     `json:"status"`
+	Assignee       string     `json:"assignee,omitempty"`
+	Inbox          string     `json:"inbox,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	LastActivityAt time.Time  `json:"last_activity_at"`
+	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+	CloseReason    string     `json:"close_reason,omitempty"`
+	WaitingSince   *time.Time `json:"waiting_since,omitempty"`
+	// Channel, ContactAddress and BusinessAddress are where the customer
+	// last wrote: the default route of a reply.
+	Channel         string `json:"channel,omitempty"`
+	ContactAddress  string `json:"contact_address,omitempty"`
+	BusinessAddress string `json:"business_address,omitempty"`
+	// LastInboundAt is when the customer last wrote (24-hour windows).
+	LastInboundAt *time.Time `json:"last_inbound_at,omitempty"`
+	// Counters.
+	Unreplied            int        `json:"unreplied"`
+	MessageCount         int        `json:"message_count"`
+	FirstInboundAt       *time.Time `json:"first_inbound_at,omitempty"`
+	FirstResponseSeconds *float64   `json:"first_response_seconds,omitempty"`
+	ResolutionSeconds    *float64   `json:"resolution_seconds,omitempty"`
+}
+
+// Message kinds stored in a conversation.
+const (
+	KindMessage = "message"
+	KindNote    = "note"
+)
+
+// StoredMessage is a message or note as kept in a conversation.
+type StoredMessage struct {
+	ID             string            `json:"id"`
+	ConversationID string            `json:"conversation_id"`
+	CustomerID     string            `json:"customer_id"`
+	Kind           string            `json:"kind"`
+	Direction      string            `json:"direction,omitempty"`
+	Channel        string            `json:"channel,omitempty"`
+	Status         string            `json:"status,omitempty"` // delivery state of an outbound message
+	Error          *DeliveryError    `json:"error,omitempty"`
+	Author         string            `json:"author,omitempty"` // agent of a note or reply
+	Text           string            `json:"text,omitempty"`
+	Message        normalize.Message `json:"message"`
+	CreatedAt      time.Time         `json:"created_at"`
+}
+
+// DeliveryError says why an outbound message failed.
+type DeliveryError struct {
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	ProviderCode string `json:"provider_code,omitempty"`
+}
+
+// OutboxEvent is an event written in a database transaction and published to
+// Kafka after it commits.
+type OutboxEvent struct {
+	Topic string
+	Key   string
+	Value []byte
+}

@@ -1,0 +1,147 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gateway/normalize"
+)
+
+// Policy holds the conversation rules that are configuration.
+type Policy struct {
+	// ReopenWindow is how long after closing a customer's message reopens
+	// the conversation instead of starting a new one.
+	ReopenWindow time.Duration
+	// ReopenWindowByChannel overrides ReopenWindow for the channel of the
+	// customer's new message (live chat 0, social messaging up to 28 days).
+	ReopenWindowByChannel map[string]time.Duration
+	// AutoCloseAfter closes a waiting conversation after this long.
+	AutoCloseAfter time.Duration
+}
+
+// ReopenWindowFor returns the reopen window for a message on channel.
+func (p Policy) ReopenWindowFor(channel string) time.Duration {
+	if d, ok := p.ReopenWindowByChannel[channel]; ok {
+		return d
+	}
+	return p.ReopenWindow
+}
+
+// Service is the conversation engine.
+type Service struct {
+	store   Store
+	policy  Policy
+	topics  EventTopics
+	log     *slog.Logger
+	metrics *Metrics
+	// notify is called after a transaction that added events commits.
+	notify func()
+}
+
+// EventTopics names the topics the core writes to.
+type EventTopics struct {
+	Events string
+	DLQ    string
+}
+
+// NewService returns the conversation engine.
+func NewService(store Store, policy Policy, topics EventTopics, log *slog.Logger, m *Metrics) *Service {
+	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: m, notify: func() {}}
+}
+
+// OnEvents sets the function called after events were committed (to wake the relay).
+func (s *Service) OnEvents(fn func()) { s.notify = fn }
+
+// Store returns the service's store.
+func (s *Service) Store() Store { return s.store }
+
+// EventData is the data of every event on events.v1. Message events carry
+// the whole normalized message; transitions carry from, to, reason and actor.
+type EventData struct {
+	CustomerID     string             `json:"customer_id"`
+	ConversationID string             `json:"conversation_id,omitempty"`
+	Channel        string             `json:"channel,omitempty"`
+	MessageID      string             `json:"message_id,omitempty"`
+	From           string             `json:"from,omitempty"`
+	To             string             `json:"to,omitempty"`
+	Reason         string             `json:"reason,omitempty"`
+	Actor          string             `json:"actor,omitempty"`
+	Message        *normalize.Message `json:"message,omitempty"`
+	Status         string             `json:"status,omitempty"`
+	Error          *DeliveryError     `json:"error,omitempty"`
+	Conversation   *Conversation      `json:"conversation,omitempty"`
+	Customer       *Customer          `json:"customer,omitempty"`
+	MergedFrom     string             `json:"merged_from,omitempty"`
+	Note           *StoredMessage     `json:"note,omitempty"`
+}
+
+// eventSource is the CloudEvents source of the core's events.
+const eventSource = "/gateway/core"
+
+// emit adds one event to the transaction's outbox, keyed by customer id.
+func (s *Service) emit(ctx context.Context, tx Tx, typ string, d EventData) error {
+	subject := d.ConversationID
+	if subject == "" {
+		subject = d.CustomerID
+	}
+	ev, err := normalize.NewEvent(eventSource, typ, subject, tx.Now(), d)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("core: encode %s: %w", typ, err)
+	}
+	s.metrics.event(typ)
+	return tx.AddEvents(ctx, OutboxEvent{Topic: s.topics.Events, Key: d.CustomerID, Value: raw})
+}
+
+// transition moves a conversation to another status and emits the event
+// the move means.
+func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, reason, actor string) error {
+	from := c.Status
+	if from == to {
+		return nil
+	}
+	now := tx.Now()
+	c.Status = to
+	c.UpdatedAt = now
+	c.WaitingSince = nil
+	switch to {
+	case StatusClosed:
+		c.ClosedAt = &now
+		c.CloseReason = reason
+		if c.ResolutionSeconds == nil {
+			d := now.Sub(c.CreatedAt).Seconds()
+			c.ResolutionSeconds = &d
+			s.metrics.resolution(d)
+		}
+	case StatusWaiting:
+		c.WaitingSince = &now
+	}
+	if from == StatusClosed {
+		c.ClosedAt = nil
+		c.CloseReason = ""
+		c.ResolutionSeconds = nil
+	}
+	if err := tx.UpdateConversation(ctx, *c); err != nil {
+		return err
+	}
+	d := EventData{CustomerID: c.CustomerID, ConversationID: c.ID, From: from, To: to, Reason: reason, Actor: actor, Conversation: c}
+	if err := s.emit(ctx, tx, TypeStatusChanged, d); err != nil {
+		return err
+	}
+	switch {
+	case to == StatusClosed:
+		return s.emit(ctx, tx, normalize.TypeConversationClosed, d)
+	case from == StatusClosed:
+		return s.emit(ctx, tx, normalize.TypeConversationReopened, d)
+	}
+	return nil
+}
+
+// TypeStatusChanged is emitted for every status transition.
+const TypeStatusChanged = normalize.TypeConversationStatusChanged

@@ -1,0 +1,67 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gateway/core"
+)
+
+// relayLockKey is the PostgreSQL advisory lock that gives one instance at a
+// time the turn to publish the event outbox, so events keep their order.
+const relayLockKey = 7243011
+
+// ClaimEvents publishes the oldest outbox events and deletes them.
+func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.OutboxEvent) error) (int, error) {
+	n := 0
+	err := s.InTx(ctx, func(ct core.Tx) error {
+		t := ct.(*tx)
+		if s.dialect == Postgres {
+			var got bool
+			if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock(?)`, relayLockKey).Scan(&got); err != nil {
+				return fmt.Errorf("sqlstore: relay lock: %w", err)
+			}
+			if !got {
+				return nil
+			}
+		}
+		rows, err := t.query(ctx, `SELECT id, topic, key, value FROM event_outbox ORDER BY id LIMIT ?`, limit)
+		if err != nil {
+			return fmt.Errorf("sqlstore: read outbox: %w", err)
+		}
+		var ids []any
+		var evs []core.OutboxEvent
+		for rows.Next() {
+			var id int64
+			var e core.OutboxEvent
+			if err := rows.Scan(&id, &e.Topic, &e.Key, &e.Value); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: read outbox: %w", err)
+			}
+			ids = append(ids, id)
+			evs = append(evs, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: read outbox: %w", err)
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		if err := publish(evs); err != nil {
+			return err
+		}
+		// Delete by id, not by range: a row with a lower id may commit later.
+		for start := 0; start < len(ids); start += 500 {
+			chunk := ids[start:min(start+500, len(ids))]
+			q := `DELETE FROM event_outbox WHERE id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+			if _, err := t.exec(ctx, q, chunk...); err != nil {
+				return fmt.Errorf("sqlstore: delete outbox: %w", err)
+			}
+		}
+		n = len(evs)
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,264 @@
+// Package sqlstore keeps the conversation engine's data in SQLite (embedded
+// default, pure Go) or PostgreSQL (production). Both run the same SQL, with
+// placeholders rewritten for PostgreSQL, and the same behaviour suite.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"gateway/core"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Store is the SQL implementation of core.Store.
+type Store struct {
+	db      *sql.DB
+	dialect string
+	now     func() time.Time
+	queries map[string]string
+}
+
+var _ core.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock replaces the wall clock (tests move time forward with it).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// Open connects to PostgreSQL when url starts with postgres:// or
+// postgresql://, else opens (creating) the SQLite file at path url, and
+// applies the schema migrations.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	s := &Store{now: time.Now, queries: map[string]string{}}
+	for _, o := range opts {
+		o(s)
+	}
+	var err error
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		s.dialect = Postgres
+		s.db, err = sql.Open("pgx", url)
+		if err == nil {
+			s.db.SetMaxOpenConns(20)
+			s.db.SetMaxIdleConns(20)
+			s.db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	} else {
+		s.dialect = SQLite
+		if dir := filepath.Dir(url); dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("sqlstore: create %s: %w", dir, err)
+			}
+		}
+		dsn := "file:" + url + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		s.db, err = sql.Open("sqlite", dsn)
+		// One connection: SQLite has one writer, and a single connection
+		// turns every contention into a queue instead of a busy error.
+		s.db.SetMaxOpenConns(1)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations/"+s.dialect)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	dialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if s.dialect == Postgres {
+		dialect = goose.DialectPostgres
+		// Several instances may start at once: one migrates, the others wait.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return fmt.Errorf("sqlstore: migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, s.db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlstore: migrate %s: %w", s.dialect, classify(err))
+	}
+	return nil
+}
+
+// Dialect returns SQLite or Postgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB returns the database handle.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var one int
+	return classify(s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one))
+}
+
+// q returns a query with ? placeholders rewritten for the dialect.
+func (s *Store) q(query string) string {
+	if s.dialect != Postgres {
+		return query
+	}
+	return rebind(query)
+}
+
+// rebind turns ? placeholders into $1, $2, ... outside quoted strings.
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// InTx runs fn in a transaction.
+func (s *Store) InTx(ctx context.Context, fn func(core.Tx) error) error {
+	sqltx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", classify(err))
+	}
+	t := &tx{s: s, tx: sqltx, now: s.now().UTC().Truncate(time.Microsecond)}
+	if err := fn(t); err != nil {
+		_ = sqltx.Rollback()
+		return classify(err)
+	}
+	if err := sqltx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", classify(err))
+	}
+	return nil
+}
+
+// classify wraps errors worth retrying with core.ErrTransient.
+func classify(err error) error {
+	if err == nil || errors.Is(err, core.ErrTransient) {
+		return err
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case pg.Code == "40001", pg.Code == "40P01", pg.Code == "55P03", // serialization, deadlock, lock not available
+			strings.HasPrefix(pg.Code, "08"), strings.HasPrefix(pg.Code, "53"), strings.HasPrefix(pg.Code, "57P"):
+			return fmt.Errorf("%w: %w", core.ErrTransient, err)
+		}
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%w: %w", core.ErrTransient, err)
+		}
+		return err
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	// Connection-level failures (refused, reset, bad connection) are transient.
+	if errors.Is(err, context.DeadlineExceeded) || isConnError(err) {
+		return fmt.Errorf("%w: %w", core.ErrTransient, err)
+	}
+	return err
+}
+
+func isConnError(err error) bool {
+	var pc *pgconn.ConnectError
+	if errors.As(err, &pc) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset", "bad connection", "broken pipe", "conn closed", "failed to connect", "unexpected EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// micros stores times as microseconds since the epoch, the same in both dialects.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func floatPtr(v sql.NullFloat64) *float64 {
+	if !v.Valid {
+		return nil
+	}
+	f := v.Float64
+	return &f
+}
+
+func nullFloat(f *float64) sql.NullFloat64 {
+	if f == nil {
+		return sql.NullFloat64{}
+	}
+	return sql.NullFloat64{Float64: *f, Valid: true}
+}

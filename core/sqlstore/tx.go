@@ -1,0 +1,248 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gateway/core"
+)
+
+type tx struct {
+	s   *Store
+	tx  *sql.Tx
+	now time.Time
+}
+
+var _ core.Tx = (*tx)(nil)
+
+func (t *tx) Now() time.Time { return t.now }
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.s.q(query), args...)
+}
+
+func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.s.q(query), args...)
+}
+
+func (t *tx) row(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.s.q(query), args...)
+}
+
+func (t *tx) CustomerByIdentity(ctx context.Context, id core.Identity) (core.Customer, bool, error) {
+	var c core.Customer
+	var created int64
+	err := t.row(ctx, `SELECT c.id, c.name, c.created_at FROM identities i JOIN customers c ON c.id = i.customer_id
+		WHERE i.kind = ? AND i.address = ?`, id.Kind, id.Address).Scan(&c.ID, &c.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Customer{}, false, nil
+	}
+	if err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: customer by identity: %w", err)
+	}
+	c.CreatedAt = fromMicros(created)
+	return c, true, nil
+}
+
+func (t *tx) CreateCustomer(ctx context.Context, c core.Customer, id core.Identity) (core.Customer, bool, error) {
+	if _, err := t.exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)`,
+		c.ID, c.Name, micros(c.CreatedAt)); err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: insert customer: %w", err)
+	}
+	res, err := t.exec(ctx, `INSERT INTO identities (kind, address, customer_id, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (kind, address) DO NOTHING`, id.Kind, id.Address, c.ID, micros(c.CreatedAt))
+	if err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: insert identity: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return c, true, nil
+	}
+	// Another transaction owns the identity: drop ours and use theirs.
+	if _, err := t.exec(ctx, `DELETE FROM customers WHERE id = ?`, c.ID); err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: drop customer: %w", err)
+	}
+	other, ok, err := t.CustomerByIdentity(ctx, id)
+	if err == nil && !ok {
+		err = fmt.Errorf("sqlstore: identity %s vanished: %w", id.Kind, core.ErrTransient)
+	}
+	return other, false, err
+}
+
+func (t *tx) LockCustomer(ctx context.Context, customerID string) error {
+	if t.s.dialect != Postgres {
+		return nil // SQLite transactions are serialized already
+	}
+	var id string
+	if err := t.row(ctx, `SELECT id FROM customers WHERE id = ? FOR UPDATE`, customerID).Scan(&id); err != nil {
+		return fmt.Errorf("sqlstore: lock customer: %w", err)
+	}
+	return nil
+}
+
+const conversationColumns = `id, customer_id, status, assignee, inbox, created_at, updated_at, last_activity_at,
+	closed_at, close_reason, waiting_since, channel, contact_address, business_address, last_inbound_at,
+	unreplied, message_count, first_inbound_at, first_response_seconds, resolution_seconds`
+
+type scanner interface{ Scan(...any) error }
+
+func scanConversation(r scanner) (core.Conversation, error) {
+	var c core.Conversation
+	var created, updated, activity int64
+	var closed, waiting, lastIn, firstIn sql.NullInt64
+	var firstResp, resolution sql.NullFloat64
+	err := r.Scan(&c.ID, &c.CustomerID, &c.Status, &c.Assignee, &c.Inbox, &created, &updated, &activity,
+		&closed, &c.CloseReason, &waiting, &c.Channel, &c.ContactAddress, &c.BusinessAddress, &lastIn,
+		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution)
+	if err != nil {
+		return c, err
+	}
+	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = fromMicros(created), fromMicros(updated), fromMicros(activity)
+	c.ClosedAt, c.WaitingSince, c.LastInboundAt, c.FirstInboundAt = timePtr(closed), timePtr(waiting), timePtr(lastIn), timePtr(firstIn)
+	c.FirstResponseSeconds, c.ResolutionSeconds = floatPtr(firstResp), floatPtr(resolution)
+	return c, nil
+}
+
+func (t *tx) oneConversation(ctx context.Context, where string, args ...any) (core.Conversation, bool, error) {
+	c, err := scanConversation(t.row(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Conversation{}, false, nil
+	}
+	if err != nil {
+		return core.Conversation{}, false, fmt.Errorf("sqlstore: conversation: %w", err)
+	}
+	return c, true, nil
+}
+
+func (t *tx) ActiveConversation(ctx context.Context, customerID string) (core.Conversation, bool, error) {
+	return t.oneConversation(ctx, `customer_id = ? AND status <> 'closed'`, customerID)
+}
+
+func (t *tx) LastClosedConversation(ctx context.Context, customerID string) (core.Conversation, bool, error) {
+	return t.oneConversation(ctx, `customer_id = ? AND status = 'closed' ORDER BY closed_at DESC, id DESC LIMIT 1`, customerID)
+}
+
+func conversationArgs(c core.Conversation) []any {
+	return []any{c.CustomerID, c.Status, c.Assignee, c.Inbox, micros(c.CreatedAt), micros(c.UpdatedAt), micros(c.LastActivityAt),
+		nullMicros(c.ClosedAt), c.CloseReason, nullMicros(c.WaitingSince), c.Channel, c.ContactAddress, c.BusinessAddress,
+		nullMicros(c.LastInboundAt), c.Unreplied, c.MessageCount, nullMicros(c.FirstInboundAt),
+		nullFloat(c.FirstResponseSeconds), nullFloat(c.ResolutionSeconds)}
+}
+
+func (t *tx) InsertConversation(ctx context.Context, c core.Conversation) (bool, error) {
+	args := append([]any{c.ID}, conversationArgs(c)...)
+	res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (customer_id) WHERE status <> 'closed' DO NOTHING`, args...)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: insert conversation: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (t *tx) UpdateConversation(ctx context.Context, c core.Conversation) error {
+	args := append(conversationArgs(c), c.ID)
+	res, err := t.exec(ctx, `UPDATE conversations SET customer_id = ?, status = ?, assignee = ?, inbox = ?, created_at = ?,
+		updated_at = ?, last_activity_at = ?, closed_at = ?, close_reason = ?, waiting_since = ?, channel = ?,
+		contact_address = ?, business_address = ?, last_inbound_at = ?, unreplied = ?, message_count = ?,
+		first_inbound_at = ?, first_response_seconds = ?, resolution_seconds = ? WHERE id = ?`, args...)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return core.Errorf(core.ECONFLICT, "the customer already has an active conversation")
+		}
+		return fmt.Errorf("sqlstore: update conversation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return core.Errorf(core.ENOTFOUND, "conversation %s not found", c.ID)
+	}
+	return nil
+}
+
+func (t *tx) MessageByProviderID(ctx context.Context, provider, providerMessageID string) (core.StoredMessage, bool, error) {
+	m, err := scanMessage(t.row(ctx, `SELECT `+messageColumns+` FROM messages WHERE provider = ? AND provider_message_id = ?`,
+		provider, providerMessageID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.StoredMessage{}, false, nil
+	}
+	if err != nil {
+		return core.StoredMessage{}, false, fmt.Errorf("sqlstore: message by provider id: %w", err)
+	}
+	return m, true, nil
+}
+
+const messageColumns = `id, conversation_id, customer_id, kind, direction, channel, status, error, author, body, created_at`
+
+func scanMessage(r scanner) (core.StoredMessage, error) {
+	var m core.StoredMessage
+	var errJSON sql.NullString
+	var body string
+	var created int64
+	if err := r.Scan(&m.ID, &m.ConversationID, &m.CustomerID, &m.Kind, &m.Direction, &m.Channel, &m.Status,
+		&errJSON, &m.Author, &body, &created); err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal([]byte(body), &m.Message); err != nil {
+		return m, fmt.Errorf("sqlstore: message %s body: %w", m.ID, err)
+	}
+	if errJSON.Valid && errJSON.String != "" {
+		m.Error = &core.DeliveryError{}
+		if err := json.Unmarshal([]byte(errJSON.String), m.Error); err != nil {
+			return m, fmt.Errorf("sqlstore: message %s error: %w", m.ID, err)
+		}
+	}
+	m.Text = m.Message.Text
+	m.CreatedAt = fromMicros(created)
+	return m, nil
+}
+
+func (t *tx) InsertMessage(ctx context.Context, m core.StoredMessage) (bool, error) {
+	body, err := json.Marshal(m.Message)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: encode message: %w", err)
+	}
+	var errJSON sql.NullString
+	if m.Error != nil {
+		b, _ := json.Marshal(m.Error)
+		errJSON = sql.NullString{String: string(b), Valid: true}
+	}
+	var pmid sql.NullString
+	if m.Message.ProviderMessageID != "" {
+		pmid = sql.NullString{String: m.Message.ProviderMessageID, Valid: true}
+	}
+	res, err := t.exec(ctx, `INSERT INTO messages (id, conversation_id, customer_id, kind, direction, channel, provider,
+		provider_message_id, status, error, author, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`,
+		m.ID, m.ConversationID, m.CustomerID, m.Kind, m.Direction, m.Channel, m.Message.Provider, pmid,
+		m.Status, errJSON, m.Author, string(body), micros(m.CreatedAt))
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: insert message: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (t *tx) AddEvents(ctx context.Context, evs ...core.OutboxEvent) error {
+	for _, e := range evs {
+		if _, err := t.exec(ctx, `INSERT INTO event_outbox (topic, key, value, created_at) VALUES (?, ?, ?, ?)`,
+			e.Topic, e.Key, e.Value, micros(t.now)); err != nil {
+			return fmt.Errorf("sqlstore: add event: %w", err)
+		}
+	}
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		return pg.SQLState() == "23505"
+	}
+	var se interface{ Code() int }
+	if errors.As(err, &se) {
+		return se.Code() == 2067 || se.Code() == 1555 // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
+	}
+	return false
+}

@@ -1,0 +1,111 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ContentType is the Kafka content-type header value of every event.
+const ContentType = "application/cloudevents+json"
+
+// Event types on inbound.v1.
+const (
+	TypeMessageReceived = "message.received"
+	TypeMessageStatus   = "message.status"
+)
+
+// Event types on events.v1 (message.received is shared with inbound.v1).
+const (
+	TypeCustomerCreated           = "customer.created"
+	TypeCustomerMerged            = "customer.merged"
+	TypeCustomerErased            = "customer.erased"
+	TypeConversationCreated       = "conversation.created"
+	TypeConversationReopened      = "conversation.reopened"
+	TypeConversationAssigned      = "conversation.assigned"
+	TypeConversationStatusChanged = "conversation.status_changed"
+	TypeConversationClosed        = "conversation.closed"
+	TypeConversationDeleted       = "conversation.deleted"
+	TypeMessageQueued             = "message.queued"
+	TypeMessageSent               = "message.sent"
+	TypeMessageDelivered          = "message.delivered"
+	TypeMessageRead               = "message.read"
+	TypeMessageFailed             = "message.failed"
+	TypeNoteAdded                 = "note.added"
+)
+
+// Event is a CloudEvents 1.0 event in structured JSON mode.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// NewEvent builds an event with a fresh id. data is marshalled to JSON.
+func NewEvent(source, typ, subject string, at time.Time, data any) (Event, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("normalize: marshal %s data: %w", typ, err)
+	}
+	return Event{SpecVersion: "1.0", ID: NewID(), Source: source, Type: typ, Subject: subject,
+		Time: at.UTC(), DataContentType: "application/json", Data: raw}, nil
+}
+
+// Encode returns the event as JSON.
+func (e Event) Encode() ([]byte, error) { return json.Marshal(e) }
+
+// ErrEvent is wrapped by every decoding error.
+var ErrEvent = errors.New("invalid event")
+
+// DecodeEvent parses and checks the envelope of a structured-mode CloudEvent.
+func DecodeEvent(b []byte) (Event, error) {
+	var e Event
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&e); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrEvent, err)
+	}
+	switch {
+	case e.SpecVersion != "1.0":
+		return Event{}, fmt.Errorf("%w: specversion %q", ErrEvent, e.SpecVersion)
+	case e.ID == "" || e.Source == "" || e.Type == "":
+		return Event{}, fmt.Errorf("%w: id, source and type are required", ErrEvent)
+	case len(e.Data) == 0 || string(e.Data) == "null":
+		return Event{}, fmt.Errorf("%w: data is required", ErrEvent)
+	}
+	return e, nil
+}
+
+// DecodeMessage returns the message of a message.received event and checks
+// the fields the core relies on.
+func (e Event) DecodeMessage() (Message, error) {
+	var m Message
+	if err := json.Unmarshal(e.Data, &m); err != nil {
+		return Message{}, fmt.Errorf("%w: message data: %v", ErrEvent, err)
+	}
+	if m.MessageID == "" || m.Channel == "" || m.Provider == "" || m.From.Address == "" || m.From.Kind == "" {
+		return Message{}, fmt.Errorf("%w: message_id, channel, provider and from are required", ErrEvent)
+	}
+	return m, nil
+}
+
+// DecodeStatus returns the status of a message.status event.
+func (e Event) DecodeStatus() (Status, error) {
+	var s Status
+	if err := json.Unmarshal(e.Data, &s); err != nil {
+		return Status{}, fmt.Errorf("%w: status data: %v", ErrEvent, err)
+	}
+	if s.Provider == "" || s.ProviderMessageID == "" || s.Status == "" {
+		return Status{}, fmt.Errorf("%w: provider, provider_message_id and status are required", ErrEvent)
+	}
+	return s, nil
+}
+
+// InboundKey is the Kafka key of an inbound.v1 record: channel:address of the contact.
+func InboundKey(channel, address string) string { return channel + ":" + address }

@@ -1,0 +1,139 @@
+// Package normalize holds the gateway's provider-neutral types: the normalized
+// message, the inbound events the connectors publish, canonical addresses and
+// the CloudEvents codec. It does no I/O.
+package normalize
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Channels a message can travel on.
+const (
+	ChannelSMS       = "sms"
+	ChannelMMS       = "mms"
+	ChannelWhatsApp  = "whatsapp"
+	ChannelMessenger = "messenger"
+	ChannelInstagram = "instagram"
+	ChannelEmail     = "email"
+	ChannelChat      = "chat"
+)
+
+// Address kinds. SMS, MMS and WhatsApp share KindPhone so that one customer's
+// messages on those channels land in one conversation.
+const (
+	KindPhone     = "phone"
+	KindEmail     = "email"
+	KindMessenger = "messenger" // page-scoped id (PSID) or page id
+	KindInstagram = "instagram" // Instagram-scoped id (IGSID) or account id
+	KindChat      = "chat"      // web chat visitor id
+	KindWhatsApp  = "whatsapp"  // WhatsApp business-scoped user id without a phone number
+)
+
+// Directions of a message.
+const (
+	Inbound  = "inbound"
+	Outbound = "outbound"
+)
+
+// Party is one end of a message.
+type Party struct {
+	Kind    string `json:"kind"`
+	Address string `json:"address"`
+	Name    string `json:"name,omitempty"`
+}
+
+// Attachment is a file carried by a message.
+type Attachment struct {
+	URL         string `json:"url"`
+	ContentType string `json:"content_type,omitempty"`
+	Filename    string `json:"filename,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	// Status is empty or "stored" when the file is available at URL, "pending"
+	// while it is being copied, "failed" when it could not be fetched (Error says why).
+	Status string `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// ProviderRef is how the provider names the file (a media id or URL), kept
+	// so that a failed copy can be retried.
+	ProviderRef string `json:"provider_ref,omitempty"`
+}
+
+// Thread carries email threading headers.
+type Thread struct {
+	MessageID  string   `json:"message_id,omitempty"`
+	InReplyTo  string   `json:"in_reply_to,omitempty"`
+	References []string `json:"references,omitempty"`
+}
+
+// Message is the normalized message every channel is turned into.
+type Message struct {
+	MessageID         string       `json:"message_id"`
+	Channel           string       `json:"channel"`
+	Provider          string       `json:"provider"`
+	ProviderMessageID string       `json:"provider_message_id,omitempty"`
+	Direction         string       `json:"direction"`
+	From              Party        `json:"from"`
+	To                Party        `json:"to"`
+	Text              string       `json:"text,omitempty"`
+	Subject           string       `json:"subject,omitempty"`
+	HTML              string       `json:"html,omitempty"`
+	Thread            *Thread      `json:"thread,omitempty"`
+	Attachments       []Attachment `json:"attachments,omitempty"`
+	ReceivedAt        time.Time    `json:"received_at"`
+	// Echo marks a message the business sent from another tool that the
+	// provider reports back (Messenger echoes): recorded, not customer input.
+	Echo bool `json:"echo,omitempty"`
+	// Extra holds channel specifics that have no common field (location,
+	// interactive replies, postbacks, referrals, reactions).
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// Contact is the customer's side of a message: From when inbound, To when outbound.
+func (m *Message) Contact() Party {
+	if m.Direction == Outbound {
+		return m.To
+	}
+	return m.From
+}
+
+// Status is a delivery update for an outbound message.
+type Status struct {
+	Provider          string    `json:"provider"`
+	ProviderMessageID string    `json:"provider_message_id"`
+	Channel           string    `json:"channel,omitempty"`
+	Status            string    `json:"status"` // queued, sent, delivered, read, failed
+	ProviderStatus    string    `json:"provider_status,omitempty"`
+	ErrorCode         string    `json:"error_code,omitempty"`
+	ErrorMessage      string    `json:"error_message,omitempty"`
+	Recipient         *Party    `json:"recipient,omitempty"`
+	At                time.Time `json:"at"`
+}
+
+// Delivery states of an outbound message, in the order they can be reached.
+// A state never goes backwards; failed is terminal.
+const (
+	StatusQueued    = "queued"
+	StatusSent      = "sent"
+	StatusDelivered = "delivered"
+	StatusRead      = "read"
+	StatusFailed    = "failed"
+)
+
+var statusRank = map[string]int{StatusQueued: 0, StatusSent: 1, StatusDelivered: 2, StatusRead: 3, StatusFailed: 4}
+
+// Advances reports whether moving from one delivery state to another is
+// forward. Unknown states never advance.
+func Advances(from, to string) bool {
+	f, ok1 := statusRank[from]
+	t, ok2 := statusRank[to]
+	if !ok1 || !ok2 || from == StatusFailed {
+		return false
+	}
+	return t > f
+}
+
+// NewID returns a new time-ordered gateway id (UUIDv7).
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
