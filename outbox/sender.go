@@ -1,0 +1,89 @@
+// Package outbox sends replies: the dispatcher claims due rows written in the
+// same transaction as the message, sends them in order per conversation
+// through a Sender per channel, retries what can be retried and records the
+// provider's id so status callbacks can find the message.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gateway/normalize"
+)
+
+// Template is a pre-approved message (WhatsApp template, Twilio Content SID).
+type Template struct {
+	// Name is the WhatsApp template name or the Twilio ContentSid (HX...).
+	Name     string `json:"name"`
+	Language string `json:"language,omitempty"`
+	// Components is the WhatsApp components array, passed through as given.
+	Components []map[string]any `json:"components,omitempty"`
+	// Variables are Twilio ContentVariables ({"1": "Ann"}).
+	Variables map[string]string `json:"variables,omitempty"`
+}
+
+// Send is one outbound message as a Sender sees it.
+type Send struct {
+	// MessageID is the gateway's id; senders use it as the idempotency key
+	// where the provider has one.
+	MessageID string
+	Channel   string
+	// From is the business address the customer wrote to (or the configured
+	// sender); To is the customer's address on the channel.
+	From normalize.Party
+	To   normalize.Party
+	Text string
+	// Email only.
+	Subject string
+	HTML    string
+	Thread  *normalize.Thread
+	// Attachments are sent by URL.
+	Attachments []normalize.Attachment
+	Template    *Template
+	// Messenger/Instagram: messaging_type (RESPONSE, UPDATE, MESSAGE_TAG) and tag.
+	MessagingType string
+	Tag           string
+	// StatusCallback is where the provider reports delivery (Twilio).
+	StatusCallback string
+}
+
+// Result is what the provider answered.
+type Result struct {
+	// ProviderMessageID is the provider's id of the message (Twilio SID,
+	// WhatsApp wamid, Messenger mid, SendGrid X-Message-Id).
+	ProviderMessageID string
+}
+
+// Sender sends on one channel.
+type Sender interface {
+	Send(ctx context.Context, s Send) (Result, error)
+}
+
+// ErrPermanent is wrapped by errors that retrying cannot fix.
+var ErrPermanent = errors.New("permanent send failure")
+
+// SendError is a failed send as the provider described it.
+type SendError struct {
+	// Permanent is true for errors that no retry can fix (invalid number,
+	// blocked, window closed, bad request); false for 429, 5xx, timeouts.
+	Permanent bool
+	// HTTPStatus is the provider's HTTP status, 0 for transport errors.
+	HTTPStatus int
+	// ProviderCode is the provider's own error code (21211, 131047, ...).
+	ProviderCode string
+	Message      string
+	// RetryAfter is the provider's Retry-After, if it sent one.
+	RetryAfter time.Duration
+}
+
+func (e *SendError) Error() string {
+	if e.ProviderCode != "" {
+		return fmt.Sprintf("provider error %s (HTTP %d): %s", e.ProviderCode, e.HTTPStatus, e.Message)
+	}
+	return fmt.Sprintf("send failed (HTTP %d): %s", e.HTTPStatus, e.Message)
+}
+
+// Is makes errors.Is(err, ErrPermanent) true for permanent send errors.
+func (e *SendError) Is(target error) bool { return target == ErrPermanent && e.Permanent }
