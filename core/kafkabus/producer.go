@@ -286,9 +286,10 @@ func PartitionCount(ctx context.Context, c *kafka.Client, topic string) (int, er
 	return 0, fmt.Errorf("%w: topic %s has no partitions", ErrUnavailable, topic)
 }
 
-// Ping reports whether the cluster answers a metadata request.
+// Ping reports whether a broker answers (ApiVersions: never served from the
+// client's metadata cache).
 func Ping(ctx context.Context, c *kafka.Client) error {
-	if _, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
+	if _, err := c.ApiVersions(ctx, &kafka.ApiVersionsRequest{}); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil

@@ -1,0 +1,9 @@
+package core_test
+
+import (
+	"errors"
+
+	"gateway/core"
+)
+
+func isTransient(err error) bool { return errors.Is(err, core.ErrTransient) }
