@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -27,9 +28,16 @@ import (
 var version = "dev"
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 && (args[0] == "-version" || args[0] == "--version") {
-		fmt.Fprintln(stdout, "gateway", version)
-		return nil
+	if len(args) > 0 {
+		switch args[0] {
+		case "-version", "--version", "version":
+			fmt.Fprintln(stdout, "gateway", version)
+			return nil
+		case "sign":
+			return sign(args[1:], getenv, os.Stdin, stdout)
+		default:
+			return fmt.Errorf("unknown argument %q: gateway takes its configuration from the environment (see README); subcommands: version, sign", args[0])
+		}
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
