@@ -75,6 +75,9 @@ type EventData struct {
 	Conversation   *Conversation      `json:"conversation,omitempty"`
 	Customer       *Customer          `json:"customer,omitempty"`
 	MergedFrom     string             `json:"merged_from,omitempty"`
+	Assignee       string             `json:"assignee,omitempty"`
+	Inbox          string             `json:"inbox,omitempty"`
+	PreviousAgent  string             `json:"previous_assignee,omitempty"`
 	Note           *StoredMessage     `json:"note,omitempty"`
 }
 

@@ -48,8 +48,63 @@ type Tx interface {
 	// provider_message_id) is already stored.
 	InsertMessage(ctx context.Context, m StoredMessage) (bool, error)
 
+	// ConversationByID returns one conversation.
+	ConversationByID(ctx context.Context, id string) (Conversation, bool, error)
+	// ListConversations returns conversations by the filter, newest activity first.
+	ListConversations(ctx context.Context, f ConversationFilter) ([]Conversation, error)
+	// CustomerConversations returns every conversation of a customer, newest first.
+	CustomerConversations(ctx context.Context, customerID string) ([]Conversation, error)
+	// Messages returns a conversation's messages and notes in order.
+	Messages(ctx context.Context, conversationID string) ([]StoredMessage, error)
+	// DueWaiting returns waiting conversations that have waited since before t.
+	DueWaiting(ctx context.Context, before time.Time, limit int) ([]Conversation, error)
+	// DeleteConversation deletes a conversation and its messages.
+	DeleteConversation(ctx context.Context, id string) error
+
+	// CustomerByID returns a customer with its identities; a customer merged
+	// into another is not found.
+	CustomerByID(ctx context.Context, id string) (Customer, bool, error)
+	// MergeCustomer moves every identity, conversation and message of from
+	// to into, and leaves from as a tombstone pointing at into.
+	MergeCustomer(ctx context.Context, from, into string) error
+	// EraseCustomer deletes everything kept about a customer.
+	EraseCustomer(ctx context.Context, id string) error
+	// Stats returns the dashboard figures; agent may be empty.
+	Stats(ctx context.Context, agent string) (Stats, error)
+
 	// AddEvents appends events to the outbox, published after commit.
 	AddEvents(ctx context.Context, evs ...OutboxEvent) error
 	// Now is the clock of the transaction.
 	Now() time.Time
+}
+
+// ConversationFilter selects conversations for the operator API.
+type ConversationFilter struct {
+	Status     string
+	Inbox      string
+	Assignee   string
+	Unassigned bool
+	CustomerID string
+	// After is the cursor: the last conversation of the previous page.
+	After *Cursor
+	Limit int
+}
+
+// Cursor is a position in the newest-activity-first order.
+type Cursor struct {
+	LastActivityAt time.Time
+	ID             string
+}
+
+// Stats are the dashboard figures.
+type Stats struct {
+	ByStatus                 map[string]int `json:"by_status"`
+	Unassigned               int            `json:"unassigned"`
+	Unreplied                int            `json:"unreplied"`
+	AgentAssigned            *int           `json:"agent_assigned,omitempty"`
+	AgentUnreplied           *int           `json:"agent_unreplied,omitempty"`
+	FirstResponseSecondsAvg  *float64       `json:"first_response_seconds_avg,omitempty"`
+	ResolutionSecondsAvg     *float64       `json:"resolution_seconds_avg,omitempty"`
+	ConversationsWithReplies int            `json:"conversations_with_replies"`
+	Resolved                 int            `json:"resolved"`
 }

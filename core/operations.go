@@ -1,0 +1,494 @@
+package core
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gateway/normalize"
+)
+
+// Actor is who or what does something: "agent:ann", "admin:root",
+// "system:auto_close", "customer".
+type Actor string
+
+// AgentActor names an agent.
+func AgentActor(name string) Actor { return Actor("agent:" + name) }
+
+// SystemActor names an automatic rule.
+func SystemActor(rule string) Actor { return Actor("system:" + rule) }
+
+// agentName returns the agent of an agent or admin actor.
+func (a Actor) agentName() string {
+	if k, n, ok := strings.Cut(string(a), ":"); ok && (k == "agent" || k == "admin") {
+		return n
+	}
+	return ""
+}
+
+// withConversation runs fn on a conversation with its customer locked, so an
+// operator's change and a customer's message never interleave.
+func (s *Service) withConversation(ctx context.Context, id string, fn func(tx Tx, c *Conversation) error) (Conversation, error) {
+	var out Conversation
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		c, ok, err := tx.ConversationByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(ENOTFOUND, "conversation %s not found", id)
+		}
+		if err := tx.LockCustomer(ctx, c.CustomerID); err != nil {
+			return err
+		}
+		if c, _, err = tx.ConversationByID(ctx, id); err != nil { // read again under the lock
+			return err
+		}
+		if err := fn(tx, &c); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	if err == nil {
+		s.notify()
+	}
+	return out, err
+}
+
+// Conversation returns one conversation.
+func (s *Service) Conversation(ctx context.Context, id string) (Conversation, error) {
+	var c Conversation
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var ok bool
+		var err error
+		if c, ok, err = tx.ConversationByID(ctx, id); err == nil && !ok {
+			err = Errorf(ENOTFOUND, "conversation %s not found", id)
+		}
+		return err
+	})
+	return c, err
+}
+
+// ListConversations returns a page of conversations, newest activity first.
+func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) ([]Conversation, error) {
+	switch f.Status {
+	case "", StatusNew, StatusOpen, StatusWaiting, StatusClosed:
+	default:
+		return nil, Errorf(EINVALID, "status must be new, open, waiting or closed")
+	}
+	var out []Conversation
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.ListConversations(ctx, f)
+		return err
+	})
+	return out, err
+}
+
+// Messages returns a conversation's messages and notes in order.
+func (s *Service) Messages(ctx context.Context, conversationID string) ([]StoredMessage, error) {
+	var out []StoredMessage
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		if _, ok, err := tx.ConversationByID(ctx, conversationID); err != nil || !ok {
+			if err == nil {
+				err = Errorf(ENOTFOUND, "conversation %s not found", conversationID)
+			}
+			return err
+		}
+		var err error
+		out, err = tx.Messages(ctx, conversationID)
+		return err
+	})
+	return out, err
+}
+
+// Assign gives a conversation to an agent in an inbox; a new conversation
+// becomes open.
+func (s *Service) Assign(ctx context.Context, id, agent, inbox string, by Actor) (Conversation, error) {
+	if agent == "" {
+		return Conversation{}, Errorf(EINVALID, "agent is required")
+	}
+	return s.withConversation(ctx, id, func(tx Tx, c *Conversation) error {
+		if c.Status == StatusClosed {
+			return Errorf(ECONFLICT, "conversation is closed: reopen it first")
+		}
+		prev := c.Assignee
+		c.Assignee, c.Inbox = agent, inbox
+		c.UpdatedAt = tx.Now()
+		if err := tx.UpdateConversation(ctx, *c); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+			Assignee: agent, Inbox: inbox, PreviousAgent: prev, Reason: "assigned", Actor: string(by), Conversation: c}); err != nil {
+			return err
+		}
+		if c.Status == StatusNew {
+			return s.transition(ctx, tx, c, StatusOpen, "assigned", string(by))
+		}
+		return nil
+	})
+}
+
+// Unassign clears the assignee; an open conversation becomes new.
+func (s *Service) Unassign(ctx context.Context, id string, by Actor) (Conversation, error) {
+	return s.withConversation(ctx, id, func(tx Tx, c *Conversation) error {
+		if c.Assignee == "" {
+			return nil
+		}
+		prev := c.Assignee
+		c.Assignee = ""
+		c.UpdatedAt = tx.Now()
+		if err := tx.UpdateConversation(ctx, *c); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+			Inbox: c.Inbox, PreviousAgent: prev, Reason: "unassigned", Actor: string(by), Conversation: c}); err != nil {
+			return err
+		}
+		if c.Status == StatusOpen {
+			return s.transition(ctx, tx, c, StatusNew, "unassigned", string(by))
+		}
+		return nil
+	})
+}
+
+// SetStatus moves a conversation to waiting, closed or open (reopen).
+func (s *Service) SetStatus(ctx context.Context, id, status, reason string, by Actor) (Conversation, error) {
+	if reason == "" {
+		reason = map[string]string{StatusWaiting: "no_reply_needed", StatusClosed: "solved", StatusOpen: "reopened"}[status]
+	}
+	return s.withConversation(ctx, id, func(tx Tx, c *Conversation) error {
+		switch status {
+		case StatusWaiting:
+			if c.Status == StatusClosed {
+				return Errorf(ECONFLICT, "conversation is closed: reopen it first")
+			}
+			return s.transition(ctx, tx, c, StatusWaiting, reason, string(by))
+		case StatusClosed:
+			return s.transition(ctx, tx, c, StatusClosed, reason, string(by))
+		case StatusOpen:
+			if c.Status != StatusClosed && c.Status != StatusWaiting {
+				return nil
+			}
+			if c.Status == StatusClosed {
+				if other, ok, err := tx.ActiveConversation(ctx, c.CustomerID); err != nil {
+					return err
+				} else if ok {
+					return Errorf(ECONFLICT, "the customer has another active conversation (%s)", other.ID)
+				}
+			}
+			return s.transition(ctx, tx, c, wakeStatus(*c), reason, string(by))
+		}
+		return Errorf(EINVALID, "status must be waiting, closed or open")
+	})
+}
+
+// AddNote adds a private note, never sent to the customer.
+func (s *Service) AddNote(ctx context.Context, id, text string, by Actor) (StoredMessage, error) {
+	if strings.TrimSpace(text) == "" {
+		return StoredMessage{}, Errorf(EINVALID, "text is required")
+	}
+	var note StoredMessage
+	_, err := s.withConversation(ctx, id, func(tx Tx, c *Conversation) error {
+		now := tx.Now()
+		note = StoredMessage{ID: normalize.NewID(), ConversationID: c.ID, CustomerID: c.CustomerID, Kind: KindNote,
+			Author: string(by), Text: text, CreatedAt: now,
+			Message: normalize.Message{Text: text, ReceivedAt: now}}
+		note.Message.MessageID = note.ID
+		if _, err := tx.InsertMessage(ctx, note); err != nil {
+			return err
+		}
+		c.UpdatedAt = now
+		if err := tx.UpdateConversation(ctx, *c); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, normalize.TypeNoteAdded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+			MessageID: note.ID, Actor: string(by), Note: &note})
+	})
+	return note, err
+}
+
+// OpenConversation starts a conversation for a customer proactively (the
+// business writes first); an agent who opens it is its assignee.
+func (s *Service) OpenConversation(ctx context.Context, customerID, channel string, by Actor) (Conversation, error) {
+	var conv Conversation
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		if _, ok, err := tx.CustomerByID(ctx, customerID); err != nil || !ok {
+			if err == nil {
+				err = Errorf(ENOTFOUND, "customer %s not found", customerID)
+			}
+			return err
+		}
+		if err := tx.LockCustomer(ctx, customerID); err != nil {
+			return err
+		}
+		if other, ok, err := tx.ActiveConversation(ctx, customerID); err != nil {
+			return err
+		} else if ok {
+			return Errorf(ECONFLICT, "the customer already has an active conversation (%s)", other.ID)
+		}
+		var err error
+		if conv, err = s.createConversation(ctx, tx, customerID, channel, "proactive", string(by)); err != nil {
+			return err
+		}
+		if agent := by.agentName(); agent != "" {
+			conv.Assignee = agent
+			if err := tx.UpdateConversation(ctx, conv); err != nil {
+				return err
+			}
+			if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: customerID, ConversationID: conv.ID,
+				Assignee: agent, Reason: "proactive", Actor: string(by), Conversation: &conv}); err != nil {
+				return err
+			}
+			return s.transition(ctx, tx, &conv, StatusOpen, "proactive", string(by))
+		}
+		return nil
+	})
+	if err == nil {
+		s.notify()
+	}
+	return conv, err
+}
+
+// DeleteConversation erases a conversation and its messages.
+func (s *Service) DeleteConversation(ctx context.Context, id string, by Actor) error {
+	_, err := s.withConversation(ctx, id, func(tx Tx, c *Conversation) error {
+		if err := tx.DeleteConversation(ctx, c.ID); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, normalize.TypeConversationDeleted, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+			Reason: "deleted", Actor: string(by)})
+	})
+	return err
+}
+
+// FindCustomer finds a customer by any identity: a phone number in any
+// common notation, an email address, or a Meta or chat id.
+func (s *Service) FindCustomer(ctx context.Context, address string) (Customer, error) {
+	address = strings.TrimSpace(address)
+	if address == "" {
+		return Customer{}, Errorf(EINVALID, "address is required")
+	}
+	var candidates []Identity
+	if p, err := normalize.CanonicalPhone(address); err == nil {
+		candidates = append(candidates, Identity{normalize.KindPhone, p})
+	}
+	if e, _, err := normalize.CanonicalEmail(address); err == nil {
+		candidates = append(candidates, Identity{normalize.KindEmail, e})
+	}
+	for _, k := range []string{normalize.KindMessenger, normalize.KindInstagram, normalize.KindChat, normalize.KindWhatsApp} {
+		candidates = append(candidates, Identity{k, address})
+	}
+	var out Customer
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		for _, id := range candidates {
+			c, ok, err := tx.CustomerByIdentity(ctx, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out, _, err = tx.CustomerByID(ctx, c.ID)
+				return err
+			}
+		}
+		return Errorf(ENOTFOUND, "no customer has that address")
+	})
+	return out, err
+}
+
+// Customer returns a customer with its identities.
+func (s *Service) Customer(ctx context.Context, id string) (Customer, error) {
+	var out Customer
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		c, ok, err := tx.CustomerByID(ctx, id)
+		if err == nil && !ok {
+			err = Errorf(ENOTFOUND, "customer %s not found", id)
+		}
+		out = c
+		return err
+	})
+	return out, err
+}
+
+// Timeline is every conversation and message of a customer, across channels.
+type Timeline struct {
+	Customer      Customer               `json:"customer"`
+	Conversations []TimelineConversation `json:"conversations"`
+}
+
+// TimelineConversation is one conversation of a timeline with its messages.
+type TimelineConversation struct {
+	Conversation
+	Messages []StoredMessage `json:"messages"`
+}
+
+// Timeline returns a customer's whole history, newest conversation first.
+func (s *Service) Timeline(ctx context.Context, id string) (Timeline, error) {
+	var out Timeline
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		c, ok, err := tx.CustomerByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(ENOTFOUND, "customer %s not found", id)
+		}
+		out.Customer = c
+		convs, err := tx.CustomerConversations(ctx, id)
+		if err != nil {
+			return err
+		}
+		out.Conversations = []TimelineConversation{}
+		for _, conv := range convs {
+			msgs, err := tx.Messages(ctx, conv.ID)
+			if err != nil {
+				return err
+			}
+			if msgs == nil {
+				msgs = []StoredMessage{}
+			}
+			out.Conversations = append(out.Conversations, TimelineConversation{Conversation: conv, Messages: msgs})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Merge merges customer from into customer into: from's active conversation
+// is closed with reason "merged", its identities, conversations and
+// messages move to into, and customer.merged is emitted.
+func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Customer, error) {
+	if into == from {
+		return Customer{}, Errorf(EINVALID, "a customer cannot be merged into itself")
+	}
+	var out Customer
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		for _, id := range []string{into, from} {
+			if _, ok, err := tx.CustomerByID(ctx, id); err != nil || !ok {
+				if err == nil {
+					err = Errorf(ENOTFOUND, "customer %s not found", id)
+				}
+				return err
+			}
+		}
+		// Lock in a fixed order so two opposite merges cannot deadlock.
+		first, second := into, from
+		if second < first {
+			first, second = second, first
+		}
+		for _, id := range []string{first, second} {
+			if err := tx.LockCustomer(ctx, id); err != nil {
+				return err
+			}
+		}
+		if active, ok, err := tx.ActiveConversation(ctx, from); err != nil {
+			return err
+		} else if ok {
+			if err := s.transition(ctx, tx, &active, StatusClosed, "merged", string(by)); err != nil {
+				return err
+			}
+		}
+		if err := tx.MergeCustomer(ctx, from, into); err != nil {
+			return err
+		}
+		c, _, err := tx.CustomerByID(ctx, into)
+		if err != nil {
+			return err
+		}
+		out = c
+		return s.emit(ctx, tx, normalize.TypeCustomerMerged, EventData{CustomerID: into, MergedFrom: from, Actor: string(by), Customer: &c})
+	})
+	if err == nil {
+		s.notify()
+	}
+	return out, err
+}
+
+// EraseCustomer removes everything the gateway keeps about a customer and
+// emits customer.erased so downstream systems erase their copies.
+func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error {
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		if _, ok, err := tx.CustomerByID(ctx, id); err != nil || !ok {
+			if err == nil {
+				err = Errorf(ENOTFOUND, "customer %s not found", id)
+			}
+			return err
+		}
+		if err := tx.LockCustomer(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.EraseCustomer(ctx, id); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, normalize.TypeCustomerErased, EventData{CustomerID: id, Reason: "erasure", Actor: string(by)})
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// Stats returns the dashboard figures, with the agent's own when named.
+func (s *Service) Stats(ctx context.Context, agent string) (Stats, error) {
+	var st Stats
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		st, err = tx.Stats(ctx, agent)
+		return err
+	})
+	return st, err
+}
+
+// AutoClose closes waiting conversations that have waited longer than the
+// policy allows. Safe with several instances: each conversation is re-read
+// under its customer's lock and closed only if it is still due.
+func (s *Service) AutoClose(ctx context.Context) (int, error) {
+	closed := 0
+	for {
+		var due []Conversation
+		cutoff := time.Time{}
+		err := s.store.InTx(ctx, func(tx Tx) error {
+			cutoff = tx.Now().Add(-s.policy.AutoCloseAfter)
+			var err error
+			due, err = tx.DueWaiting(ctx, cutoff, 100)
+			return err
+		})
+		if err != nil || len(due) == 0 {
+			return closed, err
+		}
+		for _, c := range due {
+			_, err := s.withConversation(ctx, c.ID, func(tx Tx, c *Conversation) error {
+				if c.Status != StatusWaiting || c.WaitingSince == nil || c.WaitingSince.After(tx.Now().Add(-s.policy.AutoCloseAfter)) {
+					return nil
+				}
+				closed++
+				return s.transition(ctx, tx, c, StatusClosed, "auto_close", string(SystemActor("auto_close")))
+			})
+			if err != nil && ErrorCode(err) != ENOTFOUND {
+				return closed, err
+			}
+		}
+		if len(due) < 100 {
+			return closed, nil
+		}
+	}
+}
+
+// RunAutoClose runs AutoClose every interval until ctx ends.
+func (s *Service) RunAutoClose(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.AutoClose(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("core: auto close", "error", err)
+		} else if n > 0 {
+			s.log.Info("core: auto closed conversations", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

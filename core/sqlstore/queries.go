@@ -1,0 +1,206 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gateway/core"
+)
+
+func (t *tx) ConversationByID(ctx context.Context, id string) (core.Conversation, bool, error) {
+	return t.oneConversation(ctx, `id = ?`, id)
+}
+
+func (t *tx) conversations(ctx context.Context, where string, args ...any) ([]core.Conversation, error) {
+	rows, err := t.query(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: conversations: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: conversations: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) ([]core.Conversation, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	add("1 = 1")
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if f.Inbox != "" {
+		add("inbox = ?", f.Inbox)
+	}
+	if f.Assignee != "" {
+		add("assignee = ?", f.Assignee)
+	}
+	if f.Unassigned {
+		add("assignee = ''")
+	}
+	if f.CustomerID != "" {
+		add("customer_id = ?", f.CustomerID)
+	}
+	if f.After != nil {
+		at := micros(f.After.LastActivityAt)
+		add("(last_activity_at < ? OR (last_activity_at = ? AND id < ?))", at, at, f.After.ID)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	args = append(args, f.Limit)
+	return t.conversations(ctx, strings.Join(where, " AND ")+` ORDER BY last_activity_at DESC, id DESC LIMIT ?`, args...)
+}
+
+func (t *tx) CustomerConversations(ctx context.Context, customerID string) ([]core.Conversation, error) {
+	return t.conversations(ctx, `customer_id = ? ORDER BY created_at DESC, id DESC`, customerID)
+}
+
+func (t *tx) DueWaiting(ctx context.Context, before time.Time, limit int) ([]core.Conversation, error) {
+	return t.conversations(ctx, `status = 'waiting' AND waiting_since <= ? ORDER BY waiting_since LIMIT ?`, micros(before), limit)
+}
+
+func (t *tx) Messages(ctx context.Context, conversationID string) ([]core.StoredMessage, error) {
+	rows, err := t.query(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = ? ORDER BY created_at, id`, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: messages: %w", err)
+	}
+	defer rows.Close()
+	var out []core.StoredMessage
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) DeleteConversation(ctx context.Context, id string) error {
+	if _, err := t.exec(ctx, `DELETE FROM messages WHERE conversation_id = ?`, id); err != nil {
+		return fmt.Errorf("sqlstore: delete messages: %w", err)
+	}
+	res, err := t.exec(ctx, `DELETE FROM conversations WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete conversation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return core.Errorf(core.ENOTFOUND, "conversation %s not found", id)
+	}
+	return nil
+}
+
+func (t *tx) CustomerByID(ctx context.Context, id string) (core.Customer, bool, error) {
+	var c core.Customer
+	var created int64
+	err := t.row(ctx, `SELECT id, name, created_at FROM customers WHERE id = ? AND merged_into IS NULL`, id).Scan(&c.ID, &c.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Customer{}, false, nil
+	}
+	if err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
+	}
+	c.CreatedAt = fromMicros(created)
+	rows, err := t.query(ctx, `SELECT kind, address FROM identities WHERE customer_id = ? ORDER BY created_at, kind, address`, id)
+	if err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: identities: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i core.Identity
+		if err := rows.Scan(&i.Kind, &i.Address); err != nil {
+			return core.Customer{}, false, err
+		}
+		c.Identities = append(c.Identities, i)
+	}
+	return c, true, rows.Err()
+}
+
+func (t *tx) MergeCustomer(ctx context.Context, from, into string) error {
+	for _, q := range []string{
+		`UPDATE identities SET customer_id = ? WHERE customer_id = ?`,
+		`UPDATE conversations SET customer_id = ? WHERE customer_id = ?`,
+		`UPDATE messages SET customer_id = ? WHERE customer_id = ?`,
+		`UPDATE customers SET merged_into = ? WHERE id = ?`,
+		// Tombstones that pointed at the merged customer now point at the survivor.
+		`UPDATE customers SET merged_into = ? WHERE merged_into = ?`,
+	} {
+		if _, err := t.exec(ctx, q, into, from); err != nil {
+			if isUniqueViolation(err) {
+				return core.Errorf(core.ECONFLICT, "both customers have an active conversation")
+			}
+			return fmt.Errorf("sqlstore: merge: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) EraseCustomer(ctx context.Context, id string) error {
+	for _, q := range []string{
+		`DELETE FROM messages WHERE customer_id = ?`,
+		`DELETE FROM conversations WHERE customer_id = ?`,
+		`DELETE FROM identities WHERE customer_id = ?`,
+		`DELETE FROM customers WHERE merged_into = ?`,
+		`DELETE FROM customers WHERE id = ?`,
+	} {
+		if _, err := t.exec(ctx, q, id); err != nil {
+			return fmt.Errorf("sqlstore: erase customer: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) Stats(ctx context.Context, agent string) (core.Stats, error) {
+	st := core.Stats{ByStatus: map[string]int{core.StatusNew: 0, core.StatusOpen: 0, core.StatusWaiting: 0, core.StatusClosed: 0}}
+	rows, err := t.query(ctx, `SELECT status, COUNT(*) FROM conversations GROUP BY status`)
+	if err != nil {
+		return st, fmt.Errorf("sqlstore: stats: %w", err)
+	}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			rows.Close()
+			return st, err
+		}
+		st.ByStatus[s] = n
+	}
+	rows.Close()
+	var unreplied sql.NullInt64
+	var frAvg, resAvg sql.NullFloat64
+	err = t.row(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN status <> 'closed' AND assignee = '' THEN 1 ELSE 0 END), 0),
+		SUM(CASE WHEN status <> 'closed' THEN unreplied ELSE 0 END),
+		AVG(first_response_seconds), AVG(resolution_seconds),
+		COALESCE(SUM(CASE WHEN first_response_seconds IS NOT NULL THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN resolution_seconds IS NOT NULL THEN 1 ELSE 0 END), 0)
+		FROM conversations`).Scan(&st.Unassigned, &unreplied, &frAvg, &resAvg, &st.ConversationsWithReplies, &st.Resolved)
+	if err != nil {
+		return st, fmt.Errorf("sqlstore: stats: %w", err)
+	}
+	st.Unreplied = int(unreplied.Int64)
+	st.FirstResponseSecondsAvg, st.ResolutionSecondsAvg = floatPtr(frAvg), floatPtr(resAvg)
+	if agent != "" {
+		var assigned int
+		var agentUnreplied sql.NullInt64
+		if err := t.row(ctx, `SELECT COUNT(*), SUM(unreplied) FROM conversations WHERE status <> 'closed' AND assignee = ?`, agent).
+			Scan(&assigned, &agentUnreplied); err != nil {
+			return st, fmt.Errorf("sqlstore: agent stats: %w", err)
+		}
+		u := int(agentUnreplied.Int64)
+		st.AgentAssigned, st.AgentUnreplied = &assigned, &u
+	}
+	return st, nil
+}
