@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"gateway/normalize"
 )
@@ -186,15 +185,3 @@ func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, cha
 	return conv, s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
 		ConversationID: conv.ID, Channel: channel, To: StatusNew, Reason: reason, Actor: actor, Conversation: &conv})
 }
-
-// applyStatus is filled in by the outbox's delivery tracking; until then a
-// status for a message the gateway did not send is ignored.
-func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (string, error) {
-	_, ok, err := tx.MessageByProviderID(ctx, st.Provider, st.ProviderMessageID)
-	if err != nil || !ok {
-		return ResultIgnored, err
-	}
-	return ResultIgnored, nil
-}
-
-var _ = time.Second

@@ -20,6 +20,9 @@ type Policy struct {
 	ReopenWindowByChannel map[string]time.Duration
 	// AutoCloseAfter closes a waiting conversation after this long.
 	AutoCloseAfter time.Duration
+	// Senders are the business addresses of proactive messages, by channel
+	// (TWILIO_FROM_NUMBER, WHATSAPP_PHONE_NUMBER_ID, SENDGRID_FROM_EMAIL).
+	Senders map[string]Sender
 }
 
 // ReopenWindowFor returns the reopen window for a message on channel.

@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"time"
+
+	"gateway/normalize"
 )
 
 // Store keeps customers, conversations, messages and the event outbox.
@@ -19,7 +21,34 @@ type Store interface {
 	// it returns how many were published, 0 with no error if another
 	// instance holds the turn.
 	ClaimEvents(ctx context.Context, limit int, publish func([]OutboxEvent) error) (int, error)
+	// ClaimOutbox leases due replies to one dispatcher: for each
+	// conversation only its oldest unsent reply, skipping rows another
+	// dispatcher holds. Rows whose lease ran out (a dispatcher died) are due again.
+	ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxJob, error)
 	Close() error
+}
+
+// Outbox row states.
+const (
+	OutboxPending = "pending"
+	OutboxSending = "sending"
+	OutboxDone    = "done"
+	OutboxFailed  = "failed"
+)
+
+// OutboxJob is a reply waiting to be sent.
+type OutboxJob struct {
+	MessageID      string
+	ConversationID string
+	Channel        string
+	State          string
+	Attempts       int
+	ClientRef      string
+	Payload        []byte
+	CreatedAt      time.Time
+	// Resend is true when an earlier dispatcher took the row and died: the
+	// provider may have the message already.
+	Resend bool
 }
 
 // Tx is the work a transaction can do.
@@ -71,6 +100,24 @@ type Tx interface {
 	EraseCustomer(ctx context.Context, id string) error
 	// Stats returns the dashboard figures; agent may be empty.
 	Stats(ctx context.Context, agent string) (Stats, error)
+
+	// LastInbound returns the customer's last message in a conversation on a
+	// channel ("" for any channel).
+	LastInbound(ctx context.Context, conversationID, channel string) (StoredMessage, bool, error)
+	// MessageByID returns one message.
+	MessageByID(ctx context.Context, id string) (StoredMessage, bool, error)
+	// SetDelivery records a message's delivery state, provider id and error.
+	SetDelivery(ctx context.Context, id, status, provider, providerMessageID string, derr *DeliveryError) error
+	// InsertOutbox queues a reply for the dispatcher.
+	InsertOutbox(ctx context.Context, j OutboxJob) error
+	// OutboxByClientRef returns the message queued with a client ref.
+	OutboxByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
+	// UpdateOutbox records the state of a reply's sending.
+	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr string) error
+	// AddEarlyStatus keeps a status for a message whose send is not recorded yet.
+	AddEarlyStatus(ctx context.Context, st normalize.Status) error
+	// TakeEarlyStatuses returns and deletes the early statuses of a message.
+	TakeEarlyStatuses(ctx context.Context, provider, providerMessageID string) ([]normalize.Status, error)
 
 	// AddEvents appends events to the outbox, published after commit.
 	AddEvents(ctx context.Context, evs ...OutboxEvent) error

@@ -123,14 +123,30 @@ const (
 var statusRank = map[string]int{StatusQueued: 0, StatusSent: 1, StatusDelivered: 2, StatusRead: 3, StatusFailed: 4}
 
 // Advances reports whether moving from one delivery state to another is
-// forward. Unknown states never advance.
+// forward: queued → sent → delivered → read, or failed from queued or sent.
+// Unknown states never advance; failed is final.
 func Advances(from, to string) bool {
 	f, ok1 := statusRank[from]
 	t, ok2 := statusRank[to]
 	if !ok1 || !ok2 || from == StatusFailed {
 		return false
 	}
+	if to == StatusFailed {
+		return from == StatusQueued || from == StatusSent
+	}
 	return t > f
+}
+
+// Template is a pre-approved outbound message: a WhatsApp template, or a
+// Twilio Content SID with its variables.
+type Template struct {
+	// Name is the WhatsApp template name or the Twilio ContentSid (HX...).
+	Name     string `json:"name"`
+	Language string `json:"language,omitempty"`
+	// Components is the WhatsApp components array, passed through as given.
+	Components []map[string]any `json:"components,omitempty"`
+	// Variables are Twilio ContentVariables ({"1": "Ann"}).
+	Variables map[string]string `json:"variables,omitempty"`
 }
 
 // NewID returns a new time-ordered gateway id (UUIDv7).

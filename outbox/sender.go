@@ -14,15 +14,7 @@ import (
 )
 
 // Template is a pre-approved message (WhatsApp template, Twilio Content SID).
-type Template struct {
-	// Name is the WhatsApp template name or the Twilio ContentSid (HX...).
-	Name     string `json:"name"`
-	Language string `json:"language,omitempty"`
-	// Components is the WhatsApp components array, passed through as given.
-	Components []map[string]any `json:"components,omitempty"`
-	// Variables are Twilio ContentVariables ({"1": "Ann"}).
-	Variables map[string]string `json:"variables,omitempty"`
-}
+type Template = normalize.Template
 
 // Send is one outbound message as a Sender sees it.
 type Send struct {

@@ -1,0 +1,147 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"gateway/normalize"
+)
+
+// statusEvent is the event of each delivery state.
+var statusEvent = map[string]string{
+	normalize.StatusSent: normalize.TypeMessageSent, normalize.StatusDelivered: normalize.TypeMessageDelivered,
+	normalize.StatusRead: normalize.TypeMessageRead, normalize.StatusFailed: normalize.TypeMessageFailed,
+}
+
+// applyStatus moves an outbound message forward on a provider's status
+// callback. A state never goes backwards; a status for a send that is not
+// recorded yet is kept and applied when it is.
+func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (string, error) {
+	m, ok, err := tx.MessageByProviderID(ctx, st.Provider, st.ProviderMessageID)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return ResultIgnored, tx.AddEarlyStatus(ctx, st)
+	}
+	return ResultStatus, s.advance(ctx, tx, m, st)
+}
+
+func (s *Service) advance(ctx context.Context, tx Tx, m StoredMessage, st normalize.Status) error {
+	if m.Direction != normalize.Outbound || !normalize.Advances(m.Status, st.Status) {
+		return nil
+	}
+	var derr *DeliveryError
+	if st.Status == normalize.StatusFailed {
+		derr = &DeliveryError{Code: "provider_failed", Message: st.ErrorMessage, ProviderCode: st.ErrorCode}
+		if derr.Message == "" {
+			derr.Message = "the provider reports the message as " + st.ProviderStatus
+		}
+	}
+	if err := tx.SetDelivery(ctx, m.ID, st.Status, "", "", derr); err != nil {
+		return err
+	}
+	return s.emit(ctx, tx, statusEvent[st.Status], EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
+		Channel: m.Channel, MessageID: m.ID, Status: st.Status, Error: derr, Message: &m.Message})
+}
+
+// ClaimOutbox leases due replies to a dispatcher.
+func (s *Service) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxJob, error) {
+	now := time.Now()
+	return s.store.ClaimOutbox(ctx, now, now.Add(lease), limit)
+}
+
+// DecodeOutbound returns what a job sends.
+func DecodeOutbound(j OutboxJob) (Outbound, error) {
+	var ob Outbound
+	if err := json.Unmarshal(j.Payload, &ob); err != nil {
+		return ob, Errorf(EINVALID, "outbox row %s: %v", j.MessageID, err)
+	}
+	return ob, nil
+}
+
+// MarkSent records that the provider accepted a reply, under its id, and
+// applies any status that arrived first.
+func (s *Service) MarkSent(ctx context.Context, j OutboxJob, provider, providerMessageID string) error {
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		m, ok, err := tx.MessageByID(ctx, j.MessageID)
+		if err != nil || !ok {
+			return err // deleted meanwhile: nothing to record
+		}
+		if err := tx.UpdateOutbox(ctx, j.MessageID, OutboxDone, j.Attempts+1, tx.Now(), ""); err != nil {
+			return err
+		}
+		if err := tx.SetDelivery(ctx, m.ID, m.Status, provider, providerMessageID, nil); err != nil {
+			return err
+		}
+		m.Message.Provider, m.Message.ProviderMessageID = provider, providerMessageID
+		if err := s.advance(ctx, tx, m, normalize.Status{Status: normalize.StatusSent}); err != nil {
+			return err
+		}
+		m.Status = normalize.StatusSent
+		early, err := tx.TakeEarlyStatuses(ctx, provider, providerMessageID)
+		if err != nil {
+			return err
+		}
+		for _, st := range early {
+			if err := s.advance(ctx, tx, m, st); err != nil {
+				return err
+			}
+			if normalize.Advances(m.Status, st.Status) {
+				m.Status = st.Status
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+// RetryLater puts a reply back to wait until at.
+func (s *Service) RetryLater(ctx context.Context, j OutboxJob, at time.Time, cause error) error {
+	return s.store.InTx(ctx, func(tx Tx) error {
+		return tx.UpdateOutbox(ctx, j.MessageID, OutboxPending, j.Attempts+1, at, truncate(cause.Error(), 1000))
+	})
+}
+
+// MarkFailed fails a reply for good: message.failed with the provider's
+// code, and a dead letter on dlq.v1. Later replies are not held back.
+func (s *Service) MarkFailed(ctx context.Context, j OutboxJob, derr DeliveryError) error {
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		m, ok, err := tx.MessageByID(ctx, j.MessageID)
+		if err != nil || !ok {
+			return err
+		}
+		if err := tx.UpdateOutbox(ctx, j.MessageID, OutboxFailed, j.Attempts+1, tx.Now(), truncate(derr.Message, 1000)); err != nil {
+			return err
+		}
+		if err := tx.SetDelivery(ctx, m.ID, normalize.StatusFailed, "", "", &derr); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, tx, normalize.TypeMessageFailed, EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
+			Channel: m.Channel, MessageID: m.ID, Status: normalize.StatusFailed, Error: &derr, Message: &m.Message}); err != nil {
+			return err
+		}
+		dead, err := json.Marshal(map[string]any{"message_id": m.ID, "conversation_id": m.ConversationID, "attempts": j.Attempts + 1,
+			"error": derr, "outbound": json.RawMessage(j.Payload)})
+		if err != nil {
+			return err
+		}
+		s.metrics.deadLetter("send_failed")
+		return tx.AddEvents(ctx, OutboxEvent{Topic: s.topics.DLQ, Key: m.ConversationID, Value: dead})
+	})
+	if err == nil {
+		s.notify()
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

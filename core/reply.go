@@ -1,0 +1,223 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gateway/normalize"
+)
+
+// ReplyRequest is a reply an operator, bot or downstream system asks to send.
+type ReplyRequest struct {
+	Text        string                 `json:"text"`
+	Channel     string                 `json:"channel,omitempty"`
+	Attachments []normalize.Attachment `json:"attachments,omitempty"`
+	Template    *normalize.Template    `json:"template,omitempty"`
+	// Tag is a Messenger/Instagram message tag for sends outside the window.
+	Tag string `json:"tag,omitempty"`
+	// Subject overrides an email reply's subject.
+	Subject string `json:"subject,omitempty"`
+	HTML    string `json:"html,omitempty"`
+	// ClientRef makes the request idempotent: a second request with the same
+	// ref returns the first message (outbound.v1 uses the command id).
+	ClientRef string `json:"-"`
+}
+
+// Outbound is what the dispatcher sends: the message's route and content,
+// stored with the outbox row.
+type Outbound struct {
+	MessageID     string                 `json:"message_id"`
+	Channel       string                 `json:"channel"`
+	Provider      string                 `json:"provider"`
+	From          normalize.Party        `json:"from"`
+	To            normalize.Party        `json:"to"`
+	Text          string                 `json:"text,omitempty"`
+	Subject       string                 `json:"subject,omitempty"`
+	HTML          string                 `json:"html,omitempty"`
+	Thread        *normalize.Thread      `json:"thread,omitempty"`
+	Attachments   []normalize.Attachment `json:"attachments,omitempty"`
+	Template      *normalize.Template    `json:"template,omitempty"`
+	MessagingType string                 `json:"messaging_type,omitempty"`
+	Tag           string                 `json:"tag,omitempty"`
+}
+
+// Channel limits on text length, in characters.
+var maxText = map[string]int{
+	normalize.ChannelSMS: 1600, normalize.ChannelMMS: 1600, normalize.ChannelWhatsApp: 4096,
+	normalize.ChannelMessenger: 2000, normalize.ChannelInstagram: 1000, normalize.ChannelChat: 10000,
+	normalize.ChannelEmail: 1 << 20,
+}
+
+// windowChannels are the channels where the business may answer freely only
+// within 24 hours of the customer's last message.
+var windowChannels = map[string]bool{normalize.ChannelWhatsApp: true, normalize.ChannelMessenger: true, normalize.ChannelInstagram: true}
+
+// ServiceWindow is the customer-service window of WhatsApp, Messenger and Instagram.
+const ServiceWindow = 24 * time.Hour
+
+// Reply checks the channel rules and queues a reply: the message, its
+// outbox row and message.queued are written in one transaction.
+func (s *Service) Reply(ctx context.Context, conversationID string, r ReplyRequest, by Actor) (StoredMessage, error) {
+	if strings.TrimSpace(r.Text) == "" && len(r.Attachments) == 0 && r.Template == nil {
+		return StoredMessage{}, Errorf(EINVALID, "text, attachments or template is required")
+	}
+	for _, a := range r.Attachments {
+		if a.URL == "" {
+			return StoredMessage{}, Errorf(EINVALID, "every attachment needs a url")
+		}
+	}
+	var out StoredMessage
+	_, err := s.withConversation(ctx, conversationID, func(tx Tx, c *Conversation) error {
+		if r.ClientRef != "" {
+			if prior, ok, err := tx.OutboxByClientRef(ctx, r.ClientRef); err != nil || ok {
+				out = prior
+				return err
+			}
+		}
+		if c.Status == StatusClosed {
+			return Errorf(ECONFLICT, "conversation is closed: reopen it or open a new one first")
+		}
+		ob, err := s.route(ctx, tx, c, r)
+		if err != nil {
+			return err
+		}
+		now := tx.Now()
+		ob.MessageID = normalize.NewID()
+		msg := normalize.Message{MessageID: ob.MessageID, Channel: ob.Channel, Provider: ob.Provider, Direction: normalize.Outbound,
+			From: ob.From, To: ob.To, Text: ob.Text, Subject: ob.Subject, HTML: ob.HTML, Thread: ob.Thread,
+			Attachments: ob.Attachments, ReceivedAt: now}
+		if r.Template != nil {
+			msg.Extra = map[string]any{"template": r.Template}
+		}
+		out = StoredMessage{ID: ob.MessageID, ConversationID: c.ID, CustomerID: c.CustomerID, Kind: KindMessage,
+			Direction: normalize.Outbound, Channel: ob.Channel, Status: normalize.StatusQueued, Author: string(by),
+			Text: ob.Text, Message: msg, CreatedAt: now}
+		if _, err := tx.InsertMessage(ctx, out); err != nil {
+			return err
+		}
+		payload, err := json.Marshal(ob)
+		if err != nil {
+			return fmt.Errorf("core: encode outbound: %w", err)
+		}
+		if err := tx.InsertOutbox(ctx, OutboxJob{MessageID: ob.MessageID, ConversationID: c.ID, Channel: ob.Channel,
+			ClientRef: r.ClientRef, Payload: payload, CreatedAt: now}); err != nil {
+			return err
+		}
+		// A reply answers everything the customer wrote so far.
+		c.Unreplied = 0
+		c.MessageCount++
+		c.LastActivityAt, c.UpdatedAt = now, now
+		if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
+			d := now.Sub(*c.FirstInboundAt).Seconds()
+			c.FirstResponseSeconds = &d
+			s.metrics.firstResponse(d)
+		}
+		if err := tx.UpdateConversation(ctx, *c); err != nil {
+			return err
+		}
+		return s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+			Channel: ob.Channel, MessageID: ob.MessageID, Status: normalize.StatusQueued, Actor: string(by), Message: &msg})
+	})
+	return out, err
+}
+
+// route chooses channel, addresses and provider of a reply and checks the
+// channel's rules: the channel the customer last wrote on unless one is
+// given, to the address they used, from the business address they wrote to.
+func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequest) (Outbound, error) {
+	channel := r.Channel
+	if channel == "" {
+		channel = c.Channel
+	}
+	if channel == "" {
+		return Outbound{}, Errorf(EUNPROCESSABLE, "the customer has not written yet: name the channel")
+	}
+	limit, known := maxText[channel]
+	if !known {
+		return Outbound{}, Errorf(EINVALID, "unknown channel %q", channel)
+	}
+	if n := utf8.RuneCountInString(r.Text); n > limit {
+		return Outbound{}, Errorf(EUNPROCESSABLE, "text is %d characters; %s allows %d", n, channel, limit)
+	}
+	ob := Outbound{Channel: channel, Text: r.Text, Attachments: r.Attachments, Template: r.Template, Tag: r.Tag, HTML: r.HTML}
+	last, wrote, err := tx.LastInbound(ctx, c.ID, channel)
+	if err != nil {
+		return Outbound{}, err
+	}
+	if wrote {
+		ob.To, ob.From, ob.Provider = last.Message.From, last.Message.To, last.Message.Provider
+	} else {
+		cust, _, err := tx.CustomerByID(ctx, c.CustomerID)
+		if err != nil {
+			return Outbound{}, err
+		}
+		kind := normalize.KindOf(channel)
+		for _, id := range cust.Identities {
+			if id.Kind == kind {
+				ob.To = normalize.Party{Kind: id.Kind, Address: id.Address}
+				break
+			}
+		}
+		if ob.To.Address == "" {
+			return Outbound{}, Errorf(EUNPROCESSABLE, "the customer has never used %s", channel)
+		}
+		sender, ok := s.policy.Senders[channel]
+		if !ok {
+			return Outbound{}, Errorf(EUNPROCESSABLE, "no sender is configured for %s", channel)
+		}
+		ob.From, ob.Provider = sender.Party, sender.Provider
+	}
+	if windowChannels[channel] {
+		open := wrote && tx.Now().Sub(last.Message.ReceivedAt) < ServiceWindow
+		switch {
+		case open:
+			ob.MessagingType = "RESPONSE"
+		case channel == normalize.ChannelWhatsApp && r.Template != nil:
+		case channel != normalize.ChannelWhatsApp && r.Tag != "":
+			ob.MessagingType = "MESSAGE_TAG"
+		case channel == normalize.ChannelWhatsApp:
+			return Outbound{}, Errorf(EUNPROCESSABLE, "the 24-hour WhatsApp window is closed: send a template")
+		default:
+			return Outbound{}, Errorf(EUNPROCESSABLE, "the 24-hour %s window is closed: send with a message tag", channel)
+		}
+	} else if r.Template != nil && ob.Provider != "twilio" {
+		return Outbound{}, Errorf(EUNPROCESSABLE, "templates are for WhatsApp (and Twilio Content SIDs)")
+	}
+	if channel == normalize.ChannelEmail {
+		ob.Subject = r.Subject
+		if wrote {
+			if ob.Subject == "" {
+				ob.Subject = replySubject(last.Message.Subject)
+			}
+			if t := last.Message.Thread; t != nil && t.MessageID != "" {
+				refs := append(append([]string{}, t.References...), t.MessageID)
+				ob.Thread = &normalize.Thread{InReplyTo: t.MessageID, References: refs}
+			}
+		}
+		if ob.Subject == "" {
+			return Outbound{}, Errorf(EINVALID, "subject is required for a new email")
+		}
+	}
+	return ob, nil
+}
+
+func replySubject(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) >= 3 && strings.EqualFold(s[:3], "re:") {
+		return s
+	}
+	return "Re: " + s
+}
+
+// Sender is the configured business address of a channel for messages to a
+// customer who never wrote on it.
+type Sender struct {
+	Party    normalize.Party
+	Provider string
+}

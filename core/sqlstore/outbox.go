@@ -1,0 +1,187 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gateway/core"
+	"gateway/normalize"
+)
+
+func (t *tx) LastInbound(ctx context.Context, conversationID, channel string) (core.StoredMessage, bool, error) {
+	q := `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND direction = 'inbound' AND kind = 'message'`
+	args := []any{conversationID}
+	if channel != "" {
+		q += ` AND channel = ?`
+		args = append(args, channel)
+	}
+	m, err := scanMessage(t.row(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.StoredMessage{}, false, nil
+	}
+	if err != nil {
+		return core.StoredMessage{}, false, fmt.Errorf("sqlstore: last inbound: %w", err)
+	}
+	return m, true, nil
+}
+
+func (t *tx) MessageByID(ctx context.Context, id string) (core.StoredMessage, bool, error) {
+	m, err := scanMessage(t.row(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.StoredMessage{}, false, nil
+	}
+	if err != nil {
+		return core.StoredMessage{}, false, fmt.Errorf("sqlstore: message: %w", err)
+	}
+	return m, true, nil
+}
+
+func (t *tx) SetDelivery(ctx context.Context, id, status, provider, providerMessageID string, derr *core.DeliveryError) error {
+	var errJSON sql.NullString
+	if derr != nil {
+		b, _ := json.Marshal(derr)
+		errJSON = sql.NullString{String: string(b), Valid: true}
+	}
+	var pmid sql.NullString
+	if providerMessageID != "" {
+		pmid = sql.NullString{String: providerMessageID, Valid: true}
+	}
+	_, err := t.exec(ctx, `UPDATE messages SET status = ?, provider = CASE WHEN ? = '' THEN provider ELSE ? END,
+		provider_message_id = COALESCE(?, provider_message_id), error = COALESCE(?, error) WHERE id = ?`,
+		status, provider, provider, pmid, errJSON, id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: set delivery: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) InsertOutbox(ctx context.Context, j core.OutboxJob) error {
+	var ref sql.NullString
+	if j.ClientRef != "" {
+		ref = sql.NullString{String: j.ClientRef, Valid: true}
+	}
+	_, err := t.exec(ctx, `INSERT INTO outbox (message_id, conversation_id, channel, state, attempts, next_attempt_at, client_ref, payload, created_at)
+		VALUES (?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
+		j.MessageID, j.ConversationID, j.Channel, micros(j.CreatedAt), ref, string(j.Payload), micros(j.CreatedAt))
+	if err != nil {
+		if isUniqueViolation(err) {
+			return core.Errorf(core.ECONFLICT, "a reply with this reference is already queued")
+		}
+		return fmt.Errorf("sqlstore: insert outbox: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) OutboxByClientRef(ctx context.Context, ref string) (core.StoredMessage, bool, error) {
+	var id string
+	err := t.row(ctx, `SELECT message_id FROM outbox WHERE client_ref = ?`, ref).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.StoredMessage{}, false, nil
+	}
+	if err != nil {
+		return core.StoredMessage{}, false, fmt.Errorf("sqlstore: outbox by ref: %w", err)
+	}
+	return t.MessageByID(ctx, id)
+}
+
+func (t *tx) UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr string) error {
+	_, err := t.exec(ctx, `UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE message_id = ?`,
+		state, attempts, micros(next), lastErr, messageID)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update outbox: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) AddEarlyStatus(ctx context.Context, st normalize.Status) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `INSERT INTO early_statuses (provider, provider_message_id, status, created_at) VALUES (?, ?, ?, ?)`,
+		st.Provider, st.ProviderMessageID, string(b), micros(t.now)); err != nil {
+		return fmt.Errorf("sqlstore: early status: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) TakeEarlyStatuses(ctx context.Context, provider, providerMessageID string) ([]normalize.Status, error) {
+	rows, err := t.query(ctx, `SELECT status FROM early_statuses WHERE provider = ? AND provider_message_id = ? ORDER BY created_at`,
+		provider, providerMessageID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: early statuses: %w", err)
+	}
+	var out []normalize.Status
+	for rows.Next() {
+		var raw string
+		var st normalize.Status
+		if err := rows.Scan(&raw); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if json.Unmarshal([]byte(raw), &st) == nil {
+			out = append(out, st)
+		}
+	}
+	rows.Close()
+	if len(out) > 0 {
+		if _, err := t.exec(ctx, `DELETE FROM early_statuses WHERE provider = ? AND provider_message_id = ?`, provider, providerMessageID); err != nil {
+			return nil, fmt.Errorf("sqlstore: early statuses: %w", err)
+		}
+	}
+	return out, rows.Err()
+}
+
+// ClaimOutbox leases due replies, the oldest unsent of each conversation.
+func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]core.OutboxJob, error) {
+	var jobs []core.OutboxJob
+	err := s.InTx(ctx, func(ct core.Tx) error {
+		t := ct.(*tx)
+		q := `SELECT o.message_id, o.conversation_id, o.channel, o.state, o.attempts, COALESCE(o.client_ref, ''), o.payload, o.created_at
+			FROM outbox o
+			WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?) OR (o.state = 'sending' AND o.lease_until <= ?))
+			AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id AND p.state IN ('pending', 'sending')
+				AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.message_id < o.message_id)))
+			ORDER BY o.next_attempt_at, o.created_at LIMIT ?`
+		if s.dialect == Postgres {
+			q += ` FOR UPDATE OF o SKIP LOCKED`
+		}
+		rows, err := t.query(ctx, q, micros(now), micros(now), limit)
+		if err != nil {
+			return fmt.Errorf("sqlstore: claim outbox: %w", err)
+		}
+		for rows.Next() {
+			var j core.OutboxJob
+			var payload string
+			var created int64
+			if err := rows.Scan(&j.MessageID, &j.ConversationID, &j.Channel, &j.State, &j.Attempts, &j.ClientRef, &payload, &created); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: claim outbox: %w", err)
+			}
+			j.Payload, j.CreatedAt, j.Resend = []byte(payload), fromMicros(created), j.State == core.OutboxSending
+			jobs = append(jobs, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		args := []any{micros(leaseUntil)}
+		for _, j := range jobs {
+			args = append(args, j.MessageID)
+		}
+		_, err = t.exec(ctx, `UPDATE outbox SET state = 'sending', lease_until = ? WHERE message_id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`)`, args...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}

@@ -1,0 +1,261 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"gateway/core"
+)
+
+// Config tunes the dispatcher.
+type Config struct {
+	// Workers is how many sends run at once, across conversations (default 64).
+	Workers int
+	// Lease is how long a claimed row is held before another dispatcher may
+	// take it, longer than SendTimeout (default 60s).
+	Lease time.Duration
+	// SendTimeout bounds one provider request (default 30s).
+	SendTimeout time.Duration
+	// MaxAttempts fails a reply after this many tries (default 8).
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff bound the exponential backoff (1s, 10m).
+	BaseBackoff, MaxBackoff time.Duration
+	// Poll is how often the table is checked without a wake-up (default 500ms).
+	Poll time.Duration
+	// RatePerSecond limits sends per channel and sender address; a channel
+	// absent from the map is not limited.
+	RatePerSecond map[string]float64
+}
+
+func (c *Config) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 64
+	}
+	if c.SendTimeout <= 0 {
+		c.SendTimeout = 30 * time.Second
+	}
+	if c.Lease <= c.SendTimeout {
+		c.Lease = 2 * c.SendTimeout
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 8
+	}
+	if c.BaseBackoff <= 0 {
+		c.BaseBackoff = time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Minute
+	}
+	if c.Poll <= 0 {
+		c.Poll = 500 * time.Millisecond
+	}
+}
+
+// Dispatcher sends queued replies: for each conversation the oldest unsent
+// one, many conversations at once, each through its provider's Sender.
+type Dispatcher struct {
+	svc     *core.Service
+	senders map[string]Sender
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+
+	wake     chan struct{}
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// New returns a dispatcher; senders are keyed by provider name (twilio,
+// sendgrid, meta_whatsapp, meta_messenger, meta_instagram, webchat).
+func New(svc *core.Service, senders map[string]Sender, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
+	cfg.defaults()
+	return &Dispatcher{svc: svc, senders: senders, cfg: cfg, log: log, m: newMetrics(reg),
+		wake: make(chan struct{}, 1), limiters: map[string]*rate.Limiter{}}
+}
+
+// Wake tells the dispatcher there may be work. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches until ctx ends, then waits for the sends under way.
+func (d *Dispatcher) Run(ctx context.Context) {
+	slots := make(chan struct{}, d.cfg.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(d.cfg.Poll)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		free := d.cfg.Workers - len(slots)
+		var jobs []core.OutboxJob
+		if free > 0 {
+			var err error
+			jobs, err = d.svc.ClaimOutbox(ctx, d.cfg.Lease, free)
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("outbox: claim", "error", err)
+			}
+		}
+		for _, j := range jobs {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func(j core.OutboxJob) {
+				defer wg.Done()
+				d.process(context.WithoutCancel(ctx), j)
+				<-slots
+				d.Wake() // the conversation's next reply may be due now
+			}(j)
+		}
+		if len(jobs) > 0 && len(jobs) == free {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// process sends one reply and records the outcome; the one switch that
+// decides what a send's outcome means.
+func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
+	ob, err := core.DecodeOutbound(j)
+	if err != nil {
+		d.fail(ctx, j, "invalid", err)
+		return
+	}
+	sender, ok := d.senders[ob.Provider]
+	if !ok {
+		d.fail(ctx, j, ob.Channel, &SendError{Permanent: true, Message: "no sender is configured for provider " + ob.Provider})
+		return
+	}
+	if err := d.limiter(ob.Channel, ob.From.Address).Wait(ctx); err != nil {
+		return // shutting down: the lease runs out and the row is sent later
+	}
+	send := Send{MessageID: ob.MessageID, Channel: ob.Channel, From: ob.From, To: ob.To, Text: ob.Text, Subject: ob.Subject,
+		HTML: ob.HTML, Thread: ob.Thread, Attachments: ob.Attachments, Template: ob.Template,
+		MessagingType: ob.MessagingType, Tag: ob.Tag}
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	start := time.Now()
+	res, err := sender.Send(sctx, send)
+	cancel()
+	d.m.latency.WithLabelValues(ob.Channel).Observe(time.Since(start).Seconds())
+
+	switch {
+	case err == nil:
+		d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
+		d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(ctx, j, ob.Provider, res.ProviderMessageID) })
+	case errors.Is(err, ErrPermanent), j.Attempts+1 >= d.cfg.MaxAttempts:
+		d.fail(ctx, j, ob.Channel, err)
+	default:
+		d.m.attempts.WithLabelValues(ob.Channel, "retry").Inc()
+		at := time.Now().Add(d.backoff(j.Attempts, err))
+		d.log.Info("outbox: send will be retried", "message_id", j.MessageID, "channel", ob.Channel, "attempt", j.Attempts+1, "at", at, "error", err)
+		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(ctx, j, at, err) })
+	}
+}
+
+func (d *Dispatcher) fail(ctx context.Context, j core.OutboxJob, channel string, err error) {
+	d.m.attempts.WithLabelValues(channel, "failed").Inc()
+	d.m.dead.WithLabelValues(channel).Inc()
+	derr := core.DeliveryError{Code: "send_failed", Message: err.Error()}
+	var se *SendError
+	if errors.As(err, &se) {
+		derr.ProviderCode, derr.Message = se.ProviderCode, se.Message
+		if !se.Permanent {
+			derr.Code = "max_attempts"
+		}
+	} else if !errors.Is(err, ErrPermanent) {
+		derr.Code = "max_attempts"
+	}
+	d.log.Warn("outbox: send failed", "message_id", j.MessageID, "channel", channel, "code", derr.Code, "provider_code", derr.ProviderCode)
+	d.record(ctx, "mark failed", func() error { return d.svc.MarkFailed(ctx, j, derr) })
+}
+
+// record retries a database update for a while: a send the provider took
+// must be recorded, or the row is sent again once its lease runs out.
+func (d *Dispatcher) record(ctx context.Context, what string, fn func() error) {
+	wait := 100 * time.Millisecond
+	for i := 0; ; i++ {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if i == 8 {
+			d.log.Error("outbox: could not record the outcome of a send", "what", what, "error", err)
+			return
+		}
+		time.Sleep(wait)
+		wait *= 2
+	}
+}
+
+// backoff is exponential with jitter, at least the provider's Retry-After.
+func (d *Dispatcher) backoff(attempts int, err error) time.Duration {
+	b := d.cfg.BaseBackoff << min(attempts, 20)
+	if b > d.cfg.MaxBackoff || b <= 0 {
+		b = d.cfg.MaxBackoff
+	}
+	b = b/2 + rand.N(b/2+1)
+	var se *SendError
+	if errors.As(err, &se) && se.RetryAfter > b {
+		b = se.RetryAfter
+	}
+	return b
+}
+
+func (d *Dispatcher) limiter(channel, sender string) *rate.Limiter {
+	perSec, ok := d.cfg.RatePerSecond[channel]
+	if !ok || perSec <= 0 {
+		return unlimited
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := channel + "|" + sender
+	l := d.limiters[key]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(perSec), max(1, int(perSec)))
+		d.limiters[key] = l
+	}
+	return l
+}
+
+var unlimited = rate.NewLimiter(rate.Inf, 0)
+
+type metrics struct {
+	attempts *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	dead     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gateway", Subsystem: "outbox", Name: "attempts_total",
+			Help: "Send attempts by channel and outcome: sent, retry, failed.",
+		}, []string{"channel", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "gateway", Subsystem: "outbox", Name: "send_seconds",
+			Help:    "Provider send request duration.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"channel"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gateway", Subsystem: "outbox", Name: "dead_letters_total",
+			Help: "Replies that failed for good and went to dlq.v1.",
+		}, []string{"channel"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.attempts, m.latency, m.dead)
+	}
+	return m
+}
