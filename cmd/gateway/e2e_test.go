@@ -108,6 +108,16 @@ func consume(t *testing.T, g *Gateway, topic string, done func([]topicEvent) boo
 		for _, h := range m.Headers {
 			te.Headers[h.Key] = string(h.Value)
 		}
+		switch {
+		case strings.HasSuffix(topic, "events.v1"):
+			if err := normalize.ValidateEvent("", m.Value); err != nil {
+				t.Errorf("%s: %v", topic, err)
+			}
+		case strings.HasSuffix(topic, "inbound.v1"):
+			if err := normalize.ValidateEvent("inbound", m.Value); err != nil {
+				t.Errorf("%s: %v", topic, err)
+			}
+		}
 		if ev, err := normalize.DecodeEvent(m.Value); err == nil {
 			te.Event = ev
 			_ = json.Unmarshal(ev.Data, &te.Data)
