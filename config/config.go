@@ -50,6 +50,10 @@ type Config struct {
 	ChatSecret                                                                           string
 	ChatAllowedOrigins                                                                   []string
 
+	// OutboxRates limits sends per second per channel and sender address
+	// (GATEWAY_OUTBOX_RATE_<CHANNEL>).
+	OutboxRates map[string]float64
+
 	ReopenWindow          time.Duration
 	ReopenWindowByChannel map[string]time.Duration
 	AutoCloseAfter        time.Duration
@@ -150,6 +154,18 @@ func Load(getenv func(string) string) (Config, error) {
 		name := "GATEWAY_REOPEN_WINDOW_" + strings.ToUpper(ch)
 		if str(name, "") != "" {
 			c.ReopenWindowByChannel[ch] = dur(name, 0)
+		}
+	}
+	c.OutboxRates = map[string]float64{}
+	for _, ch := range Channels {
+		name := "GATEWAY_OUTBOX_RATE_" + strings.ToUpper(ch)
+		if v := str(name, ""); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				bad(name, "%q is not a positive number of messages per second", v)
+				continue
+			}
+			c.OutboxRates[ch] = f
 		}
 	}
 	if c.AutoCloseAfter == 0 {

@@ -154,4 +154,5 @@ type Stats struct {
 	ResolutionSecondsAvg     *float64       `json:"resolution_seconds_avg,omitempty"`
 	ConversationsWithReplies int            `json:"conversations_with_replies"`
 	Resolved                 int            `json:"resolved"`
+	OutboxPending            int            `json:"outbox_pending"`
 }

@@ -22,6 +22,7 @@ import (
 	"gateway/core"
 	"gateway/core/kafkabus"
 	"gateway/core/sqlstore"
+	"gateway/outbox"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -133,8 +134,8 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	if cfg.Has(config.RoleIngest) {
 		g.mountWebhooks(topics)
 	}
-	if cfg.Has(config.RoleCore) {
-		g.startCore(workCtx, topics)
+	if cfg.Has(config.RoleCore) || cfg.Has(config.RoleOutbox) {
+		g.startService(workCtx, topics)
 	}
 
 	g.ln, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -179,19 +180,44 @@ func (g *Gateway) mountWebhooks(topics kafkabus.Topics) {
 	wh.Mount(g.app, messaging, status)
 }
 
-func (g *Gateway) startCore(ctx context.Context, topics kafkabus.Topics) {
+// startService starts what works on the database: the event relay (both
+// roles write events), the inbound consumer, auto-close and the API (core),
+// and the dispatcher with the outbound.v1 consumer (outbox).
+func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) {
 	cfg := g.cfg
 	metrics := core.NewMetrics(g.reg)
-	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel, AutoCloseAfter: cfg.AutoCloseAfter}
+	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
+		AutoCloseAfter: cfg.AutoCloseAfter, Senders: senders(cfg)}
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
 	relay := core.NewRelay(g.store, g.producer, g.log, metrics)
-	g.service.OnEvents(relay.Wake)
-	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
-	kafkabus.LagGauge(g.reg, "gateway-core", src)
-	consumer := core.NewConsumer(g.service, src, kafkabus.DLQ{Producer: g.producer, Topic: topics.DLQ()}, g.log)
 	g.goWork(func() error { relay.Run(ctx); return nil })
-	g.goWork(func() error { return consumer.Run(ctx) })
-	g.closers = append(g.closers, src.Close)
+	wake := []func(){relay.Wake}
+	g.service.OnEvents(func() {
+		for _, w := range wake {
+			w()
+		}
+	})
+	dlq := kafkabus.DLQ{Producer: g.producer, Topic: topics.DLQ()}
+
+	if cfg.Has(config.RoleCore) {
+		g.reg.MustRegister(core.NewStatsCollector(g.service))
+		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
+		kafkabus.LagGauge(g.reg, "gateway-core", src)
+		consumer := core.NewConsumer(g.service, src, dlq, g.log)
+		g.goWork(func() error { return consumer.Run(ctx) })
+		g.goWork(func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
+		g.closers = append(g.closers, src.Close)
+	}
+	if cfg.Has(config.RoleOutbox) {
+		d := outbox.New(g.service, g.providers(), outbox.Config{RatePerSecond: cfg.OutboxRates}, g.log, g.reg)
+		wake = append(wake, d.Wake)
+		g.goWork(func() error { d.Run(ctx); return nil })
+		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-outbox", Topics: []string{topics.Outbound()}})
+		kafkabus.LagGauge(g.reg, "gateway-outbox", src)
+		cmds := outbox.NewCommands(g.service, src, dlq, g.log, d.Wake)
+		g.goWork(func() error { return cmds.Run(ctx) })
+		g.closers = append(g.closers, src.Close)
+	}
 }
 
 func (g *Gateway) goWork(fn func() error) {

@@ -191,6 +191,9 @@ func (t *tx) Stats(ctx context.Context, agent string) (core.Stats, error) {
 		return st, fmt.Errorf("sqlstore: stats: %w", err)
 	}
 	st.Unreplied = int(unreplied.Int64)
+	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')`).Scan(&st.OutboxPending); err != nil {
+		return st, fmt.Errorf("sqlstore: outbox stats: %w", err)
+	}
 	st.FirstResponseSecondsAvg, st.ResolutionSecondsAvg = floatPtr(frAvg), floatPtr(resAvg)
 	if agent != "" {
 		var assigned int
