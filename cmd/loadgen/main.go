@@ -1,0 +1,156 @@
+// Command loadgen sends signed Twilio webhooks to a running gateway and
+// reports throughput and latency percentiles. With -rate it is open-loop
+// (requests start on schedule whether or not earlier ones finished, so a
+// slow server shows up as latency, not as a lower offered rate); without it
+// it sends as fast as -conns connections allow.
+//
+//	go run ./cmd/loadgen -url http://127.0.0.1:8080 -public http://127.0.0.1:8080 -token 12345 -rate 5000 -duration 20s
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	base := flag.String("url", "http://127.0.0.1:8080", "gateway base URL")
+	public := flag.String("public", "", "GATEWAY_PUBLIC_URL of the gateway (default: -url)")
+	token := flag.String("token", os.Getenv("TWILIO_AUTH_TOKEN"), "Twilio auth token")
+	rate := flag.Int("rate", 0, "requests per second (0: as fast as possible)")
+	dur := flag.Duration("duration", 10*time.Second, "how long to send")
+	conns := flag.Int("conns", 256, "connections")
+	senders := flag.Int("senders", 10000, "distinct customer phone numbers")
+	flag.Parse()
+	if *public == "" {
+		*public = *base
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	r := run(ctx, *base, *public, *token, *rate, *dur, *conns, *senders)
+	fmt.Println(r)
+	if r.errors > 0 {
+		os.Exit(1)
+	}
+}
+
+type report struct {
+	sent, errors int64
+	elapsed      time.Duration
+	lat          []time.Duration
+	statuses     map[int]int64
+}
+
+func (r report) String() string {
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	p := func(q float64) time.Duration {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))]
+	}
+	return fmt.Sprintf("requests %d in %v: %.0f/s; errors %d; statuses %v; latency p50 %v p90 %v p99 %v p99.9 %v max %v",
+		r.sent, r.elapsed.Round(time.Millisecond), float64(r.sent)/r.elapsed.Seconds(), r.errors, r.statuses,
+		p(.5), p(.9), p(.99), p(.999), p(1))
+}
+
+func run(ctx context.Context, base, public, token string, rate int, dur time.Duration, conns, senders int) report {
+	const path = "/webhooks/twilio/messaging"
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}}
+	var seq atomic.Int64
+	var mu sync.Mutex
+	rep := report{statuses: map[int]int64{}}
+	one := func() {
+		n := seq.Add(1)
+		form := url.Values{
+			"MessageSid": {fmt.Sprintf("SM%032d", n)}, "AccountSid": {"ACloadgen"},
+			"From": {fmt.Sprintf("+1415%07d", n%int64(senders))}, "To": {"+15558675310"},
+			"Body": {fmt.Sprintf("load test message %d", n)}, "NumMedia": {"0"}, "ApiVersion": {"2010-04-01"},
+		}
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", sign(token, public+path, form))
+		start := time.Now()
+		resp, err := client.Do(req)
+		d := time.Since(start)
+		status := 0
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+		}
+		mu.Lock()
+		rep.sent++
+		rep.statuses[status]++
+		if status != http.StatusOK {
+			rep.errors++
+		}
+		rep.lat = append(rep.lat, d)
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(ctx, dur)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	if rate > 0 {
+		sem := make(chan struct{}, conns*4)
+		interval := time.Second / time.Duration(rate)
+		next := time.Now()
+		for ctx.Err() == nil {
+			if wait := time.Until(next); wait > 0 {
+				time.Sleep(wait)
+			}
+			next = next.Add(interval)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() { defer wg.Done(); one(); <-sem }()
+		}
+	} else {
+		for i := 0; i < conns; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					one()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	rep.elapsed = time.Since(start)
+	return rep
+}
+
+func sign(token, fullURL string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(fullURL)
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteString(form.Get(k))
+	}
+	mac := hmac.New(sha1.New, []byte(token))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
