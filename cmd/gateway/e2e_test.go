@@ -26,7 +26,7 @@ const (
 
 // startGateway runs the whole gateway in-process on free ports, with the
 // embedded broker and the given store.
-func startGateway(t *testing.T, dialect string, extra map[string]string) *Gateway {
+func startGateway(t testing.TB, dialect string, extra map[string]string) *Gateway {
 	t.Helper()
 	env := map[string]string{
 		"GATEWAY_HTTP_ADDR":           "127.0.0.1:0",
