@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/segmentio/kafka-go"
 
 	"gateway/config"
 	"gateway/connectors"
@@ -105,6 +106,9 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := kafkabus.EnsureTopics(setup, g.producer.Client(), topics.All(), cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
+		if errors.Is(err, kafka.InvalidReplicationFactor) {
+			return nil, fmt.Errorf("KAFKA_REPLICATION_FACTOR: %d is more than the cluster allows: %w", cfg.KafkaReplication, err)
+		}
 		return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
 	}
 	ready := map[string]connectors.Pinger{
