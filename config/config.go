@@ -50,6 +50,12 @@ type Config struct {
 	ChatSecret                                                                           string
 	ChatAllowedOrigins                                                                   []string
 
+	// MediaSecret signs media URLs (GATEWAY_MEDIA_SECRET); empty: a random
+	// key kept under the data dir.
+	MediaSecret   string
+	MediaMaxBytes int64
+	MediaURLTTL   time.Duration
+
 	// OutboxRates limits sends per second per channel and sender address
 	// (GATEWAY_OUTBOX_RATE_<CHANNEL>).
 	OutboxRates map[string]float64
@@ -69,7 +75,7 @@ func (c Config) Embedded() bool { return len(c.KafkaBrokers) == 0 }
 var secrets = map[string]bool{
 	"TWILIO_AUTH_TOKEN": true, "SENDGRID_API_KEY": true, "SENDGRID_INBOUND_PASSWORD": true, "META_APP_SECRET": true,
 	"META_VERIFY_TOKEN": true, "WHATSAPP_ACCESS_TOKEN": true, "MESSENGER_PAGE_ACCESS_TOKEN": true,
-	"GATEWAY_API_TOKENS": true, "GATEWAY_CHAT_SECRET": true, "DATABASE_URL": true,
+	"GATEWAY_API_TOKENS": true, "GATEWAY_CHAT_SECRET": true, "DATABASE_URL": true, "GATEWAY_MEDIA_SECRET": true,
 }
 
 // IsSecret reports whether a variable holds a secret.
@@ -145,6 +151,9 @@ func Load(getenv func(string) string) (Config, error) {
 		WhatsAppAccessToken: str("WHATSAPP_ACCESS_TOKEN", ""), WhatsAppPhoneNumberID: str("WHATSAPP_PHONE_NUMBER_ID", ""),
 		MessengerPageAccessToken: str("MESSENGER_PAGE_ACCESS_TOKEN", ""),
 		ChatSecret:               str("GATEWAY_CHAT_SECRET", ""),
+		MediaSecret:              str("GATEWAY_MEDIA_SECRET", ""),
+		MediaMaxBytes:            int64(num("GATEWAY_MEDIA_MAX_BYTES", 20<<20)),
+		MediaURLTTL:              dur("GATEWAY_MEDIA_URL_TTL", 7*24*time.Hour),
 
 		ReopenWindow:          dur("GATEWAY_REOPEN_WINDOW", 72*time.Hour),
 		AutoCloseAfter:        dur("GATEWAY_AUTO_CLOSE_AFTER", 96*time.Hour),

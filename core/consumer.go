@@ -80,6 +80,13 @@ func (c *Consumer) handle(ctx context.Context, batch []kafka.Message) error {
 			}
 			continue
 		}
+		if in.Message != nil && c.svc.hasPendingMedia(in.Message) {
+			// Files are copied before the transaction, never inside it; the
+			// provider got its answer long ago.
+			if err := c.svc.media.Copy(ctx, in.Message); err != nil {
+				return err
+			}
+		}
 		ins = append(ins, in)
 		recs = append(recs, m)
 	}

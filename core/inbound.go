@@ -185,3 +185,17 @@ func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, cha
 	return conv, s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
 		ConversationID: conv.ID, Channel: channel, To: StatusNew, Reason: reason, Actor: actor, Conversation: &conv})
 }
+
+// hasPendingMedia reports whether a message has attachments to copy and a
+// media store to copy them to.
+func (s *Service) hasPendingMedia(m *normalize.Message) bool {
+	if s.media == nil {
+		return false
+	}
+	for _, a := range m.Attachments {
+		if a.Status == "pending" {
+			return true
+		}
+	}
+	return false
+}

@@ -42,7 +42,18 @@ type Service struct {
 	metrics *Metrics
 	// notify is called after a transaction that added events commits.
 	notify func()
+	media  MediaCopier
 }
+
+// MediaCopier copies a message's pending attachments into the media store
+// (media.Copier).
+type MediaCopier interface {
+	Copy(ctx context.Context, m *normalize.Message) error
+}
+
+// SetMedia makes the core copy attachments before a message is stored and
+// published.
+func (s *Service) SetMedia(m MediaCopier) { s.media = m }
 
 // EventTopics names the topics the core writes to.
 type EventTopics struct {

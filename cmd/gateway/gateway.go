@@ -139,7 +139,9 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		g.mountWebhooks(topics)
 	}
 	if cfg.Has(config.RoleCore) || cfg.Has(config.RoleOutbox) {
-		g.startService(workCtx, topics)
+		if err := g.startService(workCtx, topics); err != nil {
+			return nil, err
+		}
 	}
 
 	g.ln, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -187,7 +189,7 @@ func (g *Gateway) mountWebhooks(topics kafkabus.Topics) {
 // startService starts what works on the database: the event relay (both
 // roles write events), the inbound consumer, auto-close and the API (core),
 // and the dispatcher with the outbound.v1 consumer (outbox).
-func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) {
+func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) error {
 	cfg := g.cfg
 	metrics := core.NewMetrics(g.reg)
 	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
@@ -204,6 +206,12 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) {
 	dlq := kafkabus.DLQ{Producer: g.producer, Topic: topics.DLQ()}
 
 	if cfg.Has(config.RoleCore) {
+		copier, err := g.mediaCopier()
+		if err != nil {
+			return err
+		}
+		g.service.SetMedia(copier)
+		connectors.MountMedia(g.app, copier)
 		g.reg.MustRegister(core.NewStatsCollector(g.service))
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)
@@ -222,6 +230,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) {
 		g.goWork(func() error { return cmds.Run(ctx) })
 		g.closers = append(g.closers, src.Close)
 	}
+	return nil
 }
 
 func (g *Gateway) goWork(fn func() error) {

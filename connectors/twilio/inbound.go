@@ -108,7 +108,7 @@ func ParseMessage(form url.Values, at time.Time) (normalize.Message, error) {
 			return normalize.Message{}, fmt.Errorf("twilio: %w: MediaUrl%d is missing (NumMedia=%d)", webhook.ErrMalformed, i, n)
 		}
 		m.Attachments = append(m.Attachments, normalize.Attachment{
-			URL: u, ProviderRef: u, ContentType: form.Get("MediaContentType" + strconv.Itoa(i)),
+			URL: u, ProviderRef: u, ContentType: form.Get("MediaContentType" + strconv.Itoa(i)), Status: "pending",
 		})
 	}
 	m.Extra = extra(form)

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gateway/core/media"
+)
+
+// userAgent is sent on every outbound request.
+func userAgent() string { return "gateway/" + version }
+
+// publicBase is the URL the gateway's own links start with.
+func (g *Gateway) publicBase() string {
+	if g.cfg.PublicURL != "" {
+		return g.cfg.PublicURL
+	}
+	host, port, err := net.SplitHostPort(g.cfg.HTTPAddr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// mediaCopier builds the media store under the data dir with a fetcher per
+// provider whose credentials are configured.
+func (g *Gateway) mediaCopier() (*media.Copier, error) {
+	cfg := g.cfg
+	secret, err := mediaSecret(cfg.MediaSecret, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_MEDIA_SECRET: %w", err)
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	fetchers := map[string]media.Fetcher{
+		// Messenger and Instagram attachments are public CDN URLs.
+		"meta_messenger": media.HTTPFetcher{Client: client, UserAgent: userAgent()},
+		"meta_instagram": media.HTTPFetcher{Client: client, UserAgent: userAgent()},
+	}
+	if cfg.TwilioAccountSID != "" && cfg.TwilioAuthToken != "" {
+		fetchers["twilio"] = media.HTTPFetcher{Client: client, User: cfg.TwilioAccountSID, Pass: cfg.TwilioAuthToken, UserAgent: userAgent()}
+	}
+	if cfg.WhatsAppAccessToken != "" {
+		fetchers["meta_whatsapp"] = media.GraphFetcher{Client: client, BaseURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion,
+			Token: cfg.WhatsAppAccessToken, UserAgent: userAgent()}
+	}
+	return media.NewCopier(media.Dir{Root: filepath.Join(cfg.DataDir, "media")}, fetchers, media.Config{
+		PublicURL: g.publicBase(), Secret: secret, MaxBytes: cfg.MediaMaxBytes, URLTTL: cfg.MediaURLTTL,
+	}, g.log, g.reg), nil
+}
+
+// mediaSecret is the configured key, or one made once and kept under the
+// data dir so links survive a restart.
+func mediaSecret(configured, dataDir string) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil
+	}
+	path := filepath.Join(dataDir, "media.key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, err
+	}
+	key := hex.EncodeToString(k[:])
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(key), 0o600); err != nil {
+		return nil, err
+	}
+	return []byte(key), nil
+}

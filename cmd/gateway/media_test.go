@@ -1,0 +1,70 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"gateway/core/sqlstore"
+)
+
+// An MMS's picture is copied into the gateway's media store before the
+// message reaches events.v1, where it is referenced by a signed gateway URL;
+// a picture that cannot be fetched is marked failed with the reason.
+func TestMMSMediaIsCopied(t *testing.T) {
+	twilioMedia := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "ACtest123" || p != testToken {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path != "/2010-04-01/Accounts/ACtest123/Messages/MM1/Media/ME1" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write([]byte("\xff\xd8\xff\xe0 a cat"))
+	}))
+	defer twilioMedia.Close()
+	g := startGateway(t, sqlstore.SQLite, nil)
+	form := smsForm("MM00000000000000000000000000000001", "+14155550101", "look")
+	form.Set("NumMedia", "2")
+	form.Set("MediaUrl0", twilioMedia.URL+"/2010-04-01/Accounts/ACtest123/Messages/MM1/Media/ME1")
+	form.Set("MediaContentType0", "image/jpeg")
+	form.Set("MediaUrl1", twilioMedia.URL+"/2010-04-01/Accounts/ACtest123/Messages/MM1/Media/GONE")
+	form.Set("MediaContentType1", "image/png")
+	if s, _ := postTwilio(t, g, "/webhooks/twilio/messaging", form, nil); s != http.StatusOK {
+		t.Fatalf("post: %d", s)
+	}
+	evs := consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 1 })
+	msg := ofType(evs, "message.received")[0].Data["message"].(map[string]any)
+	if msg["channel"] != "mms" {
+		t.Fatalf("channel %v", msg["channel"])
+	}
+	atts := msg["attachments"].([]any)
+	ok, failed := atts[0].(map[string]any), atts[1].(map[string]any)
+	link, _ := ok["url"].(string)
+	if ok["status"] != "stored" || !strings.HasPrefix(link, testPublic+"/media/") || ok["size"].(float64) != 10 {
+		t.Fatalf("copied attachment %v", ok)
+	}
+	if failed["status"] != "failed" || !strings.Contains(failed["error"].(string), "404") {
+		t.Fatalf("missing attachment %v", failed)
+	}
+	// The link works on the gateway (the test reaches it directly, not through the public URL).
+	path := strings.TrimPrefix(link, testPublic)
+	resp, err := http.Get("http://" + g.Addr() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "\xff\xd8\xff\xe0 a cat" {
+		t.Fatalf("GET media: %d %q", resp.StatusCode, b)
+	}
+	resp, _ = http.Get("http://" + g.Addr() + strings.Replace(path, "sig=", "sig=00", 1))
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("tampered link: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+}

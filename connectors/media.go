@@ -1,0 +1,47 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"gateway/core"
+	"gateway/core/media"
+)
+
+// MediaFiles serves stored attachments: GET /media/<key>?expires=&sig=.
+type MediaFiles interface {
+	Verify(key string, q url.Values) error
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// MountMedia adds the media route.
+func MountMedia(app *fiber.App, files MediaFiles) {
+	app.Get("/media/*", func(c *fiber.Ctx) error {
+		key := strings.Clone(c.Params("*"))
+		q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
+		if err := files.Verify(key, q); err != nil {
+			return writeError(c, core.EFORBIDDEN, "the link is invalid or has expired")
+		}
+		f, err := files.Open(c.UserContext(), key)
+		if errors.Is(err, media.ErrNotFound) {
+			return writeError(c, core.ENOTFOUND, "file not found")
+		}
+		if err != nil {
+			return writeError(c, core.EINTERNAL, "internal error")
+		}
+		defer f.Close()
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return writeError(c, core.EINTERNAL, "internal error")
+		}
+		c.Set(fiber.HeaderContentType, "application/octet-stream")
+		c.Set("X-Content-Type-Options", "nosniff")
+		c.Set(fiber.HeaderCacheControl, "private, max-age=3600")
+		return c.Send(b)
+	})
+}

@@ -1,0 +1,301 @@
+// Package media copies the files customers send into the gateway's media
+// store before their message reaches events.v1, and serves them back under
+// signed URLs that expire. The store is an interface (a directory by
+// default) so that object storage can take its place.
+package media
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gateway/normalize"
+)
+
+// Store keeps files by key.
+type Store interface {
+	// Put writes a file; it returns the bytes written. A file over max
+	// bytes is refused with ErrTooLarge and nothing is kept.
+	Put(ctx context.Context, key string, r io.Reader, max int64) (int64, error)
+	// Open reads a file.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Delete removes a file (erasure).
+	Delete(ctx context.Context, key string) error
+}
+
+// Errors of fetching and storing.
+var (
+	ErrTooLarge  = errors.New("file is larger than the limit")
+	ErrType      = errors.New("file type is not allowed")
+	ErrNotFound  = errors.New("file not found")
+	ErrPermanent = errors.New("the provider refused the file")
+)
+
+// Fetcher downloads a provider's file: ref is the provider's URL or media id.
+type Fetcher interface {
+	Fetch(ctx context.Context, ref string) (body io.ReadCloser, contentType string, err error)
+}
+
+// Dir is a Store in a local directory.
+type Dir struct{ Root string }
+
+var _ Store = Dir{}
+
+func (d Dir) path(key string) (string, error) {
+	if key == "" || strings.Contains(key, "..") || strings.HasPrefix(key, "/") {
+		return "", fmt.Errorf("media: bad key %q", key)
+	}
+	return filepath.Join(d.Root, filepath.FromSlash(key)), nil
+}
+
+// Put writes to a temporary file and renames it into place, so a reader
+// never sees half a file.
+func (d Dir) Put(_ context.Context, key string, r io.Reader, max int64) (int64, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return 0, fmt.Errorf("media: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".part-*")
+	if err != nil {
+		return 0, fmt.Errorf("media: %w", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	if err == nil && n > max {
+		err = ErrTooLarge
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return 0, err
+	}
+	return n, nil
+}
+
+// Open reads a file.
+func (d Dir) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	return f, err
+}
+
+// Delete removes a file.
+func (d Dir) Delete(_ context.Context, key string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Config configures the copier.
+type Config struct {
+	// PublicURL is the gateway's external base URL; files are served under
+	// PublicURL + "/media/".
+	PublicURL string
+	// Secret signs the URLs.
+	Secret []byte
+	// URLTTL is how long a signed URL stays valid (default 7 days).
+	URLTTL time.Duration
+	// MaxBytes is the largest file copied (default 20 MiB).
+	MaxBytes int64
+	// AllowedTypes are content-type prefixes allowed (default: images,
+	// audio, video, text, PDF, office documents, vCards).
+	AllowedTypes []string
+	// Attempts bounds the tries of a transient failure (default 3).
+	Attempts int
+}
+
+// DefaultTypes are the content types copied unless configured otherwise.
+var DefaultTypes = []string{"image/", "audio/", "video/", "text/", "application/pdf", "application/vnd.",
+	"application/msword", "application/zip", "application/octet-stream"}
+
+// Copier copies attachments into the store.
+type Copier struct {
+	store    Store
+	fetchers map[string]Fetcher // by provider
+	cfg      Config
+	log      *slog.Logger
+	results  *prometheus.CounterVec
+	now      func() time.Time
+}
+
+// NewCopier returns a copier; fetchers are keyed by provider name.
+func NewCopier(store Store, fetchers map[string]Fetcher, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Copier {
+	if cfg.URLTTL <= 0 {
+		cfg.URLTTL = 7 * 24 * time.Hour
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 20 << 20
+	}
+	if len(cfg.AllowedTypes) == 0 {
+		cfg.AllowedTypes = DefaultTypes
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 3
+	}
+	c := &Copier{store: store, fetchers: fetchers, cfg: cfg, log: log, now: time.Now,
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "gateway", Subsystem: "media", Name: "copies_total",
+			Help: "Attachments copied into the media store, by provider and result: stored, failed, skipped.",
+		}, []string{"provider", "result"})}
+	if reg != nil {
+		reg.MustRegister(c.results)
+	}
+	return c
+}
+
+// Copy stores every pending attachment of m and points it at a signed
+// gateway URL. An attachment that cannot be fetched for good is marked
+// failed with the reason; nothing is silently dropped. Only ctx ending
+// returns an error.
+func (c *Copier) Copy(ctx context.Context, m *normalize.Message) error {
+	for i := range m.Attachments {
+		a := &m.Attachments[i]
+		if a.Status != "pending" {
+			continue
+		}
+		f, ok := c.fetchers[m.Provider]
+		if !ok {
+			a.Status, a.Error = "failed", "no media fetcher for provider "+m.Provider
+			c.results.WithLabelValues(m.Provider, "failed").Inc()
+			continue
+		}
+		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.UTC().Format("2006/01/02"), m.MessageID, i)
+		var err error
+		for try := 1; try <= c.cfg.Attempts; try++ {
+			err = c.copyOne(ctx, f, key, a)
+			if err == nil || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrType) || errors.Is(err, ErrPermanent) {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+		}
+		if err != nil {
+			a.Status, a.Error = "failed", err.Error()
+			c.log.Warn("media: attachment not copied", "provider", m.Provider, "message_id", m.MessageID, "error", err)
+			c.results.WithLabelValues(m.Provider, "failed").Inc()
+			continue
+		}
+		c.results.WithLabelValues(m.Provider, "stored").Inc()
+	}
+	return nil
+}
+
+func (c *Copier) copyOne(ctx context.Context, f Fetcher, key string, a *normalize.Attachment) error {
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	body, ct, err := f.Fetch(fctx, a.ProviderRef)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if ct == "" {
+		ct = a.ContentType
+	}
+	if !c.allowed(ct) {
+		return fmt.Errorf("%w: %q", ErrType, ct)
+	}
+	n, err := c.store.Put(fctx, key, body, c.cfg.MaxBytes)
+	if errors.Is(err, ErrTooLarge) {
+		return fmt.Errorf("%w (%d bytes)", ErrTooLarge, c.cfg.MaxBytes)
+	}
+	if err != nil {
+		return err
+	}
+	a.ContentType, a.Size, a.Status, a.Error = ct, n, "stored", ""
+	a.URL = c.SignedURL(key)
+	return nil
+}
+
+// Put stores a file the connector already has (email attachments) and
+// returns the attachment pointing at it.
+func (c *Copier) Put(ctx context.Context, key string, r io.Reader, a normalize.Attachment) normalize.Attachment {
+	if !c.allowed(a.ContentType) {
+		a.Status, a.Error = "failed", fmt.Sprintf("%v: %q", ErrType, a.ContentType)
+		return a
+	}
+	n, err := c.store.Put(ctx, key, r, c.cfg.MaxBytes)
+	if err != nil {
+		a.Status, a.Error = "failed", err.Error()
+		return a
+	}
+	a.Size, a.Status, a.Error, a.URL = n, "stored", "", c.SignedURL(key)
+	return a
+}
+
+func (c *Copier) allowed(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	for _, p := range c.cfg.AllowedTypes {
+		if strings.HasPrefix(mt, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// SignedURL returns the gateway URL of a stored file, valid for URLTTL.
+func (c *Copier) SignedURL(key string) string {
+	exp := strconv.FormatInt(c.now().Add(c.cfg.URLTTL).Unix(), 10)
+	return c.cfg.PublicURL + "/media/" + key + "?expires=" + exp + "&sig=" + c.sign(key, exp)
+}
+
+func (c *Copier) sign(key, exp string) string {
+	mac := hmac.New(sha256.New, c.cfg.Secret)
+	mac.Write([]byte(key + "|" + exp))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a signed URL's key, expiry and signature.
+func (c *Copier) Verify(key string, q url.Values) error {
+	exp, sig := q.Get("expires"), q.Get("sig")
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("media: unsigned URL")
+	}
+	if !hmac.Equal([]byte(sig), []byte(c.sign(key, exp))) {
+		return errors.New("media: bad signature")
+	}
+	if c.now().Unix() > t {
+		return errors.New("media: URL expired")
+	}
+	return nil
+}
+
+// Open returns a stored file for serving.
+func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, error) { return c.store.Open(ctx, key) }
