@@ -298,4 +298,6 @@ func (c *Copier) Verify(key string, q url.Values) error {
 }
 
 // Open returns a stored file for serving.
-func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, error) { return c.store.Open(ctx, key) }
+func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	return c.store.Open(ctx, key)
+}
