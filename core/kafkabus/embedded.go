@@ -1,6 +1,7 @@
 package kafkabus
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -49,3 +50,10 @@ func (e *Embedded) Addr() string { return e.addr }
 
 // Close stops the broker and flushes its data to disk.
 func (e *Embedded) Close() { e.cluster.Close() }
+
+// WaitGroupStable waits until a consumer group has n members and is stable
+// (tests use it before sending, so that every member has partitions).
+func (e *Embedded) WaitGroupStable(ctx context.Context, group string, n int) error {
+	_, err := e.cluster.WaitGroupStable(ctx, group, n)
+	return err
+}

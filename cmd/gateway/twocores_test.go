@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"gateway/core/kafkabus"
+	"gateway/core/sqlstore"
+	"gateway/core/sqlstore/sqltest"
+)
+
+// Two gateways in one consumer group on one PostgreSQL database: a customer
+// writing on SMS and WhatsApp at once (two keys, so two partitions that the
+// group may split between the instances) ends with exactly one active
+// conversation holding every message.
+func TestTwoCoreInstancesOneConversation(t *testing.T) {
+	broker, err := kafkabus.StartEmbedded("", "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	db := sqltest.URL(t, sqlstore.Postgres)
+	env := map[string]string{"KAFKA_BROKERS": broker.Addr(), "KAFKA_REPLICATION_FACTOR": "1", "DATABASE_URL": db}
+	g1 := startGateway(t, sqlstore.SQLite, env)
+	g2 := startGateway(t, sqlstore.SQLite, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := broker.WaitGroupStable(ctx, "gateway-core", 2); err != nil {
+		t.Fatalf("consumer group: %v", err)
+	}
+	// A phone whose SMS and WhatsApp keys land on partitions that both the
+	// range and the round-robin assignment give to different members.
+	phone := ""
+	for i := 0; i < 100 && phone == ""; i++ {
+		p := fmt.Sprintf("+141555501%02d", i)
+		var b kafka.Murmur2Balancer
+		a := b.Balance(kafka.Message{Key: []byte("sms:" + p)}, 0, 1, 2, 3)
+		w := b.Balance(kafka.Message{Key: []byte("whatsapp:" + p)}, 0, 1, 2, 3)
+		if a/2 != w/2 && a%2 != w%2 {
+			phone = p
+		}
+	}
+	const perChannel = 40
+	var wg sync.WaitGroup
+	for ch, g := range map[string]*Gateway{"sms": g1, "whatsapp": g2} {
+		wg.Add(1)
+		go func(ch string, g *Gateway) {
+			defer wg.Done()
+			from := phone
+			if ch == "whatsapp" {
+				from = "whatsapp:" + phone
+			}
+			for i := 0; i < perChannel; i++ {
+				form := smsForm(fmt.Sprintf("SM%s%029d", ch[:3], i), from, fmt.Sprintf("%s %d", ch, i))
+				form.Set("To", map[string]string{"sms": "+15558675310", "whatsapp": "whatsapp:+15558675310"}[ch])
+				if s, b := postTwilio(t, g, "/webhooks/twilio/messaging", form, nil); s != http.StatusOK {
+					t.Errorf("post %s %d: %d %s", ch, i, s, b)
+					return
+				}
+			}
+		}(ch, g)
+	}
+	wg.Wait()
+	evs := consume(t, g1, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") >= 2*perChannel })
+	time.Sleep(300 * time.Millisecond)
+	evs = consume(t, g1, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") >= 2*perChannel })
+	convs := map[any]int{}
+	for _, e := range ofType(evs, "message.received") {
+		convs[e.Data["conversation_id"]]++
+	}
+	if len(convs) != 1 || count(evs, "conversation.created") != 1 || count(evs, "customer.created") != 1 {
+		t.Fatalf("%d conversations %v, %d created, %d customers: want one of each", len(convs), convs,
+			count(evs, "conversation.created"), count(evs, "customer.created"))
+	}
+	var active int
+	if err := g1.store.DB().QueryRow(`SELECT COUNT(*) FROM conversations WHERE status <> 'closed'`).Scan(&active); err != nil || active != 1 {
+		t.Fatalf("%d active conversations in the database (%v)", active, err)
+	}
+	// Both instances took part.
+	for i, g := range []*Gateway{g1, g2} {
+		if m := get(t, g, "/metrics"); !strings.Contains(m, "gateway_core_messages_total{result=") {
+			t.Errorf("instance %d handled no message", i+1)
+		}
+	}
+}
