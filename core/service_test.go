@@ -26,17 +26,32 @@ type env struct {
 
 func newEnv(t *testing.T, dialect string, policy core.Policy) *env {
 	t.Helper()
-	clock := sqltest.NewClock()
-	store := sqltest.Open(t, dialect, sqlstore.WithClock(clock.Now))
+	e := newBenchEnv(t, dialect)
+	e.t = t
+	e.svc = core.NewService(e.store, withDefaults(policy), core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), core.NewMetrics(nil))
+	return e
+}
+
+func withDefaults(policy core.Policy) core.Policy {
 	if policy.ReopenWindow == 0 && policy.ReopenWindowByChannel == nil {
 		policy.ReopenWindow = 72 * time.Hour
 	}
 	if policy.AutoCloseAfter == 0 {
 		policy.AutoCloseAfter = 96 * time.Hour
 	}
+	return policy
+}
+
+// newBenchEnv is newEnv for tests and benchmarks alike.
+func newBenchEnv(tb testing.TB, dialect string) *env {
+	policy := withDefaults(core.Policy{})
+	t := tb
+	clock := sqltest.NewClock()
+	store := sqltest.Open(t, dialect, sqlstore.WithClock(clock.Now))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := core.NewService(store, policy, core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
-	return &env{t: t, svc: svc, store: store, clock: clock}
+	return &env{svc: svc, store: store, clock: clock}
 }
 
 // forEachStore runs a behaviour test on SQLite and PostgreSQL.

@@ -77,6 +77,20 @@ type Tx interface {
 	// provider_message_id) is already stored.
 	InsertMessage(ctx context.Context, m StoredMessage) (bool, error)
 
+	// Bulk reads and writes of a batch of inbound messages.
+	CustomersByIdentities(ctx context.Context, ids []Identity) (map[Identity]Customer, error)
+	// LockCustomers locks customers in id order.
+	LockCustomers(ctx context.Context, ids []string) error
+	// StoredProviderIDs returns which (provider, provider message id) pairs are stored.
+	StoredProviderIDs(ctx context.Context, keys []ProviderKey) (map[ProviderKey]bool, error)
+	// ActiveConversations returns the active conversation of each customer that has one.
+	ActiveConversations(ctx context.Context, customerIDs []string) (map[string]Conversation, error)
+	// InsertMessages stores messages, skipping stored provider ids; it
+	// returns how many were inserted.
+	InsertMessages(ctx context.Context, ms []StoredMessage) (int, error)
+	// UpdateConversations writes every field of each conversation.
+	UpdateConversations(ctx context.Context, cs []Conversation) error
+
 	// ConversationByID returns one conversation.
 	ConversationByID(ctx context.Context, id string) (Conversation, bool, error)
 	// ListConversations returns conversations by the filter, newest activity first.
@@ -156,3 +170,6 @@ type Stats struct {
 	Resolved                 int            `json:"resolved"`
 	OutboxPending            int            `json:"outbox_pending"`
 }
+
+// ProviderKey identifies a message at its provider.
+type ProviderKey struct{ Provider, ID string }

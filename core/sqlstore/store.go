@@ -175,6 +175,10 @@ func (s *Store) InTx(ctx context.Context, fn func(core.Tx) error) error {
 		_ = sqltx.Rollback()
 		return classify(err)
 	}
+	if err := t.flushEvents(ctx); err != nil {
+		_ = sqltx.Rollback()
+		return classify(err)
+	}
 	if err := sqltx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", classify(err))
 	}

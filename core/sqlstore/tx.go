@@ -15,6 +15,8 @@ type tx struct {
 	s   *Store
 	tx  *sql.Tx
 	now time.Time
+	// events are written in bulk just before the commit.
+	events []core.OutboxEvent
 }
 
 var _ core.Tx = (*tx)(nil)
@@ -225,13 +227,24 @@ func (t *tx) InsertMessage(ctx context.Context, m core.StoredMessage) (bool, err
 	return n == 1, err
 }
 
-func (t *tx) AddEvents(ctx context.Context, evs ...core.OutboxEvent) error {
-	for _, e := range evs {
-		if _, err := t.exec(ctx, `INSERT INTO event_outbox (topic, key, value, created_at) VALUES (?, ?, ?, ?)`,
-			e.Topic, e.Key, e.Value, micros(t.now)); err != nil {
-			return fmt.Errorf("sqlstore: add event: %w", err)
+// AddEvents buffers events; flushEvents writes them, in order, before commit.
+func (t *tx) AddEvents(_ context.Context, evs ...core.OutboxEvent) error {
+	t.events = append(t.events, evs...)
+	return nil
+}
+
+func (t *tx) flushEvents(ctx context.Context) error {
+	for start := 0; start < len(t.events); start += chunkSize {
+		chunk := t.events[start:min(start+chunkSize, len(t.events))]
+		args := make([]any, 0, 4*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.Topic, e.Key, e.Value, micros(t.now))
+		}
+		if _, err := t.exec(ctx, `INSERT INTO event_outbox (topic, key, value, created_at) VALUES `+placeholders(len(chunk), 4), args...); err != nil {
+			return fmt.Errorf("sqlstore: add events: %w", err)
 		}
 	}
+	t.events = nil
 	return nil
 }
 

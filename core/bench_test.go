@@ -1,0 +1,41 @@
+package core_test
+
+import (
+	"fmt"
+	"testing"
+
+	"gateway/core"
+	"gateway/core/sqlstore/sqltest"
+	"gateway/normalize"
+)
+
+// BenchmarkHandleInbound measures the core's attach path: batches of 500
+// inbound messages from 1,000 customers, one transaction per batch, as the
+// consumer applies them.
+//
+//	GATEWAY_TEST_DATABASE_URL=... go test -run '^$' -bench HandleInbound -benchtime 20000x ./core
+func BenchmarkHandleInbound(b *testing.B) {
+	for _, dialect := range sqltest.Dialects {
+		b.Run(dialect, func(b *testing.B) {
+			e := newBenchEnv(b, dialect)
+			const batch = 500
+			msgs := make([]core.Inbound, 0, batch)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m := normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelSMS, Provider: "twilio",
+					ProviderMessageID: fmt.Sprintf("SMb%031d", i), Direction: normalize.Inbound,
+					From: normalize.Party{Kind: normalize.KindPhone, Address: fmt.Sprintf("+1415%07d", i%1000)},
+					To:   normalize.Party{Kind: normalize.KindPhone, Address: "+15558675310"}, Text: "benchmark"}
+				msgs = append(msgs, core.Inbound{Message: &m})
+				if len(msgs) == batch || i == b.N-1 {
+					if _, err := e.svc.HandleInbound(ctx, msgs); err != nil {
+						b.Fatal(err)
+					}
+					msgs = msgs[:0]
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

@@ -1,0 +1,210 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gateway/core"
+)
+
+// chunkSize bounds the rows of one bulk statement (SQLite and PostgreSQL
+// both cap the number of parameters).
+const chunkSize = 200
+
+func placeholders(rows, cols int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return row + strings.Repeat(", "+row, rows-1)
+}
+
+func (t *tx) CustomersByIdentities(ctx context.Context, ids []core.Identity) (map[core.Identity]core.Customer, error) {
+	out := make(map[core.Identity]core.Customer, len(ids))
+	for start := 0; start < len(ids); start += chunkSize {
+		chunk := ids[start:min(start+chunkSize, len(ids))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, id := range chunk {
+			args = append(args, id.Kind, id.Address)
+		}
+		rows, err := t.query(ctx, `SELECT i.kind, i.address, c.id, c.name, c.created_at FROM identities i
+			JOIN customers c ON c.id = i.customer_id WHERE (i.kind, i.address) IN (`+placeholders(len(chunk), 2)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: customers by identities: %w", err)
+		}
+		for rows.Next() {
+			var id core.Identity
+			var c core.Customer
+			var created int64
+			if err := rows.Scan(&id.Kind, &id.Address, &c.ID, &c.Name, &created); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			c.CreatedAt = fromMicros(created)
+			out[id] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) LockCustomers(ctx context.Context, ids []string) error {
+	if t.s.dialect != Postgres || len(ids) == 0 {
+		return nil
+	}
+	sorted := append([]string{}, ids...)
+	sort.Strings(sorted)
+	for start := 0; start < len(sorted); start += chunkSize {
+		chunk := sorted[start:min(start+chunkSize, len(sorted))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := t.query(ctx, `SELECT id FROM customers WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) ORDER BY id FOR UPDATE`, args...)
+		if err != nil {
+			return fmt.Errorf("sqlstore: lock customers: %w", err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: lock customers: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) StoredProviderIDs(ctx context.Context, keys []core.ProviderKey) (map[core.ProviderKey]bool, error) {
+	out := map[core.ProviderKey]bool{}
+	for start := 0; start < len(keys); start += chunkSize {
+		chunk := keys[start:min(start+chunkSize, len(keys))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.Provider, k.ID)
+		}
+		rows, err := t.query(ctx, `SELECT provider, provider_message_id FROM messages
+			WHERE provider_message_id IS NOT NULL AND (provider, provider_message_id) IN (`+placeholders(len(chunk), 2)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: stored provider ids: %w", err)
+		}
+		for rows.Next() {
+			var k core.ProviderKey
+			if err := rows.Scan(&k.Provider, &k.ID); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) ActiveConversations(ctx context.Context, customerIDs []string) (map[string]core.Conversation, error) {
+	out := map[string]core.Conversation{}
+	for start := 0; start < len(customerIDs); start += chunkSize {
+		chunk := customerIDs[start:min(start+chunkSize, len(customerIDs))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		cs, err := t.conversations(ctx, `status <> 'closed' AND customer_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			out[c.CustomerID] = c
+		}
+	}
+	return out, nil
+}
+
+func messageArgs(m core.StoredMessage) ([]any, error) {
+	body, err := json.Marshal(m.Message)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: encode message: %w", err)
+	}
+	var errJSON sql.NullString
+	if m.Error != nil {
+		b, _ := json.Marshal(m.Error)
+		errJSON = sql.NullString{String: string(b), Valid: true}
+	}
+	var pmid sql.NullString
+	if m.Message.ProviderMessageID != "" {
+		pmid = sql.NullString{String: m.Message.ProviderMessageID, Valid: true}
+	}
+	return []any{m.ID, m.ConversationID, m.CustomerID, m.Kind, m.Direction, m.Channel, m.Message.Provider, pmid,
+		m.Status, errJSON, m.Author, string(body), micros(m.CreatedAt)}, nil
+}
+
+const insertMessage = `INSERT INTO messages (id, conversation_id, customer_id, kind, direction, channel, provider,
+	provider_message_id, status, error, author, body, created_at) VALUES `
+
+func (t *tx) InsertMessages(ctx context.Context, ms []core.StoredMessage) (int, error) {
+	total := 0
+	for start := 0; start < len(ms); start += chunkSize {
+		chunk := ms[start:min(start+chunkSize, len(ms))]
+		args := make([]any, 0, 13*len(chunk))
+		for _, m := range chunk {
+			a, err := messageArgs(m)
+			if err != nil {
+				return 0, err
+			}
+			args = append(args, a...)
+		}
+		res, err := t.exec(ctx, insertMessage+placeholders(len(chunk), 13)+` ON CONFLICT DO NOTHING`, args...)
+		if err != nil {
+			return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += int(n)
+	}
+	return total, nil
+}
+
+// conversationTypes are the PostgreSQL types of conversationColumns, for
+// the casts a VALUES list needs.
+var conversationTypes = []string{"text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint",
+	"text", "text", "text", "bigint", "integer", "integer", "bigint", "double precision", "double precision"}
+
+func (t *tx) UpdateConversations(ctx context.Context, cs []core.Conversation) error {
+	if t.s.dialect != Postgres {
+		for _, c := range cs {
+			if err := t.UpdateConversation(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	cols := strings.Split(strings.Join(strings.Fields(conversationColumns), ""), ",")
+	var set []string
+	for _, col := range cols[1:] {
+		set = append(set, col+" = v."+col)
+	}
+	for start := 0; start < len(cs); start += chunkSize {
+		chunk := cs[start:min(start+chunkSize, len(cs))]
+		var rows []string
+		args := make([]any, 0, len(cols)*len(chunk))
+		for _, c := range chunk {
+			vals := make([]string, len(cols))
+			for i, typ := range conversationTypes {
+				vals[i] = "?::" + typ
+			}
+			rows = append(rows, "("+strings.Join(vals, ", ")+")")
+			args = append(args, append([]any{c.ID}, conversationArgs(c)...)...)
+		}
+		q := `UPDATE conversations SET ` + strings.Join(set, ", ") + ` FROM (VALUES ` + strings.Join(rows, ", ") +
+			`) AS v(` + strings.Join(cols, ", ") + `) WHERE conversations.id = v.id`
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("sqlstore: update conversations: %w", err)
+		}
+	}
+	return nil
+}
