@@ -26,15 +26,21 @@ type Inbound struct {
 
 // HandleInbound applies a batch of inbound events in one transaction, in
 // order, and returns the result of each. A returned error means nothing of
-// the batch was committed.
+// the batch was committed. The database work is done per batch: customers,
+// stored provider ids and active conversations are read in bulk (the
+// customers locked in id order), messages and conversation updates are
+// written in bulk at the end.
 func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string, error) {
 	results := make([]string, len(batch))
 	err := s.store.InTx(ctx, func(tx Tx) error {
+		st, err := s.prefetch(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
 		for i, in := range batch {
-			var err error
 			switch {
 			case in.Message != nil:
-				results[i], err = s.receive(ctx, tx, *in.Message)
+				results[i], err = s.receive(ctx, tx, st, *in.Message)
 			case in.Status != nil:
 				results[i], err = s.applyStatus(ctx, tx, *in.Status)
 			default:
@@ -44,7 +50,7 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 				return fmt.Errorf("core: %s %s: %w", in.Event.Type, in.Event.ID, err)
 			}
 		}
-		return nil
+		return st.flush(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
@@ -57,6 +63,84 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 	}
 	s.notify()
 	return results, nil
+}
+
+// batchState is what a batch's transaction knows and has yet to write.
+type batchState struct {
+	customers map[Identity]Customer
+	locked    map[string]bool
+	stored    map[ProviderKey]bool
+	active    map[string]*Conversation // by customer id
+	dirty     []*Conversation
+	isDirty   map[*Conversation]bool
+	messages  []StoredMessage
+}
+
+// prefetch reads in bulk what the batch's messages need, after locking the
+// known customers (so no other transaction changes them meanwhile).
+func (s *Service) prefetch(ctx context.Context, tx Tx, batch []Inbound) (*batchState, error) {
+	st := &batchState{locked: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{}}
+	var ids []Identity
+	var keys []ProviderKey
+	for _, in := range batch {
+		if m := in.Message; m != nil {
+			c := m.Contact()
+			ids = append(ids, Identity{Kind: c.Kind, Address: c.Address})
+			if m.ProviderMessageID != "" {
+				keys = append(keys, ProviderKey{m.Provider, m.ProviderMessageID})
+			}
+		}
+	}
+	var err error
+	if st.customers, err = tx.CustomersByIdentities(ctx, ids); err != nil {
+		return nil, err
+	}
+	var custIDs []string
+	for _, c := range st.customers {
+		if !st.locked[c.ID] {
+			st.locked[c.ID] = true
+			custIDs = append(custIDs, c.ID)
+		}
+	}
+	if err := tx.LockCustomers(ctx, custIDs); err != nil {
+		return nil, err
+	}
+	if st.stored, err = tx.StoredProviderIDs(ctx, keys); err != nil {
+		return nil, err
+	}
+	active, err := tx.ActiveConversations(ctx, custIDs)
+	if err != nil {
+		return nil, err
+	}
+	for id, c := range active {
+		st.active[id] = &c
+	}
+	return st, nil
+}
+
+func (st *batchState) touch(c *Conversation) {
+	if !st.isDirty[c] {
+		st.isDirty[c] = true
+		st.dirty = append(st.dirty, c)
+	}
+}
+
+// flush writes the batch's messages and conversation changes.
+func (st *batchState) flush(ctx context.Context, tx Tx) error {
+	n, err := tx.InsertMessages(ctx, st.messages)
+	if err != nil {
+		return err
+	}
+	if n != len(st.messages) {
+		// Another transaction stored one of these provider ids meanwhile:
+		// retry the batch, which will see it as a duplicate.
+		return fmt.Errorf("core: %d of %d messages were stored concurrently: %w", len(st.messages)-n, len(st.messages), ErrTransient)
+	}
+	cs := make([]Conversation, len(st.dirty))
+	for i, c := range st.dirty {
+		cs[i] = *c
+	}
+	return tx.UpdateConversations(ctx, cs)
 }
 
 // resolveCustomer returns the customer owning the message's contact,
@@ -78,41 +162,69 @@ func (s *Service) resolveCustomer(ctx context.Context, tx Tx, contact normalize.
 // receive attaches an inbound message to the customer's single active
 // conversation: the active one, else the last closed one if it closed within
 // the reopen window, else a new one.
-func (s *Service) receive(ctx context.Context, tx Tx, m normalize.Message) (string, error) {
+func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normalize.Message) (string, error) {
 	contact := m.Contact()
-	cust, err := s.resolveCustomer(ctx, tx, contact)
-	if err != nil {
-		return "", err
+	id := Identity{Kind: contact.Kind, Address: contact.Address}
+	cust, ok := st.customers[id]
+	if !ok {
+		var err error
+		if cust, err = s.resolveCustomer(ctx, tx, contact); err != nil {
+			return "", err
+		}
+		st.customers[id] = cust
 	}
-	if err := tx.LockCustomer(ctx, cust.ID); err != nil {
-		return "", err
+	if !st.locked[cust.ID] {
+		if err := tx.LockCustomer(ctx, cust.ID); err != nil {
+			return "", err
+		}
+		st.locked[cust.ID] = true
+		// Read what the bulk prefetch could not, now that the customer is locked.
+		if c, ok, err := tx.ActiveConversation(ctx, cust.ID); err != nil {
+			return "", err
+		} else if ok {
+			st.active[cust.ID] = &c
+		}
+		if m.ProviderMessageID != "" {
+			if _, dup, err := tx.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID); err != nil {
+				return "", err
+			} else if dup {
+				st.stored[ProviderKey{m.Provider, m.ProviderMessageID}] = true
+			}
+		}
 	}
-	if m.ProviderMessageID != "" {
-		if _, dup, err := tx.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID); err != nil || dup {
-			return ResultDuplicate, err
+	key := ProviderKey{m.Provider, m.ProviderMessageID}
+	if m.ProviderMessageID != "" && st.stored[key] {
+		return ResultDuplicate, nil
+	}
+	fromCustomer := m.Direction == normalize.Inbound && !m.Echo
+	result := ResultAttached
+	conv := st.active[cust.ID]
+	if conv == nil {
+		c, r, err := s.conversationFor(ctx, tx, cust.ID, m.Channel, fromCustomer)
+		if err != nil {
+			return "", err
+		}
+		conv, result = &c, r
+		st.active[cust.ID] = conv
+	} else if conv.Status == StatusWaiting && fromCustomer {
+		if err := s.transition(ctx, tx, conv, wakeStatus(*conv), "customer_message", "customer"); err != nil {
+			return "", err
 		}
 	}
 	now := tx.Now()
-	conv, result, err := s.conversationFor(ctx, tx, cust.ID, m.Channel, m.Direction == normalize.Inbound && !m.Echo)
-	if err != nil {
-		return "", err
-	}
 	stored := StoredMessage{ID: m.MessageID, ConversationID: conv.ID, CustomerID: cust.ID, Kind: KindMessage,
 		Direction: m.Direction, Channel: m.Channel, Text: m.Text, Message: m, CreatedAt: now}
 	if m.Direction == normalize.Outbound {
 		stored.Status = normalize.StatusSent
 	}
-	inserted, err := tx.InsertMessage(ctx, stored)
-	if err != nil {
-		return "", err
-	}
-	if !inserted {
-		return ResultDuplicate, nil
+	st.messages = append(st.messages, stored)
+	if m.ProviderMessageID != "" {
+		st.stored[key] = true
 	}
 	conv.MessageCount++
 	conv.LastActivityAt = now
 	conv.UpdatedAt = now
-	if m.Direction == normalize.Inbound && !m.Echo {
+	if fromCustomer {
 		conv.Unreplied++
 		conv.Channel, conv.ContactAddress, conv.BusinessAddress = m.Channel, contact.Address, m.To.Address
 		at := m.ReceivedAt
@@ -124,9 +236,7 @@ func (s *Service) receive(ctx context.Context, tx Tx, m normalize.Message) (stri
 			conv.FirstInboundAt = &at
 		}
 	}
-	if err := tx.UpdateConversation(ctx, conv); err != nil {
-		return "", err
-	}
+	st.touch(conv)
 	return result, s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: cust.ID,
 		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m})
 }
