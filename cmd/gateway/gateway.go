@@ -27,7 +27,7 @@ import (
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
-var version = "dev"
+var version = "0.1.0"
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 {
@@ -221,7 +221,11 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		g.closers = append(g.closers, src.Close)
 	}
 	if cfg.Has(config.RoleOutbox) {
-		d := outbox.New(g.service, g.providers(), outbox.Config{RatePerSecond: cfg.OutboxRates}, g.log, g.reg)
+		senders, err := g.providers()
+		if err != nil {
+			return err
+		}
+		d := outbox.New(g.service, senders, outbox.Config{RatePerSecond: cfg.OutboxRates}, g.log, g.reg)
 		wake = append(wake, d.Wake)
 		g.goWork(func() error { d.Run(ctx); return nil })
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-outbox", Topics: []string{topics.Outbound()}})

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"time"
+
 	"gateway/config"
 	"gateway/core"
 	"gateway/normalize"
 	"gateway/outbox"
+	"gateway/outbox/metasender"
+	"gateway/outbox/sendgridsender"
+	"gateway/outbox/twiliosender"
 )
 
 // senders are the business addresses of proactive messages, by channel.
@@ -32,6 +39,42 @@ func senders(cfg config.Config) map[string]core.Sender {
 
 // providers are the outbox's senders by provider name, for the providers
 // whose credentials are configured.
-func (g *Gateway) providers() map[string]outbox.Sender {
-	return map[string]outbox.Sender{}
+func (g *Gateway) providers() (map[string]outbox.Sender, error) {
+	cfg := g.cfg
+	out := map[string]outbox.Sender{}
+	client := &http.Client{Timeout: 30 * time.Second}
+	if cfg.TwilioAccountSID != "" && cfg.TwilioAuthToken != "" {
+		callback := ""
+		if cfg.PublicURL != "" {
+			callback = cfg.PublicURL + "/webhooks/twilio/status"
+		}
+		s, err := twiliosender.New(twiliosender.Config{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
+			BaseURL: cfg.TwilioAPIURL, UserAgent: userAgent(), StatusCallback: callback, HTTPClient: client})
+		if err != nil {
+			return nil, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
+		}
+		out["twilio"] = s
+	}
+	if cfg.SendGridAPIKey != "" {
+		s, err := sendgridsender.New(sendgridsender.Config{APIKey: cfg.SendGridAPIKey, BaseURL: cfg.SendGridAPIURL, UserAgent: userAgent(), HTTPClient: client})
+		if err != nil {
+			return nil, fmt.Errorf("SENDGRID_API_KEY: %w", err)
+		}
+		out["sendgrid"] = s
+	}
+	if cfg.WhatsAppAccessToken != "" || cfg.MessengerPageAccessToken != "" {
+		s, err := metasender.New(metasender.Config{GraphURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion,
+			WhatsAppToken: cfg.WhatsAppAccessToken, PhoneNumberID: cfg.WhatsAppPhoneNumberID,
+			PageToken: cfg.MessengerPageAccessToken, UserAgent: userAgent(), HTTPClient: client})
+		if err != nil {
+			return nil, fmt.Errorf("WHATSAPP_ACCESS_TOKEN/MESSENGER_PAGE_ACCESS_TOKEN: %w", err)
+		}
+		if cfg.WhatsAppAccessToken != "" {
+			out["meta_whatsapp"] = s
+		}
+		if cfg.MessengerPageAccessToken != "" {
+			out["meta_messenger"], out["meta_instagram"] = s, s
+		}
+	}
+	return out, nil
 }

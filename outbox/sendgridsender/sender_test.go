@@ -1,0 +1,246 @@
+package sendgridsender_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"gateway/normalize"
+	"gateway/outbox"
+	"gateway/outbox/providertest"
+	"gateway/outbox/sendgridsender"
+)
+
+const userAgent = "gateway/1.2.3"
+
+func newSender(t *testing.T, fake *providertest.SendGrid) *sendgridsender.Sender {
+	t.Helper()
+	s, err := sendgridsender.New(sendgridsender.Config{APIKey: fake.APIKey, BaseURL: fake.URL, UserAgent: userAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var (
+	support  = normalize.Party{Kind: normalize.KindEmail, Address: "support@shop.example.com", Name: "Shop Support"}
+	customer = normalize.Party{Kind: normalize.KindEmail, Address: "ann@example.net", Name: "Ann Lee"}
+)
+
+// decode turns a JSON literal into the shape the fake records.
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestSendWireRequest(t *testing.T) {
+	tests := map[string]struct {
+		send outbox.Send
+		want string // the JSON body SendGrid must receive
+	}{
+		"plain reply": {
+			send: outbox.Send{MessageID: "msg-1", Channel: "email", From: support, To: customer, Subject: "Your order", Text: "It ships today."},
+			want: `{"from":{"name":"Shop Support","email":"support@shop.example.com"},"subject":"Your order",
+				"personalizations":[{"to":[{"name":"Ann Lee","email":"ann@example.net"}],"custom_args":{"gateway_message_id":"msg-1"}}],
+				"content":[{"type":"text/plain","value":"It ships today."}]}`,
+		},
+		"text and html, threaded": {
+			send: outbox.Send{MessageID: "msg-2", Channel: "email", From: support, To: customer, Subject: "Re: Where is my order?",
+				Text: "It ships today.", HTML: "<p>It ships today.</p>",
+				Thread: &normalize.Thread{MessageID: "CAF=abc@mail.example.net", InReplyTo: "<first@shop.example.com>",
+					References: []string{"<first@shop.example.com>"}}},
+			want: `{"from":{"name":"Shop Support","email":"support@shop.example.com"},"subject":"Re: Where is my order?",
+				"personalizations":[{"to":[{"name":"Ann Lee","email":"ann@example.net"}],"custom_args":{"gateway_message_id":"msg-2"}}],
+				"content":[{"type":"text/plain","value":"It ships today."},{"type":"text/html","value":"<p>It ships today.</p>"}],
+				"headers":{"In-Reply-To":"<CAF=abc@mail.example.net>","References":"<first@shop.example.com> <CAF=abc@mail.example.net>"}}`,
+		},
+		"thread references given as one header value": {
+			send: outbox.Send{MessageID: "msg-3", Channel: "email", From: support, To: customer, Subject: "Re: x", HTML: "<b>hi</b>",
+				Thread: &normalize.Thread{MessageID: "<c@x>", References: []string{"<a@x> <b@x>", "<c@x>"}}},
+			want: `{"from":{"name":"Shop Support","email":"support@shop.example.com"},"subject":"Re: x",
+				"personalizations":[{"to":[{"name":"Ann Lee","email":"ann@example.net"}],"custom_args":{"gateway_message_id":"msg-3"}}],
+				"content":[{"type":"text/html","value":"<b>hi</b>"}],
+				"headers":{"In-Reply-To":"<c@x>","References":"<a@x> <b@x> <c@x>"}}`,
+		},
+		"dynamic template": {
+			send: outbox.Send{MessageID: "msg-4", Channel: "email", From: support, To: normalize.Party{Kind: "email", Address: "bo@example.org"},
+				Template: &outbox.Template{Name: "d-123abc456def789hij0klm123nop456q", Variables: map[string]string{"order": "A-17"}}},
+			want: `{"from":{"name":"Shop Support","email":"support@shop.example.com"},"template_id":"d-123abc456def789hij0klm123nop456q",
+				"personalizations":[{"to":[{"email":"bo@example.org"}],"custom_args":{"gateway_message_id":"msg-4"},
+				"dynamic_template_data":{"order":"A-17"}}]}`,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			fake := providertest.NewSendGrid(t)
+			res, err := newSender(t, fake).Send(t.Context(), tc.send)
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			mails := fake.Mails()
+			if len(mails) != 1 || res.ProviderMessageID == "" || res.ProviderMessageID != mails[0].MessageID {
+				t.Fatalf("ProviderMessageID = %q, fake accepted %+v", res.ProviderMessageID, mails)
+			}
+			req := fake.Last()
+			if req.Method != http.MethodPost || req.Path != "/v3/mail/send" {
+				t.Errorf("request = %s %s", req.Method, req.Path)
+			}
+			for h, want := range map[string]string{
+				"Authorization": "Bearer " + providertest.SendGridAPIKey, "Content-Type": "application/json", "User-Agent": userAgent,
+			} {
+				if got := req.Header.Get(h); got != want {
+					t.Errorf("%s = %q, want %q", h, got, want)
+				}
+			}
+			if want := decode(t, tc.want); !reflect.DeepEqual(req.JSON, want) {
+				t.Errorf("body =\n%s\nwant\n%s", req.Body, tc.want)
+			}
+		})
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	send := outbox.Send{MessageID: "m", Channel: "email", From: support, To: customer, Subject: "s", Text: "t"}
+	reset := time.Now().Add(40 * time.Second).Unix()
+	tests := map[string]struct {
+		script     func(*providertest.SendGrid)
+		send       outbox.Send
+		permanent  bool
+		status     int
+		message    string
+		retryAfter time.Duration
+		near       bool // retryAfter is approximate (computed from a clock)
+	}{
+		"429 with Retry-After is transient": {
+			script: func(f *providertest.SendGrid) {
+				f.FailNext(1, 429, `{"errors":[{"field":null,"message":"too many requests"}]}`, map[string]string{"Retry-After": "12"})
+			},
+			send: send, status: 429, message: "sendgrid: too many requests", retryAfter: 12 * time.Second,
+		},
+		"429 with X-RateLimit-Reset is transient": {
+			script: func(f *providertest.SendGrid) {
+				f.FailNext(1, 429, "", map[string]string{"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": strconv.FormatInt(reset, 10)})
+			},
+			send: send, status: 429, message: "sendgrid: too many requests", retryAfter: 40 * time.Second, near: true,
+		},
+		"500 is transient": {
+			script: func(f *providertest.SendGrid) { f.FailNext(1, 500, "", nil) },
+			send:   send, status: 500, message: "sendgrid: internal server error",
+		},
+		"502 without a body is transient": {
+			script: func(f *providertest.SendGrid) { f.FailNext(1, 502, " ", nil) },
+			send:   send, status: 502, message: "sendgrid: Bad Gateway",
+		},
+		"invalid recipient is permanent": {
+			send:      outbox.Send{MessageID: "m", Channel: "email", From: support, To: normalize.Party{Address: "not-an-address"}, Subject: "s", Text: "t"},
+			permanent: true, status: 400, message: "sendgrid: Does not contain a valid address. (field personalizations.0.to.0.email)",
+		},
+		"revoked key is permanent": {
+			script: func(f *providertest.SendGrid) { f.APIKey = "SG.other" },
+			send:   send, permanent: true, status: 401,
+			message: "sendgrid: The provided authorization grant is invalid, expired, or revoked",
+		},
+		"403 is permanent": {
+			script: func(f *providertest.SendGrid) { f.FailNext(1, 403, "", nil) },
+			send:   send, permanent: true, status: 403, message: "sendgrid: forbidden",
+		},
+		"413 is permanent": {
+			script: func(f *providertest.SendGrid) {
+				f.FailNext(1, 413, `{"errors":[{"message":"content too large","field":"null"}]}`, nil)
+			},
+			send: send, permanent: true, status: 413, message: "sendgrid: content too large",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			fake := providertest.NewSendGrid(t)
+			s := newSender(t, fake)
+			if tc.script != nil {
+				tc.script(fake)
+			}
+			_, err := s.Send(t.Context(), tc.send)
+			var se *outbox.SendError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want *outbox.SendError", err)
+			}
+			if errors.Is(err, outbox.ErrPermanent) != tc.permanent {
+				t.Errorf("permanent = %v, want %v (%v)", se.Permanent, tc.permanent, err)
+			}
+			if se.HTTPStatus != tc.status || se.Message != tc.message {
+				t.Errorf("got %d %q, want %d %q", se.HTTPStatus, se.Message, tc.status, tc.message)
+			}
+			if d := se.RetryAfter - tc.retryAfter; d != 0 && (!tc.near || d < -2*time.Second || d > 2*time.Second) {
+				t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, tc.retryAfter)
+			}
+		})
+	}
+}
+
+func TestSendRejectedBeforeSending(t *testing.T) {
+	ok := outbox.Send{MessageID: "m", Channel: "email", From: support, To: customer, Subject: "s", Text: "t"}
+	tests := map[string]func(*outbox.Send){
+		"sms channel":     func(s *outbox.Send) { s.Channel = "sms" },
+		"no sender":       func(s *outbox.Send) { s.From = normalize.Party{} },
+		"no recipient":    func(s *outbox.Send) { s.To = normalize.Party{} },
+		"no subject":      func(s *outbox.Send) { s.Subject = "" },
+		"nothing to send": func(s *outbox.Send) { s.Text = "" },
+		"attachment by URL": func(s *outbox.Send) {
+			s.Attachments = []normalize.Attachment{{URL: "https://media.example.com/invoice.pdf"}}
+		},
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			fake := providertest.NewSendGrid(t)
+			send := ok
+			mutate(&send)
+			_, err := newSender(t, fake).Send(t.Context(), send)
+			if !errors.Is(err, outbox.ErrPermanent) {
+				t.Fatalf("err = %v, want permanent", err)
+			}
+			if fake.Received() != 0 {
+				t.Errorf("%d requests reached SendGrid", fake.Received())
+			}
+		})
+	}
+}
+
+func TestSendTimeoutIsTransient(t *testing.T) {
+	fake := providertest.NewSendGrid(t)
+	fake.Hang(10 * time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := newSender(t, fake).Send(ctx, outbox.Send{MessageID: "m", Channel: "email", From: support, To: customer, Subject: "s", Text: "t"})
+	var se *outbox.SendError
+	if !errors.As(err, &se) || se.Permanent || se.HTTPStatus != 0 {
+		t.Fatalf("err = %#v, want a transient transport error", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Send took %v: the context deadline was not honoured", d)
+	}
+	if fake.Accepted() != 0 {
+		t.Errorf("a mail was accepted")
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for name, cfg := range map[string]sendgridsender.Config{
+		"no key":            {BaseURL: "https://api.sendgrid.com"},
+		"relative base URL": {APIKey: "SG.x", BaseURL: "api.sendgrid.com"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := sendgridsender.New(cfg); err == nil {
+				t.Fatal("New accepted a bad config")
+			}
+		})
+	}
+}
