@@ -18,6 +18,19 @@ var statusEvent = map[string]string{
 // callback. A state never goes backwards; a status for a send that is not
 // recorded yet is kept and applied when it is.
 func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (string, error) {
+	if user, at, ok := normalize.ParseWatermarkID(st.ProviderMessageID); ok {
+		// A receipt for everything sent to the user up to a time.
+		ms, err := tx.OutboundUpTo(ctx, st.Provider, Identity{Kind: normalize.KindOf(st.Channel), Address: user}, at)
+		if err != nil {
+			return "", err
+		}
+		for _, m := range ms {
+			if err := s.advance(ctx, tx, m, st); err != nil {
+				return "", err
+			}
+		}
+		return ResultStatus, nil
+	}
 	m, ok, err := tx.MessageByProviderID(ctx, st.Provider, st.ProviderMessageID)
 	if err != nil {
 		return "", err

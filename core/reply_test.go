@@ -159,3 +159,31 @@ func TestDeliveryStatusNeverGoesBack(t *testing.T) {
 		}
 	})
 }
+
+// A Messenger read receipt names no message but a watermark: every reply
+// sent to that user up to it is read.
+func TestMessengerWatermarkReceipt(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		in := sms("psid-42", "hi page")
+		in.Channel, in.Provider, in.From.Kind = "messenger", "meta_messenger", "messenger"
+		in.To = normalize.Party{Kind: "messenger", Address: "page-1"}
+		in.ReceivedAt = e.clock.Now()
+		e.receive(in)
+		conv := e.conversationOf("psid-42")
+		m := must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "hello"}, core.AgentActor("ann")))
+		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
+		if err := e.svc.MarkSent(ctx, jobs[0], "meta_messenger", "m_1"); err != nil {
+			t.Fatal(err)
+		}
+		st := normalize.Status{Provider: "meta_messenger", Channel: "messenger", Status: "read",
+			ProviderMessageID: normalize.WatermarkID("psid-42", e.clock.Now().Add(time.Second).UnixMilli())}
+		if _, err := e.svc.HandleInbound(ctx, []core.Inbound{{Status: &st}}); err != nil {
+			t.Fatal(err)
+		}
+		msgs := must[[]core.StoredMessage](t)(e.svc.Messages(ctx, conv.ID))
+		if got := msgs[len(msgs)-1]; got.ID != m.ID || got.Status != "read" {
+			t.Fatalf("after the watermark: %s", got.Status)
+		}
+	})
+}

@@ -118,6 +118,9 @@ type Tx interface {
 	// LastInbound returns the customer's last message in a conversation on a
 	// channel ("" for any channel).
 	LastInbound(ctx context.Context, conversationID, channel string) (StoredMessage, bool, error)
+	// OutboundUpTo returns the outbound messages a provider carried to the
+	// customer owning an identity, created at or before t, not yet read or failed.
+	OutboundUpTo(ctx context.Context, provider string, id Identity, t time.Time) ([]StoredMessage, error)
 	// MessageByID returns one message.
 	MessageByID(ctx context.Context, id string) (StoredMessage, bool, error)
 	// SetDelivery records a message's delivery state, provider id and error.

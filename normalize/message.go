@@ -4,6 +4,8 @@
 package normalize
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -152,4 +154,29 @@ type Template struct {
 // NewID returns a new time-ordered gateway id (UUIDv7).
 func NewID() string {
 	return uuid.Must(uuid.NewV7()).String()
+}
+
+// WatermarkPrefix starts the ProviderMessageID of a receipt that names no
+// message but covers every message sent to a user up to a time (Messenger
+// and Instagram reads, deliveries without mids).
+const WatermarkPrefix = "watermark:"
+
+// WatermarkID is the ProviderMessageID of a watermark receipt: user is the
+// recipient's id, ms the watermark in milliseconds since the epoch.
+func WatermarkID(user string, ms int64) string {
+	return WatermarkPrefix + user + ":" + strconv.FormatInt(ms, 10)
+}
+
+// ParseWatermarkID reverses WatermarkID.
+func ParseWatermarkID(id string) (user string, at time.Time, ok bool) {
+	rest, found := strings.CutPrefix(id, WatermarkPrefix)
+	i := strings.LastIndexByte(rest, ':')
+	if !found || i <= 0 {
+		return "", time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(rest[i+1:], 10, 64)
+	if err != nil || ms <= 0 {
+		return "", time.Time{}, false
+	}
+	return rest[:i], time.UnixMilli(ms).UTC(), true
 }

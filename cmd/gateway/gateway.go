@@ -19,6 +19,7 @@ import (
 
 	"gateway/config"
 	"gateway/connectors"
+	"gateway/connectors/meta"
 	"gateway/connectors/twilio"
 	"gateway/core"
 	"gateway/core/kafkabus"
@@ -183,7 +184,16 @@ func (g *Gateway) mountWebhooks(topics kafkabus.Topics) {
 	} else {
 		g.log.Info("connector disabled: TWILIO_AUTH_TOKEN is not set", "connector", "twilio")
 	}
-	wh.Mount(g.app, messaging, status)
+	whatsapp := connectors.Route{Name: "meta_whatsapp", Path: "/webhooks/whatsapp", Methods: []string{fiber.MethodGet, fiber.MethodPost}}
+	messenger := connectors.Route{Name: "meta_messenger", Path: "/webhooks/messenger", Methods: []string{fiber.MethodGet, fiber.MethodPost}}
+	if cfg.MetaAppSecret != "" && cfg.MetaVerifyToken != "" {
+		whatsapp.Handler = meta.WhatsApp{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
+		messenger.Handler = meta.Messenger{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
+		g.log.Info("connector enabled", "connector", "meta")
+	} else {
+		g.log.Info("connector disabled: META_APP_SECRET and META_VERIFY_TOKEN are both needed", "connector", "meta")
+	}
+	wh.Mount(g.app, messaging, status, whatsapp, messenger)
 }
 
 // startService starts what works on the database: the event relay (both

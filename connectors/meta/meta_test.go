@@ -1,0 +1,489 @@
+package meta
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gateway/connectors/webhook"
+	"gateway/normalize"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// secret is the app secret of the provider-format vectors (the official
+// WhatsApp Node SDK's test secret).
+const (
+	secret      = "TEST_APP_SECRET"
+	verifyToken = "meatyhamhock"
+)
+
+var at = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+func read(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func postRequest(body []byte, sig string) *webhook.Request {
+	h := http.Header{"Content-Type": {"application/json"}}
+	if sig != "" {
+		h.Set(SignatureHeader, sig)
+	}
+	return &webhook.Request{Method: "POST", URL: "https://gw.example.com/webhooks/meta", Header: h, Body: body, ReceivedAt: at}
+}
+
+// The byte-exact vectors of the provider-format notes (vectors/INDEX.md).
+func TestVerifierVectors(t *testing.T) {
+	unicode := read(t, "meta_wa_unicode_escaped.json")
+	// The same JSON decoded to UTF-8 and written back: what a handler that
+	// re-serializes parsed JSON would hash. Meta signs the escaped bytes.
+	reserialized := []byte(strings.NewReplacer(`\u00fc`, "ü", `\u00df`, "ß", `\u00e4`, "ä", `\u00f6`, "ö", `\u00e5`, "å").Replace(string(unicode)))
+	if len(unicode) != 521 || len(reserialized) != 493 {
+		t.Fatalf("vector lengths %d and %d, want 521 and 493 (did a file change?)", len(unicode), len(reserialized))
+	}
+	const unicodeSig = "sha256=dee40baf29d58ef4440c1f4bdf81864c351d1436f5de3b5e6f88d1ce6b5f5d6b"
+	messenger := read(t, "meta_messenger_text.json")
+	const messengerSig = "sha256=79558a636f7ce461cec7091e2392ef10690db9c16636cbb5a7174c33be2faa23"
+
+	cases := []struct {
+		label   string
+		body    []byte
+		header  []string // X-Hub-Signature-256 values
+		secret  string
+		ok      bool
+		headers http.Header // replaces header when set
+	}{
+		{label: "official SDK vector", body: []byte("test"), header: []string{"sha256=0c61947b610d4f45e65f3d680e26027121ec2413e77598bcb6cfc6e0d9888221"}, ok: true},
+		{label: "docs text, pretty", body: read(t, "meta_wa_text_pretty.json"), header: []string{"sha256=69360c741c3eae1ac96826307f4e7f7501d16d87e66019ca5d6e422e533d65f9"}, ok: true},
+		{label: "docs text, compact", body: read(t, "meta_wa_text_compact.json"), header: []string{"sha256=964f50820adcc03228037724153dd41dcd72d72113a4659d63916721028e0c23"}, ok: true},
+		{label: "escaped unicode as sent", body: unicode, header: []string{unicodeSig}, ok: true},
+		{label: "messenger text", body: messenger, header: []string{messengerSig}, ok: true},
+		{label: "uppercase hex", body: messenger, header: []string{"sha256=" + strings.ToUpper(messengerSig[7:])}, ok: true},
+		{label: "re-serialized unicode body", body: reserialized, header: []string{unicodeSig}},
+		{label: "signature of the other vector", body: unicode, header: []string{messengerSig}},
+		{label: "no sha256= prefix", body: messenger, header: []string{messengerSig[7:]}},
+		{label: "sha1 prefix", body: messenger, header: []string{"sha1=" + messengerSig[7:]}},
+		{label: "trailing newline added", body: append(append([]byte{}, messenger...), '\n'), header: []string{messengerSig}},
+		{label: "signed with the verify token", body: messenger, header: []string{Sign(verifyToken, messenger)}},
+		{label: "truncated hex", body: messenger, header: []string{messengerSig[:40]}},
+		{label: "not hex", body: messenger, header: []string{"sha256=" + strings.Repeat("zz", 32)}},
+		{label: "missing header", body: messenger},
+		{label: "empty header", body: messenger, header: []string{""}},
+		{label: "two headers", body: messenger, header: []string{messengerSig, messengerSig}},
+		{label: "legacy sha1 header only", body: messenger,
+			headers: http.Header{"X-Hub-Signature": {"sha1=bd761982b9975d9b286078db64ee4fa2d0920924"}}},
+		{label: "no app secret configured", body: messenger, header: []string{Sign("", messenger)}, secret: "-"},
+	}
+	for _, c := range cases {
+		t.Run(c.label, func(t *testing.T) {
+			h := http.Header{}
+			for _, v := range c.header {
+				h.Add(SignatureHeader, v)
+			}
+			if c.headers != nil {
+				h = c.headers
+			}
+			key := secret
+			switch c.secret {
+			case "":
+			case "-":
+				key = ""
+			default:
+				key = c.secret
+			}
+			err := Verifier{AppSecret: key}.Verify(h, c.body)
+			if c.ok && err != nil {
+				t.Fatalf("valid signature refused: %v", err)
+			}
+			if !c.ok && !errors.Is(err, webhook.ErrSignature) {
+				t.Fatalf("invalid signature: err %v, want ErrSignature", err)
+			}
+		})
+	}
+	// Sign reproduces every documented value, and the re-serialized body's
+	// documented MAC is indeed what the wrong way computes.
+	if got := Sign(secret, reserialized); got != "sha256=108c5c811d85ff1ea974c784c18c788b23e51999e2b0473d3bef55a0ad39d7b5" {
+		t.Errorf("Sign(re-serialized) = %s", got)
+	}
+	if got := Sign(secret, unicode); got != unicodeSig {
+		t.Errorf("Sign(unicode) = %s", got)
+	}
+}
+
+// Both handlers refuse a bad signature before reading the body, and accept
+// the documented vectors end to end.
+func TestHandlersVerifyBeforeParsing(t *testing.T) {
+	for _, h := range []webhook.Handler{WhatsApp{AppSecret: secret}, Messenger{AppSecret: secret}} {
+		// Not JSON, but unsigned: a signature error, not a parse error.
+		_, err := h.Handle(context.Background(), postRequest([]byte("{not json"), ""))
+		if !errors.Is(err, webhook.ErrSignature) {
+			t.Errorf("%T: unsigned garbage: err %v, want ErrSignature", h, err)
+		}
+		_, err = h.Handle(context.Background(), postRequest([]byte("{not json"), Sign(secret, []byte("{not json"))))
+		if !errors.Is(err, webhook.ErrMalformed) {
+			t.Errorf("%T: signed garbage: err %v, want ErrMalformed", h, err)
+		}
+	}
+	// An empty app secret never accepts, even a body "signed" with it.
+	body := read(t, "meta_wa_text_compact.json")
+	if _, err := (WhatsApp{}).Handle(context.Background(), postRequest(body, Sign("", body))); !errors.Is(err, webhook.ErrSignature) {
+		t.Errorf("no secret: err %v, want ErrSignature", err)
+	}
+}
+
+func TestSubscribe(t *testing.T) {
+	// The Graph API docs' example subscription check.
+	const docsQuery = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock"
+	cases := []struct {
+		label, query, token string
+		noQuery             bool // only the URL carries the query
+		err                 error
+	}{
+		{label: "docs example", query: docsQuery, token: verifyToken},
+		{label: "query only in URL", query: docsQuery, token: verifyToken, noQuery: true},
+		{label: "wrong token", query: "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhocks", token: verifyToken, err: webhook.ErrSignature},
+		{label: "token prefix", query: "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meaty", token: verifyToken, err: webhook.ErrSignature},
+		{label: "no token configured", query: "hub.mode=subscribe&hub.challenge=1&hub.verify_token=x", token: "", err: webhook.ErrSignature},
+		{label: "missing token", query: "hub.mode=subscribe&hub.challenge=1158201444", token: verifyToken, err: webhook.ErrMalformed},
+		{label: "missing challenge", query: "hub.mode=subscribe&hub.verify_token=meatyhamhock", token: verifyToken, err: webhook.ErrMalformed},
+		{label: "missing mode", query: "hub.challenge=1158201444&hub.verify_token=meatyhamhock", token: verifyToken, err: webhook.ErrMalformed},
+		{label: "other mode", query: "hub.mode=unsubscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock", token: verifyToken, err: webhook.ErrMalformed},
+		{label: "PHP-style names", query: "hub_mode=subscribe&hub_challenge=1158201444&hub_verify_token=meatyhamhock", token: verifyToken, err: webhook.ErrMalformed},
+		{label: "no query", query: "", token: verifyToken, err: webhook.ErrMalformed},
+	}
+	for _, c := range cases {
+		for _, h := range []webhook.Handler{WhatsApp{AppSecret: secret, VerifyToken: c.token}, Messenger{AppSecret: secret, VerifyToken: c.token}} {
+			t.Run(c.label, func(t *testing.T) {
+				q, _ := url.ParseQuery(c.query)
+				r := &webhook.Request{Method: "GET", URL: "https://gw.example.com/webhooks/whatsapp?" + c.query, Query: q, Header: http.Header{}, ReceivedAt: at}
+				if c.noQuery {
+					r.Query = nil
+				}
+				res, err := h.Handle(context.Background(), r)
+				if c.err != nil {
+					if !errors.Is(err, c.err) {
+						t.Fatalf("%T: err %v, want %v", h, err, c.err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("%T: %v", h, err)
+				}
+				if string(res.Body) != "1158201444" || res.ContentType != "text/plain" || !res.NoRaw || len(res.Events) != 0 {
+					t.Errorf("%T: answer %+v, want the bare challenge as text/plain, not recorded", h, res)
+				}
+			})
+		}
+	}
+}
+
+func TestOtherMethods(t *testing.T) {
+	for _, h := range []webhook.Handler{WhatsApp{AppSecret: secret, VerifyToken: verifyToken}, Messenger{AppSecret: secret, VerifyToken: verifyToken}} {
+		r := postRequest(nil, "")
+		r.Method = "PUT"
+		if _, err := h.Handle(context.Background(), r); !errors.Is(err, webhook.ErrMalformed) {
+			t.Errorf("%T: PUT: err %v, want ErrMalformed", h, err)
+		}
+		if _, err := h.Handle(context.Background(), nil); !errors.Is(err, webhook.ErrMalformed) {
+			t.Errorf("%T: nil request: err %v, want ErrMalformed", h, err)
+		}
+	}
+}
+
+// hookCase is one row of a handler table: a real payload and what must come
+// out of it.
+type hookCase struct {
+	Label string
+	File  string // in testdata
+	Data  string // literal body when File is empty
+	// Signature: "" or "valid" signs the body, "invalid" sends another
+	// body's signature, "missing" sends none.
+	Signature   string
+	ExpectedErr error // nil: accepted
+	// ExpectedTypes lists the event types in payload order.
+	ExpectedTypes []string
+	// ExpectedTexts and ExpectedFrom list the text and From address of each
+	// message event, in order.
+	ExpectedTexts []string
+	ExpectedFrom  []string
+	// ExpectedExternalIDs lists the provider message id of every event.
+	ExpectedExternalIDs []string
+	ExpectedIgnored     int
+	// Check asserts anything else about the messages and statuses.
+	Check func(t *testing.T, msgs []normalize.Message, sts []normalize.Status)
+}
+
+func runHookCases(t *testing.T, h webhook.Handler, cases []hookCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.Label, func(t *testing.T) {
+			body := []byte(c.Data)
+			if c.File != "" {
+				body = read(t, c.File)
+			}
+			var sig string
+			switch c.Signature {
+			case "", "valid":
+				sig = Sign(secret, body)
+			case "invalid":
+				sig = Sign(secret, append(append([]byte{}, body...), ' '))
+			case "missing":
+			default:
+				t.Fatalf("unknown signature mode %q", c.Signature)
+			}
+			res, err := h.Handle(context.Background(), postRequest(body, sig))
+			if c.ExpectedErr != nil {
+				if !errors.Is(err, c.ExpectedErr) {
+					t.Fatalf("err %v, want %v", err, c.ExpectedErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.NoRaw {
+				t.Error("a notification must be recorded on raw.v1")
+			}
+			var (
+				types, texts, from, ids []string
+				msgs                    []normalize.Message
+				sts                     []normalize.Status
+			)
+			for _, ev := range res.Events {
+				raw, err := ev.Event.Encode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := normalize.ValidateEvent("inbound", raw); err != nil {
+					t.Errorf("event does not match its schema: %v\n%s", err, raw)
+				}
+				types = append(types, ev.Event.Type)
+				switch ev.Event.Type {
+				case normalize.TypeMessageReceived:
+					m, err := ev.Event.DecodeMessage()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := normalize.InboundKey(m.Channel, m.Contact().Address); ev.Key != want {
+						t.Errorf("key %q, want %q", ev.Key, want)
+					}
+					texts, from, ids = append(texts, m.Text), append(from, m.From.Address), append(ids, m.ProviderMessageID)
+					msgs = append(msgs, m)
+				case normalize.TypeMessageStatus:
+					s, err := ev.Event.DecodeStatus()
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, s.ProviderMessageID)
+					sts = append(sts, s)
+				}
+			}
+			if !slices.Equal(types, c.ExpectedTypes) {
+				t.Errorf("event types %q, want %q", types, c.ExpectedTypes)
+			}
+			if !slices.Equal(texts, c.ExpectedTexts) {
+				t.Errorf("texts %q, want %q", texts, c.ExpectedTexts)
+			}
+			if !slices.Equal(from, c.ExpectedFrom) {
+				t.Errorf("from %q, want %q", from, c.ExpectedFrom)
+			}
+			if !slices.Equal(ids, c.ExpectedExternalIDs) {
+				t.Errorf("provider ids %q, want %q", ids, c.ExpectedExternalIDs)
+			}
+			if res.Ignored != c.ExpectedIgnored {
+				t.Errorf("ignored %d, want %d", res.Ignored, c.ExpectedIgnored)
+			}
+			if c.Check != nil {
+				c.Check(t, msgs, sts)
+			}
+		})
+	}
+}
+
+// handlerFor picks the handler of a testdata file by its name.
+func handlerFor(name string) webhook.Handler {
+	if strings.HasPrefix(name, "wa_") || strings.HasPrefix(name, "meta_wa_") {
+		return WhatsApp{AppSecret: secret, VerifyToken: verifyToken}
+	}
+	return Messenger{AppSecret: secret, VerifyToken: verifyToken}
+}
+
+// goldenEvent is an event without what changes on every run (the event id
+// and the gateway message id).
+type goldenEvent struct {
+	Type    string          `json:"type"`
+	Key     string          `json:"key"`
+	Source  string          `json:"source"`
+	Subject string          `json:"subject"`
+	Time    time.Time       `json:"time"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// Golden files hold the normalized output of every testdata payload;
+// go test -run Golden -update rewrites them.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			body := read(t, name)
+			res, err := handlerFor(name).Handle(context.Background(), postRequest(body, Sign(secret, body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := struct {
+				Events  []goldenEvent `json:"events"`
+				Ignored int           `json:"ignored"`
+			}{Events: []goldenEvent{}, Ignored: res.Ignored}
+			for _, ev := range res.Events {
+				var data map[string]any
+				dec := json.NewDecoder(bytes.NewReader(ev.Event.Data))
+				dec.UseNumber() // numbers exactly as published
+				if err := dec.Decode(&data); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := data["message_id"]; ok {
+					if id, _ := data["message_id"].(string); id == "" {
+						t.Error("message without a gateway message id")
+					}
+					data["message_id"] = "" // random per delivery
+				}
+				if ev.Event.ID == "" {
+					t.Error("event without an id")
+				}
+				d, _ := json.Marshal(data)
+				out.Events = append(out.Events, goldenEvent{Type: ev.Event.Type, Key: ev.Key, Source: ev.Event.Source,
+					Subject: ev.Event.Subject, Time: ev.Event.Time, Data: d})
+			}
+			got, err := json.MarshalIndent(out, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "golden", name)
+			if *update {
+				_ = os.MkdirAll(filepath.Dir(golden), 0o755)
+				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if strings.TrimSpace(string(want)) != string(got) {
+				t.Errorf("normalized output differs from %s:\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestUnixTime(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Time
+	}{
+		{`"1749416383"`, time.Unix(1749416383, 0).UTC()},
+		{`1458692752478`, time.UnixMilli(1458692752478).UTC()},
+		{`"1458692752478"`, time.UnixMilli(1458692752478).UTC()},
+		{`1527459824`, time.Unix(1527459824, 0).UTC()},
+		{`0`, at},
+		{`-5`, at},
+		{`"soon"`, at},
+		{`null`, at},
+		{`{}`, at},
+		{`99999999999999999`, at}, // past year 9999: not representable in RFC 3339
+	}
+	for _, c := range cases {
+		var u unixTime
+		if err := json.Unmarshal([]byte(c.in), &u); err != nil && c.want != at {
+			t.Errorf("%s: %v", c.in, err)
+		}
+		if got := u.Time(at); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestWatermarkID(t *testing.T) {
+	id := WatermarkID("5275811702471834", 1458668856253)
+	if id != "watermark:5275811702471834:1458668856253" {
+		t.Fatalf("WatermarkID = %q", id)
+	}
+	user, wm, ok := ParseWatermarkID(id)
+	if !ok || user != "5275811702471834" || !wm.Equal(time.UnixMilli(1458668856253)) {
+		t.Errorf("ParseWatermarkID = %q %v %v", user, wm, ok)
+	}
+	for _, bad := range []string{"", "watermark:", "watermark:abc", "watermark::1", "watermark:u:x", "mid.1:2"} {
+		if _, _, ok := ParseWatermarkID(bad); ok {
+			t.Errorf("ParseWatermarkID(%q) accepted", bad)
+		}
+	}
+}
+
+// seeds are every testdata payload plus edge cases.
+func seeds(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	for _, p := range files {
+		f.Add(read(f, filepath.Base(p)))
+	}
+	for _, s := range []string{``, `null`, `[]`, `{}`, `{"object":"page"}`, `{"object":"instagram","entry":[null,{"messaging":[null,1,"x",{}]}]}`,
+		`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[{"id":"x","from":"1","timestamp":1e300}],"metadata":{"phone_number_id":"1"}}}]}]}`,
+		`{"object":"page","entry":[{"messaging":[{"sender":{"id":1},"recipient":{},"delivery":{"mids":[""],"watermark":"x"}}]}]}`} {
+		f.Add([]byte(s))
+	}
+}
+
+// fuzzOne asserts the contract for any signed body: no panic, an error only
+// as ErrMalformed, and every event decodable and valid against its schema.
+func fuzzOne(t *testing.T, h webhook.Handler, body []byte) {
+	res, err := h.Handle(context.Background(), postRequest(body, Sign(secret, body)))
+	if err != nil {
+		if !errors.Is(err, webhook.ErrMalformed) && !errors.Is(err, webhook.ErrSignature) {
+			t.Fatalf("error %v is neither malformed nor signature", err)
+		}
+		return
+	}
+	for _, ev := range res.Events {
+		raw, err := ev.Event.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := normalize.ValidateEvent("inbound", raw); err != nil {
+			t.Fatalf("invalid event: %v\n%s", err, raw)
+		}
+	}
+	// Unsigned, the same body is always refused.
+	if _, err := h.Handle(context.Background(), postRequest(body, "")); !errors.Is(err, webhook.ErrSignature) {
+		t.Fatalf("unsigned body: err %v", err)
+	}
+}
+
+func FuzzWhatsApp(f *testing.F) {
+	seeds(f)
+	h := WhatsApp{AppSecret: secret, VerifyToken: verifyToken}
+	f.Fuzz(func(t *testing.T, body []byte) { fuzzOne(t, h, body) })
+}
+
+func FuzzMessenger(f *testing.F) {
+	seeds(f)
+	h := Messenger{AppSecret: secret, VerifyToken: verifyToken}
+	f.Fuzz(func(t *testing.T, body []byte) { fuzzOne(t, h, body) })
+}
