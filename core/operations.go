@@ -210,9 +210,20 @@ func (s *Service) AddNote(ctx context.Context, id, text string, by Actor) (Store
 }
 
 // OpenConversation starts a conversation for a customer proactively (the
-// business writes first); an agent who opens it is its assignee.
-func (s *Service) OpenConversation(ctx context.Context, customerID, channel string, by Actor) (Conversation, error) {
+// business writes first); an agent who opens it is its assignee. With a
+// first message, the conversation and the queued message are written in one
+// transaction: if the message breaks a channel rule, nothing is created.
+func (s *Service) OpenConversation(ctx context.Context, customerID, channel string, first *ReplyRequest, by Actor) (Conversation, *StoredMessage, error) {
+	if first != nil {
+		if err := checkReply(*first); err != nil {
+			return Conversation{}, nil, err
+		}
+		if first.Channel == "" {
+			first.Channel = channel
+		}
+	}
 	var conv Conversation
+	var msg *StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		if _, ok, err := tx.CustomerByID(ctx, customerID); err != nil || !ok {
 			if err == nil {
@@ -241,14 +252,23 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 				Assignee: agent, Reason: "proactive", Actor: string(by), Conversation: &conv}); err != nil {
 				return err
 			}
-			return s.transition(ctx, tx, &conv, StatusOpen, "proactive", string(by))
+			if err := s.transition(ctx, tx, &conv, StatusOpen, "proactive", string(by)); err != nil {
+				return err
+			}
+		}
+		if first != nil {
+			m, err := s.reply(ctx, tx, &conv, *first, by)
+			if err != nil {
+				return err
+			}
+			msg = &m
 		}
 		return nil
 	})
 	if err == nil {
 		s.notify()
 	}
-	return conv, err
+	return conv, msg, err
 }
 
 // DeleteConversation erases a conversation and its messages.

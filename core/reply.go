@@ -62,67 +62,81 @@ const ServiceWindow = 24 * time.Hour
 // Reply checks the channel rules and queues a reply: the message, its
 // outbox row and message.queued are written in one transaction.
 func (s *Service) Reply(ctx context.Context, conversationID string, r ReplyRequest, by Actor) (StoredMessage, error) {
-	if strings.TrimSpace(r.Text) == "" && len(r.Attachments) == 0 && r.Template == nil {
-		return StoredMessage{}, Errorf(EINVALID, "text, attachments or template is required")
-	}
-	for _, a := range r.Attachments {
-		if a.URL == "" {
-			return StoredMessage{}, Errorf(EINVALID, "every attachment needs a url")
-		}
+	if err := checkReply(r); err != nil {
+		return StoredMessage{}, err
 	}
 	var out StoredMessage
 	_, err := s.withConversation(ctx, conversationID, func(tx Tx, c *Conversation) error {
-		if r.ClientRef != "" {
-			if prior, ok, err := tx.OutboxByClientRef(ctx, r.ClientRef); err != nil || ok {
-				out = prior
-				return err
-			}
-		}
-		if c.Status == StatusClosed {
-			return Errorf(ECONFLICT, "conversation is closed: reopen it or open a new one first")
-		}
-		ob, err := s.route(ctx, tx, c, r)
-		if err != nil {
-			return err
-		}
-		now := tx.Now()
-		ob.MessageID = normalize.NewID()
-		msg := normalize.Message{MessageID: ob.MessageID, Channel: ob.Channel, Provider: ob.Provider, Direction: normalize.Outbound,
-			From: ob.From, To: ob.To, Text: ob.Text, Subject: ob.Subject, HTML: ob.HTML, Thread: ob.Thread,
-			Attachments: ob.Attachments, ReceivedAt: now}
-		if r.Template != nil {
-			msg.Extra = map[string]any{"template": r.Template}
-		}
-		out = StoredMessage{ID: ob.MessageID, ConversationID: c.ID, CustomerID: c.CustomerID, Kind: KindMessage,
-			Direction: normalize.Outbound, Channel: ob.Channel, Status: normalize.StatusQueued, Author: string(by),
-			Text: ob.Text, Message: msg, CreatedAt: now}
-		if _, err := tx.InsertMessage(ctx, out); err != nil {
-			return err
-		}
-		payload, err := json.Marshal(ob)
-		if err != nil {
-			return fmt.Errorf("core: encode outbound: %w", err)
-		}
-		if err := tx.InsertOutbox(ctx, OutboxJob{MessageID: ob.MessageID, ConversationID: c.ID, Channel: ob.Channel,
-			ClientRef: r.ClientRef, Payload: payload, CreatedAt: now}); err != nil {
-			return err
-		}
-		// A reply answers everything the customer wrote so far.
-		c.Unreplied = 0
-		c.MessageCount++
-		c.LastActivityAt, c.UpdatedAt = now, now
-		if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
-			d := now.Sub(*c.FirstInboundAt).Seconds()
-			c.FirstResponseSeconds = &d
-			s.metrics.firstResponse(d)
-		}
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
-			return err
-		}
-		return s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
-			Channel: ob.Channel, MessageID: ob.MessageID, Status: normalize.StatusQueued, Actor: string(by), Message: &msg})
+		var err error
+		out, err = s.reply(ctx, tx, c, r, by)
+		return err
 	})
 	return out, err
+}
+
+func checkReply(r ReplyRequest) error {
+	if strings.TrimSpace(r.Text) == "" && len(r.Attachments) == 0 && r.Template == nil {
+		return Errorf(EINVALID, "text, attachments or template is required")
+	}
+	for _, a := range r.Attachments {
+		if a.URL == "" {
+			return Errorf(EINVALID, "every attachment needs a url")
+		}
+	}
+	return nil
+}
+
+// reply queues a reply in the caller's transaction, the customer locked.
+func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequest, by Actor) (StoredMessage, error) {
+	var out StoredMessage
+	if r.ClientRef != "" {
+		if prior, ok, err := tx.OutboxByClientRef(ctx, r.ClientRef); err != nil || ok {
+			return prior, err
+		}
+	}
+	if c.Status == StatusClosed {
+		return out, Errorf(ECONFLICT, "conversation is closed: reopen it or open a new one first")
+	}
+	ob, err := s.route(ctx, tx, c, r)
+	if err != nil {
+		return out, err
+	}
+	now := tx.Now()
+	ob.MessageID = normalize.NewID()
+	msg := normalize.Message{MessageID: ob.MessageID, Channel: ob.Channel, Provider: ob.Provider, Direction: normalize.Outbound,
+		From: ob.From, To: ob.To, Text: ob.Text, Subject: ob.Subject, HTML: ob.HTML, Thread: ob.Thread,
+		Attachments: ob.Attachments, ReceivedAt: now}
+	if r.Template != nil {
+		msg.Extra = map[string]any{"template": r.Template}
+	}
+	out = StoredMessage{ID: ob.MessageID, ConversationID: c.ID, CustomerID: c.CustomerID, Kind: KindMessage,
+		Direction: normalize.Outbound, Channel: ob.Channel, Status: normalize.StatusQueued, Author: string(by),
+		Text: ob.Text, Message: msg, CreatedAt: now}
+	if _, err := tx.InsertMessage(ctx, out); err != nil {
+		return out, err
+	}
+	payload, err := json.Marshal(ob)
+	if err != nil {
+		return out, fmt.Errorf("core: encode outbound: %w", err)
+	}
+	if err := tx.InsertOutbox(ctx, OutboxJob{MessageID: ob.MessageID, ConversationID: c.ID, Channel: ob.Channel,
+		ClientRef: r.ClientRef, Payload: payload, CreatedAt: now}); err != nil {
+		return out, err
+	}
+	// A reply answers everything the customer wrote so far.
+	c.Unreplied = 0
+	c.MessageCount++
+	c.LastActivityAt, c.UpdatedAt = now, now
+	if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
+		d := now.Sub(*c.FirstInboundAt).Seconds()
+		c.FirstResponseSeconds = &d
+		s.metrics.firstResponse(d)
+	}
+	if err := tx.UpdateConversation(ctx, *c); err != nil {
+		return out, err
+	}
+	return out, s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		Channel: ob.Channel, MessageID: ob.MessageID, Status: normalize.StatusQueued, Actor: string(by), Message: &msg})
 }
 
 // route chooses channel, addresses and provider of a reply and checks the

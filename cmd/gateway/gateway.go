@@ -222,6 +222,10 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		}
 		g.service.SetMedia(copier)
 		connectors.MountMedia(g.app, copier)
+		if len(cfg.APITokens) == 0 {
+			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")
+		}
+		connectors.NewAPI(g.service, cfg.APITokens, g.store, g.log, g.reg).Mount(g.app)
 		g.reg.MustRegister(core.NewStatsCollector(g.service))
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"gateway/core/kafkabus"
@@ -22,7 +24,7 @@ func TestReplyThroughTwilio(t *testing.T) {
 			fake := providertest.NewTwilio(t)
 			g := startGateway(t, dialect, map[string]string{
 				"TWILIO_ACCOUNT_SID": providertest.TwilioAccountSID, "TWILIO_AUTH_TOKEN": providertest.TwilioAuthToken,
-				"TWILIO_API_URL": fake.URL,
+				"TWILIO_API_URL": fake.URL, "GATEWAY_API_TOKENS": "agent:agent-token",
 			})
 			sign := func(path string, form url.Values) *string {
 				s := twilioSign(providertest.TwilioAuthToken, testPublic+path, form)
@@ -64,6 +66,28 @@ func TestReplyThroughTwilio(t *testing.T) {
 			}
 			if len(fake.Messages()) != 1 {
 				t.Fatalf("Twilio received %d messages", len(fake.Messages()))
+			}
+
+			// The same through the operator API, twice with one Idempotency-Key.
+			for i := 0; i < 2; i++ {
+				req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr()+"/v1/conversations/"+conv+"/messages",
+					strings.NewReader(`{"text":"Tracking: 1Z999"}`))
+				req.Header.Set("Authorization", "Bearer agent-token")
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Idempotency-Key", "reply-42")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted || !strings.Contains(string(b), `"status":"queued"`) {
+					t.Fatalf("POST messages: %d %s", resp.StatusCode, b)
+				}
+			}
+			consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.sent") == 2 })
+			if got := fake.Messages(); len(got) != 2 || got[1].Body != "Tracking: 1Z999" {
+				t.Fatalf("Twilio received %+v", got)
 			}
 		})
 	}

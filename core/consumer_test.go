@@ -1,0 +1,139 @@
+package core_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"gateway/core"
+	"gateway/core/sqlstore/sqltest"
+	"gateway/normalize"
+)
+
+// source hands out one batch and records commits.
+type source struct {
+	mu        sync.Mutex
+	batches   [][]kafka.Message
+	committed []int64
+	done      chan struct{}
+}
+
+func (s *source) FetchBatch(ctx context.Context, max int) ([]kafka.Message, error) {
+	s.mu.Lock()
+	if len(s.batches) > 0 {
+		b := s.batches[0]
+		s.batches = s.batches[1:]
+		s.mu.Unlock()
+		return b, nil
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s *source) Commit(_ context.Context, msgs ...kafka.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range msgs {
+		s.committed = append(s.committed, m.Offset)
+	}
+	close(s.done)
+	return nil
+}
+
+type dlq struct {
+	mu      sync.Mutex
+	offsets []int64
+	reasons []string
+}
+
+func (d *dlq) ProduceDLQ(_ context.Context, m kafka.Message, reason string, err error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.offsets = append(d.offsets, m.Offset)
+	d.reasons = append(d.reasons, reason+": "+err.Error())
+	return nil
+}
+
+// flaky fails the first n transactions with a transient error.
+type flaky struct {
+	core.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (f *flaky) InTx(ctx context.Context, fn func(core.Tx) error) error {
+	f.mu.Lock()
+	fail := f.n > 0
+	f.n--
+	f.mu.Unlock()
+	if fail {
+		return fmt.Errorf("database restarting: %w", core.ErrTransient)
+	}
+	return f.Store.InTx(ctx, fn)
+}
+
+func record(offset int64, v any) kafka.Message {
+	b, _ := json.Marshal(v)
+	return kafka.Message{Topic: "gateway.inbound.v1", Offset: offset, Value: b}
+}
+
+// A poison record goes to the dead-letter topic with the reason and the
+// consumer moves on; a transient database failure is retried, and the
+// offsets are committed only once the batch is in the database.
+func TestConsumerPoisonAndTransient(t *testing.T) {
+	for _, dialect := range sqltest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			store := &flaky{Store: sqltest.Open(t, dialect), n: 2}
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			svc := core.NewService(store, withDefaults(core.Policy{}), core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
+			good := sms("+14155550101", "hello")
+			ev, _ := normalize.NewEvent("/test", normalize.TypeMessageReceived, "sms:+14155550101", time.Now(), good)
+			noFrom := sms("+14155550102", "x")
+			noFrom.From = normalize.Party{}
+			bad, _ := normalize.NewEvent("/test", normalize.TypeMessageReceived, "k", time.Now(), noFrom)
+			src := &source{done: make(chan struct{}), batches: [][]kafka.Message{{
+				{Topic: "gateway.inbound.v1", Offset: 10, Value: []byte("{not json")},
+				record(11, bad),
+				record(12, ev),
+			}}}
+			dl := &dlq{}
+			c := core.NewConsumer(svc, src, dl, log)
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- c.Run(ctx) }()
+			select {
+			case <-src.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the batch was never committed")
+			}
+			cancel()
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(dl.offsets) != "[10 11]" {
+				t.Fatalf("dead letters at %v (%v), want 10 and 11", dl.offsets, dl.reasons)
+			}
+			if fmt.Sprint(src.committed) != "[10 11 12]" {
+				t.Fatalf("committed %v", src.committed)
+			}
+			if store.n >= 0 {
+				t.Fatalf("the transient failures were not retried (%d left)", store.n)
+			}
+			if _, err := svc.FindCustomer(context.Background(), "+14155550101"); err != nil {
+				t.Fatalf("the good record is not in the database: %v", err)
+			}
+			if errors.Is(nil, core.ErrTransient) {
+				t.Fatal("unreachable")
+			}
+		})
+	}
+}
