@@ -57,3 +57,16 @@ func (e *Embedded) WaitGroupStable(ctx context.Context, group string, n int) err
 	_, err := e.cluster.WaitGroupStable(ctx, group, n)
 	return err
 }
+
+// Assignment returns, for each member of a consumer group, the partitions of
+// a topic it holds, and the group's generation.
+func (e *Embedded) Assignment(group, topic string) (generation int32, members [][]int32) {
+	gi := e.cluster.GroupInfo(group)
+	if gi == nil {
+		return 0, nil
+	}
+	for _, m := range gi.Members {
+		members = append(members, m.Assignment[topic])
+	}
+	return gi.Epoch, members
+}
