@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gateway/connectors/twilio"
 	"gateway/core/sqlstore"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkTwilioWebhook(b *testing.B) {
 	sigs := make([]string, len(bodies))
 	for i := range bodies {
 		form := smsForm(fmt.Sprintf("SM%032d", i), fmt.Sprintf("+1415%07d", i), "benchmark message")
-		bodies[i], sigs[i] = form.Encode(), twilioSign(testToken, testPublic+path, form)
+		bodies[i], sigs[i] = form.Encode(), twilio.Sign(testToken, testPublic+path, form)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
 	target := "http://" + g.Addr() + path

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"gateway/config"
+	"gateway/connectors/twilio"
 	"gateway/core/sqlstore"
 	"gateway/core/sqlstore/sqltest"
 	"gateway/normalize"
@@ -70,7 +71,7 @@ func postTwilio(t *testing.T, g *Gateway, path string, form url.Values, sig *str
 	req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr()+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if sig == nil {
-		req.Header.Set("X-Twilio-Signature", twilioSign(testToken, testPublic+path, form))
+		req.Header.Set("X-Twilio-Signature", twilio.Sign(testToken, testPublic+path, form))
 	} else if *sig != "" {
 		req.Header.Set("X-Twilio-Signature", *sig)
 	}

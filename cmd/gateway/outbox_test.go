@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"gateway/connectors/twilio"
 	"gateway/core/kafkabus"
 	"gateway/core/sqlstore/sqltest"
 	"gateway/outbox/providertest"
@@ -27,7 +28,7 @@ func TestReplyThroughTwilio(t *testing.T) {
 				"TWILIO_API_URL": fake.URL, "GATEWAY_API_TOKENS": "agent:agent-token",
 			})
 			sign := func(path string, form url.Values) *string {
-				s := twilioSign(providertest.TwilioAuthToken, testPublic+path, form)
+				s := twilio.Sign(providertest.TwilioAuthToken, testPublic+path, form)
 				return &s
 			}
 			in := smsForm("SM00000000000000000000000000000001", "+14155550101", "Where is my parcel?")

@@ -2,17 +2,15 @@ package main
 
 import (
 	"crypto/hmac"
-	"crypto/sha1"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
-	"sort"
-	"strings"
+
+	"gateway/connectors/twilio"
 )
 
 // sign prints the signature header a provider would send for a body read
@@ -44,7 +42,7 @@ func sign(args []string, getenv func(string) string, stdin io.Reader, stdout io.
 		if err != nil {
 			return fmt.Errorf("sign twilio: body is not form-encoded: %w", err)
 		}
-		fmt.Fprintf(stdout, "X-Twilio-Signature: %s\n", twilioSign(token, *u, form))
+		fmt.Fprintf(stdout, "X-Twilio-Signature: %s\n", twilio.Sign(token, *u, form))
 	case "meta":
 		secret := getenv("META_APP_SECRET")
 		if secret == "" {
@@ -57,23 +55,4 @@ func sign(args []string, getenv func(string) string, stdin io.Reader, stdout io.
 		return fmt.Errorf("sign: unknown provider %q (twilio, meta)", args[0])
 	}
 	return nil
-}
-
-// twilioSign is Twilio's scheme: base64(HMAC-SHA1(token, URL + each
-// parameter name and value, sorted by name)).
-func twilioSign(token, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteString(form.Get(k))
-	}
-	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }

@@ -9,9 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gateway/connectors/twilio"
 )
 
 func main() {
@@ -86,7 +85,7 @@ func run(ctx context.Context, base, public, token string, rate int, dur time.Dur
 		}
 		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Twilio-Signature", sign(token, public+path, form))
+		req.Header.Set("X-Twilio-Signature", twilio.Sign(token, public+path, form))
 		start := time.Now()
 		resp, err := client.Do(req)
 		d := time.Since(start)
@@ -136,21 +135,4 @@ func run(ctx context.Context, base, public, token string, rate int, dur time.Dur
 	wg.Wait()
 	rep.elapsed = time.Since(start)
 	return rep
-}
-
-func sign(token, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteString(form.Get(k))
-	}
-	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
