@@ -428,6 +428,7 @@ func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Custo
 // EraseCustomer removes everything the gateway keeps about a customer and
 // emits customer.erased so downstream systems erase their copies.
 func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error {
+	var files []string
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		if _, ok, err := tx.CustomerByID(ctx, id); err != nil || !ok {
 			if err == nil {
@@ -438,15 +439,41 @@ func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error 
 		if err := tx.LockCustomer(ctx, id); err != nil {
 			return err
 		}
+		convs, err := tx.CustomerConversations(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, c := range convs {
+			msgs, err := tx.Messages(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				for _, a := range m.Message.Attachments {
+					if a.Status == "stored" {
+						files = append(files, a.URL)
+					}
+				}
+			}
+		}
 		if err := tx.EraseCustomer(ctx, id); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeCustomerErased, EventData{CustomerID: id, Reason: "erasure", Actor: string(by)})
 	})
-	if err == nil {
-		s.notify()
+	if err != nil {
+		return err
 	}
-	return err
+	s.notify()
+	// The files go once the rows that point at them are gone.
+	for _, f := range files {
+		if s.media != nil {
+			if err := s.media.Forget(ctx, f); err != nil {
+				s.log.Warn("core: erase media file", "customer_id", id, "error", err)
+			}
+		}
+	}
+	return nil
 }
 
 // Stats returns the dashboard figures, with the agent's own when named.

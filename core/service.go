@@ -49,6 +49,8 @@ type Service struct {
 // (media.Copier).
 type MediaCopier interface {
 	Copy(ctx context.Context, m *normalize.Message) error
+	// Forget deletes a stored file by its gateway URL (erasure).
+	Forget(ctx context.Context, url string) error
 }
 
 // SetMedia makes the core copy attachments before a message is stored and

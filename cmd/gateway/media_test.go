@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -65,6 +66,16 @@ func TestMMSMediaIsCopied(t *testing.T) {
 	resp, _ = http.Get("http://" + g.Addr() + strings.Replace(path, "sig=", "sig=00", 1))
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("tampered link: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+
+	// Erasing the customer deletes the file too.
+	if err := g.service.EraseCustomer(context.Background(), ofType(evs, "message.received")[0].Data["customer_id"].(string), "admin:test"); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = http.Get("http://" + g.Addr() + path)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("after erasure the file answers %d", resp.StatusCode)
 	}
 	resp.Body.Close()
 }

@@ -301,3 +301,13 @@ func (c *Copier) Verify(key string, q url.Values) error {
 func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return c.store.Open(ctx, key)
 }
+
+// Forget deletes the stored file a gateway media URL points at (erasure).
+// URLs of other hosts or paths are ignored.
+func (c *Copier) Forget(ctx context.Context, link string) error {
+	u, err := url.Parse(link)
+	if err != nil || !strings.HasPrefix(link, c.cfg.PublicURL+"/media/") {
+		return nil
+	}
+	return c.store.Delete(ctx, strings.TrimPrefix(u.Path, "/media/"))
+}
