@@ -35,10 +35,42 @@ func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (
 	if err != nil {
 		return "", err
 	}
+	if !ok && st.MessageID != "" {
+		// The provider echoed the gateway's id: a send whose answer was lost
+		// (the dispatcher died) is linked to the provider's id now, and the
+		// dispatcher will not send it again.
+		if m, ok, err = tx.MessageByID(ctx, st.MessageID); err != nil {
+			return "", err
+		}
+		if ok && m.Direction == normalize.Outbound && m.Message.ProviderMessageID == "" && m.Message.Provider == st.Provider {
+			if err := tx.SetDelivery(ctx, m.ID, m.Status, st.Provider, st.ProviderMessageID, nil); err != nil {
+				return "", err
+			}
+			m.Message.ProviderMessageID = st.ProviderMessageID
+		} else {
+			ok = false
+		}
+	}
 	if !ok {
 		return ResultIgnored, tx.AddEarlyStatus(ctx, st)
 	}
 	return ResultStatus, s.advance(ctx, tx, m, st)
+}
+
+// SentAlready reports whether a reply that is about to be sent again (its
+// dispatcher died) is known to the provider already: a status callback
+// carrying the gateway's id recorded the provider's id meanwhile.
+func (s *Service) SentAlready(ctx context.Context, j OutboxJob) (provider, providerMessageID string, ok bool, err error) {
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		m, found, err := tx.MessageByID(ctx, j.MessageID)
+		if err != nil || !found {
+			return err
+		}
+		provider, providerMessageID = m.Message.Provider, m.Message.ProviderMessageID
+		ok = providerMessageID != ""
+		return nil
+	})
+	return provider, providerMessageID, ok, err
 }
 
 func (s *Service) advance(ctx context.Context, tx Tx, m StoredMessage, st normalize.Status) error {

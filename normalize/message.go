@@ -110,6 +110,9 @@ type Status struct {
 	ErrorMessage      string    `json:"error_message,omitempty"`
 	Recipient         *Party    `json:"recipient,omitempty"`
 	At                time.Time `json:"at"`
+	// MessageID is the gateway's id of the message when the provider echoes
+	// it back (Twilio status-callback URL, WhatsApp biz_opaque_callback_data).
+	MessageID string `json:"message_id,omitempty"`
 }
 
 // Delivery states of an outbound message, in the order they can be reached.

@@ -139,6 +139,15 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 		d.fail(ctx, j, ob.Channel, &SendError{Permanent: true, Message: "no sender is configured for provider " + ob.Provider})
 		return
 	}
+	if j.Resend {
+		// Its dispatcher died after claiming it: if the provider has told us
+		// about the message meanwhile, it was sent; record it, do not send again.
+		if provider, id, ok, err := d.svc.SentAlready(ctx, j); err == nil && ok {
+			d.log.Info("outbox: resend avoided, the provider already has the message", "message_id", j.MessageID, "channel", ob.Channel)
+			d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(ctx, j, provider, id) })
+			return
+		}
+	}
 	if err := d.limiter(ob.Channel, ob.From.Address).Wait(ctx); err != nil {
 		return // shutting down: the lease runs out and the row is sent later
 	}

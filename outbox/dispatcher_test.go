@@ -258,3 +258,37 @@ func TestConcurrentAcrossConversations(t *testing.T) {
 		t.Logf("%d sends of 20ms each over %d conversations took %v", convs*each, convs, elapsed)
 	})
 }
+
+// inbound receives a message from a phone on a provider's channel and
+// returns its conversation.
+func (e *env) inbound(provider, channel, phone string) string {
+	e.t.Helper()
+	m := normalize.Message{MessageID: normalize.NewID(), Channel: channel, Provider: provider, ProviderMessageID: "IN-" + provider + phone,
+		Direction: normalize.Inbound, From: normalize.Party{Kind: "phone", Address: phone},
+		To: normalize.Party{Kind: "phone", Address: "+15558675310"}, Text: "hi", ReceivedAt: time.Now()}
+	if _, err := e.svc.HandleInbound(ctx, []core.Inbound{{Message: &m}}); err != nil {
+		e.t.Fatal(err)
+	}
+	cust, err := e.svc.FindCustomer(ctx, phone)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	convs, err := e.svc.ListConversations(ctx, core.ConversationFilter{CustomerID: cust.ID, Limit: 1})
+	if err != nil || len(convs) != 1 {
+		e.t.Fatalf("conversation: %v %v", convs, err)
+	}
+	return convs[0].ID
+}
+
+// outboxState reads a reply's outbox row state.
+func (e *env) outboxState(messageID string) string {
+	var st string
+	q := `SELECT state FROM outbox WHERE message_id = ?`
+	if e.store.Dialect() == sqlstore.Postgres {
+		q = `SELECT state FROM outbox WHERE message_id = $1`
+	}
+	if err := e.store.DB().QueryRow(q, messageID).Scan(&st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}

@@ -96,6 +96,8 @@ type waStatus struct {
 	RecipientID     string    `json:"recipient_id"`
 	RecipientUserID string    `json:"recipient_user_id"`
 	Errors          []waError `json:"errors"`
+	// BizOpaqueCallbackData is what the send set: the gateway's message id.
+	BizOpaqueCallbackData string `json:"biz_opaque_callback_data"`
 }
 
 type waError struct {
@@ -327,7 +329,7 @@ func waParseStatus(raw json.RawMessage, at time.Time) (normalize.Status, bool) {
 	}
 	out := normalize.Status{
 		Provider: ProviderWhatsApp, ProviderMessageID: ws.ID, Channel: normalize.ChannelWhatsApp,
-		Status: st, ProviderStatus: provStatus, At: ws.Timestamp.Time(at),
+		Status: st, ProviderStatus: provStatus, At: ws.Timestamp.Time(at), MessageID: ws.BizOpaqueCallbackData,
 	}
 	if p, ok := waParty(ws.RecipientID, ws.RecipientUserID); ok {
 		out.Recipient = &p

@@ -28,6 +28,8 @@ func (h Status) Handle(_ context.Context, r *webhook.Request) (webhook.Result, e
 	if err != nil {
 		return webhook.Result{}, err
 	}
+	// The gateway names its message in the callback URL it gives Twilio.
+	st.MessageID = r.Query.Get(CallbackParam)
 	ev, err := webhook.StatusEvent(source, st)
 	if err != nil {
 		return webhook.Result{}, err
@@ -76,3 +78,7 @@ func ParseStatus(form url.Values, at time.Time) (normalize.Status, error) {
 	}
 	return out, nil
 }
+
+// CallbackParam is the status-callback query parameter naming the gateway's
+// message (set by the outbox's Twilio sender).
+const CallbackParam = "gateway_message_id"

@@ -176,19 +176,28 @@ func (t *tx) MessageByProviderID(ctx context.Context, provider, providerMessageI
 	return m, true, nil
 }
 
-const messageColumns = `id, conversation_id, customer_id, kind, direction, channel, status, error, author, body, created_at`
+const messageColumns = `id, conversation_id, customer_id, kind, direction, channel, status, error, author, body, created_at,
+	provider, provider_message_id`
 
 func scanMessage(r scanner) (core.StoredMessage, error) {
 	var m core.StoredMessage
 	var errJSON sql.NullString
-	var body string
+	var body, provider string
+	var pmid sql.NullString
 	var created int64
 	if err := r.Scan(&m.ID, &m.ConversationID, &m.CustomerID, &m.Kind, &m.Direction, &m.Channel, &m.Status,
-		&errJSON, &m.Author, &body, &created); err != nil {
+		&errJSON, &m.Author, &body, &created, &provider, &pmid); err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal([]byte(body), &m.Message); err != nil {
 		return m, fmt.Errorf("sqlstore: message %s body: %w", m.ID, err)
+	}
+	// The columns are current (a send records the provider's id after the body was written).
+	if provider != "" {
+		m.Message.Provider = provider
+	}
+	if pmid.Valid {
+		m.Message.ProviderMessageID = pmid.String
 	}
 	if errJSON.Valid && errJSON.String != "" {
 		m.Error = &core.DeliveryError{}

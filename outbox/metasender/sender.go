@@ -133,6 +133,11 @@ func (s *Sender) sendWhatsApp(ctx context.Context, m outbox.Send) (outbox.Result
 		return outbox.Result{}, invalid("no recipient address")
 	}
 	body := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+	if m.MessageID != "" {
+		// Echoed in the statuses[] webhook: the first status links a send
+		// whose answer was lost (a dispatcher that died).
+		body["biz_opaque_callback_data"] = m.MessageID
+	}
 	switch {
 	case m.Template != nil:
 		t := m.Template

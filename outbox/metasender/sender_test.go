@@ -155,6 +155,13 @@ func TestSendWireRequest(t *testing.T) {
 					t.Errorf("%s = %q, want %q", h, got, want)
 				}
 			}
+			// WhatsApp sends name the gateway message, echoed in statuses[].
+			if tc.send.Channel == "whatsapp" {
+				if got := req.JSON["biz_opaque_callback_data"]; got != tc.send.MessageID {
+					t.Errorf("biz_opaque_callback_data = %v, want %s", got, tc.send.MessageID)
+				}
+				delete(req.JSON, "biz_opaque_callback_data")
+			}
 			if want := decode(t, tc.want); !reflect.DeepEqual(req.JSON, want) {
 				t.Errorf("body =\n%s\nwant\n%s", req.Body, tc.want)
 			}

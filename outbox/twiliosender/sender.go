@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gateway/connectors/twilio"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -184,7 +185,9 @@ func (s *Sender) params(m outbox.Send) (*openapi.CreateMessageParams, error) {
 		cb = s.cfg.StatusCallback
 	}
 	if cb != "" {
-		p.SetStatusCallback(cb)
+		// The callback names the gateway's message, so the first status
+		// links a send whose answer was lost (a dispatcher that died).
+		p.SetStatusCallback(withMessageID(cb, m.MessageID))
 	}
 	return p, nil
 }
@@ -314,4 +317,19 @@ func (rt *roundTripper) header() http.Header {
 		return http.Header{}
 	}
 	return rt.hdr
+}
+
+// CallbackParam is the status-callback query parameter naming the gateway
+// message a Twilio status is about; the Twilio connector reads it.
+const CallbackParam = twilio.CallbackParam
+
+func withMessageID(callback, id string) string {
+	if id == "" {
+		return callback
+	}
+	sep := "?"
+	if strings.Contains(callback, "?") {
+		sep = "&"
+	}
+	return callback + sep + CallbackParam + "=" + url.QueryEscape(id)
 }

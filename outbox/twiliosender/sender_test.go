@@ -108,6 +108,14 @@ func TestSendWireRequest(t *testing.T) {
 			if got := req.Header.Get("I-Twilio-Idempotency-Token"); got != tc.send.MessageID {
 				t.Errorf("I-Twilio-Idempotency-Token = %q, want %q", got, tc.send.MessageID)
 			}
+			// The status callback names the gateway message.
+			if cb := req.Form.Get("StatusCallback"); cb != "" {
+				base, q, _ := strings.Cut(cb, "?")
+				if q != twiliosender.CallbackParam+"="+tc.send.MessageID {
+					t.Errorf("StatusCallback %q does not name message %s", cb, tc.send.MessageID)
+				}
+				req.Form.Set("StatusCallback", base)
+			}
 			if !equalForm(req.Form, tc.wantForm) {
 				t.Errorf("form =\n%v\nwant\n%v", req.Form, tc.wantForm)
 			}
