@@ -11,7 +11,8 @@ CREATE TABLE identities (
     address     TEXT NOT NULL,
     customer_id TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
     created_at  BIGINT NOT NULL,
-    PRIMARY KEY (kind, address)
+    -- address first: a batch looks up many addresses of one kind at once.
+    PRIMARY KEY (address, kind)
 );
 CREATE INDEX identities_customer ON identities (customer_id);
 
@@ -58,8 +59,9 @@ CREATE TABLE messages (
     body                TEXT NOT NULL,
     created_at          BIGINT NOT NULL
 );
--- Provider retries and Kafka redeliveries are dropped by (provider, provider_message_id).
-CREATE UNIQUE INDEX messages_provider_id ON messages (provider, provider_message_id) WHERE provider_message_id IS NOT NULL;
+-- Provider retries and Kafka redeliveries are dropped by (provider, provider_message_id);
+-- the id first, since a batch looks up many ids of one provider at once.
+CREATE UNIQUE INDEX messages_provider_id ON messages (provider_message_id, provider) WHERE provider_message_id IS NOT NULL;
 CREATE INDEX messages_conversation ON messages (conversation_id, created_at, id);
 CREATE INDEX messages_customer ON messages (customer_id);
 
