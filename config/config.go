@@ -36,8 +36,10 @@ type Config struct {
 	EmbeddedKafkaAddr string
 	TopicPrefix       string
 	KafkaPartitions   int
-	KafkaReplication  int
-	DatabaseURL       string
+	// CoreBatch is the most inbound records applied per transaction (GATEWAY_CORE_BATCH).
+	CoreBatch        int
+	KafkaReplication int
+	DatabaseURL      string
 	// APITokens maps a bearer token to its role (admin or agent).
 	APITokens map[string]string
 	LogLevel  string
@@ -138,6 +140,7 @@ func Load(getenv func(string) string) (Config, error) {
 		EmbeddedKafkaAddr: str("GATEWAY_EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"),
 		TopicPrefix:       str("KAFKA_TOPIC_PREFIX", "gateway."),
 		KafkaPartitions:   num("KAFKA_PARTITIONS", 12),
+		CoreBatch:         num("GATEWAY_CORE_BATCH", 100),
 		DatabaseURL:       str("DATABASE_URL", ""),
 		LogLevel:          str("GATEWAY_LOG_LEVEL", "info"),
 
@@ -209,6 +212,9 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.KafkaReplication = num("KAFKA_REPLICATION_FACTOR", map[bool]int{true: 1, false: 3}[len(c.KafkaBrokers) == 0])
+	if c.CoreBatch < 1 || c.CoreBatch > 5000 {
+		bad("GATEWAY_CORE_BATCH", "must be between 1 and 5000")
+	}
 	if c.KafkaPartitions < 1 {
 		bad("KAFKA_PARTITIONS", "must be at least 1")
 	}

@@ -2,6 +2,8 @@ package core_test
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 
 	"gateway/core"
@@ -18,7 +20,7 @@ func BenchmarkHandleInbound(b *testing.B) {
 	for _, dialect := range sqltest.Dialects {
 		b.Run(dialect, func(b *testing.B) {
 			e := newBenchEnv(b, dialect)
-			const batch = 500
+			batch := benchBatch()
 			msgs := make([]core.Inbound, 0, batch)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -38,4 +40,12 @@ func BenchmarkHandleInbound(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
+}
+
+// benchBatch is the batch size of BenchmarkHandleInbound (GATEWAY_BENCH_BATCH, default 500).
+func benchBatch() int {
+	if n, err := strconv.Atoi(os.Getenv("GATEWAY_BENCH_BATCH")); err == nil && n > 0 {
+		return n
+	}
+	return 500
 }

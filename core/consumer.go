@@ -34,9 +34,17 @@ type Consumer struct {
 	maxBatch int
 }
 
-// NewConsumer returns the inbound consumer.
-func NewConsumer(svc *Service, src Source, dlq Sink, log *slog.Logger) *Consumer {
-	return &Consumer{svc: svc, src: src, dlq: dlq, log: log, maxBatch: 500}
+// DefaultBatch is the most records applied in one transaction: small
+// batches keep webhook → events.v1 latency low (each batch waits for the
+// one before it), large ones raise throughput.
+const DefaultBatch = 100
+
+// NewConsumer returns the inbound consumer; maxBatch <= 0 means DefaultBatch.
+func NewConsumer(svc *Service, src Source, dlq Sink, log *slog.Logger, maxBatch int) *Consumer {
+	if maxBatch <= 0 {
+		maxBatch = DefaultBatch
+	}
+	return &Consumer{svc: svc, src: src, dlq: dlq, log: log, maxBatch: maxBatch}
 }
 
 // Run consumes until ctx ends. A batch under way when ctx ends is finished

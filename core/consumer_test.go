@@ -106,7 +106,7 @@ func TestConsumerPoisonAndTransient(t *testing.T) {
 				record(12, ev),
 			}}}
 			dl := &dlq{}
-			c := core.NewConsumer(svc, src, dl, log)
+			c := core.NewConsumer(svc, src, dl, log, 0)
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
 			go func() { errc <- c.Run(ctx) }()

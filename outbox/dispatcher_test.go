@@ -292,3 +292,5 @@ func (e *env) outboxState(messageID string) string {
 	}
 	return st
 }
+
+func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }

@@ -229,7 +229,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		g.reg.MustRegister(core.NewStatsCollector(g.service))
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)
-		consumer := core.NewConsumer(g.service, src, dlq, g.log)
+		consumer := core.NewConsumer(g.service, src, dlq, g.log, cfg.CoreBatch)
 		g.goWork(func() error { return consumer.Run(ctx) })
 		g.goWork(func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
 		g.closers = append(g.closers, src.Close)

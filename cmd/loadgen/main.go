@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -23,8 +24,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"gateway/connectors/twilio"
 )
+
+// runTag marks this run's messages so that its events can be told apart.
+var runTag = fmt.Sprintf("load test %d", time.Now().UnixNano())
 
 func main() {
 	base := flag.String("url", "http://127.0.0.1:8080", "gateway base URL")
@@ -34,6 +40,8 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	conns := flag.Int("conns", 256, "connections")
 	senders := flag.Int("senders", 10000, "distinct customer phone numbers")
+	events := flag.String("events", "", "Kafka broker: after sending, read events.v1 and report webhook → event latency")
+	topic := flag.String("topic", "gateway.events.v1", "events topic for -events")
 	flag.Parse()
 	if *public == "" {
 		*public = *base
@@ -42,6 +50,9 @@ func main() {
 	defer stop()
 	r := run(ctx, *base, *public, *token, *rate, *dur, *conns, *senders)
 	fmt.Println(r)
+	if *events != "" {
+		fmt.Println(eventLatency(ctx, *events, *topic, r.sent-r.errors))
+	}
 	if r.errors > 0 {
 		os.Exit(1)
 	}
@@ -79,9 +90,9 @@ func run(ctx context.Context, base, public, token string, rate int, dur time.Dur
 	one := func() {
 		n := seq.Add(1)
 		form := url.Values{
-			"MessageSid": {fmt.Sprintf("SM%032d", n)}, "AccountSid": {"ACloadgen"},
+			"MessageSid": {fmt.Sprintf("SM%016d%016d", time.Now().Unix(), n)}, "AccountSid": {"ACloadgen"},
 			"From": {fmt.Sprintf("+1415%07d", n%int64(senders))}, "To": {"+15558675310"},
-			"Body": {fmt.Sprintf("load test message %d", n)}, "NumMedia": {"0"}, "ApiVersion": {"2010-04-01"},
+			"Body": {fmt.Sprintf("%s %d", runTag, n)}, "NumMedia": {"0"}, "ApiVersion": {"2010-04-01"},
 		}
 		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -135,4 +146,41 @@ func run(ctx context.Context, base, public, token string, rate int, dur time.Dur
 	wg.Wait()
 	rep.elapsed = time.Since(start)
 	return rep
+}
+
+// eventLatency reads message.received events of this run from events.v1 and
+// reports the time from the webhook's arrival (message.received_at) to the
+// event's append to Kafka (the record timestamp).
+func eventLatency(ctx context.Context, broker, topic string, want int64) string {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, GroupID: fmt.Sprintf("loadgen-%d", time.Now().UnixNano()),
+		Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var lat []time.Duration
+	for int64(len(lat)) < want {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			break
+		}
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				Message struct {
+					Text       string    `json:"text"`
+					ReceivedAt time.Time `json:"received_at"`
+				} `json:"message"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(m.Value, &ev) != nil || ev.Type != "message.received" || !strings.HasPrefix(ev.Data.Message.Text, runTag+" ") {
+			continue
+		}
+		lat = append(lat, m.Time.Sub(ev.Data.Message.ReceivedAt))
+	}
+	if len(lat) == 0 {
+		return "events: none read"
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	return fmt.Sprintf("webhook → events.v1: %d of %d events; p50 %v p90 %v p99 %v max %v", len(lat), want, p(.5), p(.9), p(.99), p(1))
 }

@@ -142,7 +142,7 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 			part = p.balancer.Balance(kafka.Message{Key: r.Key}, parts...)
 		}
 		p.enqueue(topicPartition{r.Topic, part}, pending{
-			rec:  kafka.Record{Key: kafka.NewBytes(r.Key), Value: kafka.NewBytes(r.Value), Headers: r.Headers},
+			rec:  kafka.Record{Time: time.Now(), Key: kafka.NewBytes(r.Key), Value: kafka.NewBytes(r.Value), Headers: r.Headers},
 			done: done,
 		})
 	}
