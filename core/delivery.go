@@ -106,35 +106,25 @@ func DecodeOutbound(j OutboxJob) (Outbound, error) {
 	return ob, nil
 }
 
+// Sent is a reply the provider accepted, under its id.
+type Sent struct {
+	Job               OutboxJob
+	Provider          string
+	ProviderMessageID string
+}
+
 // MarkSent records that the provider accepted a reply, under its id, and
 // applies any status that arrived first.
 func (s *Service) MarkSent(ctx context.Context, j OutboxJob, provider, providerMessageID string) error {
+	return s.MarkSentBatch(ctx, []Sent{{Job: j, Provider: provider, ProviderMessageID: providerMessageID}})
+}
+
+// MarkSentBatch records many accepted replies in one transaction.
+func (s *Service) MarkSentBatch(ctx context.Context, sent []Sent) error {
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		m, ok, err := tx.MessageByID(ctx, j.MessageID)
-		if err != nil || !ok {
-			return err // deleted meanwhile: nothing to record
-		}
-		if err := tx.UpdateOutbox(ctx, j.MessageID, OutboxDone, j.Attempts+1, tx.Now(), ""); err != nil {
-			return err
-		}
-		if err := tx.SetDelivery(ctx, m.ID, m.Status, provider, providerMessageID, nil); err != nil {
-			return err
-		}
-		m.Message.Provider, m.Message.ProviderMessageID = provider, providerMessageID
-		if err := s.advance(ctx, tx, m, normalize.Status{Status: normalize.StatusSent}); err != nil {
-			return err
-		}
-		m.Status = normalize.StatusSent
-		early, err := tx.TakeEarlyStatuses(ctx, provider, providerMessageID)
-		if err != nil {
-			return err
-		}
-		for _, st := range early {
-			if err := s.advance(ctx, tx, m, st); err != nil {
+		for _, x := range sent {
+			if err := s.markSent(ctx, tx, x); err != nil {
 				return err
-			}
-			if normalize.Advances(m.Status, st.Status) {
-				m.Status = st.Status
 			}
 		}
 		return nil
@@ -143,6 +133,39 @@ func (s *Service) MarkSent(ctx context.Context, j OutboxJob, provider, providerM
 		s.notify()
 	}
 	return err
+}
+
+func (s *Service) markSent(ctx context.Context, tx Tx, x Sent) error {
+	m, ok, err := tx.MessageByID(ctx, x.Job.MessageID)
+	if err != nil || !ok {
+		return err // deleted meanwhile: nothing to record
+	}
+	if err := tx.UpdateOutbox(ctx, m.ID, OutboxDone, x.Job.Attempts+1, tx.Now(), ""); err != nil {
+		return err
+	}
+	if err := tx.SetDelivery(ctx, m.ID, m.Status, x.Provider, x.ProviderMessageID, nil); err != nil {
+		return err
+	}
+	m.Message.Provider, m.Message.ProviderMessageID = x.Provider, x.ProviderMessageID
+	if err := s.advance(ctx, tx, m, normalize.Status{Status: normalize.StatusSent}); err != nil {
+		return err
+	}
+	if normalize.Advances(m.Status, normalize.StatusSent) {
+		m.Status = normalize.StatusSent
+	}
+	early, err := tx.TakeEarlyStatuses(ctx, x.Provider, x.ProviderMessageID)
+	if err != nil {
+		return err
+	}
+	for _, st := range early {
+		if err := s.advance(ctx, tx, m, st); err != nil {
+			return err
+		}
+		if normalize.Advances(m.Status, st.Status) {
+			m.Status = st.Status
+		}
+	}
+	return nil
 }
 
 // RetryLater puts a reply back to wait until at.

@@ -68,6 +68,7 @@ type Dispatcher struct {
 	m       *metrics
 
 	wake     chan struct{}
+	sent     chan core.Sent
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
 }
@@ -77,7 +78,7 @@ type Dispatcher struct {
 func New(svc *core.Service, senders map[string]Sender, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
 	cfg.defaults()
 	return &Dispatcher{svc: svc, senders: senders, cfg: cfg, log: log, m: newMetrics(reg),
-		wake: make(chan struct{}, 1), limiters: map[string]*rate.Limiter{}}
+		wake: make(chan struct{}, 1), sent: make(chan core.Sent, cfg.Workers), limiters: map[string]*rate.Limiter{}}
 }
 
 // Wake tells the dispatcher there may be work. It never blocks.
@@ -88,8 +89,12 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run dispatches until ctx ends, then waits for the sends under way.
+// Run dispatches until ctx ends, then waits for the sends under way and
+// records them.
 func (d *Dispatcher) Run(ctx context.Context) {
+	recorded := make(chan struct{})
+	go func() { d.recordSent(context.WithoutCancel(ctx)); close(recorded) }()
+	defer func() { close(d.sent); <-recorded }()
 	slots := make(chan struct{}, d.cfg.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -163,7 +168,7 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 	switch {
 	case err == nil:
 		d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
-		d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(ctx, j, ob.Provider, res.ProviderMessageID) })
+		d.sent <- core.Sent{Job: j, Provider: ob.Provider, ProviderMessageID: res.ProviderMessageID}
 	case errors.Is(err, ErrPermanent), j.Attempts+1 >= d.cfg.MaxAttempts:
 		d.fail(ctx, j, ob.Channel, err)
 	default:
@@ -189,6 +194,33 @@ func (d *Dispatcher) fail(ctx context.Context, j core.OutboxJob, channel string,
 	}
 	d.log.Warn("outbox: send failed", "message_id", j.MessageID, "channel", channel, "code", derr.Code, "provider_code", derr.ProviderCode)
 	d.record(ctx, "mark failed", func() error { return d.svc.MarkFailed(ctx, j, derr) })
+}
+
+// recordSent writes accepted sends in groups, one transaction for all that
+// are waiting, so that the database commit is not paid per message.
+func (d *Dispatcher) recordSent(ctx context.Context) {
+	for first := range d.sent {
+		batch := []core.Sent{first}
+	more:
+		for len(batch) < 200 {
+			select {
+			case x, ok := <-d.sent:
+				if !ok {
+					break more
+				}
+				batch = append(batch, x)
+			default:
+				break more
+			}
+		}
+		if err := d.svc.MarkSentBatch(ctx, batch); err != nil {
+			// One at a time, so one bad row cannot hold back the others.
+			for _, x := range batch {
+				d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(ctx, x.Job, x.Provider, x.ProviderMessageID) })
+			}
+		}
+		d.Wake() // the conversations' next replies are due now
+	}
 }
 
 // record retries a database update for a while: a send the provider took
