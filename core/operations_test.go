@@ -2,12 +2,20 @@ package core_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"gateway/core"
+	"gateway/core/sqlstore"
+	"gateway/core/sqlstore/sqltest"
 	"gateway/normalize"
 )
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 var ctx = context.Background()
 
@@ -361,4 +369,50 @@ func join(s []string) string {
 		out += v
 	}
 	return out
+}
+
+// Auto-close run by two core instances at once closes each conversation once.
+func TestAutoCloseTwoInstances(t *testing.T) {
+	url := sqltest.URL(t, sqlstore.Postgres)
+	clock := sqltest.NewClock()
+	var svcs []*core.Service
+	for i := 0; i < 2; i++ {
+		store, err := sqlstore.Open(ctx, url, sqlstore.WithClock(clock.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		svcs = append(svcs, core.NewService(store, withDefaults(core.Policy{AutoCloseAfter: time.Hour}),
+			core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, discardLogger(), core.NewMetrics(nil)))
+	}
+	e := &env{t: t, svc: svcs[0], clock: clock}
+	for i := 0; i < 20; i++ {
+		e.receive(sms(fmt.Sprintf("+141555507%02d", i), "thanks"))
+	}
+	convs := must[[]core.Conversation](t)(e.svc.ListConversations(ctx, core.ConversationFilter{Limit: 100}))
+	for _, c := range convs {
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, c.ID, core.StatusWaiting, "", core.AgentActor("ann")))
+	}
+	clock.Advance(2 * time.Hour)
+	var wg sync.WaitGroup
+	closed := make([]int, 2)
+	for i, s := range svcs {
+		wg.Add(1)
+		go func(i int, s *core.Service) {
+			defer wg.Done()
+			n, err := s.AutoClose(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			closed[i] = n
+		}(i, s)
+	}
+	wg.Wait()
+	if closed[0]+closed[1] != 20 {
+		t.Fatalf("closed %v, want 20 in all", closed)
+	}
+	st := must[core.Stats](t)(e.svc.Stats(ctx, ""))
+	if st.ByStatus["closed"] != 20 {
+		t.Fatalf("stats %+v", st.ByStatus)
+	}
 }

@@ -271,9 +271,17 @@ func TestConcurrentMessagesShareOneConversation(t *testing.T) {
 		if len(convs) != 1 || len(customers) != 1 {
 			t.Fatalf("messages landed in %d conversations of %d customers, want 1 and 1: %v", len(convs), len(customers), convs)
 		}
-		for _, n := range convs {
+		for id, n := range convs {
 			if n != workers*each {
 				t.Fatalf("%d messages attached, want %d", n, workers*each)
+			}
+			// The counters are exact too.
+			c, err := e.svc.Conversation(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Unreplied != workers*each || c.MessageCount != workers*each {
+				t.Fatalf("unreplied %d, message_count %d, want %d", c.Unreplied, c.MessageCount, workers*each)
 			}
 		}
 	})

@@ -265,6 +265,10 @@ func testSMSEndToEnd(t *testing.T, dialect string) {
 		`gateway_core_messages_total{result="created"} 1`,
 		`gateway_core_messages_total{result="duplicate"} 1`,
 		`gateway_kafka_produce_seconds_count{topic="gateway.inbound.v1"}`,
+		`gateway_conversations{status="new"} 1`,
+		`gateway_unreplied_messages 3`,
+		`gateway_unassigned_conversations 1`,
+		`gateway_outbox_pending 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
