@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -140,4 +139,3 @@ func NewApp(cfg Config) *fiber.App {
 	return app
 }
 
-var _ = http.StatusOK

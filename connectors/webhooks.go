@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"gateway/connectors/webhook"
+	"gateway/core"
 	"gateway/core/kafkabus"
 	"gateway/normalize"
 )
@@ -101,7 +102,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		}()
 		if rt.Handler == nil {
 			outcome = "disabled"
-			return writeError(c, "not_found", "this connector is disabled: its credentials are not configured")
+			return writeError(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
 		}
 		if len(c.Body()) > maxBody {
 			outcome = "too_large"
@@ -114,7 +115,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		if err != nil {
 			code, o := webhookError(err)
 			outcome = o
-			if code == "internal" {
+			if code == core.EINTERNAL {
 				w.log.Error("webhook: handle", "connector", rt.Name, "error", err)
 				return writeError(c, code, "internal error")
 			}
