@@ -138,4 +138,3 @@ func NewApp(cfg Config) *fiber.App {
 	}
 	return app
 }
-
