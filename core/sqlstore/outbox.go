@@ -187,21 +187,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limi
 }
 
 func (t *tx) OutboundUpTo(ctx context.Context, provider string, id core.Identity, at time.Time) ([]core.StoredMessage, error) {
-	rows, err := t.query(ctx, `SELECT `+messageColumns+` FROM messages WHERE direction = 'outbound' AND provider = ?
-		AND status IN ('queued', 'sent', 'delivered') AND created_at <= ?
+	return t.messages(ctx, `direction = 'outbound' AND provider = ? AND status IN ('queued', 'sent', 'delivered') AND created_at <= ?
 		AND customer_id = (SELECT customer_id FROM identities WHERE kind = ? AND address = ?) ORDER BY created_at, id`,
 		provider, micros(at), id.Kind, id.Address)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: outbound up to: %w", err)
-	}
-	defer rows.Close()
-	var out []core.StoredMessage
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }

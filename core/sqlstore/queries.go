@@ -72,7 +72,12 @@ func (t *tx) DueWaiting(ctx context.Context, before time.Time, limit int) ([]cor
 }
 
 func (t *tx) Messages(ctx context.Context, conversationID string) ([]core.StoredMessage, error) {
-	rows, err := t.query(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = ? ORDER BY created_at, id`, conversationID)
+	return t.messages(ctx, `conversation_id = ? ORDER BY created_at, id`, conversationID)
+}
+
+// messages reads the messages matching a WHERE clause.
+func (t *tx) messages(ctx context.Context, where string, args ...any) ([]core.StoredMessage, error) {
+	rows, err := t.query(ctx, `SELECT `+messageColumns+` FROM messages WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: messages: %w", err)
 	}

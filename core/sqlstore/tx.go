@@ -211,24 +211,11 @@ func scanMessage(r scanner) (core.StoredMessage, error) {
 }
 
 func (t *tx) InsertMessage(ctx context.Context, m core.StoredMessage) (bool, error) {
-	body, err := json.Marshal(m.Message)
+	args, err := messageArgs(m)
 	if err != nil {
-		return false, fmt.Errorf("sqlstore: encode message: %w", err)
+		return false, err
 	}
-	var errJSON sql.NullString
-	if m.Error != nil {
-		b, _ := json.Marshal(m.Error)
-		errJSON = sql.NullString{String: string(b), Valid: true}
-	}
-	var pmid sql.NullString
-	if m.Message.ProviderMessageID != "" {
-		pmid = sql.NullString{String: m.Message.ProviderMessageID, Valid: true}
-	}
-	res, err := t.exec(ctx, `INSERT INTO messages (id, conversation_id, customer_id, kind, direction, channel, provider,
-		provider_message_id, status, error, author, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`,
-		m.ID, m.ConversationID, m.CustomerID, m.Kind, m.Direction, m.Channel, m.Message.Provider, pmid,
-		m.Status, errJSON, m.Author, string(body), micros(m.CreatedAt))
+	res, err := t.exec(ctx, insertMessage+placeholders(1, 13)+` ON CONFLICT DO NOTHING`, args...)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: insert message: %w", err)
 	}

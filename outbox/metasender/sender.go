@@ -376,14 +376,8 @@ func classify(status int, h http.Header, raw []byte, now time.Time) error {
 // retryAfter reads Retry-After (seconds or an HTTP date), else the longest
 // estimated_time_to_regain_access (minutes) of X-Business-Use-Case-Usage.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			return max(time.Duration(n)*time.Second, 0)
-		}
-		if t, err := http.ParseTime(v); err == nil && t.After(now) {
-			return t.Sub(now)
-		}
-		return 0
+	if d, ok := outbox.RetryAfter(h, now); ok {
+		return d
 	}
 	var usage map[string][]struct {
 		EstimatedTimeToRegainAccess int `json:"estimated_time_to_regain_access"`

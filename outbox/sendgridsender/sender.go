@@ -244,14 +244,8 @@ func errorMessage(status int, body string) string {
 // retryAfter reads Retry-After (seconds or an HTTP date), else SendGrid's
 // X-RateLimit-Reset (unix seconds).
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			return max(time.Duration(n)*time.Second, 0)
-		}
-		if t, err := http.ParseTime(v); err == nil && t.After(now) {
-			return t.Sub(now)
-		}
-		return 0
+	if d, ok := outbox.RetryAfter(h, now); ok {
+		return d
 	}
 	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {

@@ -241,20 +241,8 @@ func classify(ctx context.Context, err error, status int, h http.Header) error {
 
 // retryAfter reads a Retry-After header: seconds or an HTTP date.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	d, _ := outbox.RetryAfter(h, now)
+	return d
 }
 
 // roundTripper serves one Send and dies with it (twilio-go's API takes no
