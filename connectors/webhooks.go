@@ -119,6 +119,9 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 				w.log.Error("webhook: handle", "connector", rt.Name, "error", err)
 				return writeError(c, code, "internal error")
 			}
+			if o == "unauthorized" {
+				c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gateway"`)
+			}
 			w.log.Warn("webhook: refused", "connector", rt.Name, "outcome", o, "error", err)
 			return writeError(c, code, err.Error())
 		}

@@ -20,9 +20,11 @@ import (
 	"gateway/config"
 	"gateway/connectors"
 	"gateway/connectors/meta"
+	"gateway/connectors/sendgrid"
 	"gateway/connectors/twilio"
 	"gateway/core"
 	"gateway/core/kafkabus"
+	"gateway/core/media"
 	"gateway/core/sqlstore"
 	"gateway/outbox"
 )
@@ -66,6 +68,7 @@ type Gateway struct {
 	service  *core.Service
 	app      *fiber.App
 	ln       net.Listener
+	media    *media.Copier
 
 	cancel  context.CancelFunc
 	workers sync.WaitGroup
@@ -137,7 +140,9 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Ready: ready, Gatherer: reg, Log: log})
 	g.app = app
 	if cfg.Has(config.RoleIngest) {
-		g.mountWebhooks(topics)
+		if err := g.mountWebhooks(topics); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Has(config.RoleCore) || cfg.Has(config.RoleOutbox) {
 		if err := g.startService(workCtx, topics); err != nil {
@@ -168,7 +173,7 @@ func roleList(cfg config.Config) []string {
 	return out
 }
 
-func (g *Gateway) mountWebhooks(topics kafkabus.Topics) {
+func (g *Gateway) mountWebhooks(topics kafkabus.Topics) error {
 	cfg := g.cfg
 	wh := connectors.NewWebhooks(g.producer, topics, cfg.PublicURL, g.log, g.reg)
 	var messaging, status connectors.Route
@@ -193,7 +198,30 @@ func (g *Gateway) mountWebhooks(topics kafkabus.Topics) {
 	} else {
 		g.log.Info("connector disabled: META_APP_SECRET and META_VERIFY_TOKEN are both needed", "connector", "meta")
 	}
-	wh.Mount(g.app, messaging, status, whatsapp, messenger)
+	inbound := connectors.Route{Name: "sendgrid_inbound", Path: "/webhooks/sendgrid/inbound", Methods: []string{fiber.MethodPost}, MaxBody: 32 << 20}
+	events := connectors.Route{Name: "sendgrid_events", Path: "/webhooks/sendgrid/events", Methods: []string{fiber.MethodPost}, MaxBody: 8 << 20}
+	if cfg.SendGridInboundUser != "" && cfg.SendGridInboundPassword != "" {
+		copier, err := g.mediaCopier()
+		if err != nil {
+			return err
+		}
+		inbound.Handler = sendgrid.Inbound{User: cfg.SendGridInboundUser, Password: cfg.SendGridInboundPassword, Media: copier}
+		g.log.Info("connector enabled", "connector", "sendgrid_inbound")
+	} else {
+		g.log.Info("connector disabled: SENDGRID_INBOUND_USER and SENDGRID_INBOUND_PASSWORD are both needed", "connector", "sendgrid_inbound")
+	}
+	if cfg.SendGridEventPublicKey != "" {
+		h, err := sendgrid.NewEvents(cfg.SendGridEventPublicKey)
+		if err != nil {
+			return fmt.Errorf("SENDGRID_EVENT_PUBLIC_KEY: %w", err)
+		}
+		events.Handler = h
+		g.log.Info("connector enabled", "connector", "sendgrid_events")
+	} else {
+		g.log.Info("connector disabled: SENDGRID_EVENT_PUBLIC_KEY is not set", "connector", "sendgrid_events")
+	}
+	wh.Mount(g.app, messaging, status, whatsapp, messenger, inbound, events)
+	return nil
 }
 
 // startService starts what works on the database: the event relay (both

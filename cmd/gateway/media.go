@@ -30,9 +30,13 @@ func (g *Gateway) publicBase() string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// mediaCopier builds the media store under the data dir with a fetcher per
-// provider whose credentials are configured.
+// mediaCopier builds (once) the media store under the data dir with a
+// fetcher per provider whose credentials are configured; ingest stores email
+// attachments in it, core copies the other providers' files.
 func (g *Gateway) mediaCopier() (*media.Copier, error) {
+	if g.media != nil {
+		return g.media, nil
+	}
 	cfg := g.cfg
 	secret, err := mediaSecret(cfg.MediaSecret, cfg.DataDir)
 	if err != nil {
@@ -51,9 +55,10 @@ func (g *Gateway) mediaCopier() (*media.Copier, error) {
 		fetchers["meta_whatsapp"] = media.GraphFetcher{Client: client, BaseURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion,
 			Token: cfg.WhatsAppAccessToken, UserAgent: userAgent()}
 	}
-	return media.NewCopier(media.Dir{Root: filepath.Join(cfg.DataDir, "media")}, fetchers, media.Config{
+	g.media = media.NewCopier(media.Dir{Root: filepath.Join(cfg.DataDir, "media")}, fetchers, media.Config{
 		PublicURL: g.publicBase(), Secret: secret, MaxBytes: cfg.MediaMaxBytes, URLTTL: cfg.MediaURLTTL,
-	}, g.log, g.reg), nil
+	}, g.log, g.reg)
+	return g.media, nil
 }
 
 // mediaSecret is the configured key, or one made once and kept under the

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	sgconn "gateway/connectors/sendgrid"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,7 +26,7 @@ const DefaultBaseURL = "https://api.sendgrid.com"
 
 // CustomArgMessageID is the custom_args key carrying the gateway message id;
 // SendGrid copies it into every event of the mail.
-const CustomArgMessageID = "gateway_message_id"
+const CustomArgMessageID = sgconn.MessageIDArg
 
 // DefaultUserAgent is sent when Config.UserAgent is empty.
 const DefaultUserAgent = "gateway/0.0.0"

@@ -1,0 +1,134 @@
+// Package sendgrid is the SendGrid connector: Inbound Parse (email in,
+// behind HTTP basic auth) and the signed Event Webhook (delivery statuses).
+package sendgrid
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sendgrid/sendgrid-go/helpers/eventwebhook"
+
+	"gateway/connectors/webhook"
+	"gateway/normalize"
+)
+
+// Provider is the provider name on normalized messages and statuses.
+const Provider = "sendgrid"
+
+const source = "/gateway/connectors/sendgrid"
+
+// Signature headers of the Event Webhook.
+const (
+	SignatureHeader = "X-Twilio-Email-Event-Webhook-Signature"
+	TimestampHeader = "X-Twilio-Email-Event-Webhook-Timestamp"
+)
+
+// MessageIDArg is the custom arg the outbox's SendGrid sender sets to the
+// gateway's message id; SendGrid echoes custom args on every event.
+const MessageIDArg = "gateway_message_id"
+
+// Events handles POST /webhooks/sendgrid/events.
+type Events struct{ key *ecdsa.PublicKey }
+
+// NewEvents parses the verification key of the signed Event Webhook
+// (base64 DER, as SendGrid shows it).
+func NewEvents(publicKey string) (*Events, error) {
+	k, err := eventwebhook.ConvertPublicKeyBase64ToECDSA(strings.TrimSpace(publicKey))
+	if err != nil {
+		return nil, fmt.Errorf("sendgrid: event webhook public key: %w", err)
+	}
+	return &Events{key: k}, nil
+}
+
+// Handle verifies the ECDSA signature over timestamp + raw body with
+// sendgrid-go, then turns each event of the batch into a delivery status.
+func (h *Events) Handle(_ context.Context, r *webhook.Request) (webhook.Result, error) {
+	sig, ts := r.Header.Get(SignatureHeader), r.Header.Get(TimestampHeader)
+	if sig == "" || ts == "" {
+		return webhook.Result{}, fmt.Errorf("sendgrid: %w: %s and %s are required", webhook.ErrSignature, SignatureHeader, TimestampHeader)
+	}
+	ok, err := eventwebhook.VerifySignature(h.key, r.Body, sig, ts)
+	if err != nil || !ok {
+		return webhook.Result{}, fmt.Errorf("sendgrid: %w: event webhook signature does not match", webhook.ErrSignature)
+	}
+	sts, ignored, err := ParseEvents(r.Body)
+	if err != nil {
+		return webhook.Result{}, err
+	}
+	res := webhook.Result{Ignored: ignored}
+	for _, st := range sts {
+		ev, err := webhook.StatusEvent(source, st)
+		if err != nil {
+			return webhook.Result{}, err
+		}
+		res.Events = append(res.Events, ev)
+	}
+	return res, nil
+}
+
+// statusOf maps SendGrid events onto delivery states; the others (deferred,
+// click, spamreport, unsubscribes) move no message and are ignored.
+var statusOf = map[string]string{
+	"processed": normalize.StatusSent, "delivered": normalize.StatusDelivered, "open": normalize.StatusRead,
+	"bounce": normalize.StatusFailed, "dropped": normalize.StatusFailed, "blocked": normalize.StatusFailed,
+}
+
+// ParseEvents turns an Event Webhook batch into statuses; it returns how
+// many events carried nothing to apply.
+func ParseEvents(body []byte) ([]normalize.Status, int, error) {
+	var raw []map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, 0, fmt.Errorf("sendgrid: %w: events are not a JSON array of objects: %v", webhook.ErrMalformed, err)
+	}
+	var out []normalize.Status
+	ignored := 0
+	for _, e := range raw {
+		event, id := str(e["event"]), str(e["sg_message_id"])
+		st, known := statusOf[event]
+		if !known || id == "" {
+			ignored++ // engagement events, and asynchronous bounces with no message id
+			continue
+		}
+		if i := strings.IndexByte(id, '.'); i > 0 {
+			id = id[:i] // the X-Message-Id of the send
+		}
+		s := normalize.Status{Provider: Provider, ProviderMessageID: id, Channel: normalize.ChannelEmail, Status: st,
+			ProviderStatus: event, MessageID: str(e[MessageIDArg]), At: unix(e["timestamp"])}
+		if addr, _, err := normalize.CanonicalEmail(str(e["email"])); err == nil {
+			s.Recipient = &normalize.Party{Kind: normalize.KindEmail, Address: addr}
+		}
+		if st == normalize.StatusFailed {
+			s.ErrorCode = str(e["status"])
+			if s.ErrorCode == "" {
+				s.ErrorCode = event
+			}
+			s.ErrorMessage = str(e["reason"])
+		}
+		out = append(out, s)
+	}
+	return out, ignored, nil
+}
+
+func str(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return ""
+}
+
+func unix(raw json.RawMessage) time.Time {
+	n, err := strconv.ParseInt(strings.Trim(string(raw), `"`), 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
