@@ -1,0 +1,403 @@
+// Package webchat is the gateway's own channel: a websocket at /chat/ws, an
+// embeddable widget at /chat/widget.js and a demo page at /chat/. A visitor
+// keeps one identity through a signed visitor token, and a site can say who
+// the visitor is (email or its own user id) with an HMAC its backend
+// computes, which links the chat to the customer's other channels.
+//
+// Frames (JSON), see PROTOCOL.md:
+//
+//	→ {"type":"hello","token":"…","identity":{"email":"…","user_id":"…","signature":"hex"}}
+//	← {"type":"welcome","visitor_id":"…","token":"…"}
+//	→ {"type":"message","client_id":"…","text":"…"}
+//	← {"type":"ack","client_id":"…","message_id":"…"}      (the message is durably in Kafka)
+//	← {"type":"error","client_id":"…","code":"unavailable"|"invalid","message":"…"}
+//	← {"type":"message","message_id":"…","text":"…","attachments":[…],"sent_at":"…"}
+//	→ {"type":"received","message_id":"…"}                  (the reply reached the browser)
+package webchat
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gateway/connectors/webhook"
+	"gateway/normalize"
+)
+
+// Provider is the provider name of chat messages.
+const Provider = "webchat"
+
+const source = "/gateway/connectors/webchat"
+
+// Config configures the chat.
+type Config struct {
+	// Secret signs visitor tokens and checks site identities.
+	Secret []byte
+	// AllowedOrigins may open the websocket ("*" allows any); empty allows
+	// only pages served by the gateway itself (same origin).
+	AllowedOrigins []string
+	// MaxMessageBytes bounds one frame (default 16 KiB).
+	MaxMessageBytes int
+}
+
+// OutboundMessage is a reply as the browser gets it.
+type OutboundMessage struct {
+	MessageID   string                 `json:"message_id"`
+	Text        string                 `json:"text,omitempty"`
+	Attachments []normalize.Attachment `json:"attachments,omitempty"`
+	SentAt      time.Time              `json:"sent_at"`
+}
+
+// Publish takes events to inbound.v1 and returns once Kafka has them.
+type Publish func(ctx context.Context, evs []webhook.Event) error
+
+// Chat serves visitors.
+type Chat struct {
+	cfg     Config
+	publish Publish
+	log     *slog.Logger
+	onConn  func(ctx context.Context, address string) []OutboundMessage
+
+	mu    sync.Mutex
+	conns map[string]map[*conn]struct{} // by the visitor's party address
+
+	connections prometheus.Gauge
+	messages    *prometheus.CounterVec
+}
+
+type conn struct {
+	ws *websocket.Conn
+	mu sync.Mutex // one writer at a time
+}
+
+func (c *conn) send(v any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.ws.WriteJSON(v)
+}
+
+// New returns the chat.
+func New(cfg Config, publish Publish, log *slog.Logger, reg prometheus.Registerer) *Chat {
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 16 << 10
+	}
+	c := &Chat{cfg: cfg, publish: publish, log: log, conns: map[string]map[*conn]struct{}{},
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "gateway", Subsystem: "chat", Name: "connections",
+			Help: "Open visitor websockets on this instance."}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gateway", Subsystem: "chat", Name: "messages_total",
+			Help: "Chat messages by direction (inbound, outbound) and result."}, []string{"direction", "result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(c.connections, c.messages)
+	}
+	return c
+}
+
+// OnConnect sets what a visitor who connects gets first: replies that were
+// sent while they were away.
+func (c *Chat) OnConnect(fn func(ctx context.Context, address string) []OutboundMessage) { c.onConn = fn }
+
+// Mount adds the chat routes.
+func (c *Chat) Mount(app *fiber.App) {
+	app.Get("/chat/ws", c.upgrade, websocket.New(c.serve, websocket.Config{
+		HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+	}))
+	app.Get("/chat/widget.js", func(ctx *fiber.Ctx) error {
+		ctx.Set(fiber.HeaderContentType, "application/javascript; charset=utf-8")
+		ctx.Set(fiber.HeaderCacheControl, "public, max-age=300")
+		return ctx.SendString(widgetJS)
+	})
+	app.Get("/chat/", func(ctx *fiber.Ctx) error {
+		ctx.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+		return ctx.SendString(demoHTML)
+	})
+}
+
+// upgrade checks the Origin before the websocket handshake.
+func (c *Chat) upgrade(ctx *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(ctx) {
+		return ctx.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": fiber.Map{"code": "upgrade_required", "message": "connect with a websocket"}})
+	}
+	if !c.originAllowed(ctx.Get(fiber.HeaderOrigin), ctx.Protocol()+"://"+string(ctx.Request().Host())) {
+		c.messages.WithLabelValues("inbound", "origin_refused").Inc()
+		return ctx.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": fiber.Map{"code": "forbidden", "message": "origin not allowed"}})
+	}
+	return ctx.Next()
+}
+
+func (c *Chat) originAllowed(origin, self string) bool {
+	if origin == "" {
+		return false
+	}
+	for _, o := range c.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return strings.EqualFold(origin, self)
+}
+
+type frame struct {
+	Type      string    `json:"type"`
+	Token     string    `json:"token,omitempty"`
+	Identity  *identity `json:"identity,omitempty"`
+	ClientID  string    `json:"client_id,omitempty"`
+	Text      string    `json:"text,omitempty"`
+	MessageID string    `json:"message_id,omitempty"`
+}
+
+type identity struct {
+	Email     string `json:"email,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
+	Signature string `json:"signature"`
+}
+
+// ParseFrame decodes one client frame.
+func ParseFrame(b []byte) (frame, error) {
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("invalid frame: %w", err)
+	}
+	switch f.Type {
+	case "hello", "received":
+	case "message":
+		if f.ClientID == "" || len(f.ClientID) > 100 || strings.TrimSpace(f.Text) == "" {
+			return f, errors.New("a message needs a client_id (at most 100 characters) and text")
+		}
+	default:
+		return f, fmt.Errorf("unknown frame type %q", f.Type)
+	}
+	return f, nil
+}
+
+// serve runs one visitor's socket: hello first, then messages.
+func (c *Chat) serve(ws *websocket.Conn) {
+	ws.SetReadLimit(int64(c.cfg.MaxMessageBytes))
+	k := &conn{ws: ws}
+	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, b, err := ws.ReadMessage()
+	if err != nil {
+		return
+	}
+	hello, err := ParseFrame(b)
+	if err != nil || hello.Type != "hello" {
+		_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": "the first frame must be hello"})
+		return
+	}
+	visitor, ok := c.visitorOf(hello.Token)
+	if !ok {
+		visitor = uuid.Must(uuid.NewV7()).String()
+	}
+	party := normalize.Party{Kind: normalize.KindChat, Address: visitor}
+	if id := hello.Identity; id != nil {
+		if p, ok := c.identify(*id); ok {
+			party = p
+		}
+	}
+	if err := k.send(map[string]string{"type": "welcome", "visitor_id": visitor, "token": c.token(visitor)}); err != nil {
+		return
+	}
+	c.add(party.Address, k)
+	defer c.remove(party.Address, k)
+	if c.onConn != nil {
+		for _, m := range c.onConn(context.Background(), party.Address) {
+			_ = k.send(outboundFrame(m))
+		}
+	}
+	// Keepalive: a visitor that stops answering pings is dropped.
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(90 * time.Second)) })
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(45 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				k.mu.Lock()
+				err := ws.WriteControl(9, nil, time.Now().Add(10*time.Second)) // ping
+				k.mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(90 * time.Second))
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		f, err := ParseFrame(b)
+		if err != nil {
+			_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": err.Error()})
+			c.messages.WithLabelValues("inbound", "invalid").Inc()
+			continue
+		}
+		switch f.Type {
+		case "message":
+			c.receive(k, visitor, party, f)
+		case "received":
+			c.delivered(party, f.MessageID)
+		}
+	}
+}
+
+// receive publishes a visitor's message and acknowledges it once Kafka has it.
+func (c *Chat) receive(k *conn, visitor string, from normalize.Party, f frame) {
+	m := normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelChat, Provider: Provider,
+		ProviderMessageID: visitor + ":" + f.ClientID, Direction: normalize.Inbound, From: from,
+		To: normalize.Party{Kind: normalize.KindChat, Address: "site"}, Text: f.Text, ReceivedAt: time.Now().UTC(),
+		Extra: map[string]any{"visitor_id": visitor}}
+	ev, err := webhook.MessageEvent(source, m)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = c.publish(ctx, []webhook.Event{ev})
+		cancel()
+	}
+	if err != nil {
+		c.log.Warn("chat: message not published", "error", err)
+		c.messages.WithLabelValues("inbound", "unavailable").Inc()
+		_ = k.send(map[string]string{"type": "error", "client_id": f.ClientID, "code": "unavailable", "message": "not stored; send again"})
+		return
+	}
+	c.messages.WithLabelValues("inbound", "accepted").Inc()
+	_ = k.send(map[string]string{"type": "ack", "client_id": f.ClientID, "message_id": m.MessageID})
+}
+
+// delivered reports that a reply reached the visitor's browser.
+func (c *Chat) delivered(to normalize.Party, messageID string) {
+	if messageID == "" {
+		return
+	}
+	st := normalize.Status{Provider: Provider, ProviderMessageID: messageID, Channel: normalize.ChannelChat,
+		Status: normalize.StatusDelivered, ProviderStatus: "received", Recipient: &to, At: time.Now().UTC(), MessageID: messageID}
+	ev, err := webhook.StatusEvent(source, st)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.publish(ctx, []webhook.Event{ev}); err != nil {
+		c.log.Warn("chat: delivery receipt not published", "error", err)
+	}
+}
+
+// Deliver sends a reply to every socket of a visitor on this instance; false
+// when none is open here.
+func (c *Chat) Deliver(address string, m OutboundMessage) bool {
+	c.mu.Lock()
+	var targets []*conn
+	for k := range c.conns[address] {
+		targets = append(targets, k)
+	}
+	c.mu.Unlock()
+	n := 0
+	for _, k := range targets {
+		if k.send(outboundFrame(m)) == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		c.messages.WithLabelValues("outbound", "delivered").Inc()
+	}
+	return n > 0
+}
+
+func outboundFrame(m OutboundMessage) map[string]any {
+	return map[string]any{"type": "message", "message_id": m.MessageID, "text": m.Text, "attachments": m.Attachments, "sent_at": m.SentAt}
+}
+
+func (c *Chat) add(address string, k *conn) {
+	c.mu.Lock()
+	if c.conns[address] == nil {
+		c.conns[address] = map[*conn]struct{}{}
+	}
+	c.conns[address][k] = struct{}{}
+	c.mu.Unlock()
+	c.connections.Inc()
+}
+
+func (c *Chat) remove(address string, k *conn) {
+	c.mu.Lock()
+	delete(c.conns[address], k)
+	if len(c.conns[address]) == 0 {
+		delete(c.conns, address)
+	}
+	c.mu.Unlock()
+	c.connections.Dec()
+}
+
+func (c *Chat) mac(msg string) []byte {
+	h := hmac.New(sha256.New, c.cfg.Secret)
+	h.Write([]byte(msg))
+	return h.Sum(nil)
+}
+
+// token signs a visitor id: base64url(id) "." base64url(HMAC).
+func (c *Chat) token(visitor string) string {
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(visitor)) + "." + enc.EncodeToString(c.mac("visitor:"+visitor))
+}
+
+// visitorOf returns the visitor of a valid token.
+func (c *Chat) visitorOf(token string) (string, bool) {
+	id64, sig64, ok := strings.Cut(token, ".")
+	if !ok {
+		return "", false
+	}
+	enc := base64.RawURLEncoding
+	id, err1 := enc.DecodeString(id64)
+	sig, err2 := enc.DecodeString(sig64)
+	if err1 != nil || err2 != nil || len(id) == 0 || len(id) > 64 || !hmac.Equal(sig, c.mac("visitor:"+string(id))) {
+		return "", false
+	}
+	return string(id), true
+}
+
+// identify checks a site's identity signature: hex HMAC-SHA256 of
+// "email:<email>" or "user:<user_id>" with the chat secret.
+func (c *Chat) identify(id identity) (normalize.Party, bool) {
+	sig, err := hex.DecodeString(id.Signature)
+	if err != nil {
+		return normalize.Party{}, false
+	}
+	if id.Email != "" {
+		addr, name, err := normalize.CanonicalEmail(id.Email)
+		if err == nil && hmac.Equal(sig, c.mac("email:"+id.Email)) {
+			return normalize.Party{Kind: normalize.KindEmail, Address: addr, Name: name}, true
+		}
+		return normalize.Party{}, false
+	}
+	if id.UserID != "" && len(id.UserID) <= 200 && hmac.Equal(sig, c.mac("user:"+id.UserID)) {
+		return normalize.Party{Kind: normalize.KindChat, Address: "user:" + id.UserID}, true
+	}
+	return normalize.Party{}, false
+}
+
+// IdentitySignature is what a site's backend computes to identify a visitor
+// by email (kind "email") or by its own user id (kind "user").
+func IdentitySignature(secret []byte, kind, value string) string {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(kind + ":" + value))
+	return hex.EncodeToString(h.Sum(nil))
+}
