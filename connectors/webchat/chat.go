@@ -110,7 +110,9 @@ func New(cfg Config, publish Publish, log *slog.Logger, reg prometheus.Registere
 
 // OnConnect sets what a visitor who connects gets first: replies that were
 // sent while they were away.
-func (c *Chat) OnConnect(fn func(ctx context.Context, address string) []OutboundMessage) { c.onConn = fn }
+func (c *Chat) OnConnect(fn func(ctx context.Context, address string) []OutboundMessage) {
+	c.onConn = fn
+}
 
 // Mount adds the chat routes.
 func (c *Chat) Mount(app *fiber.App) {
