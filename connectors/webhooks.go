@@ -162,6 +162,12 @@ func (w *Webhooks) request(c *fiber.Ctx, at time.Time) *webhook.Request {
 // headersNotKept are request headers never written to raw.v1 (credentials).
 var headersNotKept = map[string]bool{"Authorization": true, "Cookie": true, "Proxy-Authorization": true}
 
+// PublishEvents writes normalized events to inbound.v1 (the web chat, which
+// has no provider request to keep on raw.v1).
+func (w *Webhooks) PublishEvents(ctx context.Context, evs []webhook.Event) error {
+	return w.publish(ctx, "", nil, webhook.Result{Events: evs, NoRaw: true})
+}
+
 // publish writes the raw request to raw.v1 and the events to inbound.v1,
 // all acknowledged by every in-sync replica, in one call.
 func (w *Webhooks) publish(ctx context.Context, route string, req *webhook.Request, res webhook.Result) error {

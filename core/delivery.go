@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"gateway/normalize"
@@ -212,4 +213,24 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// PendingChat returns the web chat replies sent to a visitor (by party
+// address) that their browser has not confirmed yet, oldest first.
+func (s *Service) PendingChat(ctx context.Context, address string) ([]StoredMessage, error) {
+	kind := normalize.KindChat
+	if strings.Contains(address, "@") {
+		kind = normalize.KindEmail
+	}
+	var out []StoredMessage
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		ms, err := tx.OutboundUpTo(ctx, "webchat", Identity{Kind: kind, Address: address}, tx.Now())
+		for _, m := range ms {
+			if m.Status == normalize.StatusSent && m.Channel == normalize.ChannelChat {
+				out = append(out, m)
+			}
+		}
+		return err
+	})
+	return out, err
 }

@@ -22,6 +22,7 @@ import (
 	"gateway/connectors/meta"
 	"gateway/connectors/sendgrid"
 	"gateway/connectors/twilio"
+	"gateway/connectors/webchat"
 	"gateway/core"
 	"gateway/core/kafkabus"
 	"gateway/core/media"
@@ -69,6 +70,7 @@ type Gateway struct {
 	app      *fiber.App
 	ln       net.Listener
 	media    *media.Copier
+	chat     *webchat.Chat
 
 	cancel  context.CancelFunc
 	workers sync.WaitGroup
@@ -140,7 +142,7 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Ready: ready, Gatherer: reg, Log: log})
 	g.app = app
 	if cfg.Has(config.RoleIngest) {
-		if err := g.mountWebhooks(topics); err != nil {
+		if err := g.mountWebhooks(workCtx, topics); err != nil {
 			return nil, err
 		}
 	}
@@ -173,7 +175,7 @@ func roleList(cfg config.Config) []string {
 	return out
 }
 
-func (g *Gateway) mountWebhooks(topics kafkabus.Topics) error {
+func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) error {
 	cfg := g.cfg
 	wh := connectors.NewWebhooks(g.producer, topics, cfg.PublicURL, g.log, g.reg)
 	var messaging, status connectors.Route
@@ -221,7 +223,7 @@ func (g *Gateway) mountWebhooks(topics kafkabus.Topics) error {
 		g.log.Info("connector disabled: SENDGRID_EVENT_PUBLIC_KEY is not set", "connector", "sendgrid_events")
 	}
 	wh.Mount(g.app, messaging, status, whatsapp, messenger, inbound, events)
-	return nil
+	return g.mountChat(ctx, wh, topics)
 }
 
 // startService starts what works on the database: the event relay (both
@@ -249,6 +251,9 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 			return err
 		}
 		g.service.SetMedia(copier)
+		if g.chat != nil {
+			g.chat.OnConnect(g.chatReplay)
+		}
 		connectors.MountMedia(g.app, copier)
 		if len(cfg.APITokens) == 0 {
 			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")

@@ -38,7 +38,7 @@ func (g *Gateway) mediaCopier() (*media.Copier, error) {
 		return g.media, nil
 	}
 	cfg := g.cfg
-	secret, err := mediaSecret(cfg.MediaSecret, cfg.DataDir)
+	secret, err := keyFile(cfg.MediaSecret, cfg.DataDir, "media.key")
 	if err != nil {
 		return nil, fmt.Errorf("GATEWAY_MEDIA_SECRET: %w", err)
 	}
@@ -61,13 +61,13 @@ func (g *Gateway) mediaCopier() (*media.Copier, error) {
 	return g.media, nil
 }
 
-// mediaSecret is the configured key, or one made once and kept under the
-// data dir so links survive a restart.
-func mediaSecret(configured, dataDir string) ([]byte, error) {
+// keyFile is the configured key, or one made once and kept under the data
+// dir (so links and visitor tokens survive a restart).
+func keyFile(configured, dataDir, name string) ([]byte, error) {
 	if configured != "" {
 		return []byte(configured), nil
 	}
-	path := filepath.Join(dataDir, "media.key")
+	path := filepath.Join(dataDir, name)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return []byte(strings.TrimSpace(string(b))), nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {

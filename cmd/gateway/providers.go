@@ -41,7 +41,7 @@ func senders(cfg config.Config) map[string]core.Sender {
 // whose credentials are configured.
 func (g *Gateway) providers() (map[string]outbox.Sender, error) {
 	cfg := g.cfg
-	out := map[string]outbox.Sender{}
+	out := map[string]outbox.Sender{"webchat": outbox.ChatSender{}} // the gateway is the chat's provider
 	client := &http.Client{Timeout: 30 * time.Second}
 	if cfg.TwilioAccountSID != "" && cfg.TwilioAuthToken != "" {
 		callback := ""

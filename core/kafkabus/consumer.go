@@ -20,15 +20,22 @@ type ConsumerConfig struct {
 	Brokers []string
 	Group   string
 	Topics  []string
+	// FromEnd starts a new group at the end of the topics instead of the
+	// beginning (live fan-out, where the past does not matter).
+	FromEnd bool
 }
 
 // NewConsumer joins the group lazily, on the first fetch.
 func NewConsumer(cfg ConsumerConfig) *Consumer {
+	start := kafka.FirstOffset
+	if cfg.FromEnd {
+		start = kafka.LastOffset
+	}
 	return &Consumer{r: kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.Group,
 		GroupTopics:       cfg.Topics,
-		StartOffset:       kafka.FirstOffset,
+		StartOffset:       start,
 		MinBytes:          1,
 		MaxBytes:          16 << 20,
 		MaxWait:           250 * time.Millisecond,

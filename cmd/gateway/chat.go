@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gateway/connectors"
+	"gateway/connectors/webchat"
+	"gateway/core"
+	"gateway/core/kafkabus"
+	"gateway/normalize"
+)
+
+// mountChat serves the web chat and delivers replies to the visitors whose
+// sockets this instance holds: every instance reads message.sent from
+// events.v1 (its own consumer group, from the end) and pushes chat replies
+// to its local sockets.
+func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, topics kafkabus.Topics) error {
+	secret, err := keyFile(g.cfg.ChatSecret, g.cfg.DataDir, "chat.key")
+	if err != nil {
+		return fmt.Errorf("GATEWAY_CHAT_SECRET: %w", err)
+	}
+	g.chat = webchat.New(webchat.Config{Secret: secret, AllowedOrigins: g.cfg.ChatAllowedOrigins}, wh.PublishEvents, g.log, g.reg)
+	g.chat.Mount(g.app)
+	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-chat-" + normalize.NewID(),
+		Topics: []string{topics.Events()}, FromEnd: true})
+	g.closers = append(g.closers, src.Close)
+	g.goWork(func() error { g.deliverChat(ctx, src); return nil })
+	return nil
+}
+
+func (g *Gateway) deliverChat(ctx context.Context, src *kafkabus.Consumer) {
+	for ctx.Err() == nil {
+		batch, err := src.FetchBatch(ctx, 500)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.log.Warn("chat: read events", "error", err)
+				time.Sleep(time.Second)
+			}
+			continue
+		}
+		for _, m := range batch {
+			ev, err := normalize.DecodeEvent(m.Value)
+			if err != nil || ev.Type != normalize.TypeMessageSent {
+				continue
+			}
+			var d core.EventData
+			if json.Unmarshal(ev.Data, &d) != nil || d.Channel != normalize.ChannelChat || d.Message == nil {
+				continue
+			}
+			g.chat.Deliver(d.Message.To.Address, webchat.OutboundMessage{MessageID: d.MessageID, Text: d.Message.Text,
+				Attachments: d.Message.Attachments, SentAt: ev.Time})
+		}
+		_ = src.Commit(ctx, batch...)
+	}
+}
+
+// chatReplay gives a visitor who connects the replies they have not seen.
+func (g *Gateway) chatReplay(ctx context.Context, address string) []webchat.OutboundMessage {
+	msgs, err := g.service.PendingChat(ctx, address)
+	if err != nil {
+		g.log.Warn("chat: pending replies", "error", err)
+		return nil
+	}
+	out := make([]webchat.OutboundMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = webchat.OutboundMessage{MessageID: m.ID, Text: m.Text, Attachments: m.Message.Attachments, SentAt: m.CreatedAt}
+	}
+	return out
+}
