@@ -97,6 +97,8 @@ func NewApp(cfg Config) *fiber.App {
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
+		// Idle keep-alive connections (and chat sockets) give their buffers back.
+		ReduceMemoryUsage: true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			var fe *fiber.Error
 			if errors.As(err, &fe) {

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/segmentio/kafka-go"
 
 	"gateway/connectors/twilio"
@@ -42,7 +43,15 @@ func main() {
 	senders := flag.Int("senders", 10000, "distinct customer phone numbers")
 	events := flag.String("events", "", "Kafka broker: after sending, read events.v1 and report webhook → event latency")
 	topic := flag.String("topic", "gateway.events.v1", "events topic for -events")
+	sockets := flag.Int("chat-sockets", 0, "instead of webhooks: open this many idle web chat sockets, hold them for -duration")
 	flag.Parse()
+	if *sockets > 0 {
+		if err := idleSockets(*base, *sockets, *dur); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *public == "" {
 		*public = *base
 	}
@@ -183,4 +192,37 @@ func eventLatency(ctx context.Context, broker, topic string, want int64) string 
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 	return fmt.Sprintf("webhook → events.v1: %d of %d events; p50 %v p90 %v p99 %v max %v", len(lat), want, p(.5), p(.9), p(.99), p(1))
+}
+
+// idleSockets opens n web chat sockets (each says hello and waits), holds
+// them, and reports how many were welcomed; measure the gateway's memory
+// meanwhile (e.g. VmRSS in /proc/<pid>/status).
+func idleSockets(base string, n int, hold time.Duration) error {
+	u := strings.Replace(strings.Replace(base, "https://", "wss://", 1), "http://", "ws://", 1) + "/chat/ws"
+	origin := base
+	var conns []*websocket.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 256, WriteBufferSize: 256}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		c, _, err := d.Dial(u, http.Header{"Origin": {origin}})
+		if err != nil {
+			return fmt.Errorf("socket %d: %w", i, err)
+		}
+		if err := c.WriteJSON(map[string]string{"type": "hello"}); err != nil {
+			return err
+		}
+		var w map[string]any
+		if err := c.ReadJSON(&w); err != nil || w["type"] != "welcome" {
+			return fmt.Errorf("socket %d: no welcome (%v)", i, err)
+		}
+		conns = append(conns, c)
+	}
+	fmt.Printf("%d sockets open and welcomed in %v; holding for %v\n", n, time.Since(start).Round(time.Millisecond), hold)
+	time.Sleep(hold)
+	return nil
 }

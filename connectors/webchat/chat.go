@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -112,6 +113,44 @@ func New(cfg Config, publish Publish, log *slog.Logger, reg prometheus.Registere
 // sent while they were away.
 func (c *Chat) OnConnect(fn func(ctx context.Context, address string) []OutboundMessage) {
 	c.onConn = fn
+}
+
+// Keepalive timing: every socket is pinged each pingEvery; one that has not
+// answered or written for idleTimeout is closed.
+const (
+	pingEvery   = 45 * time.Second
+	idleTimeout = 2*pingEvery + 10*time.Second
+)
+
+// Run pings every open socket until ctx ends: one goroutine for all of
+// them, so an idle visitor costs only its connection.
+func (c *Chat) Run(ctx context.Context) {
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.pingAll()
+		}
+	}
+}
+
+func (c *Chat) pingAll() {
+	c.mu.Lock()
+	var all []*conn
+	for _, ks := range c.conns {
+		for k := range ks {
+			all = append(all, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, k := range all {
+		k.mu.Lock()
+		_ = k.ws.WriteControl(fws.PingMessage, nil, time.Now().Add(5*time.Second))
+		k.mu.Unlock()
+	}
 }
 
 // Mount adds the chat routes.
@@ -222,29 +261,11 @@ func (c *Chat) serve(ws *websocket.Conn) {
 			_ = k.send(outboundFrame(m))
 		}
 	}
-	// Keepalive: a visitor that stops answering pings is dropped.
-	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(90 * time.Second)) })
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(45 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				k.mu.Lock()
-				err := ws.WriteControl(9, nil, time.Now().Add(10*time.Second)) // ping
-				k.mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}
-	}()
+	// Keepalive: one pinger for every socket (see pingAll); a visitor that
+	// stops answering is dropped by the read deadline.
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(idleTimeout)) })
 	for {
-		_ = ws.SetReadDeadline(time.Now().Add(90 * time.Second))
+		_ = ws.SetReadDeadline(time.Now().Add(idleTimeout))
 		_, b, err := ws.ReadMessage()
 		if err != nil {
 			return
