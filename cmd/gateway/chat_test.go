@@ -68,4 +68,9 @@ func TestBrowserChat(t *testing.T) {
 		t.Fatalf("browser saw %s (%v)", out, err)
 	}
 	consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.delivered") == 1 })
+	// The browser's message is on inbound.v1 as a normalized message.received.
+	in := consume(t, g, "gateway.inbound.v1", func(e []topicEvent) bool { return count(e, "message.received") >= 1 })
+	if m := ofType(in, "message.received")[0]; m.Data["channel"] != "chat" || m.Data["text"] != "Hello from Chromium" || m.Data["provider"] != "webchat" {
+		t.Fatalf("inbound.v1 %v", m.Data)
+	}
 }

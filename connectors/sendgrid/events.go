@@ -72,10 +72,12 @@ func (h *Events) Handle(_ context.Context, r *webhook.Request) (webhook.Result, 
 	return res, nil
 }
 
-// statusOf maps SendGrid events onto delivery states; the others (deferred,
-// click, spamreport, unsubscribes) move no message and are ignored.
+// statusOf maps SendGrid events onto delivery states (deferred is a
+// temporary failure: queued, with the receiving server's answer); the
+// engagement events (click, spamreport, unsubscribes) move no message and
+// are ignored.
 var statusOf = map[string]string{
-	"processed": normalize.StatusSent, "delivered": normalize.StatusDelivered, "open": normalize.StatusRead,
+	"processed": normalize.StatusSent, "deferred": normalize.StatusQueued, "delivered": normalize.StatusDelivered, "open": normalize.StatusRead,
 	"bounce": normalize.StatusFailed, "dropped": normalize.StatusFailed, "blocked": normalize.StatusFailed,
 }
 
@@ -104,6 +106,9 @@ func ParseEvents(body []byte) ([]normalize.Status, int, error) {
 			ProviderStatus: event, MessageID: str(e[MessageIDArg]), At: unix(e["timestamp"])}
 		if addr, _, err := normalize.CanonicalEmail(str(e["email"])); err == nil {
 			s.Recipient = &normalize.Party{Kind: normalize.KindEmail, Address: addr}
+		}
+		if event == "deferred" {
+			s.ErrorMessage = str(e["response"])
 		}
 		if st == normalize.StatusFailed {
 			s.ErrorCode = str(e["status"])
