@@ -3,7 +3,6 @@ package connectors
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -188,7 +187,7 @@ func (w *Webhooks) publish(ctx context.Context, route string, req *webhook.Reque
 		recs = append(recs, kafkabus.Record{Topic: w.topics.Raw(), Key: []byte(route), Value: req.Body, Headers: hs})
 	}
 	for _, ev := range res.Events {
-		b, err := json.Marshal(ev.Event)
+		b, err := ev.Event.Encode()
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -110,7 +109,7 @@ func (s *Service) emit(ctx context.Context, tx Tx, typ string, d EventData) erro
 	if err != nil {
 		return err
 	}
-	raw, err := json.Marshal(ev)
+	raw, err := ev.Encode()
 	if err != nil {
 		return fmt.Errorf("core: encode %s: %w", typ, err)
 	}

@@ -1,6 +1,7 @@
 package normalize
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,22 @@ func TestValidateEvent(t *testing.T) {
 	raw, _ = ev.Encode()
 	if err := ValidateEvent("", raw); err == nil {
 		t.Fatal("a message.received without customer_id passed")
+	}
+}
+
+// Encode writes what json.Marshal would.
+func TestEncodeMatchesMarshal(t *testing.T) {
+	ev, err := NewEvent("/test", TypeMessageReceived, "sms:+1", time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		map[string]any{"text": "héllo <b>&\u2028", "n": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ev.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(ev)
+	if string(got) != string(want) {
+		t.Fatalf("Encode\n%s\njson.Marshal\n%s", got, want)
 	}
 }

@@ -17,11 +17,16 @@ type Status struct{ Verifier *Verifier }
 
 // Handle verifies and parses a status callback.
 func (h Status) Handle(_ context.Context, r *webhook.Request) (webhook.Result, error) {
-	if err := h.Verifier.Verify(r); err != nil {
-		return webhook.Result{}, err
-	}
 	form, err := parseForm(r)
 	if err != nil {
+		// A body that is not a form cannot carry a valid signature: refused
+		// as unsigned, never as malformed, so nothing is learnt without the token.
+		if verr := h.Verifier.Verify(r); verr != nil {
+			return webhook.Result{}, verr
+		}
+		return webhook.Result{}, err
+	}
+	if err := h.Verifier.VerifyForm(r, form); err != nil {
 		return webhook.Result{}, err
 	}
 	st, err := ParseStatus(form, r.ReceivedAt)
