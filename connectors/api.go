@@ -16,7 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 // Roles of operator API tokens: an agent works conversations, an admin also

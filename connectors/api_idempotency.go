@@ -11,7 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 // IdempotencyStore keeps the first response to each POST or DELETE that came

@@ -16,8 +16,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"gateway/core"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Page sizes of GET /v1/conversations.

@@ -29,11 +29,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"gateway/connectors"
-	"gateway/core"
-	"gateway/core/sqlstore"
-	"gateway/core/sqlstore/sqltest"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/normalize"
 )
 
 var _ connectors.IdempotencyStore = (*sqlstore.Store)(nil)

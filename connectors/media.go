@@ -9,8 +9,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"gateway/core"
-	"gateway/core/media"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/media"
 )
 
 // MediaFiles serves stored attachments: GET /media/<key>?expires=&sig=.

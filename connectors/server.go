@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
-	"gateway/connectors/webhook"
-	"gateway/core"
-	"gateway/core/kafkabus"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/kafkabus"
 )
 
 // statusOf turns domain error codes into HTTP statuses, in one place.

@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"gateway/connectors/webhook"
-	"gateway/core"
-	"gateway/core/kafkabus"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Publisher takes records to Kafka and returns once they are acknowledged.

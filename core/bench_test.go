@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"testing"
 
-	"gateway/core"
-	"gateway/core/sqlstore/sqltest"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // BenchmarkHandleInbound measures the core's attach path: batches of 500

@@ -9,7 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Source is a consumer-group reader (kafkabus.Consumer).

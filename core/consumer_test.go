@@ -13,9 +13,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"gateway/core"
-	"gateway/core/sqlstore/sqltest"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // source hands out one batch and records commits.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // statusEvent is the event of each delivery state.

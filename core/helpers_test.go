@@ -3,7 +3,7 @@ package core_test
 import (
 	"errors"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 func isTransient(err error) bool { return errors.Is(err, core.ErrTransient) }

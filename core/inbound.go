@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Results of handling an inbound message.

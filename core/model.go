@@ -3,7 +3,7 @@ package core
 import (
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Conversation states.

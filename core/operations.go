@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Actor is who or what does something: "agent:ann", "admin:root",

@@ -7,8 +7,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"gateway/core/kafkabus"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Producer takes records to Kafka (kafkabus.Producer).

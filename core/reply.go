@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // ReplyRequest is a reply an operator, bot or downstream system asks to send.

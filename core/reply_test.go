@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"gateway/core"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
 )
 
 func TestReplyRules(t *testing.T) {

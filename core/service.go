@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Policy holds the conversation rules that are configuration.

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"gateway/core"
-	"gateway/core/sqlstore"
-	"gateway/core/sqlstore/sqltest"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // env is a conversation engine on one store with a test clock.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Store keeps customers, conversations, messages and the event outbox.

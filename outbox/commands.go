@@ -11,8 +11,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"gateway/core"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Command is a reply command on outbound.v1, sent by a downstream system.

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 // Config tunes the dispatcher.

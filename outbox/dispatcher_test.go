@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"gateway/core"
-	"gateway/core/sqlstore"
-	"gateway/core/sqlstore/sqltest"
-	"gateway/normalize"
-	"gateway/outbox"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/normalize"
+	"github.com/opengateway/gateway/outbox"
 )
 
 var ctx = context.Background()

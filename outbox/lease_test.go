@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"gateway/core"
-	"gateway/core/sqlstore"
-	"gateway/core/sqlstore/sqltest"
-	"gateway/outbox"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/outbox"
 )
 
 // counting is a Sender that counts sends per message id.

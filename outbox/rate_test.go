@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"gateway/core/sqlstore"
-	"gateway/outbox"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/outbox"
 )
 
 // GATEWAY_OUTBOX_RATE_<CHANNEL> limits sends per second per sender: ten

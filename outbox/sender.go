@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Template is a pre-approved message (WhatsApp template, Twilio Content SID).

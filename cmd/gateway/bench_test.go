@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"gateway/connectors/twilio"
-	"gateway/core/sqlstore"
+	"github.com/opengateway/gateway/connectors/twilio"
+	"github.com/opengateway/gateway/core/sqlstore"
 )
 
 // BenchmarkTwilioWebhook measures the ingest path: signed webhook in,

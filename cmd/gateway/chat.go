@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"gateway/connectors"
-	"gateway/connectors/webchat"
-	"gateway/core"
-	"gateway/core/kafkabus"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors"
+	"github.com/opengateway/gateway/connectors/webchat"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // mountChat serves the web chat and delivers replies to the visitors whose

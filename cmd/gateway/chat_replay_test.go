@@ -7,7 +7,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 
-	"gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 )
 
 func chatDial(t *testing.T, g *Gateway) *fws.Conn {

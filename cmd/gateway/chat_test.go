@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore"
 )
 
 // browserTest skips unless GATEWAY_TEST_BROWSER=1 (CI sets it after

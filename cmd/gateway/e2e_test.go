@@ -13,11 +13,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"gateway/config"
-	"gateway/connectors/twilio"
-	"gateway/core/sqlstore"
-	"gateway/core/sqlstore/sqltest"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/config"
+	"github.com/opengateway/gateway/connectors/twilio"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/normalize"
 )
 
 const (

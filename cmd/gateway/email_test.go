@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"gateway/connectors/sendgrid"
-	"gateway/core/sqlstore"
-	"gateway/outbox/providertest"
+	"github.com/opengateway/gateway/connectors/sendgrid"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/outbox/providertest"
 )
 
 const sendgridPublicKey = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELjcyxMU4V5g7M22YUyVp8JNw3++PSQ1hM+dKzRIwqriaa22rsmLmFTSlFM/rusWGGZCNfQzl1Yxve8r9WwWP4w=="

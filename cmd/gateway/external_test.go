@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"gateway/core/kafkabus"
-	"gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/sqlstore"
 )
 
 // With KAFKA_BROKERS set the gateway uses that cluster and starts no broker

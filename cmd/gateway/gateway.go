@@ -17,17 +17,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/segmentio/kafka-go"
 
-	"gateway/config"
-	"gateway/connectors"
-	"gateway/connectors/meta"
-	"gateway/connectors/sendgrid"
-	"gateway/connectors/twilio"
-	"gateway/connectors/webchat"
-	"gateway/core"
-	"gateway/core/kafkabus"
-	"gateway/core/media"
-	"gateway/core/sqlstore"
-	"gateway/outbox"
+	"github.com/opengateway/gateway/config"
+	"github.com/opengateway/gateway/connectors"
+	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/connectors/sendgrid"
+	"github.com/opengateway/gateway/connectors/twilio"
+	"github.com/opengateway/gateway/connectors/webchat"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/media"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/outbox"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").

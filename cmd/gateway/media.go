@@ -12,11 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"gateway/core/media"
+	"github.com/opengateway/gateway/core/media"
 )
 
 // userAgent is sent on every outbound request.
-func userAgent() string { return "gateway/" + version }
+func userAgent() string { return "github.com/opengateway/gateway/" + version }
 
 // publicBase is the URL the gateway's own links start with.
 func (g *Gateway) publicBase() string {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore"
 )
 
 // An MMS's picture is copied into the gateway's media store before the

@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"time"
 
-	"gateway/config"
-	"gateway/core"
-	"gateway/normalize"
-	"gateway/outbox"
-	"gateway/outbox/metasender"
-	"gateway/outbox/sendgridsender"
-	"gateway/outbox/twiliosender"
+	"github.com/opengateway/gateway/config"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
+	"github.com/opengateway/gateway/outbox"
+	"github.com/opengateway/gateway/outbox/metasender"
+	"github.com/opengateway/gateway/outbox/sendgridsender"
+	"github.com/opengateway/gateway/outbox/twiliosender"
 )
 
 // senders are the business addresses of proactive messages, by channel.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"gateway/config"
+	"github.com/opengateway/gateway/config"
 )
 
 func freePort(t *testing.T) string {

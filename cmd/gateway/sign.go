@@ -10,7 +10,7 @@ import (
 	"io"
 	"net/url"
 
-	"gateway/connectors/twilio"
+	"github.com/opengateway/gateway/connectors/twilio"
 )
 
 // sign prints the signature header a provider would send for a body read

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"gateway/connectors/twilio"
-	"gateway/connectors/webhook"
+	"github.com/opengateway/gateway/connectors/twilio"
+	"github.com/opengateway/gateway/connectors/webhook"
 )
 
 // The signature printed by `gateway sign twilio` is accepted by the

@@ -11,9 +11,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"gateway/core/kafkabus"
-	"gateway/core/sqlstore"
-	"gateway/core/sqlstore/sqltest"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 )
 
 // Two gateways in one consumer group on one PostgreSQL database: a customer

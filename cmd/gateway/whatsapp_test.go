@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"gateway/connectors/meta"
-	"gateway/core/kafkabus"
-	"gateway/core/sqlstore"
-	"gateway/outbox/providertest"
+	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/outbox/providertest"
 )
 
 const metaSecret, metaVerify = "TEST_APP_SECRET", "verify-me"

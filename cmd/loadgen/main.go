@@ -27,7 +27,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/segmentio/kafka-go"
 
-	"gateway/connectors/twilio"
+	"github.com/opengateway/gateway/connectors/twilio"
 )
 
 // runTag marks this run's messages so that its events can be told apart.

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Messenger handles GET and POST /webhooks/messenger: Facebook Messenger

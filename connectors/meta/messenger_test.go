@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 func TestMessenger(t *testing.T) {

@@ -24,8 +24,8 @@ import (
 	"strings"
 	"time"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Provider names on normalized messages and statuses.

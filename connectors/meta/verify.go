@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"gateway/connectors/webhook"
+	"github.com/opengateway/gateway/connectors/webhook"
 )
 
 // SignatureHeader carries hex(HMAC-SHA256(app secret, raw body)) after "sha256=".

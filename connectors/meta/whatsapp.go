@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // WhatsApp handles GET and POST /webhooks/whatsapp (WhatsApp Cloud API,

@@ -3,8 +3,8 @@ package meta
 import (
 	"testing"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 const (

@@ -14,8 +14,8 @@ import (
 
 	"github.com/sendgrid/sendgrid-go/helpers/eventwebhook"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Provider is the provider name on normalized messages and statuses.

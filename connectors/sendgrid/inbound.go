@@ -21,8 +21,8 @@ import (
 
 	"golang.org/x/text/encoding/htmlindex"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Challenge is the WWW-Authenticate answer to a request without valid credentials.

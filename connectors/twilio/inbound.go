@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Provider is the provider name on normalized messages.

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

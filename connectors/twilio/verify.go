@@ -13,7 +13,7 @@ import (
 
 	"github.com/twilio/twilio-go/client"
 
-	"gateway/connectors/webhook"
+	"github.com/opengateway/gateway/connectors/webhook"
 )
 
 // Verifier checks X-Twilio-Signature with twilio-go's request validator:

@@ -35,8 +35,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Provider is the provider name of chat messages.

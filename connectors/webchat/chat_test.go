@@ -15,8 +15,8 @@ import (
 	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 
-	"gateway/connectors/webhook"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
 )
 
 var secret = []byte("chat-secret")

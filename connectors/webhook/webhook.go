@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 // Request is one webhook call as received.

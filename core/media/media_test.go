@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"gateway/normalize"
+	"github.com/opengateway/gateway/normalize"
 )
 
 func newCopier(t *testing.T, fetchers map[string]Fetcher) (*Copier, Dir) {

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 // chunkSize bounds the rows of one bulk statement (SQLite and PostgreSQL

@@ -9,7 +9,7 @@ import (
 	"time"
 	"weak"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 // IdempotencyTTL is how long the first response to a request with an

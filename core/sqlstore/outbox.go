@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"gateway/core"
-	"gateway/normalize"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
 )
 
 func (t *tx) LastInbound(ctx context.Context, conversationID, channel string) (core.StoredMessage, bool, error) {

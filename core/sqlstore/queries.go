@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 func (t *tx) ConversationByID(ctx context.Context, id string) (core.Conversation, bool, error) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 // relayLockKey is the PostgreSQL advisory lock that gives one instance at a

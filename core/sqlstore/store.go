@@ -23,7 +23,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 //go:embed migrations

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"gateway/core"
+	"github.com/opengateway/gateway/core"
 )
 
 type tx struct {

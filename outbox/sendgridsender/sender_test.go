@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"gateway/normalize"
-	"gateway/outbox"
-	"gateway/outbox/providertest"
-	"gateway/outbox/sendgridsender"
+	"github.com/opengateway/gateway/normalize"
+	"github.com/opengateway/gateway/outbox"
+	"github.com/opengateway/gateway/outbox/providertest"
+	"github.com/opengateway/gateway/outbox/sendgridsender"
 )
 
-const userAgent = "gateway/1.2.3"
+const userAgent = "github.com/opengateway/gateway/1.2.3"
 
 func newSender(t *testing.T, fake *providertest.SendGrid) *sendgridsender.Sender {
 	t.Helper()

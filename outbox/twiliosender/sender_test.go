@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"gateway/normalize"
-	"gateway/outbox"
-	"gateway/outbox/providertest"
-	"gateway/outbox/twiliosender"
+	"github.com/opengateway/gateway/normalize"
+	"github.com/opengateway/gateway/outbox"
+	"github.com/opengateway/gateway/outbox/providertest"
+	"github.com/opengateway/gateway/outbox/twiliosender"
 )
 
-const userAgent = "gateway/1.2.3"
+const userAgent = "github.com/opengateway/gateway/1.2.3"
 
 func newSender(t *testing.T, fake *providertest.Twilio) *twiliosender.Sender {
 	t.Helper()

@@ -18,7 +18,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore"
 )
 
 // Dialects are the stores every behaviour test runs against.
