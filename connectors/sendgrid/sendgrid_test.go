@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,8 @@ func TestEventsSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The vectors were signed long ago: the clock is set to their time.
+	official.Now, self.Now = clockAt(officialTS), clockAt(selfTS)
 	payload := read(t, "sendgrid_event_official_sdk_payload.bin")
 	cases := []struct {
 		label   string
@@ -121,8 +124,18 @@ func TestEventsSignature(t *testing.T) {
 	}
 }
 
+// clockAt is a clock stopped at a Unix time.
+func clockAt(unix string) func() time.Time {
+	n, err := strconv.ParseInt(unix, 10, 64)
+	if err != nil {
+		panic(err)
+	}
+	return func() time.Time { return time.Unix(n, 0) }
+}
+
 func TestEvents(t *testing.T) {
 	h, _ := NewEvents(selfKey)
+	h.Now = clockAt("1513299600")
 	body := []byte(`[{"email":"Ann@Example.com","timestamp":1513299569,"event":"processed","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","gateway_message_id":"019a-msg"},` +
 		`{"email":"ann@example.com","timestamp":1513299570,"event":"delivered","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","response":"250 OK"},` +
 		`{"email":"ann@example.com","timestamp":1513299571,"event":"open","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001","useragent":"Mozilla"},` +
@@ -160,7 +173,7 @@ func TestEvents(t *testing.T) {
 	}
 	for _, bad := range []string{`{"event":"delivered"}`, `not json`, `[1, 2]`} {
 		b := []byte(bad)
-		if _, err := h.Handle(context.Background(), eventsRequest(b, signSelf(t, "1", b), "1")); !errors.Is(err, webhook.ErrMalformed) {
+		if _, err := h.Handle(context.Background(), eventsRequest(b, signSelf(t, "1513299600", b), "1513299600")); !errors.Is(err, webhook.ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", bad, err)
 		}
 	}
