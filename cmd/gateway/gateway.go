@@ -217,6 +217,7 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 		if err != nil {
 			return fmt.Errorf("SENDGRID_EVENT_PUBLIC_KEY: %w", err)
 		}
+		h.MaxAge = cfg.SendGridEventMaxAge
 		events.Handler = h
 		g.log.Info("connector enabled", "connector", "sendgrid_events")
 	} else {
