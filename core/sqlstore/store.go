@@ -41,6 +41,8 @@ type Store struct {
 	dialect string
 	now     func() time.Time
 	queries map[string]string
+	// earlyMax bounds the early_statuses table (WithEarlyStatusLimit).
+	earlyMax int
 }
 
 var _ core.Store = (*Store)(nil)
@@ -51,11 +53,15 @@ type Option func(*Store)
 // WithClock replaces the wall clock (tests move time forward with it).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithEarlyStatusLimit bounds the statuses kept for sends not recorded yet
+// (default 10,000); past it the oldest are dropped.
+func WithEarlyStatusLimit(n int) Option { return func(s *Store) { s.earlyMax = n } }
+
 // Open connects to PostgreSQL when url starts with postgres:// or
 // postgresql://, else opens (creating) the SQLite file at path url, and
 // applies the schema migrations.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, queries: map[string]string{}}
+	s := &Store{now: time.Now, queries: map[string]string{}, earlyMax: 10000}
 	for _, o := range opts {
 		o(s)
 	}
