@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/core"
 )
 
@@ -132,7 +133,7 @@ func (a *API) Mount(app *fiber.App) {
 	}
 	app.Use("/v1", func(c *fiber.Ctx) error {
 		start := time.Now()
-		err := writeError(c, core.ENOTFOUND, "no such route: see GET /v1/openapi.yaml")
+		err := httperr.Write(c, core.ENOTFOUND, "no such route: see GET /v1/openapi.yaml")
 		a.observe("unmatched", c, start)
 		return err
 	})
@@ -187,10 +188,10 @@ func (a *API) handler(rt apiRoute) fiber.Handler {
 			c.Locals(principalKey, p)
 		}
 		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
-			return writeError(c, ECODE_UNSUPPORTED, "request bodies are not accepted compressed")
+			return httperr.Write(c, httperr.CodeUnsupported, "request bodies are not accepted compressed")
 		}
 		if len(c.Request().Body()) > APIBodyLimit {
-			return writeError(c, ECODE_TOO_LARGE, "the request body is over "+strconv.Itoa(APIBodyLimit)+" bytes")
+			return httperr.Write(c, httperr.CodeTooLarge, "the request body is over "+strconv.Itoa(APIBodyLimit)+" bytes")
 		}
 		if mutation && a.idem != nil && rt.role != "" && c.Get(HeaderIdempotencyKey) != "" {
 			return a.idempotent(c, pattern, rt.handler)
@@ -211,7 +212,7 @@ func (a *API) run(c *fiber.Ctx, pattern string, h fiber.Handler) {
 		if r := recover(); r != nil {
 			a.log.Error("api: panic", "route", pattern, "method", c.Method(), "panic", r, "stack", string(debug.Stack()))
 			c.Response().ResetBody()
-			_ = writeError(c, core.EINTERNAL, "internal error")
+			_ = httperr.Write(c, core.EINTERNAL, "internal error")
 		}
 	}()
 	if err := h(c); err != nil {
@@ -228,25 +229,16 @@ func (a *API) fail(c *fiber.Ctx, pattern string, err error) error {
 		if code == core.EUNAUTHORIZED {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gateway"`)
 		}
-		return writeError(c, code, core.ErrorMessage(err))
+		return httperr.Write(c, code, core.ErrorMessage(err))
 	case errors.As(err, &fe):
-		code := core.EINTERNAL
-		switch fe.Code {
-		case fiber.StatusNotFound:
-			code = core.ENOTFOUND
-		case fiber.StatusBadRequest:
-			code = core.EINVALID
-		case fiber.StatusRequestEntityTooLarge:
-			code = ECODE_TOO_LARGE
-		}
-		return writeError(c, code, fe.Message)
+		return httperr.WriteFiber(c, fe)
 	case errors.Is(err, core.ErrTransient), errors.Is(err, context.DeadlineExceeded):
 		a.log.Warn("api: database unavailable", "route", pattern, "method", c.Method(), "error", err)
 		c.Set(fiber.HeaderRetryAfter, "1")
-		return writeError(c, ECODE_UNAVAILABLE, "the database is busy or unavailable: retry")
+		return httperr.Write(c, httperr.CodeUnavailable, "the database is busy or unavailable: retry")
 	}
 	a.log.Error("api: request failed", "route", pattern, "method", c.Method(), "error", err)
-	return writeError(c, core.EINTERNAL, "internal error")
+	return httperr.Write(c, core.EINTERNAL, "internal error")
 }
 
 // authenticate finds the request's token among the configured ones,
