@@ -1,5 +1,9 @@
-// Package connectors is the gateway's HTTP surface: the provider webhooks,
-// health and metrics, and the one place where errors become HTTP statuses.
+// Package connectors is the gateway's HTTP server: the fiber app with its
+// health, readiness and metrics routes, the mount of the provider webhooks
+// (verify, normalize, publish to Kafka, then answer), and the media route
+// serving stored attachments. Errors are answered through httperr; the
+// providers live in their own packages below, the operator API in
+// core/httpapi.
 package connectors
 
 import (
@@ -13,25 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/kafkabus"
-)
-
-// statusOf turns domain error codes into HTTP statuses, in one place.
-var statusOf = map[string]int{
-	core.EINVALID: fiber.StatusBadRequest, core.EUNAUTHORIZED: fiber.StatusUnauthorized,
-	core.EFORBIDDEN: fiber.StatusForbidden, core.ENOTFOUND: fiber.StatusNotFound,
-	core.ECONFLICT: fiber.StatusConflict, core.EUNPROCESSABLE: fiber.StatusUnprocessableEntity,
-	core.EINTERNAL: fiber.StatusInternalServerError, ECODE_UNAVAILABLE: fiber.StatusServiceUnavailable,
-	ECODE_TOO_LARGE: fiber.StatusRequestEntityTooLarge, ECODE_UNSUPPORTED: fiber.StatusUnsupportedMediaType,
-}
-
-// Codes of HTTP-level errors that have no domain meaning.
-const (
-	ECODE_UNAVAILABLE = "unavailable"
-	ECODE_TOO_LARGE   = "too_large"
-	ECODE_UNSUPPORTED = "unsupported_media_type"
 )
 
 // webhookError maps a provider package's error onto a domain error code and
@@ -45,20 +34,11 @@ func webhookError(err error) (code, outcome string) {
 	case errors.Is(err, webhook.ErrMalformed):
 		return core.EINVALID, "malformed"
 	case errors.Is(err, webhook.ErrUnsupported):
-		return ECODE_UNSUPPORTED, "malformed"
+		return httperr.CodeUnsupported, "malformed"
 	case errors.Is(err, kafkabus.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return ECODE_UNAVAILABLE, "unavailable"
+		return httperr.CodeUnavailable, "unavailable"
 	}
 	return core.EINTERNAL, "error"
-}
-
-// writeError answers with the JSON error shape of the gateway.
-func writeError(c *fiber.Ctx, code, message string) error {
-	status, ok := statusOf[code]
-	if !ok {
-		status = fiber.StatusInternalServerError
-	}
-	return c.Status(status).JSON(fiber.Map{"error": fiber.Map{"code": code, "message": message}})
 }
 
 // Pinger is something /readyz checks.
@@ -99,23 +79,7 @@ func NewApp(cfg Config) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 		// Idle keep-alive connections (and chat sockets) give their buffers back.
 		ReduceMemoryUsage: true,
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			var fe *fiber.Error
-			if errors.As(err, &fe) {
-				code := core.EINTERNAL
-				switch fe.Code {
-				case fiber.StatusNotFound:
-					code = core.ENOTFOUND
-				case fiber.StatusRequestEntityTooLarge:
-					code = ECODE_TOO_LARGE
-				case fiber.StatusMethodNotAllowed, fiber.StatusBadRequest:
-					code = core.EINVALID
-				}
-				return c.Status(fe.Code).JSON(fiber.Map{"error": fiber.Map{"code": code, "message": fe.Message}})
-			}
-			cfg.Log.Error("http: unhandled error", "path", c.Path(), "error", err)
-			return writeError(c, core.EINTERNAL, "internal error")
-		},
+		ErrorHandler:      httperr.Handler(cfg.Log),
 	})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {

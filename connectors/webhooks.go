@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/kafkabus"
@@ -101,11 +102,11 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		}()
 		if rt.Handler == nil {
 			outcome = "disabled"
-			return writeError(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
+			return httperr.Write(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
 		}
 		if len(c.Body()) > maxBody {
 			outcome = "too_large"
-			return writeError(c, ECODE_TOO_LARGE, "request body is larger than the limit for this route")
+			return httperr.Write(c, httperr.CodeTooLarge, "request body is larger than the limit for this route")
 		}
 		req := w.request(c, start)
 		ctx, cancel := context.WithTimeout(c.UserContext(), w.timeout)
@@ -116,18 +117,18 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			outcome = o
 			if code == core.EINTERNAL {
 				w.log.Error("webhook: handle", "connector", rt.Name, "error", err)
-				return writeError(c, code, "internal error")
+				return httperr.Write(c, code, "internal error")
 			}
 			if o == "unauthorized" {
 				c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gateway"`)
 			}
 			w.log.Warn("webhook: refused", "connector", rt.Name, "outcome", o, "error", err)
-			return writeError(c, code, err.Error())
+			return httperr.Write(c, code, err.Error())
 		}
 		if err := w.publish(ctx, rt.Name, req, res); err != nil {
 			outcome = "unavailable"
 			w.log.Error("webhook: publish", "connector", rt.Name, "error", err)
-			return writeError(c, ECODE_UNAVAILABLE, "the event could not be stored; retry later")
+			return httperr.Write(c, httperr.CodeUnavailable, "the event could not be stored; retry later")
 		}
 		if len(res.Events) == 0 && res.Ignored > 0 {
 			outcome = "ignored"

@@ -24,6 +24,7 @@ import (
 	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/connectors/webchat"
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/httpapi"
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/core/sqlstore"
@@ -258,7 +259,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		if len(cfg.APITokens) == 0 {
 			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")
 		}
-		connectors.NewAPI(g.service, cfg.APITokens, g.store, g.log, g.reg).Mount(g.app)
+		httpapi.New(g.service, cfg.APITokens, g.store, g.log, g.reg).Mount(g.app)
 		g.reg.MustRegister(core.NewStatsCollector(g.service))
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)

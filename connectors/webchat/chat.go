@@ -35,7 +35,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -173,11 +175,11 @@ func (c *Chat) Mount(app *fiber.App) {
 // upgrade checks the Origin before the websocket handshake.
 func (c *Chat) upgrade(ctx *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(ctx) {
-		return ctx.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": fiber.Map{"code": "upgrade_required", "message": "connect with a websocket"}})
+		return httperr.Write(ctx, httperr.CodeUpgradeRequired, "connect with a websocket")
 	}
 	if !c.originAllowed(ctx.Get(fiber.HeaderOrigin), ctx.Protocol()+"://"+string(ctx.Request().Host())) {
 		c.messages.WithLabelValues("inbound", "origin_refused").Inc()
-		return ctx.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": fiber.Map{"code": "forbidden", "message": "origin not allowed"}})
+		return httperr.Write(ctx, core.EFORBIDDEN, "origin not allowed")
 	}
 	return ctx.Next()
 }
@@ -238,7 +240,7 @@ func (c *Chat) serve(ws *websocket.Conn) {
 	}
 	hello, err := ParseFrame(b)
 	if err != nil || hello.Type != "hello" {
-		_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": "the first frame must be hello"})
+		_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": "the first frame must be hello"})
 		return
 	}
 	visitor, ok := c.visitorOf(hello.Token)
@@ -272,7 +274,7 @@ func (c *Chat) serve(ws *websocket.Conn) {
 		}
 		f, err := ParseFrame(b)
 		if err != nil {
-			_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": err.Error()})
+			_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": err.Error()})
 			c.messages.WithLabelValues("inbound", "invalid").Inc()
 			continue
 		}
@@ -300,7 +302,7 @@ func (c *Chat) receive(k *conn, visitor string, from normalize.Party, f frame) {
 	if err != nil {
 		c.log.Warn("chat: message not published", "error", err)
 		c.messages.WithLabelValues("inbound", "unavailable").Inc()
-		_ = k.send(map[string]string{"type": "error", "client_id": f.ClientID, "code": "unavailable", "message": "not stored; send again"})
+		_ = k.send(map[string]string{"type": "error", "client_id": f.ClientID, "code": httperr.CodeUnavailable, "message": "not stored; send again"})
 		return
 	}
 	c.messages.WithLabelValues("inbound", "accepted").Inc()

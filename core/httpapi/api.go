@@ -1,11 +1,17 @@
-package connectors
+// Package httpapi is the operator API under /v1: conversations, customers
+// and stats for agents and admins, Bearer tokens with roles, Idempotency-Key
+// on mutations, request metrics, and the OpenAPI document that describes it
+// (openapi.yaml, embedded and served at GET /v1/openapi.yaml).
+//
+// It drives core.Service and answers errors through connectors/httperr. Of
+// the gateway it imports only core, normalize and connectors/httperr (a test
+// holds it to that): never Kafka, the SQL stores (the store comes in as the
+// small IdempotencyStore interface), the outbox, the provider packages or
+// the connectors package itself.
+package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	_ "embed"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"runtime/debug"
@@ -16,18 +22,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/core"
 )
 
-// Roles of operator API tokens: an agent works conversations, an admin also
-// deletes, merges and erases.
-const (
-	RoleAdmin = "admin"
-	RoleAgent = "agent"
-)
-
-// APIBodyLimit is the largest request body the operator API accepts.
-const APIBodyLimit = 1 << 20
+// BodyLimit is the largest request body the operator API accepts.
+const BodyLimit = 1 << 20
 
 // Headers of the operator API.
 const (
@@ -39,12 +39,6 @@ const (
 	// first request with the same Idempotency-Key.
 	HeaderIdempotentReplayed = "Idempotent-Replayed"
 )
-
-//go:embed openapi.yaml
-var openAPIDocument []byte
-
-// OpenAPIDocument returns the operator API's OpenAPI document.
-func OpenAPIDocument() []byte { return openAPIDocument }
 
 // API is the operator API under /v1: JSON, Authorization: Bearer TOKEN.
 type API struct {
@@ -59,13 +53,6 @@ type API struct {
 	duration *prometheus.HistogramVec
 }
 
-// apiToken is a configured token, kept only as its digest.
-type apiToken struct {
-	digest [sha256.Size]byte
-	role   string
-	label  string // role:first 6 hex digits of the digest; safe in logs and events
-}
-
 // apiRoute is one route of the API; path is relative to /v1 and role is
 // RoleAgent, RoleAdmin or "" for a public route.
 type apiRoute struct {
@@ -73,10 +60,10 @@ type apiRoute struct {
 	handler            fiber.Handler
 }
 
-// NewAPI returns the operator API. tokens maps each token to its role
+// New returns the operator API. tokens maps each token to its role
 // (RoleAdmin or RoleAgent; a token with another role is ignored). idem keeps
 // Idempotency-Key responses; nil turns the header off.
-func NewAPI(svc *core.Service, tokens map[string]string, idem IdempotencyStore, log *slog.Logger, reg prometheus.Registerer) *API {
+func New(svc *core.Service, tokens map[string]string, idem IdempotencyStore, log *slog.Logger, reg prometheus.Registerer) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -95,18 +82,7 @@ func NewAPI(svc *core.Service, tokens map[string]string, idem IdempotencyStore, 
 	if reg != nil {
 		reg.MustRegister(a.requests, a.duration)
 	}
-	for tok, role := range tokens {
-		if tok == "" {
-			continue
-		}
-		t := apiToken{digest: sha256.Sum256([]byte(tok)), role: role}
-		t.label = role + ":" + hex.EncodeToString(t.digest[:3])
-		if role != RoleAdmin && role != RoleAgent {
-			log.Warn("api: token with an unknown role ignored", "token", t.label)
-			continue
-		}
-		a.tokens = append(a.tokens, t)
-	}
+	a.tokens = parseTokens(tokens, log)
 	a.routes = a.builtinRoutes()
 	return a
 }
@@ -118,7 +94,7 @@ func NewAPI(svc *core.Service, tokens map[string]string, idem IdempotencyStore, 
 // ActorOf names who calls.
 func (a *API) Handle(method, path, role string, h fiber.Handler) {
 	if a.mounted {
-		panic("connectors: API.Handle after Mount")
+		panic("httpapi: API.Handle after Mount")
 	}
 	a.routes = append(a.routes, apiRoute{method: method, path: path, role: role, handler: h})
 }
@@ -132,42 +108,10 @@ func (a *API) Mount(app *fiber.App) {
 	}
 	app.Use("/v1", func(c *fiber.Ctx) error {
 		start := time.Now()
-		err := writeError(c, core.ENOTFOUND, "no such route: see GET /v1/openapi.yaml")
+		err := httperr.Write(c, core.ENOTFOUND, "no such route: see GET /v1/openapi.yaml")
 		a.observe("unmatched", c, start)
 		return err
 	})
-}
-
-// Locals keys of a request.
-const (
-	principalKey = "gateway.api.principal"
-	subjectKey   = "gateway.api.subject"
-)
-
-// principal is the caller of a request.
-type principal struct {
-	role      string
-	tokenHash string // hex SHA-256 of the token: the scope of idempotency keys
-	actor     core.Actor
-	agent     string // X-Agent, "" when not given
-}
-
-// ActorOf returns who makes an API request: core.AgentActor(X-Agent) for an
-// agent naming itself, else role:label of the token (never the token).
-func ActorOf(c *fiber.Ctx) core.Actor {
-	if p, ok := c.Locals(principalKey).(principal); ok {
-		return p.actor
-	}
-	return ""
-}
-
-// setSubject records whose data a response holds, so that a customer's
-// erasure also drops kept idempotent responses.
-func setSubject(c *fiber.Ctx, customerID string) { c.Locals(subjectKey, customerID) }
-
-func subjectOf(c *fiber.Ctx) string {
-	s, _ := c.Locals(subjectKey).(string)
-	return s
 }
 
 // handler wraps a route with metrics, authentication, the body limit,
@@ -187,10 +131,10 @@ func (a *API) handler(rt apiRoute) fiber.Handler {
 			c.Locals(principalKey, p)
 		}
 		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
-			return writeError(c, ECODE_UNSUPPORTED, "request bodies are not accepted compressed")
+			return httperr.Write(c, httperr.CodeUnsupported, "request bodies are not accepted compressed")
 		}
-		if len(c.Request().Body()) > APIBodyLimit {
-			return writeError(c, ECODE_TOO_LARGE, "the request body is over "+strconv.Itoa(APIBodyLimit)+" bytes")
+		if len(c.Request().Body()) > BodyLimit {
+			return httperr.Write(c, httperr.CodeTooLarge, "the request body is over "+strconv.Itoa(BodyLimit)+" bytes")
 		}
 		if mutation && a.idem != nil && rt.role != "" && c.Get(HeaderIdempotencyKey) != "" {
 			return a.idempotent(c, pattern, rt.handler)
@@ -211,7 +155,7 @@ func (a *API) run(c *fiber.Ctx, pattern string, h fiber.Handler) {
 		if r := recover(); r != nil {
 			a.log.Error("api: panic", "route", pattern, "method", c.Method(), "panic", r, "stack", string(debug.Stack()))
 			c.Response().ResetBody()
-			_ = writeError(c, core.EINTERNAL, "internal error")
+			_ = httperr.Write(c, core.EINTERNAL, "internal error")
 		}
 	}()
 	if err := h(c); err != nil {
@@ -228,55 +172,14 @@ func (a *API) fail(c *fiber.Ctx, pattern string, err error) error {
 		if code == core.EUNAUTHORIZED {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gateway"`)
 		}
-		return writeError(c, code, core.ErrorMessage(err))
+		return httperr.Write(c, code, core.ErrorMessage(err))
 	case errors.As(err, &fe):
-		code := core.EINTERNAL
-		switch fe.Code {
-		case fiber.StatusNotFound:
-			code = core.ENOTFOUND
-		case fiber.StatusBadRequest:
-			code = core.EINVALID
-		case fiber.StatusRequestEntityTooLarge:
-			code = ECODE_TOO_LARGE
-		}
-		return writeError(c, code, fe.Message)
+		return httperr.WriteFiber(c, fe)
 	case errors.Is(err, core.ErrTransient), errors.Is(err, context.DeadlineExceeded):
 		a.log.Warn("api: database unavailable", "route", pattern, "method", c.Method(), "error", err)
 		c.Set(fiber.HeaderRetryAfter, "1")
-		return writeError(c, ECODE_UNAVAILABLE, "the database is busy or unavailable: retry")
+		return httperr.Write(c, httperr.CodeUnavailable, "the database is busy or unavailable: retry")
 	}
 	a.log.Error("api: request failed", "route", pattern, "method", c.Method(), "error", err)
-	return writeError(c, core.EINTERNAL, "internal error")
-}
-
-// authenticate finds the request's token among the configured ones,
-// comparing digests in constant time against every token.
-func (a *API) authenticate(c *fiber.Ctx, role string) (principal, error) {
-	scheme, tok, _ := strings.Cut(strings.TrimSpace(c.Get(fiber.HeaderAuthorization)), " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return principal{}, core.Errorf(core.EUNAUTHORIZED, "an Authorization: Bearer token is required")
-	}
-	d := sha256.Sum256([]byte(tok))
-	var found *apiToken
-	for i := range a.tokens {
-		if subtle.ConstantTimeCompare(d[:], a.tokens[i].digest[:]) == 1 {
-			found = &a.tokens[i]
-		}
-	}
-	if found == nil {
-		return principal{}, core.Errorf(core.EUNAUTHORIZED, "the bearer token is not valid")
-	}
-	if role == RoleAdmin && found.role != RoleAdmin {
-		return principal{}, core.Errorf(core.EFORBIDDEN, "this route needs an admin token")
-	}
-	p := principal{role: found.role, tokenHash: hex.EncodeToString(d[:]), actor: core.Actor(found.label)}
-	if agent := c.Get(HeaderAgent); agent != "" {
-		if err := checkName(HeaderAgent, agent); err != nil {
-			return principal{}, err
-		}
-		p.agent = strings.Clone(agent)
-		p.actor = core.Actor(found.role + ":" + p.agent)
-	}
-	return p, nil
+	return httperr.Write(c, core.EINTERNAL, "internal error")
 }

@@ -1,4 +1,4 @@
-package connectors
+package httpapi
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/core"
 )
 
@@ -46,7 +47,7 @@ const idempotencyTimeout = 5 * time.Second
 func (a *API) idempotent(c *fiber.Ctx, pattern string, h fiber.Handler) error {
 	key := c.Get(HeaderIdempotencyKey)
 	if !validIdempotencyKey(key) {
-		return writeError(c, core.EINVALID, "Idempotency-Key must be 1 to 255 visible ASCII characters")
+		return httperr.Write(c, core.EINVALID, "Idempotency-Key must be 1 to 255 visible ASCII characters")
 	}
 	p, _ := c.Locals(principalKey).(principal)
 	route := c.Method() + " " + pattern + " " + c.Path()
