@@ -186,11 +186,12 @@ func (a *API) handler(rt apiRoute) fiber.Handler {
 			}
 			c.Locals(principalKey, p)
 		}
-		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		if Encoded(c) {
+			c.Context().SetConnectionClose()
 			return writeError(c, ECODE_UNSUPPORTED, "request bodies are not accepted compressed")
 		}
-		if len(c.Request().Body()) > APIBodyLimit {
-			return writeError(c, ECODE_TOO_LARGE, "the request body is over "+strconv.Itoa(APIBodyLimit)+" bytes")
+		if _, err := ReadBody(c, APIBodyLimit); err != nil {
+			return writeBodyError(c, err, APIBodyLimit)
 		}
 		if mutation && a.idem != nil && rt.role != "" && c.Get(HeaderIdempotencyKey) != "" {
 			return a.idempotent(c, pattern, rt.handler)

@@ -3,6 +3,7 @@ package connectors
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -56,7 +57,7 @@ func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *s
 		pub: pub, topics: topics, publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, unavailable, disabled, error.",
+			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, encoded, unavailable, disabled, error.",
 		}, []string{"connector", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "duration_seconds",
@@ -103,11 +104,20 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			outcome = "disabled"
 			return writeError(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
 		}
-		if len(c.Body()) > maxBody {
-			outcome = "too_large"
-			return writeError(c, ECODE_TOO_LARGE, "request body is larger than the limit for this route")
+		if Encoded(c) {
+			outcome = "encoded"
+			c.Context().SetConnectionClose()
+			return writeError(c, ECODE_UNSUPPORTED, "webhook bodies are not accepted encoded (Content-Encoding must be identity)")
 		}
-		req := w.request(c, start)
+		body, err := ReadBody(c, maxBody)
+		if err != nil {
+			outcome = "too_large"
+			if !errors.Is(err, ErrBodyTooLarge) {
+				outcome = "malformed"
+			}
+			return writeBodyError(c, err, maxBody)
+		}
+		req := w.request(c, body, start)
 		ctx, cancel := context.WithTimeout(c.UserContext(), w.timeout)
 		defer cancel()
 		res, err := rt.Handler.Handle(ctx, req)
@@ -143,7 +153,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 }
 
 // request copies what the handler needs out of fiber's reused buffers.
-func (w *Webhooks) request(c *fiber.Ctx, at time.Time) *webhook.Request {
+func (w *Webhooks) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Request {
 	h := make(http.Header)
 	c.Request().Header.VisitAll(func(k, v []byte) { h.Add(string(k), string(v)) })
 	orig := c.OriginalURL()
@@ -154,7 +164,7 @@ func (w *Webhooks) request(c *fiber.Ctx, at time.Time) *webhook.Request {
 	q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
 	return &webhook.Request{
 		Method: c.Method(), URL: base + orig, Header: h, Query: q,
-		Body: bytes.Clone(c.Body()), ReceivedAt: at.UTC(),
+		Body: bytes.Clone(body), ReceivedAt: at.UTC(),
 	}
 }
 
