@@ -16,7 +16,7 @@ import (
 )
 
 // userAgent is sent on every outbound request.
-func userAgent() string { return "github.com/opengateway/gateway/" + version }
+func userAgent() string { return "gateway/" + version }
 
 // publicBase is the URL the gateway's own links start with.
 func (g *Gateway) publicBase() string {

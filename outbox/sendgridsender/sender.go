@@ -29,7 +29,7 @@ const DefaultBaseURL = "https://api.sendgrid.com"
 const CustomArgMessageID = sgconn.MessageIDArg
 
 // DefaultUserAgent is sent when Config.UserAgent is empty.
-const DefaultUserAgent = "github.com/opengateway/gateway/0.0.0"
+const DefaultUserAgent = "gateway/0.0.0"
 
 // Config configures a Sender.
 type Config struct {
@@ -37,7 +37,7 @@ type Config struct {
 	// BaseURL is SendGrid's API host without path (SENDGRID_API_URL),
 	// default https://api.sendgrid.com.
 	BaseURL string
-	// UserAgent is sent on every request ("github.com/opengateway/gateway/1.2.3") instead of
+	// UserAgent is sent on every request ("gateway/1.2.3") instead of
 	// sendgrid-go's.
 	UserAgent string
 	// HTTPClient default: a client with a 30 s timeout.
