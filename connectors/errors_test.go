@@ -99,7 +99,7 @@ func TestErrorAnswers(t *testing.T) {
 		"disabled connector": {"POST", "/webhooks/disabled", "x", 404,
 			`{"error":{"code":"not_found","message":"this connector is disabled: its credentials are not configured"}}`, [2]string{}, nil},
 		"over the route's limit": {"POST", "/webhooks/small", "12345", 413,
-			`{"error":{"code":"too_large","message":"request body is larger than the limit for this route"}}`, [2]string{}, nil},
+			`{"error":{"code":"too_large","message":"the request body is over the limit of 4 bytes for this route"}}`, [2]string{}, nil},
 		"bad signature": {"POST", "/webhooks/signature", "x", 403,
 			`{"error":{"code":"forbidden","message":"signature verification failed"}}`, [2]string{}, nil},
 		"no credentials": {"POST", "/webhooks/unauthorized", "x", 401,

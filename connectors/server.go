@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
@@ -56,8 +57,11 @@ func (f PingFunc) Ping(ctx context.Context) error { return f(ctx) }
 type Config struct {
 	// PublicURL is the base URL providers call (signatures cover it).
 	PublicURL string
-	// BodyLimit is the largest request body accepted, in bytes.
-	BodyLimit int
+	Log       *slog.Logger
+}
+
+// OpsConfig configures the operations routes.
+type OpsConfig struct {
 	// Ready lists what must answer for /readyz to pass, by name.
 	Ready map[string]Pinger
 	// Gatherer serves /metrics.
@@ -65,22 +69,40 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// NewApp returns the fiber app with health, readiness and metrics routes;
-// the webhooks and the API are mounted on it by their own constructors.
+// maxHeaderBytes bounds a request's line and headers (fasthttp answers 431
+// beyond it).
+const maxHeaderBytes = 8 << 10
+
+// NewApp returns the fiber app every route is mounted on. Request bodies
+// are streamed: none is read or allocated until its route reads it within
+// its limit (edge.LimitBody, edge.ReadBody), which refuse encoded bodies with
+// 415. Slow clients are cut by the read and write timeouts; edge.LimitListener caps
+// connections in all and per client address.
 func NewApp(cfg Config) *fiber.App {
-	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = 32 << 20
-	}
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		BodyLimit:             cfg.BodyLimit,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		// The server reads no more than a byte or two of a body before the
+		// route runs; the route reads the rest within its own limit.
+		BodyLimit:                    1,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               maxHeaderBytes,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  120 * time.Second,
 		// Idle keep-alive connections (and chat sockets) give their buffers back.
 		ReduceMemoryUsage: true,
 		ErrorHandler:      httperr.Handler(cfg.Log),
 	})
+	app.Use(edge.CloseUnread)
+	return app
+}
+
+// MountOps adds /healthz, /readyz and /metrics to app: the main app, or
+// the app of the separate operations listener (GATEWAY_OPS_ADDR).
+// /readyz names each check "ok" or "failing"; why one fails goes to the log
+// only (error texts name hosts and users).
+func MountOps(app *fiber.App, cfg OpsConfig) {
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
@@ -88,7 +110,8 @@ func NewApp(cfg Config) *fiber.App {
 		out, ok := fiber.Map{}, true
 		for name, p := range cfg.Ready {
 			if err := p.Ping(ctx); err != nil {
-				out[name], ok = err.Error(), false
+				cfg.Log.Warn("readyz: check failing", "check", name, "error", err)
+				out[name], ok = "failing", false
 			} else {
 				out[name] = "ok"
 			}
@@ -102,5 +125,4 @@ func NewApp(cfg Config) *fiber.App {
 		h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 		app.Get("/metrics", func(c *fiber.Ctx) error { h(c.Context()); return nil })
 	}
-	return app
 }

@@ -3,6 +3,7 @@ package connectors
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
@@ -57,7 +59,7 @@ func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *s
 		pub: pub, topics: topics, publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, unavailable, disabled, error.",
+			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, encoded, unavailable, disabled, error.",
 		}, []string{"connector", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "duration_seconds",
@@ -104,11 +106,20 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			outcome = "disabled"
 			return httperr.Write(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
 		}
-		if len(c.Body()) > maxBody {
-			outcome = "too_large"
-			return httperr.Write(c, httperr.CodeTooLarge, "request body is larger than the limit for this route")
+		if edge.Encoded(c) {
+			outcome = "encoded"
+			c.Context().SetConnectionClose()
+			return httperr.Write(c, httperr.CodeUnsupported, "webhook bodies are not accepted encoded (Content-Encoding must be identity)")
 		}
-		req := w.request(c, start)
+		body, err := edge.ReadBody(c, maxBody)
+		if err != nil {
+			outcome = "too_large"
+			if !errors.Is(err, edge.ErrBodyTooLarge) {
+				outcome = "malformed"
+			}
+			return edge.WriteBodyError(c, err, maxBody)
+		}
+		req := w.request(c, body, start)
 		ctx, cancel := context.WithTimeout(c.UserContext(), w.timeout)
 		defer cancel()
 		res, err := rt.Handler.Handle(ctx, req)
@@ -144,7 +155,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 }
 
 // request copies what the handler needs out of fiber's reused buffers.
-func (w *Webhooks) request(c *fiber.Ctx, at time.Time) *webhook.Request {
+func (w *Webhooks) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Request {
 	h := make(http.Header)
 	c.Request().Header.VisitAll(func(k, v []byte) { h.Add(string(k), string(v)) })
 	orig := c.OriginalURL()
@@ -155,7 +166,7 @@ func (w *Webhooks) request(c *fiber.Ctx, at time.Time) *webhook.Request {
 	q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
 	return &webhook.Request{
 		Method: c.Method(), URL: base + orig, Header: h, Query: q,
-		Body: bytes.Clone(c.Body()), ReceivedAt: at.UTC(),
+		Body: bytes.Clone(body), ReceivedAt: at.UTC(),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors"
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/meta"
 	"github.com/opengateway/gateway/connectors/sendgrid"
 	"github.com/opengateway/gateway/connectors/twilio"
@@ -70,6 +71,7 @@ type Gateway struct {
 	service  *core.Service
 	app      *fiber.App
 	ln       net.Listener
+	opsLn    net.Listener
 	media    *media.Copier
 	chat     *webchat.Chat
 
@@ -82,6 +84,15 @@ type Gateway struct {
 
 // Addr is the HTTP listen address.
 func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// OpsAddr is the operations listen address, or "" when /metrics, /readyz
+// and /healthz are served on Addr.
+func (g *Gateway) OpsAddr() string {
+	if g.opsLn == nil {
+		return ""
+	}
+	return g.opsLn.Addr().String()
+}
 
 // start builds and starts every part the configured roles need.
 func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway, err error) {
@@ -140,8 +151,14 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancelWork
 
-	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Ready: ready, Gatherer: reg, Log: log})
+	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Log: log})
 	g.app = app
+	ops := connectors.OpsConfig{Ready: ready, Gatherer: reg, Log: log}
+	if cfg.OpsAddr == "" {
+		connectors.MountOps(app, ops)
+	} else if err := g.listenOps(ops); err != nil {
+		return nil, err
+	}
 	if cfg.Has(config.RoleIngest) {
 		if err := g.mountWebhooks(workCtx, topics); err != nil {
 			return nil, err
@@ -158,12 +175,32 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		return nil, fmt.Errorf("GATEWAY_HTTP_ADDR: %w", err)
 	}
 	go func() {
-		if err := app.Listener(g.ln); err != nil {
+		if err := app.Listener(edge.LimitListener(g.ln, cfg.MaxConns, cfg.MaxConnsPerIP)); err != nil {
 			g.errc <- err
 		}
 	}()
 	log.Info("gateway started", "addr", g.ln.Addr().String(), "version", version, "roles", roleList(cfg))
 	return g, nil
+}
+
+// listenOps serves /metrics, /readyz and /healthz on GATEWAY_OPS_ADDR, away
+// from the port the internet reaches.
+func (g *Gateway) listenOps(ops connectors.OpsConfig) error {
+	ln, err := net.Listen("tcp", g.cfg.OpsAddr)
+	if err != nil {
+		return fmt.Errorf("GATEWAY_OPS_ADDR: %w", err)
+	}
+	g.opsLn = ln
+	app := connectors.NewApp(connectors.Config{Log: g.log})
+	connectors.MountOps(app, ops)
+	g.closers = append(g.closers, func() error { return app.ShutdownWithTimeout(5 * time.Second) })
+	go func() {
+		if err := app.Listener(ln); err != nil {
+			g.errc <- fmt.Errorf("ops listener: %w", err)
+		}
+	}()
+	g.log.Info("operations listener started", "addr", ln.Addr().String())
+	return nil
 }
 
 func roleList(cfg config.Config) []string {

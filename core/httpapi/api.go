@@ -4,7 +4,7 @@
 // (openapi.yaml, embedded and served at GET /v1/openapi.yaml).
 //
 // It drives core.Service and answers errors through connectors/httperr. Of
-// the gateway it imports only core, normalize and connectors/httperr (a test
+// the gateway it imports only core, normalize, connectors/httperr and connectors/edge (a test
 // holds it to that): never Kafka, the SQL stores (the store comes in as the
 // small IdempotencyStore interface), the outbox, the provider packages or
 // the connectors package itself.
@@ -16,12 +16,12 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/core"
 )
@@ -130,11 +130,12 @@ func (a *API) handler(rt apiRoute) fiber.Handler {
 			}
 			c.Locals(principalKey, p)
 		}
-		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		if edge.Encoded(c) {
+			c.Context().SetConnectionClose()
 			return httperr.Write(c, httperr.CodeUnsupported, "request bodies are not accepted compressed")
 		}
-		if len(c.Request().Body()) > BodyLimit {
-			return httperr.Write(c, httperr.CodeTooLarge, "the request body is over "+strconv.Itoa(BodyLimit)+" bytes")
+		if _, err := edge.ReadBody(c, BodyLimit); err != nil {
+			return edge.WriteBodyError(c, err, BodyLimit)
 		}
 		if mutation && a.idem != nil && rt.role != "" && c.Get(HeaderIdempotencyKey) != "" {
 			return a.idempotent(c, pattern, rt.handler)

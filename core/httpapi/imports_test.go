@@ -7,7 +7,7 @@ import (
 )
 
 // TestImports holds the package to what its doc says: of the gateway it
-// imports only core, normalize and connectors/httperr.
+// imports only core, normalize, connectors/httperr and connectors/edge.
 func TestImports(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {
@@ -17,6 +17,7 @@ func TestImports(t *testing.T) {
 		"github.com/opengateway/gateway/core":               true,
 		"github.com/opengateway/gateway/normalize":          true,
 		"github.com/opengateway/gateway/connectors/httperr": true,
+		"github.com/opengateway/gateway/connectors/edge":    true,
 	}
 	for _, imp := range pkg.Imports {
 		if strings.HasPrefix(imp, "github.com/opengateway/gateway/") && !allowed[imp] {
