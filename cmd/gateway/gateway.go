@@ -55,8 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return g.Close()
+	return g.Wait(ctx)
 }
 
 // Gateway is a running gateway process.
@@ -75,11 +74,11 @@ type Gateway struct {
 	media    *media.Copier
 	chat     *webchat.Chat
 
+	opsApp  *fiber.App
 	cancel  context.CancelFunc
-	workers sync.WaitGroup
+	work    *workers
 	closers []func() error
 	once    sync.Once
-	errc    chan error
 }
 
 // Addr is the HTTP listen address.
@@ -101,7 +100,7 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g := &Gateway{cfg: cfg, log: log, reg: reg, errc: make(chan error, 4)}
+	g := &Gateway{cfg: cfg, log: log, reg: reg, work: newWorkers(log)}
 	defer func() {
 		if err != nil {
 			g.closeAll()
@@ -130,7 +129,8 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
 	}
 	ready := map[string]connectors.Pinger{
-		"kafka": connectors.PingFunc(func(ctx context.Context) error { return kafkabus.Ping(ctx, g.producer.Client()) }),
+		"workers": g.work,
+		"kafka":   connectors.PingFunc(func(ctx context.Context) error { return kafkabus.Ping(ctx, g.producer.Client()) }),
 	}
 
 	// Database, for the roles that keep state.
@@ -174,11 +174,8 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	if err != nil {
 		return nil, fmt.Errorf("GATEWAY_HTTP_ADDR: %w", err)
 	}
-	go func() {
-		if err := app.Listener(edge.LimitListener(g.ln, cfg.MaxConns, cfg.MaxConnsPerIP)); err != nil {
-			g.errc <- err
-		}
-	}()
+	ln := edge.LimitListener(g.ln, cfg.MaxConns, cfg.MaxConnsPerIP)
+	g.work.Go("http listener", func() error { return app.Listener(ln) })
 	log.Info("gateway started", "addr", g.ln.Addr().String(), "version", version, "roles", roleList(cfg))
 	return g, nil
 }
@@ -193,12 +190,8 @@ func (g *Gateway) listenOps(ops connectors.OpsConfig) error {
 	g.opsLn = ln
 	app := connectors.NewApp(connectors.Config{Log: g.log})
 	connectors.MountOps(app, ops)
-	g.closers = append(g.closers, func() error { return app.ShutdownWithTimeout(5 * time.Second) })
-	go func() {
-		if err := app.Listener(ln); err != nil {
-			g.errc <- fmt.Errorf("ops listener: %w", err)
-		}
-	}()
+	g.opsApp = app
+	g.work.Go("ops listener", func() error { return app.Listener(ln) })
 	g.log.Info("operations listener started", "addr", ln.Addr().String())
 	return nil
 }
@@ -274,7 +267,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		AutoCloseAfter: cfg.AutoCloseAfter, Senders: senders(cfg)}
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
 	relay := core.NewRelay(g.store, g.producer, g.log, metrics)
-	g.goWork(func() error { relay.Run(ctx); return nil })
+	g.goWork("event relay", func() error { relay.Run(ctx); return nil })
 	wake := []func(){relay.Wake}
 	g.service.OnEvents(func() {
 		for _, w := range wake {
@@ -301,8 +294,8 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)
 		consumer := core.NewConsumer(g.service, src, dlq, g.log, cfg.CoreBatch)
-		g.goWork(func() error { return consumer.Run(ctx) })
-		g.goWork(func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
+		g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
+		g.goWork("auto-close", func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
 		g.closers = append(g.closers, src.Close)
 	}
 	if cfg.Has(config.RoleOutbox) {
@@ -312,25 +305,28 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		}
 		d := outbox.New(g.service, senders, outbox.Config{RatePerSecond: cfg.OutboxRates}, g.log, g.reg)
 		wake = append(wake, d.Wake)
-		g.goWork(func() error { d.Run(ctx); return nil })
+		g.goWork("outbox dispatcher", func() error { d.Run(ctx); return nil })
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-outbox", Topics: []string{topics.Outbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-outbox", src)
 		cmds := outbox.NewCommands(g.service, src, dlq, g.log, d.Wake)
-		g.goWork(func() error { return cmds.Run(ctx) })
+		g.goWork("outbound commands", func() error { return cmds.Run(ctx) })
 		g.closers = append(g.closers, src.Close)
 	}
 	return nil
 }
 
-func (g *Gateway) goWork(fn func() error) {
-	g.workers.Add(1)
-	go func() {
-		defer g.workers.Done()
-		if err := fn(); err != nil {
-			g.log.Error("worker stopped", "error", err)
-			g.errc <- err
-		}
-	}()
+func (g *Gateway) goWork(name string, fn func() error) { g.work.Go(name, fn) }
+
+// Wait runs until ctx ends or a worker fails, then closes the gateway; it
+// returns the failure, naming the worker.
+func (g *Gateway) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return g.Close()
+	case err := <-g.work.Failed():
+		_ = g.Close()
+		return err
+	}
 }
 
 // Close shuts down in order: stop taking requests and let those in flight
@@ -340,13 +336,23 @@ func (g *Gateway) goWork(fn func() error) {
 func (g *Gateway) Close() error {
 	var err error
 	g.once.Do(func() {
+		g.work.Stopping()
 		if g.app != nil {
 			err = g.app.ShutdownWithTimeout(15 * time.Second)
+		}
+		if g.opsApp != nil {
+			_ = g.opsApp.ShutdownWithTimeout(5 * time.Second)
+		}
+		// A listener the server had not started serving yet is closed here.
+		for _, ln := range []net.Listener{g.ln, g.opsLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
 		}
 		if g.cancel != nil {
 			g.cancel()
 		}
-		g.workers.Wait()
+		g.work.Wait()
 		g.closeAll()
 		g.log.Info("gateway stopped")
 	})

@@ -52,7 +52,7 @@ func TestReadyzNamesChecksOnly(t *testing.T) {
 	g.embedded.Close()
 	g.store.Close()
 	got := get(t, g, "/readyz")
-	want := `503 {"checks":{"database":"failing","kafka":"failing"},"status":"unavailable"}`
+	want := `503 {"checks":{"database":"failing","kafka":"failing","workers":"ok"},"status":"unavailable"}`
 	if got != want {
 		t.Fatalf("readyz with Kafka and the database down:\n got %s\nwant %s", got, want)
 	}
