@@ -199,7 +199,7 @@ func (s *Service) MarkFailed(ctx context.Context, j OutboxJob, derr DeliveryErro
 		if err != nil {
 			return err
 		}
-		s.metrics.deadLetter("send_failed")
+		s.metrics.DeadLetter("send_failed")
 		return tx.AddEvents(ctx, OutboxEvent{Topic: s.topics.DLQ, Key: m.ConversationID, Value: dead})
 	})
 	if err == nil {

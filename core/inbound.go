@@ -24,6 +24,34 @@ type Inbound struct {
 	Status  *normalize.Status  // message.status
 }
 
+// DecodeInbound decodes one record value of inbound.v1: a message.received
+// or message.status CloudEvent. An error wraps normalize.ErrEvent or the
+// codec's error; such a record can never be applied.
+func DecodeInbound(b []byte) (Inbound, error) {
+	ev, err := normalize.DecodeEvent(b)
+	if err != nil {
+		return Inbound{}, err
+	}
+	in := Inbound{Event: ev}
+	switch ev.Type {
+	case normalize.TypeMessageReceived:
+		m, err := ev.DecodeMessage()
+		if err != nil {
+			return Inbound{}, err
+		}
+		in.Message = &m
+	case normalize.TypeMessageStatus:
+		s, err := ev.DecodeStatus()
+		if err != nil {
+			return Inbound{}, err
+		}
+		in.Status = &s
+	default:
+		return Inbound{}, fmt.Errorf("%w: unknown type %q", normalize.ErrEvent, ev.Type)
+	}
+	return in, nil
+}
+
 // HandleInbound applies a batch of inbound events in one transaction, in
 // order, and returns the result of each. A returned error means nothing of
 // the batch was committed. The database work is done per batch: customers,
@@ -55,10 +83,10 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	s.metrics.batch.Observe(float64(len(batch)))
+	s.metrics.Batch(len(batch))
 	for _, r := range results {
 		if r != ResultStatus && r != ResultIgnored {
-			s.metrics.message(r)
+			s.metrics.Message(r)
 		}
 	}
 	s.notify()
