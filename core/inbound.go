@@ -106,7 +106,7 @@ type batchState struct {
 
 // prefetch reads in bulk what the batch's messages need, after locking the
 // known customers (so no other transaction changes them meanwhile).
-func (s *Service) prefetch(ctx context.Context, tx Tx, batch []Inbound) (*batchState, error) {
+func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*batchState, error) {
 	st := &batchState{locked: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{}}
 	var ids []Identity
 	var keys []ProviderKey
@@ -154,7 +154,7 @@ func (st *batchState) touch(c *Conversation) {
 }
 
 // flush writes the batch's messages and conversation changes.
-func (st *batchState) flush(ctx context.Context, tx Tx) error {
+func (st *batchState) flush(ctx context.Context, tx BatchTx) error {
 	n, err := tx.InsertMessages(ctx, st.messages)
 	if err != nil {
 		return err

@@ -111,7 +111,7 @@ type EventData struct {
 const eventSource = "/gateway/core"
 
 // emit adds one event to the transaction's outbox, keyed by customer id.
-func (s *Service) emit(ctx context.Context, tx Tx, typ string, d EventData) error {
+func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData) error {
 	subject := d.ConversationID
 	if subject == "" {
 		subject = d.CustomerID

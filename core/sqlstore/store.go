@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,10 @@ type Store struct {
 	dialect string
 	now     func() time.Time
 	queries map[string]string
+
+	// sweepMu guards lastSweep, when expired idempotency keys were last deleted.
+	sweepMu   sync.Mutex
+	lastSweep time.Time
 }
 
 var _ core.Store = (*Store)(nil)
