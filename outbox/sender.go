@@ -1,7 +1,13 @@
 // Package outbox sends replies: the dispatcher claims due rows written in the
 // same transaction as the message, sends them in order per conversation
 // through a Sender per channel, retries what can be retried and records the
-// provider's id so status callbacks can find the message.
+// provider's id so status callbacks can find the message. It also consumes
+// reply commands from outbound.v1.
+//
+// It owns the Sender contract and reaches the engine through small
+// interfaces it declares (Jobs, Replier), never *core.Service; it reads
+// Kafka through kafkabus.Source and kafkabus.DeadLetters, and imports
+// nothing of fiber.
 package outbox
 
 import (

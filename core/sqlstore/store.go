@@ -1,6 +1,8 @@
 // Package sqlstore keeps the conversation engine's data in SQLite (embedded
 // default, pure Go) or PostgreSQL (production). Both run the same SQL, with
 // placeholders rewritten for PostgreSQL, and the same behaviour suite.
+// It implements core.Store and every role of core.Tx, and imports core and
+// normalize of the gateway; never Kafka or HTTP.
 package sqlstore
 
 import (
