@@ -25,6 +25,7 @@ import (
 	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/connectors/webchat"
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/coremetrics"
 	"github.com/opengateway/gateway/core/httpapi"
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/media"
@@ -262,11 +263,11 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 // and the dispatcher with the outbound.v1 consumer (outbox).
 func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) error {
 	cfg := g.cfg
-	metrics := core.NewMetrics(g.reg)
+	metrics := coremetrics.New(g.reg)
 	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
 		AutoCloseAfter: cfg.AutoCloseAfter, Senders: senders(cfg)}
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
-	relay := core.NewRelay(g.store, g.producer, g.log, metrics)
+	relay := kafkabus.NewRelay(g.store, g.producer, g.log, metrics)
 	g.goWork("event relay", func() error { relay.Run(ctx); return nil })
 	wake := []func(){relay.Wake}
 	g.service.OnEvents(func() {
@@ -290,10 +291,10 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")
 		}
 		httpapi.New(g.service, cfg.APITokens, g.store, g.log, g.reg).Mount(g.app)
-		g.reg.MustRegister(core.NewStatsCollector(g.service))
+		g.reg.MustRegister(coremetrics.NewStatsCollector(g.service))
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)
-		consumer := core.NewConsumer(g.service, src, dlq, g.log, cfg.CoreBatch)
+		consumer := kafkabus.NewInboundConsumer(g.service, src, dlq, g.log, metrics, cfg.CoreBatch)
 		g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
 		g.goWork("auto-close", func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
 		g.closers = append(g.closers, src.Close)

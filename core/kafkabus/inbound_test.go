@@ -1,19 +1,20 @@
-package core_test
+package kafkabus_test
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 	"github.com/opengateway/gateway/normalize"
 )
@@ -81,6 +82,15 @@ func (f *flaky) InTx(ctx context.Context, fn func(core.Tx) error) error {
 	return f.Store.InTx(ctx, fn)
 }
 
+var seq atomic.Int64
+
+func sms(from, text string) normalize.Message {
+	return normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelSMS, Provider: "twilio",
+		ProviderMessageID: fmt.Sprintf("SM%032d", seq.Add(1)), Direction: normalize.Inbound,
+		From: normalize.Party{Kind: normalize.KindPhone, Address: from},
+		To:   normalize.Party{Kind: normalize.KindPhone, Address: "+15558675310"}, Text: text}
+}
+
 func record(offset int64, v any) kafka.Message {
 	b, _ := json.Marshal(v)
 	return kafka.Message{Topic: "gateway.inbound.v1", Offset: offset, Value: b}
@@ -94,7 +104,7 @@ func TestConsumerPoisonAndTransient(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			store := &flaky{Store: sqltest.Open(t, dialect), n: 2}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			svc := core.NewService(store, withDefaults(core.Policy{}), core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
+			svc := core.NewService(store, core.Policy{ReopenWindow: 72 * time.Hour, AutoCloseAfter: 96 * time.Hour}, core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
 			good := sms("+14155550101", "hello")
 			ev, _ := normalize.NewEvent("/test", normalize.TypeMessageReceived, "sms:+14155550101", time.Now(), good)
 			noFrom := sms("+14155550102", "x")
@@ -106,7 +116,7 @@ func TestConsumerPoisonAndTransient(t *testing.T) {
 				record(12, ev),
 			}}}
 			dl := &dlq{}
-			c := core.NewConsumer(svc, src, dl, log, 0)
+			c := kafkabus.NewInboundConsumer(svc, src, dl, log, core.NewMetrics(nil), 0)
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
 			go func() { errc <- c.Run(ctx) }()
@@ -131,9 +141,77 @@ func TestConsumerPoisonAndTransient(t *testing.T) {
 			if _, err := svc.FindCustomer(context.Background(), "+14155550101"); err != nil {
 				t.Fatalf("the good record is not in the database: %v", err)
 			}
-			if errors.Is(nil, core.ErrTransient) {
-				t.Fatal("unreachable")
-			}
 		})
+	}
+}
+
+// claimer fails its first claims, then hands out events once.
+type claimer struct {
+	mu    sync.Mutex
+	fail  int
+	evs   []core.OutboxEvent
+	calls int
+}
+
+func (c *claimer) ClaimEvents(_ context.Context, limit int, publish func([]core.OutboxEvent) error) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.fail > 0 {
+		c.fail--
+		return 0, fmt.Errorf("database restarting: %w", core.ErrTransient)
+	}
+	evs := c.evs[:min(limit, len(c.evs))]
+	if err := publish(evs); err != nil {
+		return 0, err
+	}
+	c.evs = c.evs[len(evs):]
+	return len(evs), nil
+}
+
+type producer struct {
+	mu   sync.Mutex
+	recs []kafkabus.Record
+	got  chan struct{}
+}
+
+func (p *producer) Produce(_ context.Context, recs ...kafkabus.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recs = append(p.recs, recs...)
+	if len(recs) > 0 {
+		close(p.got)
+	}
+	return nil
+}
+
+// The relay retries a failed claim after a backoff, publishes each event
+// with its key and content type, and stops as soon as ctx ends.
+func TestRelayRetriesAndPublishes(t *testing.T) {
+	store := &claimer{fail: 2, evs: []core.OutboxEvent{{Topic: "gateway.events.v1", Key: "cus_1", Value: []byte(`{"id":"1"}`)}}}
+	prod := &producer{got: make(chan struct{})}
+	r := kafkabus.NewRelay(store, prod, slog.New(slog.NewTextHandler(io.Discard, nil)), core.NewMetrics(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	select {
+	case <-prod.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event was never published after the claim failures")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay did not stop when ctx ended")
+	}
+	if len(prod.recs) != 1 || string(prod.recs[0].Key) != "cus_1" || prod.recs[0].Topic != "gateway.events.v1" {
+		t.Fatalf("published %+v", prod.recs)
+	}
+	if h := prod.recs[0].Headers; len(h) != 1 || h[0].Key != "content-type" || string(h[0].Value) != normalize.ContentType {
+		t.Fatalf("headers %+v", h)
+	}
+	if store.calls < 3 {
+		t.Fatalf("%d claims, want the two failures retried", store.calls)
 	}
 }

@@ -1,4 +1,4 @@
-package core
+package coremetrics
 
 import (
 	"context"
@@ -6,17 +6,24 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opengateway/gateway/core"
 )
+
+// StatsReader reads the dashboard figures (core.Service).
+type StatsReader interface {
+	Stats(ctx context.Context, agent string) (core.Stats, error)
+}
 
 // StatsCollector exports the dashboard figures as gauges, read from the
 // database at most every few seconds whatever the scrape rate.
 type StatsCollector struct {
-	svc *Service
+	svc StatsReader
 	ttl time.Duration
 
 	mu    sync.Mutex
 	at    time.Time
-	stats Stats
+	stats core.Stats
 	err   error
 
 	conversations, unreplied, unassigned, pending *prometheus.Desc
@@ -25,7 +32,7 @@ type StatsCollector struct {
 // NewStatsCollector returns the collector of gateway_conversations{status},
 // gateway_unreplied_messages, gateway_unassigned_conversations and
 // gateway_outbox_pending.
-func NewStatsCollector(svc *Service) *StatsCollector {
+func NewStatsCollector(svc StatsReader) *StatsCollector {
 	return &StatsCollector{svc: svc, ttl: 5 * time.Second,
 		conversations: prometheus.NewDesc("gateway_conversations", "Conversations by status.", []string{"status"}, nil),
 		unreplied:     prometheus.NewDesc("gateway_unreplied_messages", "Customer messages not replied to, in conversations that are not closed.", nil, nil),
