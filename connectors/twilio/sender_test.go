@@ -1,4 +1,4 @@
-package twiliosender_test
+package twilio_test
 
 import (
 	"context"
@@ -10,17 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/providertest"
+	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/providertest"
-	"github.com/opengateway/gateway/outbox/twiliosender"
 )
 
 const userAgent = "github.com/opengateway/gateway/1.2.3"
 
-func newSender(t *testing.T, fake *providertest.Twilio) *twiliosender.Sender {
+func newSender(t *testing.T, fake *providertest.Twilio) *twilio.Sender {
 	t.Helper()
-	s, err := twiliosender.New(twiliosender.Config{
+	s, err := twilio.NewSender(twilio.SenderConfig{
 		AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, BaseURL: fake.URL,
 		UserAgent: userAgent, StatusCallback: "https://gw.example.com/webhooks/twilio/status",
 	})
@@ -111,7 +111,7 @@ func TestSendWireRequest(t *testing.T) {
 			// The status callback names the gateway message.
 			if cb := req.Form.Get("StatusCallback"); cb != "" {
 				base, q, _ := strings.Cut(cb, "?")
-				if q != twiliosender.CallbackParam+"="+tc.send.MessageID {
+				if q != twilio.CallbackParam+"="+tc.send.MessageID {
 					t.Errorf("StatusCallback %q does not name message %s", cb, tc.send.MessageID)
 				}
 				req.Form.Set("StatusCallback", base)
@@ -284,14 +284,14 @@ func TestBaseURLIgnoresEdgeEnvironment(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	tests := map[string]twiliosender.Config{
+	tests := map[string]twilio.SenderConfig{
 		"empty":                  {},
 		"non-alphanumeric token": {AccountSID: providertest.TwilioAccountSID, AuthToken: "tok_en"},
 		"relative base URL":      {AccountSID: providertest.TwilioAccountSID, AuthToken: "token", BaseURL: "api.twilio.com"},
 	}
 	for name, cfg := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := twiliosender.New(cfg); err == nil {
+			if _, err := twilio.NewSender(cfg); err == nil {
 				t.Fatal("New accepted a bad config")
 			}
 		})
@@ -303,7 +303,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func BenchmarkSend(b *testing.B) {
 	fake := providertest.NewTwilio(b)
 	fake.SetLatency(2 * time.Millisecond)
-	s, err := twiliosender.New(twiliosender.Config{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, BaseURL: fake.URL})
+	s, err := twilio.NewSender(twilio.SenderConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, BaseURL: fake.URL})
 	if err != nil {
 		b.Fatal(err)
 	}

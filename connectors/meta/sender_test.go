@@ -1,4 +1,4 @@
-package metasender_test
+package meta_test
 
 import (
 	"context"
@@ -10,17 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/metasender"
-	"github.com/opengateway/gateway/outbox/providertest"
 )
 
 const userAgent = "github.com/opengateway/gateway/1.2.3"
 
-func newSender(t *testing.T, fake *providertest.Meta) *metasender.Sender {
+func newSender(t *testing.T, fake *providertest.Meta) *meta.Sender {
 	t.Helper()
-	s, err := metasender.New(metasender.Config{
+	s, err := meta.NewSender(meta.SenderConfig{
 		GraphURL: fake.URL, Version: providertest.MetaGraphVersion,
 		WhatsAppToken: fake.WhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID,
 		PageToken: fake.PageToken, UserAgent: userAgent,
@@ -305,7 +305,7 @@ func TestSendRejectedBeforeSending(t *testing.T) {
 
 func TestChannelWithoutToken(t *testing.T) {
 	fake := providertest.NewMeta(t)
-	s, err := metasender.New(metasender.Config{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID})
+	s, err := meta.NewSender(meta.SenderConfig{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestSendTimeoutIsTransient(t *testing.T) {
 // that is not x.y.z is refused, so a misconfigured UserAgent shows up in tests.
 func TestWhatsAppUserAgentPattern(t *testing.T) {
 	fake := providertest.NewMeta(t)
-	s, err := metasender.New(metasender.Config{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
+	s, err := meta.NewSender(meta.SenderConfig{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
 		PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "github.com/opengateway/gateway/dev"})
 	if err != nil {
 		t.Fatal(err)
@@ -361,13 +361,13 @@ func TestWhatsAppUserAgentPattern(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	for name, cfg := range map[string]metasender.Config{
+	for name, cfg := range map[string]meta.SenderConfig{
 		"no token":          {},
 		"relative URL":      {GraphURL: "graph.facebook.com", PageToken: "x"},
 		"version with path": {Version: "v23.0/x", PageToken: "x"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := metasender.New(cfg); err == nil {
+			if _, err := meta.NewSender(cfg); err == nil {
 				t.Fatal("New accepted a bad config")
 			}
 		})
@@ -379,7 +379,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func BenchmarkSend(b *testing.B) {
 	fake := providertest.NewMeta(b)
 	fake.SetLatency(2 * time.Millisecond)
-	s, err := metasender.New(metasender.Config{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
+	s, err := meta.NewSender(meta.SenderConfig{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
 		PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: userAgent})
 	if err != nil {
 		b.Fatal(err)

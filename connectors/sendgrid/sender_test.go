@@ -1,4 +1,4 @@
-package sendgridsender_test
+package sendgrid_test
 
 import (
 	"context"
@@ -10,17 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/providertest"
+	"github.com/opengateway/gateway/connectors/sendgrid"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/providertest"
-	"github.com/opengateway/gateway/outbox/sendgridsender"
 )
 
 const userAgent = "github.com/opengateway/gateway/1.2.3"
 
-func newSender(t *testing.T, fake *providertest.SendGrid) *sendgridsender.Sender {
+func newSender(t *testing.T, fake *providertest.SendGrid) *sendgrid.Sender {
 	t.Helper()
-	s, err := sendgridsender.New(sendgridsender.Config{APIKey: fake.APIKey, BaseURL: fake.URL, UserAgent: userAgent})
+	s, err := sendgrid.NewSender(sendgrid.SenderConfig{APIKey: fake.APIKey, BaseURL: fake.URL, UserAgent: userAgent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,12 +233,12 @@ func TestSendTimeoutIsTransient(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	for name, cfg := range map[string]sendgridsender.Config{
+	for name, cfg := range map[string]sendgrid.SenderConfig{
 		"no key":            {BaseURL: "https://api.sendgrid.com"},
 		"relative base URL": {APIKey: "SG.x", BaseURL: "api.sendgrid.com"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := sendgridsender.New(cfg); err == nil {
+			if _, err := sendgrid.NewSender(cfg); err == nil {
 				t.Fatal("New accepted a bad config")
 			}
 		})

@@ -1,6 +1,6 @@
 // Package providertest holds fake provider APIs (Twilio Messages, SendGrid
 // Mail Send, Meta Graph send endpoints) for tests and benchmarks of the
-// outbox senders.
+// outbox senders (the connectors' sender.go files) and the gateway's end-to-end tests.
 //
 // Each fake is an httptest.Server that checks what the real API (and its
 // official OpenAPI document) checks: URL shape, credentials, content type and
