@@ -23,7 +23,7 @@ func BenchmarkDispatch(b *testing.B) {
 			fake := providertest.NewTwilio(b)
 			fake.SetLatency(50 * time.Millisecond)
 			tw, err := twilio.NewSender(twilio.SenderConfig{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
-				BaseURL: fake.URL, UserAgent: "github.com/opengateway/gateway/1.0.0"})
+				BaseURL: fake.URL, UserAgent: "gateway/1.0.0"})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -21,12 +21,12 @@ func TestCrashAfterSendIsNotSentTwice(t *testing.T) {
 	twilioFake := providertest.NewTwilio(t)
 	metaFake := providertest.NewMeta(t)
 	tw, err := twilio.NewSender(twilio.SenderConfig{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
-		BaseURL: twilioFake.URL, UserAgent: "github.com/opengateway/gateway/1.0.0", StatusCallback: "https://gw.example.com/webhooks/twilio/status"})
+		BaseURL: twilioFake.URL, UserAgent: "gateway/1.0.0", StatusCallback: "https://gw.example.com/webhooks/twilio/status"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wa, err := meta.NewSender(meta.SenderConfig{GraphURL: metaFake.URL, Version: providertest.MetaGraphVersion,
-		WhatsAppToken: providertest.MetaWhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "github.com/opengateway/gateway/1.0.0"})
+		WhatsAppToken: providertest.MetaWhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "gateway/1.0.0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,9 @@ import (
 	"github.com/opengateway/gateway/core/media"
 )
 
-// userAgent is sent on every outbound request.
-func userAgent() string { return "github.com/opengateway/gateway/" + version }
+// userAgent is sent on every outbound request: name/x.y.z with no slash or
+// dot in the name, the pattern the WhatsApp Cloud API requires.
+func userAgent() string { return "gateway/" + version }
 
 // publicBase is the URL the gateway's own links start with.
 func (g *Gateway) publicBase() string {

@@ -30,7 +30,7 @@ const (
 const maxAnswer = 1 << 20
 
 // DefaultUserAgent is sent when SenderConfig.UserAgent is empty.
-const DefaultUserAgent = "github.com/opengateway/gateway/0.0.0"
+const DefaultUserAgent = "gateway/0.0.0"
 
 // SenderConfig configures a Sender. A channel whose token is empty is refused with
 // a permanent error.
@@ -49,7 +49,7 @@ type SenderConfig struct {
 	// the Instagram account).
 	PageToken string
 	// UserAgent is sent on every request. The WhatsApp OpenAPI document wants
-	// name/1.2.3, e.g. "github.com/opengateway/gateway/1.4.0".
+	// name/1.2.3, e.g. "gateway/1.4.0".
 	UserAgent string
 	// HTTPClient default: a client with a 30 s timeout.
 	HTTPClient *http.Client

@@ -16,7 +16,7 @@ import (
 	"github.com/opengateway/gateway/outbox"
 )
 
-const userAgent = "github.com/opengateway/gateway/1.2.3"
+const userAgent = "gateway/1.2.3"
 
 func newSender(t *testing.T, fake *providertest.Meta) *meta.Sender {
 	t.Helper()
@@ -349,7 +349,7 @@ func TestSendTimeoutIsTransient(t *testing.T) {
 func TestWhatsAppUserAgentPattern(t *testing.T) {
 	fake := providertest.NewMeta(t)
 	s, err := meta.NewSender(meta.SenderConfig{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
-		PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "github.com/opengateway/gateway/dev"})
+		PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "gateway/dev"})
 	if err != nil {
 		t.Fatal(err)
 	}

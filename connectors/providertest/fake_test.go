@@ -171,7 +171,7 @@ func TestSendGridChecks(t *testing.T) {
 func TestMetaChecks(t *testing.T) {
 	fake := providertest.NewMeta(t)
 	wa := "/v23.0/" + providertest.MetaPhoneNumberID + "/messages"
-	waAuth := map[string]string{"Authorization": "Bearer " + providertest.MetaWhatsAppToken, "User-Agent": "github.com/opengateway/gateway/1.0.0"}
+	waAuth := map[string]string{"Authorization": "Bearer " + providertest.MetaWhatsAppToken, "User-Agent": "gateway/1.0.0"}
 	pageAuth := map[string]string{"Authorization": "Bearer " + providertest.MetaPageToken}
 	const text = `{"messaging_product":"whatsapp","recipient_type":"individual","to":"16505551234","type":"text","text":{"body":"hi"}}`
 	tests := map[string]struct {

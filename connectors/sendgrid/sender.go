@@ -25,7 +25,7 @@ import (
 const DefaultBaseURL = "https://api.sendgrid.com"
 
 // DefaultUserAgent is sent when SenderConfig.UserAgent is empty.
-const DefaultUserAgent = "github.com/opengateway/gateway/0.0.0"
+const DefaultUserAgent = "gateway/0.0.0"
 
 // SenderConfig configures a Sender.
 type SenderConfig struct {
@@ -33,7 +33,7 @@ type SenderConfig struct {
 	// BaseURL is SendGrid's API host without path (SENDGRID_API_URL),
 	// default https://api.sendgrid.com.
 	BaseURL string
-	// UserAgent is sent on every request ("github.com/opengateway/gateway/1.2.3") instead of
+	// UserAgent is sent on every request ("gateway/1.2.3") instead of
 	// sendgrid-go's.
 	UserAgent string
 	// HTTPClient default: a client with a 30 s timeout.

@@ -30,7 +30,7 @@ const DefaultBaseURL = "https://api.twilio.com"
 const maxSendMedia = 10
 
 // DefaultUserAgent is sent when SenderConfig.UserAgent is empty.
-const DefaultUserAgent = "github.com/opengateway/gateway/0.0.0"
+const DefaultUserAgent = "gateway/0.0.0"
 
 // SenderConfig configures a Sender.
 type SenderConfig struct {
@@ -39,7 +39,7 @@ type SenderConfig struct {
 	// BaseURL replaces scheme and host of Twilio's API (TWILIO_API_URL),
 	// default https://api.twilio.com. A path is kept as a prefix.
 	BaseURL string
-	// UserAgent is sent on every request ("github.com/opengateway/gateway/1.2.3"); twilio-go's own
+	// UserAgent is sent on every request ("gateway/1.2.3"); twilio-go's own
 	// is replaced.
 	UserAgent string
 	// StatusCallback is where Twilio reports delivery, unless a Send names

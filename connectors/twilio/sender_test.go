@@ -16,7 +16,7 @@ import (
 	"github.com/opengateway/gateway/outbox"
 )
 
-const userAgent = "github.com/opengateway/gateway/1.2.3"
+const userAgent = "gateway/1.2.3"
 
 func newSender(t *testing.T, fake *providertest.Twilio) *twilio.Sender {
 	t.Helper()
