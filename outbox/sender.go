@@ -2,6 +2,12 @@
 // same transaction as the message, sends them in order per conversation
 // through a Sender per channel, retries what can be retried and records the
 // provider's id so status callbacks can find the message.
+//
+// It owns the dispatcher, the retry policy, the rate limits, the command
+// topic and the Sender interface it consumes. The senders themselves live
+// with their providers (connectors/twilio/sender.go, ...), and every one
+// runs the contract suite in outbox/outboxtest; outbox must not import them,
+// nor fiber.
 package outbox
 
 import (
