@@ -27,17 +27,8 @@ type Publisher interface {
 	Produce(ctx context.Context, recs ...kafkabus.Record) error
 }
 
-// Route is one provider webhook.
-type Route struct {
-	// Name labels the route's metrics and raw.v1 records (twilio_messaging).
-	Name    string
-	Path    string
-	Methods []string
-	// Handler is nil when the connector is disabled (its secrets are not set).
-	Handler webhook.Handler
-	// MaxBody is the largest body this route accepts (default 1 MiB).
-	MaxBody int
-}
+// Route is one provider webhook; provider packages declare theirs.
+type Route = webhook.Route
 
 // Webhooks serves provider webhooks: verify, normalize, publish to Kafka,
 // and only then answer the provider.

@@ -4,10 +4,13 @@
 // provider's id so status callbacks can find the message. It also consumes
 // reply commands from outbound.v1.
 //
-// It owns the Sender contract and reaches the engine through small
-// interfaces it declares (Jobs, Replier), never *core.Service; it reads
-// Kafka through kafkabus.Source and kafkabus.DeadLetters, and imports
-// nothing of fiber.
+// It owns the dispatcher, the retry policy, the rate limits, the command
+// topic and the Sender interface it consumes. The senders themselves live
+// with their providers (connectors/twilio/sender.go, ...), and every one
+// runs the contract suite in outbox/outboxtest. It reaches the engine
+// through small interfaces it declares (Jobs, Replier), never
+// *core.Service; it reads Kafka through kafkabus.Source and
+// kafkabus.DeadLetters; it must not import the provider packages, nor fiber.
 package outbox
 
 import (

@@ -19,10 +19,8 @@ import (
 
 	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors"
+	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/connectors/edge"
-	"github.com/opengateway/gateway/connectors/meta"
-	"github.com/opengateway/gateway/connectors/sendgrid"
-	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/connectors/webchat"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/coremetrics"
@@ -74,6 +72,10 @@ type Gateway struct {
 	opsLn    net.Listener
 	media    *media.Copier
 	chat     *webchat.Chat
+	// conns are the providers' connectors, built once; mediaAtIngest is set
+	// when one of them stores files that arrive inside its webhooks.
+	conns         []connector.Connector
+	mediaAtIngest bool
 
 	opsApp  *fiber.App
 	cancel  context.CancelFunc
@@ -207,54 +209,19 @@ func roleList(cfg config.Config) []string {
 	return out
 }
 
+// mountWebhooks serves every connector's webhooks (and the web chat).
 func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) error {
-	cfg := g.cfg
-	wh := connectors.NewWebhooks(g.producer, topics, cfg.PublicURL, g.log, g.reg)
-	var messaging, status connectors.Route
-	messaging = connectors.Route{Name: "twilio_messaging", Path: "/webhooks/twilio/messaging", Methods: []string{fiber.MethodPost}}
-	status = connectors.Route{Name: "twilio_status", Path: "/webhooks/twilio/status", Methods: []string{fiber.MethodPost}}
-	if cfg.TwilioAuthToken != "" {
-		v := twilio.NewVerifier(cfg.TwilioAuthToken)
-		messaging.Handler, status.Handler = twilio.Messaging{Verifier: v}, twilio.Status{Verifier: v}
-		if cfg.PublicURL == "" {
-			g.log.Warn("twilio connector: GATEWAY_PUBLIC_URL is not set; signatures are checked against the URL of each request as received, which fails behind a proxy")
-		}
-		g.log.Info("connector enabled", "connector", "twilio")
-	} else {
-		g.log.Info("connector disabled: TWILIO_AUTH_TOKEN is not set", "connector", "twilio")
+	conns, err := g.connectors()
+	if err != nil {
+		return err
 	}
-	whatsapp := connectors.Route{Name: "meta_whatsapp", Path: "/webhooks/whatsapp", Methods: []string{fiber.MethodGet, fiber.MethodPost}}
-	messenger := connectors.Route{Name: "meta_messenger", Path: "/webhooks/messenger", Methods: []string{fiber.MethodGet, fiber.MethodPost}}
-	if cfg.MetaAppSecret != "" && cfg.MetaVerifyToken != "" {
-		whatsapp.Handler = meta.WhatsApp{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
-		messenger.Handler = meta.Messenger{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
-		g.log.Info("connector enabled", "connector", "meta")
-	} else {
-		g.log.Info("connector disabled: META_APP_SECRET and META_VERIFY_TOKEN are both needed", "connector", "meta")
-	}
-	inbound := connectors.Route{Name: "sendgrid_inbound", Path: "/webhooks/sendgrid/inbound", Methods: []string{fiber.MethodPost}, MaxBody: 32 << 20}
-	events := connectors.Route{Name: "sendgrid_events", Path: "/webhooks/sendgrid/events", Methods: []string{fiber.MethodPost}, MaxBody: 8 << 20}
-	if cfg.SendGridInboundUser != "" && cfg.SendGridInboundPassword != "" {
-		copier, err := g.mediaCopier()
-		if err != nil {
+	if g.mediaAtIngest {
+		if _, err := g.mediaCopier(); err != nil {
 			return err
 		}
-		inbound.Handler = sendgrid.Inbound{User: cfg.SendGridInboundUser, Password: cfg.SendGridInboundPassword, Media: copier}
-		g.log.Info("connector enabled", "connector", "sendgrid_inbound")
-	} else {
-		g.log.Info("connector disabled: SENDGRID_INBOUND_USER and SENDGRID_INBOUND_PASSWORD are both needed", "connector", "sendgrid_inbound")
 	}
-	if cfg.SendGridEventPublicKey != "" {
-		h, err := sendgrid.NewEvents(cfg.SendGridEventPublicKey)
-		if err != nil {
-			return fmt.Errorf("SENDGRID_EVENT_PUBLIC_KEY: %w", err)
-		}
-		events.Handler = h
-		g.log.Info("connector enabled", "connector", "sendgrid_events")
-	} else {
-		g.log.Info("connector disabled: SENDGRID_EVENT_PUBLIC_KEY is not set", "connector", "sendgrid_events")
-	}
-	wh.Mount(g.app, messaging, status, whatsapp, messenger, inbound, events)
+	wh := connectors.NewWebhooks(g.producer, topics, g.cfg.PublicURL, g.log, g.reg)
+	wh.Mount(g.app, g.webhookRoutes(conns)...)
 	return g.mountChat(ctx, wh, topics)
 }
 
@@ -263,9 +230,17 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 // and the dispatcher with the outbound.v1 consumer (outbox).
 func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) error {
 	cfg := g.cfg
+	conns, err := g.connectors()
+	if err != nil {
+		return err
+	}
+	from, err := addressesOf(conns)
+	if err != nil {
+		return err
+	}
 	metrics := coremetrics.New(g.reg)
 	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
-		AutoCloseAfter: cfg.AutoCloseAfter, Senders: senders(cfg)}
+		AutoCloseAfter: cfg.AutoCloseAfter, Senders: from}
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
 	relay := kafkabus.NewRelay(g.store, g.producer, g.log, metrics)
 	g.goWork("event relay", func() error { relay.Run(ctx); return nil })
@@ -300,7 +275,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		g.closers = append(g.closers, src.Close)
 	}
 	if cfg.Has(config.RoleOutbox) {
-		senders, err := g.providers()
+		senders, err := sendersOf(conns)
 		if err != nil {
 			return err
 		}

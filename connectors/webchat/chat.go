@@ -2,7 +2,10 @@
 // embeddable widget at /chat/widget.js and a demo page at /chat/. A visitor
 // keeps one identity through a signed visitor token, and a site can say who
 // the visitor is (email or its own user id) with an HMAC its backend
-// computes, which links the chat to the customer's other channels.
+// computes, which links the chat to the customer's other channels. The
+// outbox's sender of chat replies is here too (sender.go). Unlike the
+// provider packages it serves its own routes and so imports fiber; it must
+// not import Kafka clients or another provider's package.
 //
 // Frames (JSON), see PROTOCOL.md:
 //

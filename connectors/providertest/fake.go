@@ -1,6 +1,6 @@
 // Package providertest holds fake provider APIs (Twilio Messages, SendGrid
 // Mail Send, Meta Graph send endpoints) for tests and benchmarks of the
-// outbox senders.
+// providers' senders (connectors/*/sender.go) and of the gateway end to end.
 //
 // Each fake is an httptest.Server that checks what the real API (and its
 // official OpenAPI document) checks: URL shape, credentials, content type and
@@ -8,6 +8,9 @@
 // are wrong. Every request is recorded for assertions. A fake can be scripted
 // to fail (FailNext), to hang (Hang, HangNext), to lose its answer after
 // accepting a message (AcceptThenHang) or to answer slowly (SetLatency).
+//
+// It owns only the fakes and imports nothing of the gateway, so that any
+// package's tests may use it.
 package providertest
 
 import (

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opengateway/gateway/outbox/providertest"
+	"github.com/opengateway/gateway/connectors/providertest"
 )
 
 // call sends one raw request to a fake and returns the status, headers and

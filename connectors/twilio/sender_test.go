@@ -1,4 +1,4 @@
-package twiliosender_test
+package twilio_test
 
 import (
 	"context"
@@ -10,17 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/providertest"
+	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/providertest"
-	"github.com/opengateway/gateway/outbox/twiliosender"
+	"github.com/opengateway/gateway/outbox/outboxtest"
 )
 
 const userAgent = "gateway/1.2.3"
 
-func newSender(t *testing.T, fake *providertest.Twilio) *twiliosender.Sender {
+func newSender(t *testing.T, fake *providertest.Twilio) *twilio.Sender {
 	t.Helper()
-	s, err := twiliosender.New(twiliosender.Config{
+	s, err := twilio.NewSender(twilio.SenderConfig{
 		AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, BaseURL: fake.URL,
 		UserAgent: userAgent, StatusCallback: "https://gw.example.com/webhooks/twilio/status",
 	})
@@ -28,6 +29,41 @@ func newSender(t *testing.T, fake *providertest.Twilio) *twiliosender.Sender {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// The contract every outbox sender keeps.
+func TestSenderContract(t *testing.T) {
+	outboxtest.TestSender(t, outboxtest.Suite{
+		New: func(t *testing.T) outboxtest.Target {
+			fake := providertest.NewTwilio(t)
+			return outboxtest.Target{Sender: newSender(t, fake), Fake: fake.Fake, LastID: func() string {
+				msgs := fake.Messages()
+				if len(msgs) == 0 {
+					return ""
+				}
+				return msgs[len(msgs)-1].SID
+			}}
+		},
+		Sends: []outbox.Send{
+			{MessageID: "m1", Channel: "sms", From: phone("+15017122661"), To: phone("+15558675310"), Text: "hi"},
+			{MessageID: "m2", Channel: "whatsapp", From: phone("+14155238886"), To: phone("+15558675310"), Text: "hi"},
+		},
+		OtherChannel: "email",
+		Permanent: outboxtest.Failure{Status: 400,
+			Body:   `{"code":21211,"message":"Invalid 'To' Phone Number","more_info":"https://www.twilio.com/docs/errors/21211","status":400}`,
+			Expect: outboxtest.Expect{Status: 400, Code: "21211", Message: "Invalid 'To' Phone Number"}},
+		RateLimited: outboxtest.Expect{Status: 429, Code: "20429"},
+		ServerError: outboxtest.Expect{Status: 500, Code: "20500"},
+		BadConfigs: map[string]func() error{
+			"empty":                  newErr(twilio.SenderConfig{}),
+			"non-alphanumeric token": newErr(twilio.SenderConfig{AccountSID: providertest.TwilioAccountSID, AuthToken: "tok_en"}),
+			"relative base URL":      newErr(twilio.SenderConfig{AccountSID: providertest.TwilioAccountSID, AuthToken: "token", BaseURL: "api.twilio.com"}),
+		},
+	})
+}
+
+func newErr(cfg twilio.SenderConfig) func() error {
+	return func() error { _, err := twilio.NewSender(cfg); return err }
 }
 
 func phone(a string) normalize.Party { return normalize.Party{Kind: normalize.KindPhone, Address: a} }
@@ -111,7 +147,7 @@ func TestSendWireRequest(t *testing.T) {
 			// The status callback names the gateway message.
 			if cb := req.Form.Get("StatusCallback"); cb != "" {
 				base, q, _ := strings.Cut(cb, "?")
-				if q != twiliosender.CallbackParam+"="+tc.send.MessageID {
+				if q != twilio.CallbackParam+"="+tc.send.MessageID {
 					t.Errorf("StatusCallback %q does not name message %s", cb, tc.send.MessageID)
 				}
 				req.Form.Set("StatusCallback", base)
@@ -146,14 +182,6 @@ func TestSendErrors(t *testing.T) {
 		code       string
 		retryAfter time.Duration
 	}{
-		"429 with Retry-After is transient": {
-			script: func(f *providertest.Twilio) { f.FailNext(1, 429, "", map[string]string{"Retry-After": "7"}) },
-			send:   sms, status: 429, code: "20429", retryAfter: 7 * time.Second,
-		},
-		"500 is transient": {
-			script: func(f *providertest.Twilio) { f.FailNext(1, 500, "", nil) },
-			send:   sms, status: 500, code: "20500",
-		},
 		"503 with an HTML body is transient": {
 			script: func(f *providertest.Twilio) {
 				f.FailNext(1, 503, "<html>Service Unavailable</html>", map[string]string{"Content-Type": "text/html", "Retry-After": "3"})
@@ -209,7 +237,6 @@ func TestSendErrors(t *testing.T) {
 func TestSendRejectedBeforeSending(t *testing.T) {
 	ok := outbox.Send{MessageID: "m", Channel: "sms", From: phone("+15017122661"), To: phone("+15558675310"), Text: "hi"}
 	tests := map[string]func(*outbox.Send){
-		"email channel":        func(s *outbox.Send) { s.Channel = "email" },
 		"no sender":            func(s *outbox.Send) { s.From = normalize.Party{} },
 		"no recipient":         func(s *outbox.Send) { s.To = normalize.Party{} },
 		"nothing to send":      func(s *outbox.Send) { s.Text = "" },
@@ -229,22 +256,6 @@ func TestSendRejectedBeforeSending(t *testing.T) {
 				t.Errorf("%d requests reached Twilio", fake.Received())
 			}
 		})
-	}
-}
-
-func TestSendTimeoutIsTransient(t *testing.T) {
-	fake := providertest.NewTwilio(t)
-	fake.Hang(10 * time.Second)
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := newSender(t, fake).Send(ctx, outbox.Send{MessageID: "m", Channel: "sms", From: phone("+15017122661"), To: phone("+15558675310"), Text: "hi"})
-	var se *outbox.SendError
-	if !errors.As(err, &se) || se.Permanent || se.HTTPStatus != 0 {
-		t.Fatalf("err = %#v, want a transient transport error", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Send took %v: the context deadline was not honoured", d)
 	}
 }
 
@@ -283,27 +294,12 @@ func TestBaseURLIgnoresEdgeEnvironment(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
-	tests := map[string]twiliosender.Config{
-		"empty":                  {},
-		"non-alphanumeric token": {AccountSID: providertest.TwilioAccountSID, AuthToken: "tok_en"},
-		"relative base URL":      {AccountSID: providertest.TwilioAccountSID, AuthToken: "token", BaseURL: "api.twilio.com"},
-	}
-	for name, cfg := range tests {
-		t.Run(name, func(t *testing.T) {
-			if _, err := twiliosender.New(cfg); err == nil {
-				t.Fatal("New accepted a bad config")
-			}
-		})
-	}
-}
-
 // BenchmarkSend measures the sender (a twilio-go client per send) against a
 // fake answering after a realistic latency, with parallel senders.
 func BenchmarkSend(b *testing.B) {
 	fake := providertest.NewTwilio(b)
 	fake.SetLatency(2 * time.Millisecond)
-	s, err := twiliosender.New(twiliosender.Config{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, BaseURL: fake.URL})
+	s, err := twilio.NewSender(twilio.SenderConfig{AccountSID: fake.AccountSID, AuthToken: fake.AuthToken, BaseURL: fake.URL})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,7 +1,8 @@
-// Package metasender sends through Meta's Graph API: WhatsApp Cloud API
-// messages (POST /{version}/{phone_number_id}/messages) and Messenger and
-// Instagram Send API messages (POST /{version}/me/messages).
-package metasender
+package meta
+
+// The sender, through Meta's Graph API: WhatsApp Cloud API messages
+// (POST /{version}/{phone_number_id}/messages) and Messenger and Instagram
+// Send API messages (POST /{version}/me/messages).
 
 import (
 	"bytes"
@@ -19,7 +20,7 @@ import (
 	"github.com/opengateway/gateway/outbox"
 )
 
-// Defaults for Config.
+// Defaults for SenderConfig.
 const (
 	DefaultGraphURL = "https://graph.facebook.com"
 	DefaultVersion  = "v23.0"
@@ -28,12 +29,12 @@ const (
 // maxAnswer bounds how much of an answer is read.
 const maxAnswer = 1 << 20
 
-// DefaultUserAgent is sent when Config.UserAgent is empty.
+// DefaultUserAgent is sent when SenderConfig.UserAgent is empty.
 const DefaultUserAgent = "gateway/0.0.0"
 
-// Config configures a Sender. A channel whose token is empty is refused with
+// SenderConfig configures a Sender. A channel whose token is empty is refused with
 // a permanent error.
-type Config struct {
+type SenderConfig struct {
 	// GraphURL is the Graph API host without version (META_GRAPH_URL),
 	// default https://graph.facebook.com.
 	GraphURL string
@@ -57,14 +58,14 @@ type Config struct {
 // Sender sends WhatsApp, Messenger and Instagram messages, choosing by
 // Send.Channel. It is safe for concurrent use.
 type Sender struct {
-	cfg  Config
+	cfg  SenderConfig
 	base string // GraphURL/Version
 }
 
 var _ outbox.Sender = (*Sender)(nil)
 
-// New returns a Sender, or an error naming what is wrong in cfg.
-func New(cfg Config) (*Sender, error) {
+// NewSender returns a Sender, or an error naming what is wrong in cfg.
+func NewSender(cfg SenderConfig) (*Sender, error) {
 	var problems []string
 	if cfg.GraphURL == "" {
 		cfg.GraphURL = DefaultGraphURL

@@ -1,14 +1,13 @@
-// Package twiliosender sends SMS, MMS and WhatsApp messages through Twilio's
-// Messages API (POST /2010-04-01/Accounts/{AccountSid}/Messages.json) with
-// twilio-go.
-package twiliosender
+package twilio
+
+// The sender: SMS, MMS and WhatsApp messages through Twilio's Messages API
+// (POST /2010-04-01/Accounts/{AccountSid}/Messages.json) with twilio-go.
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/opengateway/gateway/connectors/twilio"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -27,14 +26,14 @@ import (
 // DefaultBaseURL is Twilio's API host.
 const DefaultBaseURL = "https://api.twilio.com"
 
-// maxMedia is how many MediaUrl one message may carry.
-const maxMedia = 10
+// maxSendMedia is how many MediaUrl one message may carry.
+const maxSendMedia = 10
 
-// DefaultUserAgent is sent when Config.UserAgent is empty.
+// DefaultUserAgent is sent when SenderConfig.UserAgent is empty.
 const DefaultUserAgent = "gateway/0.0.0"
 
-// Config configures a Sender.
-type Config struct {
+// SenderConfig configures a Sender.
+type SenderConfig struct {
 	AccountSID string
 	AuthToken  string
 	// BaseURL replaces scheme and host of Twilio's API (TWILIO_API_URL),
@@ -53,7 +52,7 @@ type Config struct {
 
 // Sender sends through Twilio. It is safe for concurrent use.
 type Sender struct {
-	cfg   Config
+	cfg   SenderConfig
 	base  *url.URL
 	creds *client.Credentials
 }
@@ -62,8 +61,8 @@ var _ outbox.Sender = (*Sender)(nil)
 
 var alnum = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
 
-// New returns a Sender, or an error naming what is wrong in cfg.
-func New(cfg Config) (*Sender, error) {
+// NewSender returns a Sender, or an error naming what is wrong in cfg.
+func NewSender(cfg SenderConfig) (*Sender, error) {
 	var problems []string
 	if !alnum.MatchString(cfg.AccountSID) {
 		problems = append(problems, "account SID must be non-empty and alphanumeric")
@@ -142,8 +141,8 @@ func (s *Sender) params(m outbox.Send) (*openapi.CreateMessageParams, error) {
 	if m.From.Address == "" {
 		return nil, invalid("no sender address (From)")
 	}
-	if len(m.Attachments) > maxMedia {
-		return nil, invalid("%d attachments, at most %d per message", len(m.Attachments), maxMedia)
+	if len(m.Attachments) > maxSendMedia {
+		return nil, invalid("%d attachments, at most %d per message", len(m.Attachments), maxSendMedia)
 	}
 	p := &openapi.CreateMessageParams{}
 	p.SetTo(withPrefix(prefix, m.To.Address))
@@ -306,10 +305,6 @@ func (rt *roundTripper) header() http.Header {
 	}
 	return rt.hdr
 }
-
-// CallbackParam is the status-callback query parameter naming the gateway
-// message a Twilio status is about; the Twilio connector reads it.
-const CallbackParam = twilio.CallbackParam
 
 func withMessageID(callback, id string) string {
 	if id == "" {

@@ -1,4 +1,4 @@
-package media
+package meta
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+
+	"github.com/opengateway/gateway/connectors/fetch"
+	"github.com/opengateway/gateway/core/media"
 )
 
 // GraphFetcher downloads WhatsApp Cloud API media: the media id resolves to
@@ -21,12 +24,14 @@ type GraphFetcher struct {
 	UserAgent string
 }
 
-// Fetch implements Fetcher.
+var _ media.Fetcher = GraphFetcher{}
+
+// Fetch implements media.Fetcher.
 func (g GraphFetcher) Fetch(ctx context.Context, mediaID string) (io.ReadCloser, string, error) {
 	if mediaID == "" {
-		return nil, "", fmt.Errorf("%w: no media id", ErrPermanent)
+		return nil, "", fmt.Errorf("%w: no media id", media.ErrPermanent)
 	}
-	h := HTTPFetcher{Client: g.Client, Bearer: g.Token, UserAgent: g.UserAgent}
+	h := fetch.HTTP{Client: g.Client, Bearer: g.Token, UserAgent: g.UserAgent}
 	body, _, err := h.Fetch(ctx, g.BaseURL+"/"+g.Version+"/"+url.PathEscape(mediaID))
 	if err != nil {
 		return nil, "", err
@@ -38,7 +43,7 @@ func (g GraphFetcher) Fetch(ctx context.Context, mediaID string) (io.ReadCloser,
 	err = json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&meta)
 	body.Close()
 	if err != nil || meta.URL == "" {
-		return nil, "", errors.Join(ErrPermanent, fmt.Errorf("media: graph answer for %s has no url", mediaID))
+		return nil, "", errors.Join(media.ErrPermanent, fmt.Errorf("media: graph answer for %s has no url", mediaID))
 	}
 	file, ct, err := h.Fetch(ctx, meta.URL)
 	if err != nil {
@@ -48,4 +53,16 @@ func (g GraphFetcher) Fetch(ctx context.Context, mediaID string) (io.ReadCloser,
 		ct = meta.MimeType
 	}
 	return file, ct, nil
+}
+
+// fetchers are the media fetchers of the Meta channels: Messenger and
+// Instagram attachments are public CDN URLs, WhatsApp media ids need the
+// access token.
+func fetchers(graphURL, version, waToken, userAgent string, client *http.Client) map[string]media.Fetcher {
+	cdn := fetch.HTTP{Client: client, UserAgent: userAgent}
+	out := map[string]media.Fetcher{ProviderMessenger: cdn, ProviderInstagram: cdn}
+	if waToken != "" {
+		out[ProviderWhatsApp] = GraphFetcher{Client: client, BaseURL: graphURL, Version: version, Token: waToken, UserAgent: userAgent}
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package metasender_test
+package meta_test
 
 import (
 	"context"
@@ -10,17 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/metasender"
-	"github.com/opengateway/gateway/outbox/providertest"
+	"github.com/opengateway/gateway/outbox/outboxtest"
 )
 
 const userAgent = "gateway/1.2.3"
 
-func newSender(t *testing.T, fake *providertest.Meta) *metasender.Sender {
+func newSender(t *testing.T, fake *providertest.Meta) *meta.Sender {
 	t.Helper()
-	s, err := metasender.New(metasender.Config{
+	s, err := meta.NewSender(meta.SenderConfig{
 		GraphURL: fake.URL, Version: providertest.MetaGraphVersion,
 		WhatsAppToken: fake.WhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID,
 		PageToken: fake.PageToken, UserAgent: userAgent,
@@ -46,6 +47,41 @@ var (
 	psid       = normalize.Party{Kind: normalize.KindMessenger, Address: "5275811702471834"}
 	igsid      = normalize.Party{Kind: normalize.KindInstagram, Address: "17841400000000001"}
 )
+
+// The contract every outbox sender keeps, on both Graph endpoints.
+func TestSenderContract(t *testing.T) {
+	outboxtest.TestSender(t, outboxtest.Suite{
+		New: func(t *testing.T) outboxtest.Target {
+			fake := providertest.NewMeta(t)
+			return outboxtest.Target{Sender: newSender(t, fake), Fake: fake.Fake, LastID: func() string {
+				msgs := fake.Messages()
+				if len(msgs) == 0 {
+					return ""
+				}
+				return msgs[len(msgs)-1].ID
+			}}
+		},
+		Sends: []outbox.Send{
+			{MessageID: "m1", Channel: "whatsapp", From: waBusiness, To: waCustomer, Text: "x"},
+			{MessageID: "m2", Channel: "messenger", To: psid, Text: "x"},
+		},
+		OtherChannel: "sms",
+		Permanent: outboxtest.Failure{Status: 400,
+			Body:   providertest.MetaErrorBody(131026, 0, "(#131026) Message undeliverable", "OAuthException"),
+			Expect: outboxtest.Expect{Status: 400, Code: "131026", Message: "Message undeliverable"}},
+		RateLimited: outboxtest.Expect{Status: 429, Code: "130429"},
+		ServerError: outboxtest.Expect{Status: 500, Code: "2"},
+		BadConfigs: map[string]func() error{
+			"no token":          newErr(meta.SenderConfig{}),
+			"relative URL":      newErr(meta.SenderConfig{GraphURL: "graph.facebook.com", PageToken: "x"}),
+			"version with path": newErr(meta.SenderConfig{Version: "v23.0/x", PageToken: "x"}),
+		},
+	})
+}
+
+func newErr(cfg meta.SenderConfig) func() error {
+	return func() error { _, err := meta.NewSender(cfg); return err }
+}
 
 func TestSendWireRequest(t *testing.T) {
 	waPath := "/v23.0/" + providertest.MetaPhoneNumberID + "/messages"
@@ -184,10 +220,6 @@ func TestSendErrors(t *testing.T) {
 		retryAfter time.Duration
 		inMessage  string
 	}{
-		"429 with Retry-After is transient": {
-			script: fail(429, "", map[string]string{"Retry-After": "30"}),
-			send:   wa, status: 429, code: "130429", retryAfter: 30 * time.Second,
-		},
 		"throughput limit answered as 400 is transient": {
 			script: fail(400, providertest.MetaErrorBody(130429, 0, "(#130429) Rate limit hit", "OAuthException"), nil),
 			send:   wa, status: 400, code: "130429",
@@ -200,10 +232,6 @@ func TestSendErrors(t *testing.T) {
 			script: fail(400, providertest.MetaErrorBody(32, 0, "Page request limit reached", "OAuthException"),
 				map[string]string{"X-Business-Use-Case-Usage": `{"106378625516323":[{"type":"messenger","call_count":100,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":3}]}`}),
 			send: fb, status: 400, code: "32", retryAfter: 3 * time.Minute,
-		},
-		"500 is transient": {
-			script: fail(500, "", nil),
-			send:   wa, status: 500, code: "2",
 		},
 		"502 with an HTML body is transient": {
 			script: fail(502, "<html>bad gateway</html>", map[string]string{"Content-Type": "text/html"}),
@@ -278,7 +306,6 @@ func TestSendErrors(t *testing.T) {
 func TestSendRejectedBeforeSending(t *testing.T) {
 	img := normalize.Attachment{URL: "https://media.example.com/p.jpg", ContentType: "image/jpeg"}
 	tests := map[string]outbox.Send{
-		"sms channel":                  {Channel: "sms", To: waCustomer, Text: "x"},
 		"whatsapp two attachments":     {Channel: "whatsapp", To: waCustomer, Attachments: []normalize.Attachment{img, img}},
 		"whatsapp audio with caption":  {Channel: "whatsapp", To: waCustomer, Text: "x", Attachments: []normalize.Attachment{{URL: "https://m/a.ogg", ContentType: "audio/ogg"}}},
 		"whatsapp template no lang":    {Channel: "whatsapp", To: waCustomer, Template: &outbox.Template{Name: "t"}},
@@ -305,7 +332,7 @@ func TestSendRejectedBeforeSending(t *testing.T) {
 
 func TestChannelWithoutToken(t *testing.T) {
 	fake := providertest.NewMeta(t)
-	s, err := metasender.New(metasender.Config{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID})
+	s, err := meta.NewSender(meta.SenderConfig{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,34 +348,11 @@ func TestChannelWithoutToken(t *testing.T) {
 	}
 }
 
-func TestSendTimeoutIsTransient(t *testing.T) {
-	for name, send := range map[string]outbox.Send{
-		"whatsapp":  {Channel: "whatsapp", To: waCustomer, Text: "x"},
-		"messenger": {Channel: "messenger", To: psid, Text: "x"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			fake := providertest.NewMeta(t)
-			fake.Hang(10 * time.Second)
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			_, err := newSender(t, fake).Send(ctx, send)
-			var se *outbox.SendError
-			if !errors.As(err, &se) || se.Permanent || se.HTTPStatus != 0 {
-				t.Fatalf("err = %#v, want a transient transport error", err)
-			}
-			if d := time.Since(start); d > 3*time.Second {
-				t.Errorf("Send took %v: the context deadline was not honoured", d)
-			}
-		})
-	}
-}
-
 // The fake enforces the WhatsApp document's User-Agent pattern: a version
 // that is not x.y.z is refused, so a misconfigured UserAgent shows up in tests.
 func TestWhatsAppUserAgentPattern(t *testing.T) {
 	fake := providertest.NewMeta(t)
-	s, err := metasender.New(metasender.Config{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
+	s, err := meta.NewSender(meta.SenderConfig{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
 		PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "gateway/dev"})
 	if err != nil {
 		t.Fatal(err)
@@ -360,26 +364,12 @@ func TestWhatsAppUserAgentPattern(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
-	for name, cfg := range map[string]metasender.Config{
-		"no token":          {},
-		"relative URL":      {GraphURL: "graph.facebook.com", PageToken: "x"},
-		"version with path": {Version: "v23.0/x", PageToken: "x"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, err := metasender.New(cfg); err == nil {
-				t.Fatal("New accepted a bad config")
-			}
-		})
-	}
-}
-
 // BenchmarkSend measures the sender against a fake answering after a
 // realistic Graph API latency, with parallel senders as the dispatcher runs them.
 func BenchmarkSend(b *testing.B) {
 	fake := providertest.NewMeta(b)
 	fake.SetLatency(2 * time.Millisecond)
-	s, err := metasender.New(metasender.Config{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
+	s, err := meta.NewSender(meta.SenderConfig{GraphURL: fake.URL, WhatsAppToken: fake.WhatsAppToken,
 		PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: userAgent})
 	if err != nil {
 		b.Fatal(err)

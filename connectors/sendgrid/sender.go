@@ -1,12 +1,12 @@
-// Package sendgridsender sends email replies through SendGrid's v3 Mail Send
-// API (POST /v3/mail/send) with sendgrid-go.
-package sendgridsender
+package sendgrid
+
+// The sender: email replies through SendGrid's v3 Mail Send API
+// (POST /v3/mail/send) with sendgrid-go.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	sgconn "github.com/opengateway/gateway/connectors/sendgrid"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,15 +24,11 @@ import (
 // DefaultBaseURL is SendGrid's API host.
 const DefaultBaseURL = "https://api.sendgrid.com"
 
-// CustomArgMessageID is the custom_args key carrying the gateway message id;
-// SendGrid copies it into every event of the mail.
-const CustomArgMessageID = sgconn.MessageIDArg
-
-// DefaultUserAgent is sent when Config.UserAgent is empty.
+// DefaultUserAgent is sent when SenderConfig.UserAgent is empty.
 const DefaultUserAgent = "gateway/0.0.0"
 
-// Config configures a Sender.
-type Config struct {
+// SenderConfig configures a Sender.
+type SenderConfig struct {
 	APIKey string
 	// BaseURL is SendGrid's API host without path (SENDGRID_API_URL),
 	// default https://api.sendgrid.com.
@@ -46,15 +42,15 @@ type Config struct {
 
 // Sender sends email through SendGrid. It is safe for concurrent use.
 type Sender struct {
-	cfg  Config
+	cfg  SenderConfig
 	host string
 	rest *rest.Client
 }
 
 var _ outbox.Sender = (*Sender)(nil)
 
-// New returns a Sender, or an error naming what is wrong in cfg.
-func New(cfg Config) (*Sender, error) {
+// NewSender returns a Sender, or an error naming what is wrong in cfg.
+func NewSender(cfg SenderConfig) (*Sender, error) {
 	var problems []string
 	if cfg.APIKey == "" {
 		problems = append(problems, "API key is empty")
@@ -132,7 +128,7 @@ func buildMail(m outbox.Send) ([]byte, error) {
 	p := mail.NewPersonalization()
 	p.AddTos(mail.NewEmail(m.To.Name, m.To.Address))
 	if m.MessageID != "" {
-		p.SetCustomArg(CustomArgMessageID, m.MessageID)
+		p.SetCustomArg(MessageIDArg, m.MessageID)
 	}
 	ml.AddPersonalizations(p)
 	ml.Subject = m.Subject
