@@ -28,14 +28,20 @@ var Channels = []string{"sms", "mms", "whatsapp", "messenger", "instagram", "ema
 
 // Config is the whole configuration.
 type Config struct {
-	HTTPAddr          string
-	PublicURL         string
-	DataDir           string
-	Roles             map[string]bool
-	KafkaBrokers      []string
-	EmbeddedKafkaAddr string
-	TopicPrefix       string
-	KafkaPartitions   int
+	HTTPAddr string
+	// OpsAddr, when set, serves /metrics, /readyz and /healthz on a listener
+	// of their own instead of HTTPAddr (GATEWAY_OPS_ADDR).
+	OpsAddr string
+	// MaxConns and MaxConnsPerIP cap open HTTP connections in all and per
+	// client address (GATEWAY_MAX_CONNS, GATEWAY_MAX_CONNS_PER_IP; 0 = no cap).
+	MaxConns, MaxConnsPerIP int
+	PublicURL               string
+	DataDir                 string
+	Roles                   map[string]bool
+	KafkaBrokers            []string
+	EmbeddedKafkaAddr       string
+	TopicPrefix             string
+	KafkaPartitions         int
 	// CoreBatch is the most inbound records applied per transaction (GATEWAY_CORE_BATCH).
 	CoreBatch        int
 	KafkaReplication int
@@ -154,6 +160,9 @@ func Load(getenv func(string) string) (Config, error) {
 
 	c := Config{
 		HTTPAddr:          str("GATEWAY_HTTP_ADDR", ":8080"),
+		OpsAddr:           str("GATEWAY_OPS_ADDR", ""),
+		MaxConns:          num("GATEWAY_MAX_CONNS", 20000),
+		MaxConnsPerIP:     num("GATEWAY_MAX_CONNS_PER_IP", 1000),
 		PublicURL:         strings.TrimRight(str("GATEWAY_PUBLIC_URL", ""), "/"),
 		DataDir:           str("GATEWAY_DATA_DIR", "./data"),
 		EmbeddedKafkaAddr: str("GATEWAY_EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"),
@@ -206,6 +215,17 @@ func Load(getenv func(string) string) (Config, error) {
 	// Addresses.
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("GATEWAY_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.OpsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+			bad("GATEWAY_OPS_ADDR", "%q is not host:port", c.OpsAddr)
+		}
+	}
+	if c.MaxConns < 0 {
+		bad("GATEWAY_MAX_CONNS", "must be 0 (no cap) or more")
+	}
+	if c.MaxConnsPerIP < 0 {
+		bad("GATEWAY_MAX_CONNS_PER_IP", "must be 0 (no cap) or more")
 	}
 	if _, _, err := net.SplitHostPort(c.EmbeddedKafkaAddr); err != nil {
 		bad("GATEWAY_EMBEDDED_KAFKA_ADDR", "%q is not host:port", c.EmbeddedKafkaAddr)

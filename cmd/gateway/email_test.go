@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/connectors/sendgrid"
 	"github.com/opengateway/gateway/core/sqlstore"
-	"github.com/opengateway/gateway/outbox/providertest"
 )
 
 const sendgridPublicKey = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELjcyxMU4V5g7M22YUyVp8JNw3++PSQ1hM+dKzRIwqriaa22rsmLmFTSlFM/rusWGGZCNfQzl1Yxve8r9WwWP4w=="

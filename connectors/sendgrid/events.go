@@ -1,5 +1,9 @@
-// Package sendgrid is the SendGrid connector: Inbound Parse (email in,
-// behind HTTP basic auth) and the signed Event Webhook (delivery statuses).
+// Package sendgrid is everything about SendGrid: Inbound Parse (email in,
+// behind HTTP basic auth; inbound.go), the signed Event Webhook (delivery
+// statuses; events.go), the sender of replies through the v3 Mail Send API
+// (sender.go), the storing of attachments at ingest (media.go) and New,
+// which builds all of it from the configuration (connector.go). It must not
+// import fiber, Kafka clients or another provider's package.
 package sendgrid
 
 import (
@@ -29,7 +33,7 @@ const (
 	TimestampHeader = "X-Twilio-Email-Event-Webhook-Timestamp"
 )
 
-// MessageIDArg is the custom arg the outbox's SendGrid sender sets to the
+// MessageIDArg is the custom arg the sender (sender.go) sets to the
 // gateway's message id; SendGrid echoes custom args on every event.
 const MessageIDArg = "gateway_message_id"
 

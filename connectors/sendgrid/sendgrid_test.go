@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -20,11 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/connectortest"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/normalize"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var at = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
@@ -310,30 +308,27 @@ func TestSplitQuoted(t *testing.T) {
 	}
 }
 
+// keepMedia leaves attachments as parsed (pending, no URL), so golden files
+// show the parser's output.
+type keepMedia struct{}
+
+func (keepMedia) Put(_ context.Context, _ string, r io.Reader, a normalize.Attachment) normalize.Attachment {
+	_, _ = io.Copy(io.Discard, r)
+	return a
+}
+
 // Golden files hold the normalized output; go test -run Golden -update rewrites them.
 func TestGolden(t *testing.T) {
-	for _, f := range []string{"inbound_default.txt", "inbound_reply_quoted.txt", "inbound_latin1.txt", "inbound_attachment.txt", "inbound_raw.txt"} {
-		t.Run(f, func(t *testing.T) {
-			m, _, err := ParseInbound(inboundRequest(read(t, f), "", ""))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.MessageID = ""
-			got, _ := json.MarshalIndent(m, "", "  ")
-			golden := filepath.Join("testdata", "golden", strings.TrimSuffix(f, ".txt")+".json")
-			if *update {
-				_ = os.MkdirAll(filepath.Dir(golden), 0o755)
-				_ = os.WriteFile(golden, append(got, '\n'), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if strings.TrimSpace(string(want)) != string(got) {
-				t.Errorf("differs from %s:\n%s", golden, got)
-			}
-		})
-	}
+	connectortest.Suite{
+		Handler: Inbound{User: inboundUser, Password: inboundPass, Media: keepMedia{}},
+		Request: func(body []byte) *webhook.Request { return inboundRequest(body, "", "") },
+		Sign: func(r *webhook.Request) {
+			req := &http.Request{Header: r.Header}
+			req.SetBasicAuth(inboundUser, inboundPass)
+		},
+		Output: connectortest.Payload,
+	}.Run(t, append(connectortest.Files(t, "inbound_*.txt"), connectortest.Case{Label: "no credentials", File: "inbound_default.txt",
+		Prep: func(r *webhook.Request) { r.Header.Del("Authorization") }, ExpectedErr: webhook.ErrUnauthorized}))
 }
 
 func FuzzInbound(f *testing.F) {

@@ -1,5 +1,9 @@
-// Package twilio is the Twilio connector: inbound SMS, MMS and WhatsApp,
-// status callbacks, and the X-Twilio-Signature check.
+// Package twilio is everything about Twilio: the inbound SMS, MMS and
+// WhatsApp webhook and the status callbacks (inbound.go, status.go), the
+// X-Twilio-Signature check (verify.go), the sender of replies (sender.go),
+// the media fetcher (media.go) and New, which builds all of it from the
+// configuration (twilio.go). It must not import fiber, Kafka clients or
+// another provider's package.
 package twilio
 
 import (

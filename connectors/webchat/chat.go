@@ -2,7 +2,10 @@
 // embeddable widget at /chat/widget.js and a demo page at /chat/. A visitor
 // keeps one identity through a signed visitor token, and a site can say who
 // the visitor is (email or its own user id) with an HMAC its backend
-// computes, which links the chat to the customer's other channels.
+// computes, which links the chat to the customer's other channels. The
+// outbox's sender of chat replies is here too (sender.go). Unlike the
+// provider packages it serves its own routes and so imports fiber; it must
+// not import Kafka clients or another provider's package.
 //
 // Frames (JSON), see PROTOCOL.md:
 //
@@ -47,7 +50,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -271,11 +276,11 @@ func (c *Chat) Mount(app *fiber.App) {
 // upgrade checks the Origin before the websocket handshake.
 func (c *Chat) upgrade(ctx *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(ctx) {
-		return ctx.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": fiber.Map{"code": "upgrade_required", "message": "connect with a websocket"}})
+		return httperr.Write(ctx, httperr.CodeUpgradeRequired, "connect with a websocket")
 	}
 	if !c.originAllowed(ctx.Get(fiber.HeaderOrigin), ctx.Protocol()+"://"+string(ctx.Request().Host())) {
 		c.messages.WithLabelValues("inbound", "origin_refused").Inc()
-		return ctx.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": fiber.Map{"code": "forbidden", "message": "origin not allowed"}})
+		return httperr.Write(ctx, core.EFORBIDDEN, "origin not allowed")
 	}
 	// A first look at the socket limits, to answer with a status; serve
 	// counts for good once the handshake is done.
@@ -407,7 +412,7 @@ func (c *Chat) serve(ws *websocket.Conn) {
 	}
 	hello, err := ParseFrame(b)
 	if err != nil || hello.Type != "hello" {
-		_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": "the first frame must be hello"})
+		_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": "the first frame must be hello"})
 		return
 	}
 	visitor, ok := c.visitorOf(hello.Token)
@@ -459,7 +464,7 @@ func (c *Chat) serve(ws *websocket.Conn) {
 		}
 		f, err := ParseFrame(b)
 		if err != nil {
-			_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": err.Error()})
+			_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": err.Error()})
 			c.messages.WithLabelValues("inbound", "invalid").Inc()
 			continue
 		}
@@ -520,7 +525,7 @@ func (c *Chat) receive(k *conn, visitor string, from normalize.Party, f frame) {
 	if err != nil {
 		c.log.Warn("chat: message not published", "error", err)
 		c.messages.WithLabelValues("inbound", "unavailable").Inc()
-		_ = k.send(map[string]string{"type": "error", "client_id": f.ClientID, "code": "unavailable", "message": "not stored; send again"})
+		_ = k.send(map[string]string{"type": "error", "client_id": f.ClientID, "code": httperr.CodeUnavailable, "message": "not stored; send again"})
 		return
 	}
 	c.messages.WithLabelValues("inbound", "accepted").Inc()

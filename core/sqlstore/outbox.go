@@ -181,8 +181,11 @@ func (t *tx) TakeEarlyStatuses(ctx context.Context, provider, providerMessageID 
 	return out, rows.Err()
 }
 
-// ClaimOutbox leases due replies, the oldest unsent of each conversation.
-func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]core.OutboxJob, error) {
+// ClaimOutbox leases due replies, the oldest unsent of each conversation,
+// by the store's clock.
+func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]core.OutboxJob, error) {
+	now := s.now().UTC()
+	leaseUntil := now.Add(lease)
 	var jobs []core.OutboxJob
 	err := s.InTx(ctx, func(ct core.Tx) error {
 		t := ct.(*tx)

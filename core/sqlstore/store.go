@@ -1,6 +1,8 @@
 // Package sqlstore keeps the conversation engine's data in SQLite (embedded
 // default, pure Go) or PostgreSQL (production). Both run the same SQL, with
 // placeholders rewritten for PostgreSQL, and the same behaviour suite.
+// It implements core.Store and every role of core.Tx, and imports core and
+// normalize of the gateway; never Kafka or HTTP.
 package sqlstore
 
 import (
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,6 +46,10 @@ type Store struct {
 	queries map[string]string
 	// earlyMax bounds the early_statuses table (WithEarlyStatusLimit).
 	earlyMax int
+
+	// sweepMu guards lastSweep, when expired idempotency keys were last deleted.
+	sweepMu   sync.Mutex
+	lastSweep time.Time
 }
 
 var _ core.Store = (*Store)(nil)
