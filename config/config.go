@@ -28,14 +28,20 @@ var Channels = []string{"sms", "mms", "whatsapp", "messenger", "instagram", "ema
 
 // Config is the whole configuration.
 type Config struct {
-	HTTPAddr          string
-	PublicURL         string
-	DataDir           string
-	Roles             map[string]bool
-	KafkaBrokers      []string
-	EmbeddedKafkaAddr string
-	TopicPrefix       string
-	KafkaPartitions   int
+	HTTPAddr string
+	// OpsAddr, when set, serves /metrics, /readyz and /healthz on a listener
+	// of their own instead of HTTPAddr (GATEWAY_OPS_ADDR).
+	OpsAddr string
+	// MaxConns and MaxConnsPerIP cap open HTTP connections in all and per
+	// client address (GATEWAY_MAX_CONNS, GATEWAY_MAX_CONNS_PER_IP; 0 = no cap).
+	MaxConns, MaxConnsPerIP int
+	PublicURL               string
+	DataDir                 string
+	Roles                   map[string]bool
+	KafkaBrokers            []string
+	EmbeddedKafkaAddr       string
+	TopicPrefix             string
+	KafkaPartitions         int
 	// CoreBatch is the most inbound records applied per transaction (GATEWAY_CORE_BATCH).
 	CoreBatch        int
 	KafkaReplication int
@@ -65,6 +71,25 @@ type Config struct {
 	ReopenWindow          time.Duration
 	ReopenWindowByChannel map[string]time.Duration
 	AutoCloseAfter        time.Duration
+
+	// Limits against hostile input.
+	// SendGridEventMaxAge: how far the signed timestamp of an Event Webhook
+	// request may be from now (SENDGRID_EVENT_MAX_AGE, default 10m).
+	SendGridEventMaxAge time.Duration
+	// ChatMaxFrameBytes bounds one chat frame (GATEWAY_CHAT_MAX_FRAME_BYTES,
+	// default 16384).
+	ChatMaxFrameBytes int
+	// ChatRate and ChatBurst bound a socket's frames (GATEWAY_CHAT_RATE,
+	// "5:20": 5 a second, bursts of 20).
+	ChatRate  float64
+	ChatBurst int
+	// ChatMaxSockets and ChatMaxSocketsPerIP bound the open chat sockets of
+	// an instance (GATEWAY_CHAT_MAX_SOCKETS, default 10000) and from one
+	// remote address (GATEWAY_CHAT_MAX_SOCKETS_PER_IP, default 20).
+	ChatMaxSockets, ChatMaxSocketsPerIP int
+	// ChatIdleTimeout closes a chat socket that sent nothing for that long
+	// (GATEWAY_CHAT_IDLE_TIMEOUT, default 30m).
+	ChatIdleTimeout time.Duration
 }
 
 // Has reports whether the process runs a role.
@@ -135,6 +160,9 @@ func Load(getenv func(string) string) (Config, error) {
 
 	c := Config{
 		HTTPAddr:          str("GATEWAY_HTTP_ADDR", ":8080"),
+		OpsAddr:           str("GATEWAY_OPS_ADDR", ""),
+		MaxConns:          num("GATEWAY_MAX_CONNS", 20000),
+		MaxConnsPerIP:     num("GATEWAY_MAX_CONNS_PER_IP", 1000),
 		PublicURL:         strings.TrimRight(str("GATEWAY_PUBLIC_URL", ""), "/"),
 		DataDir:           str("GATEWAY_DATA_DIR", "./data"),
 		EmbeddedKafkaAddr: str("GATEWAY_EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"),
@@ -187,6 +215,17 @@ func Load(getenv func(string) string) (Config, error) {
 	// Addresses.
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("GATEWAY_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.OpsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+			bad("GATEWAY_OPS_ADDR", "%q is not host:port", c.OpsAddr)
+		}
+	}
+	if c.MaxConns < 0 {
+		bad("GATEWAY_MAX_CONNS", "must be 0 (no cap) or more")
+	}
+	if c.MaxConnsPerIP < 0 {
+		bad("GATEWAY_MAX_CONNS_PER_IP", "must be 0 (no cap) or more")
 	}
 	if _, _, err := net.SplitHostPort(c.EmbeddedKafkaAddr); err != nil {
 		bad("GATEWAY_EMBEDDED_KAFKA_ADDR", "%q is not host:port", c.EmbeddedKafkaAddr)
@@ -256,6 +295,42 @@ func Load(getenv func(string) string) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("GATEWAY_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+
+	// Limits against hostile input.
+	c.SendGridEventMaxAge = dur("SENDGRID_EVENT_MAX_AGE", 10*time.Minute)
+	if c.SendGridEventMaxAge < time.Minute || c.SendGridEventMaxAge > 24*time.Hour {
+		bad("SENDGRID_EVENT_MAX_AGE", "must be between 1m and 24h")
+	}
+	c.ChatMaxFrameBytes = num("GATEWAY_CHAT_MAX_FRAME_BYTES", 16<<10)
+	if c.ChatMaxFrameBytes < 1024 || c.ChatMaxFrameBytes > 1<<20 {
+		bad("GATEWAY_CHAT_MAX_FRAME_BYTES", "must be between 1024 and 1048576")
+	}
+	c.ChatRate, c.ChatBurst = 5, 20
+	if v := str("GATEWAY_CHAT_RATE", ""); v != "" {
+		r, b, _ := strings.Cut(v, ":")
+		f, err1 := strconv.ParseFloat(r, 64)
+		n, err2 := strconv.Atoi(b)
+		if b == "" {
+			n, err2 = max(1, int(f)), nil
+		}
+		if err1 != nil || err2 != nil || f <= 0 || n < 1 {
+			bad("GATEWAY_CHAT_RATE", "%q is not frames per second with an optional burst (like 5:20)", v)
+		} else {
+			c.ChatRate, c.ChatBurst = f, n
+		}
+	}
+	c.ChatMaxSockets = num("GATEWAY_CHAT_MAX_SOCKETS", 10000)
+	c.ChatMaxSocketsPerIP = num("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", 20)
+	if c.ChatMaxSockets < 1 {
+		bad("GATEWAY_CHAT_MAX_SOCKETS", "must be at least 1")
+	}
+	if c.ChatMaxSocketsPerIP < 1 {
+		bad("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", "must be at least 1")
+	}
+	c.ChatIdleTimeout = dur("GATEWAY_CHAT_IDLE_TIMEOUT", 30*time.Minute)
+	if c.ChatIdleTimeout < time.Second {
+		bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")
 	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))

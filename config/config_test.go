@@ -74,3 +74,44 @@ func TestFileAndOverrides(t *testing.T) {
 		t.Errorf("tokens %v", c.APITokens)
 	}
 }
+
+// The limits against hostile input: defaults, overrides, and each bad
+// value named.
+func TestHostileInputLimits(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SendGridEventMaxAge != 10*time.Minute || c.ChatMaxFrameBytes != 16<<10 || c.ChatRate != 5 || c.ChatBurst != 20 ||
+		c.ChatMaxSockets != 10000 || c.ChatMaxSocketsPerIP != 20 || c.ChatIdleTimeout != 30*time.Minute {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = Load(env(map[string]string{"SENDGRID_EVENT_MAX_AGE": "5m", "GATEWAY_CHAT_MAX_FRAME_BYTES": "4096", "GATEWAY_CHAT_RATE": "0.5:3",
+		"GATEWAY_CHAT_MAX_SOCKETS": "50", "GATEWAY_CHAT_MAX_SOCKETS_PER_IP": "2", "GATEWAY_CHAT_IDLE_TIMEOUT": "2h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SendGridEventMaxAge != 5*time.Minute || c.ChatMaxFrameBytes != 4096 || c.ChatRate != 0.5 || c.ChatBurst != 3 ||
+		c.ChatMaxSockets != 50 || c.ChatMaxSocketsPerIP != 2 || c.ChatIdleTimeout != 2*time.Hour {
+		t.Fatalf("overrides: %+v", c)
+	}
+	if c, err = Load(env(map[string]string{"GATEWAY_CHAT_RATE": "10"})); err != nil || c.ChatRate != 10 || c.ChatBurst != 10 {
+		t.Fatalf("rate without burst: %v %v %v", c.ChatRate, c.ChatBurst, err)
+	}
+	bad := map[string]string{"SENDGRID_EVENT_MAX_AGE": "0s", "GATEWAY_CHAT_MAX_FRAME_BYTES": "12", "GATEWAY_CHAT_RATE": "fast",
+		"GATEWAY_CHAT_MAX_SOCKETS": "0", "GATEWAY_CHAT_MAX_SOCKETS_PER_IP": "-1", "GATEWAY_CHAT_IDLE_TIMEOUT": "soon"}
+	_, err = Load(env(bad))
+	if err == nil {
+		t.Fatal("invalid limits accepted")
+	}
+	for name := range bad {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	for _, v := range []string{"48h", "30s"} {
+		if _, err := Load(env(map[string]string{"SENDGRID_EVENT_MAX_AGE": v})); err == nil {
+			t.Errorf("SENDGRID_EVENT_MAX_AGE %s accepted", v)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/media"
 )
@@ -25,19 +26,19 @@ func MountMedia(app *fiber.App, files MediaFiles) {
 		key := strings.Clone(c.Params("*"))
 		q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
 		if err := files.Verify(key, q); err != nil {
-			return writeError(c, core.EFORBIDDEN, "the link is invalid or has expired")
+			return httperr.Write(c, core.EFORBIDDEN, "the link is invalid or has expired")
 		}
 		f, err := files.Open(c.UserContext(), key)
 		if errors.Is(err, media.ErrNotFound) {
-			return writeError(c, core.ENOTFOUND, "file not found")
+			return httperr.Write(c, core.ENOTFOUND, "file not found")
 		}
 		if err != nil {
-			return writeError(c, core.EINTERNAL, "internal error")
+			return httperr.Write(c, core.EINTERNAL, "internal error")
 		}
 		defer f.Close()
 		b, err := io.ReadAll(f)
 		if err != nil {
-			return writeError(c, core.EINTERNAL, "internal error")
+			return httperr.Write(c, core.EINTERNAL, "internal error")
 		}
 		c.Set(fiber.HeaderContentType, "application/octet-stream")
 		c.Set("X-Content-Type-Options", "nosniff")

@@ -1,5 +1,9 @@
-// Package connectors is the gateway's HTTP surface: the provider webhooks,
-// health and metrics, and the one place where errors become HTTP statuses.
+// Package connectors is the gateway's HTTP server: the fiber app with its
+// health, readiness and metrics routes, the mount of the provider webhooks
+// (verify, normalize, publish to Kafka, then answer), and the media route
+// serving stored attachments. Errors are answered through httperr; the
+// providers live in their own packages below, the operator API in
+// core/httpapi.
 package connectors
 
 import (
@@ -13,25 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/opengateway/gateway/connectors/edge"
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/kafkabus"
-)
-
-// statusOf turns domain error codes into HTTP statuses, in one place.
-var statusOf = map[string]int{
-	core.EINVALID: fiber.StatusBadRequest, core.EUNAUTHORIZED: fiber.StatusUnauthorized,
-	core.EFORBIDDEN: fiber.StatusForbidden, core.ENOTFOUND: fiber.StatusNotFound,
-	core.ECONFLICT: fiber.StatusConflict, core.EUNPROCESSABLE: fiber.StatusUnprocessableEntity,
-	core.EINTERNAL: fiber.StatusInternalServerError, ECODE_UNAVAILABLE: fiber.StatusServiceUnavailable,
-	ECODE_TOO_LARGE: fiber.StatusRequestEntityTooLarge, ECODE_UNSUPPORTED: fiber.StatusUnsupportedMediaType,
-}
-
-// Codes of HTTP-level errors that have no domain meaning.
-const (
-	ECODE_UNAVAILABLE = "unavailable"
-	ECODE_TOO_LARGE   = "too_large"
-	ECODE_UNSUPPORTED = "unsupported_media_type"
 )
 
 // webhookError maps a provider package's error onto a domain error code and
@@ -45,20 +35,11 @@ func webhookError(err error) (code, outcome string) {
 	case errors.Is(err, webhook.ErrMalformed):
 		return core.EINVALID, "malformed"
 	case errors.Is(err, webhook.ErrUnsupported):
-		return ECODE_UNSUPPORTED, "malformed"
+		return httperr.CodeUnsupported, "malformed"
 	case errors.Is(err, kafkabus.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return ECODE_UNAVAILABLE, "unavailable"
+		return httperr.CodeUnavailable, "unavailable"
 	}
 	return core.EINTERNAL, "error"
-}
-
-// writeError answers with the JSON error shape of the gateway.
-func writeError(c *fiber.Ctx, code, message string) error {
-	status, ok := statusOf[code]
-	if !ok {
-		status = fiber.StatusInternalServerError
-	}
-	return c.Status(status).JSON(fiber.Map{"error": fiber.Map{"code": code, "message": message}})
 }
 
 // Pinger is something /readyz checks.
@@ -76,8 +57,11 @@ func (f PingFunc) Ping(ctx context.Context) error { return f(ctx) }
 type Config struct {
 	// PublicURL is the base URL providers call (signatures cover it).
 	PublicURL string
-	// BodyLimit is the largest request body accepted, in bytes.
-	BodyLimit int
+	Log       *slog.Logger
+}
+
+// OpsConfig configures the operations routes.
+type OpsConfig struct {
 	// Ready lists what must answer for /readyz to pass, by name.
 	Ready map[string]Pinger
 	// Gatherer serves /metrics.
@@ -85,38 +69,40 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// NewApp returns the fiber app with health, readiness and metrics routes;
-// the webhooks and the API are mounted on it by their own constructors.
+// maxHeaderBytes bounds a request's line and headers (fasthttp answers 431
+// beyond it).
+const maxHeaderBytes = 8 << 10
+
+// NewApp returns the fiber app every route is mounted on. Request bodies
+// are streamed: none is read or allocated until its route reads it within
+// its limit (edge.LimitBody, edge.ReadBody), which refuse encoded bodies with
+// 415. Slow clients are cut by the read and write timeouts; edge.LimitListener caps
+// connections in all and per client address.
 func NewApp(cfg Config) *fiber.App {
-	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = 32 << 20
-	}
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		BodyLimit:             cfg.BodyLimit,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		// The server reads no more than a byte or two of a body before the
+		// route runs; the route reads the rest within its own limit.
+		BodyLimit:                    1,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               maxHeaderBytes,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  120 * time.Second,
 		// Idle keep-alive connections (and chat sockets) give their buffers back.
 		ReduceMemoryUsage: true,
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			var fe *fiber.Error
-			if errors.As(err, &fe) {
-				code := core.EINTERNAL
-				switch fe.Code {
-				case fiber.StatusNotFound:
-					code = core.ENOTFOUND
-				case fiber.StatusRequestEntityTooLarge:
-					code = ECODE_TOO_LARGE
-				case fiber.StatusMethodNotAllowed, fiber.StatusBadRequest:
-					code = core.EINVALID
-				}
-				return c.Status(fe.Code).JSON(fiber.Map{"error": fiber.Map{"code": code, "message": fe.Message}})
-			}
-			cfg.Log.Error("http: unhandled error", "path", c.Path(), "error", err)
-			return writeError(c, core.EINTERNAL, "internal error")
-		},
+		ErrorHandler:      httperr.Handler(cfg.Log),
 	})
+	app.Use(edge.CloseUnread)
+	return app
+}
+
+// MountOps adds /healthz, /readyz and /metrics to app: the main app, or
+// the app of the separate operations listener (GATEWAY_OPS_ADDR).
+// /readyz names each check "ok" or "failing"; why one fails goes to the log
+// only (error texts name hosts and users).
+func MountOps(app *fiber.App, cfg OpsConfig) {
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
@@ -124,7 +110,8 @@ func NewApp(cfg Config) *fiber.App {
 		out, ok := fiber.Map{}, true
 		for name, p := range cfg.Ready {
 			if err := p.Ping(ctx); err != nil {
-				out[name], ok = err.Error(), false
+				cfg.Log.Warn("readyz: check failing", "check", name, "error", err)
+				out[name], ok = "failing", false
 			} else {
 				out[name] = "ok"
 			}
@@ -138,5 +125,4 @@ func NewApp(cfg Config) *fiber.App {
 		h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 		app.Get("/metrics", func(c *fiber.Ctx) error { h(c.Context()); return nil })
 	}
-	return app
 }

@@ -3,6 +3,7 @@ package connectors
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/opengateway/gateway/connectors/edge"
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/kafkabus"
@@ -24,17 +27,8 @@ type Publisher interface {
 	Produce(ctx context.Context, recs ...kafkabus.Record) error
 }
 
-// Route is one provider webhook.
-type Route struct {
-	// Name labels the route's metrics and raw.v1 records (twilio_messaging).
-	Name    string
-	Path    string
-	Methods []string
-	// Handler is nil when the connector is disabled (its secrets are not set).
-	Handler webhook.Handler
-	// MaxBody is the largest body this route accepts (default 1 MiB).
-	MaxBody int
-}
+// Route is one provider webhook; provider packages declare theirs.
+type Route = webhook.Route
 
 // Webhooks serves provider webhooks: verify, normalize, publish to Kafka,
 // and only then answer the provider.
@@ -56,7 +50,7 @@ func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *s
 		pub: pub, topics: topics, publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, unavailable, disabled, error.",
+			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, encoded, unavailable, disabled, error.",
 		}, []string{"connector", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "duration_seconds",
@@ -101,13 +95,22 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		}()
 		if rt.Handler == nil {
 			outcome = "disabled"
-			return writeError(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
+			return httperr.Write(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
 		}
-		if len(c.Body()) > maxBody {
+		if edge.Encoded(c) {
+			outcome = "encoded"
+			c.Context().SetConnectionClose()
+			return httperr.Write(c, httperr.CodeUnsupported, "webhook bodies are not accepted encoded (Content-Encoding must be identity)")
+		}
+		body, err := edge.ReadBody(c, maxBody)
+		if err != nil {
 			outcome = "too_large"
-			return writeError(c, ECODE_TOO_LARGE, "request body is larger than the limit for this route")
+			if !errors.Is(err, edge.ErrBodyTooLarge) {
+				outcome = "malformed"
+			}
+			return edge.WriteBodyError(c, err, maxBody)
 		}
-		req := w.request(c, start)
+		req := w.request(c, body, start)
 		ctx, cancel := context.WithTimeout(c.UserContext(), w.timeout)
 		defer cancel()
 		res, err := rt.Handler.Handle(ctx, req)
@@ -116,18 +119,18 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			outcome = o
 			if code == core.EINTERNAL {
 				w.log.Error("webhook: handle", "connector", rt.Name, "error", err)
-				return writeError(c, code, "internal error")
+				return httperr.Write(c, code, "internal error")
 			}
 			if o == "unauthorized" {
 				c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gateway"`)
 			}
 			w.log.Warn("webhook: refused", "connector", rt.Name, "outcome", o, "error", err)
-			return writeError(c, code, err.Error())
+			return httperr.Write(c, code, err.Error())
 		}
 		if err := w.publish(ctx, rt.Name, req, res); err != nil {
 			outcome = "unavailable"
 			w.log.Error("webhook: publish", "connector", rt.Name, "error", err)
-			return writeError(c, ECODE_UNAVAILABLE, "the event could not be stored; retry later")
+			return httperr.Write(c, httperr.CodeUnavailable, "the event could not be stored; retry later")
 		}
 		if len(res.Events) == 0 && res.Ignored > 0 {
 			outcome = "ignored"
@@ -143,7 +146,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 }
 
 // request copies what the handler needs out of fiber's reused buffers.
-func (w *Webhooks) request(c *fiber.Ctx, at time.Time) *webhook.Request {
+func (w *Webhooks) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Request {
 	h := make(http.Header)
 	c.Request().Header.VisitAll(func(k, v []byte) { h.Add(string(k), string(v)) })
 	orig := c.OriginalURL()
@@ -154,7 +157,7 @@ func (w *Webhooks) request(c *fiber.Ctx, at time.Time) *webhook.Request {
 	q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
 	return &webhook.Request{
 		Method: c.Method(), URL: base + orig, Header: h, Query: q,
-		Body: bytes.Clone(c.Body()), ReceivedAt: at.UTC(),
+		Body: bytes.Clone(body), ReceivedAt: at.UTC(),
 	}
 }
 

@@ -74,7 +74,10 @@ func (s *Service) SentAlready(ctx context.Context, j OutboxJob) (provider, provi
 	return provider, providerMessageID, ok, err
 }
 
-func (s *Service) advance(ctx context.Context, tx Tx, m StoredMessage, st normalize.Status) error {
+func (s *Service) advance(ctx context.Context, tx interface {
+	DeliveryTx
+	EventTx
+}, m StoredMessage, st normalize.Status) error {
 	if m.Direction != normalize.Outbound || !normalize.Advances(m.Status, st.Status) {
 		return nil
 	}
@@ -94,8 +97,7 @@ func (s *Service) advance(ctx context.Context, tx Tx, m StoredMessage, st normal
 
 // ClaimOutbox leases due replies to a dispatcher.
 func (s *Service) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxJob, error) {
-	now := time.Now()
-	return s.store.ClaimOutbox(ctx, now, now.Add(lease), limit)
+	return s.store.ClaimOutbox(ctx, lease, limit)
 }
 
 // DecodeOutbound returns what a job sends.
@@ -199,7 +201,7 @@ func (s *Service) MarkFailed(ctx context.Context, j OutboxJob, derr DeliveryErro
 		if err != nil {
 			return err
 		}
-		s.metrics.deadLetter("send_failed")
+		s.metrics.DeadLetter("send_failed")
 		return tx.AddEvents(ctx, OutboxEvent{Topic: s.topics.DLQ, Key: m.ConversationID, Value: dead})
 	})
 	if err == nil {

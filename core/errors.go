@@ -1,6 +1,14 @@
 // Package core is the conversation engine: customers and their identities,
-// the one-active-conversation rule, messages, and the conversation events it
-// publishes through a transactional event outbox.
+// the one-active-conversation rule, messages, replies and their delivery
+// states, and the conversation events it writes to a transactional event
+// outbox. It owns the domain types, the error codes and the interfaces it
+// consumes (Store, Tx and its roles, Metrics, MediaCopier).
+//
+// core imports only normalize of the gateway and nothing of Kafka, HTTP,
+// fiber or Prometheus (TestCoreImportsOnlyNormalize checks): the adapters
+// import core, never the reverse — core/sqlstore (the database),
+// core/kafkabus (the inbound consumer and the event relay), core/media,
+// core/coremetrics, the operator API and cmd.
 package core
 
 import (

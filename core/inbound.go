@@ -24,6 +24,34 @@ type Inbound struct {
 	Status  *normalize.Status  // message.status
 }
 
+// DecodeInbound decodes one record value of inbound.v1: a message.received
+// or message.status CloudEvent. An error wraps normalize.ErrEvent or the
+// codec's error; such a record can never be applied.
+func DecodeInbound(b []byte) (Inbound, error) {
+	ev, err := normalize.DecodeEvent(b)
+	if err != nil {
+		return Inbound{}, err
+	}
+	in := Inbound{Event: ev}
+	switch ev.Type {
+	case normalize.TypeMessageReceived:
+		m, err := ev.DecodeMessage()
+		if err != nil {
+			return Inbound{}, err
+		}
+		in.Message = &m
+	case normalize.TypeMessageStatus:
+		s, err := ev.DecodeStatus()
+		if err != nil {
+			return Inbound{}, err
+		}
+		in.Status = &s
+	default:
+		return Inbound{}, fmt.Errorf("%w: unknown type %q", normalize.ErrEvent, ev.Type)
+	}
+	return in, nil
+}
+
 // HandleInbound applies a batch of inbound events in one transaction, in
 // order, and returns the result of each. A returned error means nothing of
 // the batch was committed. The database work is done per batch: customers,
@@ -55,10 +83,10 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	s.metrics.batch.Observe(float64(len(batch)))
+	s.metrics.Batch(len(batch))
 	for _, r := range results {
 		if r != ResultStatus && r != ResultIgnored {
-			s.metrics.message(r)
+			s.metrics.Message(r)
 		}
 	}
 	s.notify()
@@ -78,7 +106,7 @@ type batchState struct {
 
 // prefetch reads in bulk what the batch's messages need, after locking the
 // known customers (so no other transaction changes them meanwhile).
-func (s *Service) prefetch(ctx context.Context, tx Tx, batch []Inbound) (*batchState, error) {
+func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*batchState, error) {
 	st := &batchState{locked: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{}}
 	var ids []Identity
 	var keys []ProviderKey
@@ -126,7 +154,7 @@ func (st *batchState) touch(c *Conversation) {
 }
 
 // flush writes the batch's messages and conversation changes.
-func (st *batchState) flush(ctx context.Context, tx Tx) error {
+func (st *batchState) flush(ctx context.Context, tx BatchTx) error {
 	n, err := tx.InsertMessages(ctx, st.messages)
 	if err != nil {
 		return err

@@ -1,61 +1,39 @@
 package core
 
-import "github.com/prometheus/client_golang/prometheus"
-
-// Metrics of the conversation engine.
-type Metrics struct {
-	messages    *prometheus.CounterVec
-	events      *prometheus.CounterVec
-	dlq         *prometheus.CounterVec
-	batch       prometheus.Histogram
-	firstResp   prometheus.Histogram
-	resolutionH prometheus.Histogram
-	relayed     prometheus.Counter
+// Metrics receives what the engine counts; core/coremetrics records it in
+// Prometheus. The engine calls it after the work it counts is committed.
+type Metrics interface {
+	// Message counts an inbound message by result (created, attached,
+	// reopened, duplicate).
+	Message(result string)
+	// Event counts an event written to the event outbox, by type.
+	Event(typ string)
+	// DeadLetter counts a record sent to the dead-letter topic, by reason.
+	DeadLetter(reason string)
+	// Batch observes how many records one transaction handled.
+	Batch(records int)
+	// FirstResponse observes a conversation's time to its first reply.
+	FirstResponse(seconds float64)
+	// Resolution observes a conversation's time from creation to closing.
+	Resolution(seconds float64)
+	// Relayed counts events published from the event outbox.
+	Relayed(events int)
 }
 
-var timeBuckets = []float64{10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600, 7 * 24 * 3600}
-
-// NewMetrics registers the core's metrics on reg (nil: unregistered).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "gateway", Subsystem: "core", Name: "messages_total",
-			Help: "Inbound messages handled by the core, by result: created (new conversation), attached, reopened, duplicate.",
-		}, []string{"result"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "gateway", Subsystem: "core", Name: "events_total",
-			Help: "Events written to the event outbox, by type.",
-		}, []string{"type"}),
-		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "gateway", Subsystem: "core", Name: "dead_letters_total",
-			Help: "Records sent to the dead-letter topic, by reason.",
-		}, []string{"reason"}),
-		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "gateway", Subsystem: "core", Name: "batch_records",
-			Help:    "Records handled per database transaction.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 6),
-		}),
-		firstResp: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "gateway", Subsystem: "core", Name: "first_response_seconds",
-			Help: "Time from a conversation's first inbound message to the first reply.", Buckets: timeBuckets,
-		}),
-		resolutionH: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "gateway", Subsystem: "core", Name: "resolution_seconds",
-			Help: "Time from a conversation's creation to its closing.", Buckets: timeBuckets,
-		}),
-		relayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "gateway", Subsystem: "core", Name: "events_published_total",
-			Help: "Events relayed from the event outbox to Kafka.",
-		}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.messages, m.events, m.dlq, m.batch, m.firstResp, m.resolutionH, m.relayed)
+// NewMetrics returns m, or Metrics that record nothing when m is nil.
+func NewMetrics(m Metrics) Metrics {
+	if m == nil {
+		return noMetrics{}
 	}
 	return m
 }
 
-func (m *Metrics) message(result string)         { m.messages.WithLabelValues(result).Inc() }
-func (m *Metrics) event(typ string)              { m.events.WithLabelValues(typ).Inc() }
-func (m *Metrics) deadLetter(reason string)      { m.dlq.WithLabelValues(reason).Inc() }
-func (m *Metrics) resolution(seconds float64)    { m.resolutionH.Observe(seconds) }
-func (m *Metrics) firstResponse(seconds float64) { m.firstResp.Observe(seconds) }
+type noMetrics struct{}
+
+func (noMetrics) Message(string)        {}
+func (noMetrics) Event(string)          {}
+func (noMetrics) DeadLetter(string)     {}
+func (noMetrics) Batch(int)             {}
+func (noMetrics) FirstResponse(float64) {}
+func (noMetrics) Resolution(float64)    {}
+func (noMetrics) Relayed(int)           {}

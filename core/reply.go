@@ -27,22 +27,33 @@ type ReplyRequest struct {
 	ClientRef string `json:"-"`
 }
 
-// Outbound is what the dispatcher sends: the message's route and content,
-// stored with the outbox row.
+// Outbound is one outbound message: what the outbox row stores and what a
+// provider's sender sends (outbox.Send is this type).
 type Outbound struct {
-	MessageID     string                 `json:"message_id"`
-	Channel       string                 `json:"channel"`
-	Provider      string                 `json:"provider"`
-	From          normalize.Party        `json:"from"`
-	To            normalize.Party        `json:"to"`
-	Text          string                 `json:"text,omitempty"`
-	Subject       string                 `json:"subject,omitempty"`
-	HTML          string                 `json:"html,omitempty"`
-	Thread        *normalize.Thread      `json:"thread,omitempty"`
-	Attachments   []normalize.Attachment `json:"attachments,omitempty"`
-	Template      *normalize.Template    `json:"template,omitempty"`
-	MessagingType string                 `json:"messaging_type,omitempty"`
-	Tag           string                 `json:"tag,omitempty"`
+	// MessageID is the gateway's id; senders use it as the idempotency key
+	// where the provider has one.
+	MessageID string `json:"message_id"`
+	Channel   string `json:"channel"`
+	// Provider names the Sender that sends it.
+	Provider string `json:"provider"`
+	// From is the business address the customer wrote to (or the configured
+	// sender); To is the customer's address on the channel.
+	From normalize.Party `json:"from"`
+	To   normalize.Party `json:"to"`
+	Text string          `json:"text,omitempty"`
+	// Email only.
+	Subject string            `json:"subject,omitempty"`
+	HTML    string            `json:"html,omitempty"`
+	Thread  *normalize.Thread `json:"thread,omitempty"`
+	// Attachments are sent by URL.
+	Attachments []normalize.Attachment `json:"attachments,omitempty"`
+	Template    *normalize.Template    `json:"template,omitempty"`
+	// Messenger/Instagram: messaging_type (RESPONSE, UPDATE, MESSAGE_TAG) and tag.
+	MessagingType string `json:"messaging_type,omitempty"`
+	Tag           string `json:"tag,omitempty"`
+	// StatusCallback is where the provider reports delivery (Twilio); it is
+	// never stored.
+	StatusCallback string `json:"-"`
 }
 
 // Channel limits on text length, in characters.
@@ -130,7 +141,7 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
 		d := now.Sub(*c.FirstInboundAt).Seconds()
 		c.FirstResponseSeconds = &d
-		s.metrics.firstResponse(d)
+		s.metrics.FirstResponse(d)
 	}
 	if err := tx.UpdateConversation(ctx, *c); err != nil {
 		return out, err

@@ -38,7 +38,7 @@ type Service struct {
 	policy  Policy
 	topics  EventTopics
 	log     *slog.Logger
-	metrics *Metrics
+	metrics Metrics
 	// notify is called after a transaction that added events commits.
 	notify func()
 	media  MediaCopier
@@ -56,6 +56,16 @@ type MediaCopier interface {
 // published.
 func (s *Service) SetMedia(m MediaCopier) { s.media = m }
 
+// CopyMedia copies a message's pending attachments into the media store
+// before the message is handled; it does nothing when there are none or no
+// media store is set. Files are copied before the transaction, never inside it.
+func (s *Service) CopyMedia(ctx context.Context, m *normalize.Message) error {
+	if !s.hasPendingMedia(m) {
+		return nil
+	}
+	return s.media.Copy(ctx, m)
+}
+
 // EventTopics names the topics the core writes to.
 type EventTopics struct {
 	Events string
@@ -63,8 +73,9 @@ type EventTopics struct {
 }
 
 // NewService returns the conversation engine.
-func NewService(store Store, policy Policy, topics EventTopics, log *slog.Logger, m *Metrics) *Service {
-	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: m, notify: func() {}}
+// m may be nil (nothing is counted).
+func NewService(store Store, policy Policy, topics EventTopics, log *slog.Logger, m Metrics) *Service {
+	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: NewMetrics(m), notify: func() {}}
 }
 
 // OnEvents sets the function called after events were committed (to wake the relay).
@@ -100,7 +111,7 @@ type EventData struct {
 const eventSource = "/gateway/core"
 
 // emit adds one event to the transaction's outbox, keyed by customer id.
-func (s *Service) emit(ctx context.Context, tx Tx, typ string, d EventData) error {
+func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData) error {
 	subject := d.ConversationID
 	if subject == "" {
 		subject = d.CustomerID
@@ -113,7 +124,7 @@ func (s *Service) emit(ctx context.Context, tx Tx, typ string, d EventData) erro
 	if err != nil {
 		return fmt.Errorf("core: encode %s: %w", typ, err)
 	}
-	s.metrics.event(typ)
+	s.metrics.Event(typ)
 	return tx.AddEvents(ctx, OutboxEvent{Topic: s.topics.Events, Key: d.CustomerID, Value: raw})
 }
 
@@ -135,7 +146,7 @@ func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, re
 		if c.ResolutionSeconds == nil {
 			d := now.Sub(c.CreatedAt).Seconds()
 			c.ResolutionSeconds = &d
-			s.metrics.resolution(d)
+			s.metrics.Resolution(d)
 		}
 	case StatusWaiting:
 		c.WaitingSince = &now

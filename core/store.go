@@ -23,8 +23,9 @@ type Store interface {
 	ClaimEvents(ctx context.Context, limit int, publish func([]OutboxEvent) error) (int, error)
 	// ClaimOutbox leases due replies to one dispatcher: for each
 	// conversation only its oldest unsent reply, skipping rows another
-	// dispatcher holds. Rows whose lease ran out (a dispatcher died) are due again.
-	ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxJob, error)
+	// dispatcher holds, for lease by the store's clock. Rows whose lease ran
+	// out (a dispatcher died) are due again.
+	ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxJob, error)
 	Close() error
 }
 
@@ -51,8 +52,22 @@ type OutboxJob struct {
 	Resend bool
 }
 
-// Tx is the work a transaction can do.
+// Tx is the work a transaction can do: every role below. Code that needs
+// one role takes the small interface.
 type Tx interface {
+	CustomerTx
+	CustomerAdminTx
+	ConversationTx
+	BatchTx
+	MessageTx
+	QueryTx
+	DeliveryTx
+	OutboxTx
+	EventTx
+}
+
+// CustomerTx finds and creates customers one at a time.
+type CustomerTx interface {
 	// CustomerByIdentity returns the customer owning an identity.
 	CustomerByIdentity(ctx context.Context, id Identity) (Customer, bool, error)
 	// CreateCustomer creates a customer with one identity; if another
@@ -60,7 +75,22 @@ type Tx interface {
 	CreateCustomer(ctx context.Context, c Customer, id Identity) (Customer, bool, error)
 	// LockCustomer serializes work on one customer until the transaction ends.
 	LockCustomer(ctx context.Context, customerID string) error
+	// CustomerByID returns a customer with its identities; a customer merged
+	// into another is not found.
+	CustomerByID(ctx context.Context, id string) (Customer, bool, error)
+}
 
+// CustomerAdminTx merges and erases customers.
+type CustomerAdminTx interface {
+	// MergeCustomer moves every identity, conversation and message of from
+	// to into, and leaves from as a tombstone pointing at into.
+	MergeCustomer(ctx context.Context, from, into string) error
+	// EraseCustomer deletes everything kept about a customer.
+	EraseCustomer(ctx context.Context, id string) error
+}
+
+// ConversationTx reads and writes one conversation.
+type ConversationTx interface {
 	// ActiveConversation returns the customer's conversation that is not closed.
 	ActiveConversation(ctx context.Context, customerID string) (Conversation, bool, error)
 	// LastClosedConversation returns the customer's most recently closed conversation.
@@ -70,14 +100,15 @@ type Tx interface {
 	InsertConversation(ctx context.Context, c Conversation) (bool, error)
 	// UpdateConversation writes every field of c.
 	UpdateConversation(ctx context.Context, c Conversation) error
+	// ConversationByID returns one conversation.
+	ConversationByID(ctx context.Context, id string) (Conversation, bool, error)
+	// DeleteConversation deletes a conversation and its messages.
+	DeleteConversation(ctx context.Context, id string) error
+}
 
-	// MessageByProviderID finds a message by its provider's id.
-	MessageByProviderID(ctx context.Context, provider, providerMessageID string) (StoredMessage, bool, error)
-	// InsertMessage stores a message or note; false if (provider,
-	// provider_message_id) is already stored.
-	InsertMessage(ctx context.Context, m StoredMessage) (bool, error)
-
-	// Bulk reads and writes of a batch of inbound messages.
+// BatchTx reads and writes what a batch of inbound messages needs, in bulk.
+type BatchTx interface {
+	// CustomersByIdentities returns the customers owning identities.
 	CustomersByIdentities(ctx context.Context, ids []Identity) (map[Identity]Customer, error)
 	// LockCustomers locks customers in id order.
 	LockCustomers(ctx context.Context, ids []string) error
@@ -90,9 +121,27 @@ type Tx interface {
 	InsertMessages(ctx context.Context, ms []StoredMessage) (int, error)
 	// UpdateConversations writes every field of each conversation.
 	UpdateConversations(ctx context.Context, cs []Conversation) error
+}
 
-	// ConversationByID returns one conversation.
-	ConversationByID(ctx context.Context, id string) (Conversation, bool, error)
+// MessageTx finds and stores single messages.
+type MessageTx interface {
+	// MessageByProviderID finds a message by its provider's id.
+	MessageByProviderID(ctx context.Context, provider, providerMessageID string) (StoredMessage, bool, error)
+	// MessageByID returns one message.
+	MessageByID(ctx context.Context, id string) (StoredMessage, bool, error)
+	// InsertMessage stores a message or note; false if (provider,
+	// provider_message_id) is already stored.
+	InsertMessage(ctx context.Context, m StoredMessage) (bool, error)
+	// LastInbound returns the customer's last message in a conversation on a
+	// channel ("" for any channel).
+	LastInbound(ctx context.Context, conversationID, channel string) (StoredMessage, bool, error)
+	// OutboundUpTo returns the outbound messages a provider carried to the
+	// customer owning an identity, created at or before t, not yet read or failed.
+	OutboundUpTo(ctx context.Context, provider string, id Identity, t time.Time) ([]StoredMessage, error)
+}
+
+// QueryTx answers the operator's lists and figures.
+type QueryTx interface {
 	// ListConversations returns conversations by the filter, newest activity first.
 	ListConversations(ctx context.Context, f ConversationFilter) ([]Conversation, error)
 	// CustomerConversations returns every conversation of a customer, newest first.
@@ -101,41 +150,32 @@ type Tx interface {
 	Messages(ctx context.Context, conversationID string) ([]StoredMessage, error)
 	// DueWaiting returns waiting conversations that have waited since before t.
 	DueWaiting(ctx context.Context, before time.Time, limit int) ([]Conversation, error)
-	// DeleteConversation deletes a conversation and its messages.
-	DeleteConversation(ctx context.Context, id string) error
-
-	// CustomerByID returns a customer with its identities; a customer merged
-	// into another is not found.
-	CustomerByID(ctx context.Context, id string) (Customer, bool, error)
-	// MergeCustomer moves every identity, conversation and message of from
-	// to into, and leaves from as a tombstone pointing at into.
-	MergeCustomer(ctx context.Context, from, into string) error
-	// EraseCustomer deletes everything kept about a customer.
-	EraseCustomer(ctx context.Context, id string) error
 	// Stats returns the dashboard figures; agent may be empty.
 	Stats(ctx context.Context, agent string) (Stats, error)
+}
 
-	// LastInbound returns the customer's last message in a conversation on a
-	// channel ("" for any channel).
-	LastInbound(ctx context.Context, conversationID, channel string) (StoredMessage, bool, error)
-	// OutboundUpTo returns the outbound messages a provider carried to the
-	// customer owning an identity, created at or before t, not yet read or failed.
-	OutboundUpTo(ctx context.Context, provider string, id Identity, t time.Time) ([]StoredMessage, error)
-	// MessageByID returns one message.
-	MessageByID(ctx context.Context, id string) (StoredMessage, bool, error)
+// DeliveryTx records delivery states, including those that arrive early.
+type DeliveryTx interface {
 	// SetDelivery records a message's delivery state, provider id and error.
 	SetDelivery(ctx context.Context, id, status, provider, providerMessageID string, derr *DeliveryError) error
+	// AddEarlyStatus keeps a status for a message whose send is not recorded yet.
+	AddEarlyStatus(ctx context.Context, st normalize.Status) error
+	// TakeEarlyStatuses returns and deletes the early statuses of a message.
+	TakeEarlyStatuses(ctx context.Context, provider, providerMessageID string) ([]normalize.Status, error)
+}
+
+// OutboxTx queues replies and records their sending.
+type OutboxTx interface {
 	// InsertOutbox queues a reply for the dispatcher.
 	InsertOutbox(ctx context.Context, j OutboxJob) error
 	// OutboxByClientRef returns the message queued with a client ref.
 	OutboxByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
 	// UpdateOutbox records the state of a reply's sending.
 	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr string) error
-	// AddEarlyStatus keeps a status for a message whose send is not recorded yet.
-	AddEarlyStatus(ctx context.Context, st normalize.Status) error
-	// TakeEarlyStatuses returns and deletes the early statuses of a message.
-	TakeEarlyStatuses(ctx context.Context, provider, providerMessageID string) ([]normalize.Status, error)
+}
 
+// EventTx writes events, published after the transaction commits.
+type EventTx interface {
 	// AddEvents appends events to the outbox, published after commit.
 	AddEvents(ctx context.Context, evs ...OutboxEvent) error
 	// Now is the clock of the transaction.

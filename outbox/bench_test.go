@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/providertest"
+	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/providertest"
-	"github.com/opengateway/gateway/outbox/twiliosender"
 )
 
 // BenchmarkDispatch measures sends per second through the real Twilio sender
@@ -22,8 +22,8 @@ func BenchmarkDispatch(b *testing.B) {
 		b.Run(dialect, func(b *testing.B) {
 			fake := providertest.NewTwilio(b)
 			fake.SetLatency(50 * time.Millisecond)
-			tw, err := twiliosender.New(twiliosender.Config{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
-				BaseURL: fake.URL, UserAgent: "github.com/opengateway/gateway/1.0.0"})
+			tw, err := twilio.NewSender(twilio.SenderConfig{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
+				BaseURL: fake.URL, UserAgent: "gateway/1.0.0"})
 			if err != nil {
 				b.Fatal(err)
 			}

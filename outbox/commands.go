@@ -12,6 +12,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/retry"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -63,16 +65,12 @@ func DecodeCommand(b []byte) (Command, error) {
 	return c, nil
 }
 
-// Source reads outbound.v1 (kafkabus.Consumer).
-type Source interface {
-	FetchBatch(ctx context.Context, max int) ([]kafka.Message, error)
-	Commit(ctx context.Context, msgs ...kafka.Message) error
+// Replier queues a reply under the channel rules (core.Service).
+type Replier interface {
+	Reply(ctx context.Context, conversationID string, r core.ReplyRequest, by core.Actor) (core.StoredMessage, error)
 }
 
-// DeadLetters takes records that can never be applied (kafkabus.DLQ).
-type DeadLetters interface {
-	ProduceDLQ(ctx context.Context, m kafka.Message, reason string, err error) error
-}
+var _ Replier = (*core.Service)(nil)
 
 // Commands queues the replies of outbound.v1. The command id is the
 // idempotency key: a redelivered command never queues a second message.
@@ -80,17 +78,21 @@ type DeadLetters interface {
 // window) is dead-lettered with the reason; the offset is committed only
 // after the reply is stored.
 type Commands struct {
-	svc  *core.Service
-	src  Source
-	dlq  DeadLetters
+	svc  Replier
+	src  kafkabus.Source
+	dlq  kafkabus.DeadLetters
 	log  *slog.Logger
 	wake func()
 }
 
 // NewCommands returns the outbound.v1 consumer; wake is called after replies are queued.
-func NewCommands(svc *core.Service, src Source, dlq DeadLetters, log *slog.Logger, wake func()) *Commands {
+func NewCommands(svc Replier, src kafkabus.Source, dlq kafkabus.DeadLetters, log *slog.Logger, wake func()) *Commands {
 	return &Commands{svc: svc, src: src, dlq: dlq, log: log, wake: wake}
 }
+
+// kafkaPolicy retries Kafka commits and dead letters every second until
+// they pass or ctx ends.
+var kafkaPolicy = retry.Policy{Base: time.Second, Max: time.Second}
 
 // Run consumes until ctx ends.
 func (c *Commands) Run(ctx context.Context) error {
@@ -101,7 +103,7 @@ func (c *Commands) Run(ctx context.Context) error {
 				return nil
 			}
 			c.log.Error("outbox: fetch commands", "error", err)
-			time.Sleep(time.Second)
+			retry.Sleep(ctx, time.Second)
 			continue
 		}
 		for _, m := range batch {
@@ -110,11 +112,9 @@ func (c *Commands) Run(ctx context.Context) error {
 			}
 		}
 		c.wake()
-		for ctx.Err() == nil {
-			if err := c.src.Commit(context.WithoutCancel(ctx), batch...); err == nil {
-				break
-			}
-			time.Sleep(time.Second)
+		commit := func() error { return c.src.Commit(context.WithoutCancel(ctx), batch...) }
+		if err := retry.Do(ctx, kafkaPolicy, commit); err != nil {
+			return nil // ctx ended: the batch is redelivered, its commands are idempotent
 		}
 	}
 }
@@ -131,34 +131,26 @@ func (c *Commands) apply(ctx context.Context, m kafka.Message) error {
 	}
 	req := core.ReplyRequest{Text: cmd.Text, Channel: cmd.Channel, Attachments: cmd.Attachments, Template: cmd.Template,
 		Tag: cmd.Tag, Subject: cmd.Subject, ClientRef: "outbound.v1:" + cmd.ID}
-	wait := 100 * time.Millisecond
-	for {
-		_, err := c.svc.Reply(ctx, cmd.ConversationID, req, actor)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, core.ErrTransient):
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+	transient := retry.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second,
+		Retryable: func(err error) bool { return errors.Is(err, core.ErrTransient) },
+		OnRetry: func(err error, _ time.Duration) {
 			c.log.Warn("outbox: command will be retried", "command_id", cmd.ID, "error", err)
-			time.Sleep(wait)
-			wait = min(2*wait, 5*time.Second)
-		default:
-			return c.dead(ctx, m, core.ErrorCode(err), err)
-		}
+		}}
+	err = retry.Do(ctx, transient, func() error { _, err := c.svc.Reply(ctx, cmd.ConversationID, req, actor); return err })
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		return c.dead(ctx, m, core.ErrorCode(err), err)
 	}
 }
 
 func (c *Commands) dead(ctx context.Context, m kafka.Message, reason string, err error) error {
 	c.log.Warn("outbox: command refused", "offset", m.Offset, "partition", m.Partition, "reason", reason, "error", err)
-	for {
-		if e := c.dlq.ProduceDLQ(ctx, m, reason, err); e == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		time.Sleep(time.Second)
+	if e := retry.Do(ctx, kafkaPolicy, func() error { return c.dlq.ProduceDLQ(ctx, m, reason, err) }); e != nil {
+		return ctx.Err()
 	}
+	return nil
 }

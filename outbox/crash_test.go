@@ -4,12 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/connectors/providertest"
+	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/metasender"
-	"github.com/opengateway/gateway/outbox/providertest"
-	"github.com/opengateway/gateway/outbox/twiliosender"
 )
 
 // A dispatcher dies after the provider took a reply and before the database
@@ -20,13 +20,13 @@ import (
 func TestCrashAfterSendIsNotSentTwice(t *testing.T) {
 	twilioFake := providertest.NewTwilio(t)
 	metaFake := providertest.NewMeta(t)
-	tw, err := twiliosender.New(twiliosender.Config{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
-		BaseURL: twilioFake.URL, UserAgent: "github.com/opengateway/gateway/1.0.0", StatusCallback: "https://gw.example.com/webhooks/twilio/status"})
+	tw, err := twilio.NewSender(twilio.SenderConfig{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
+		BaseURL: twilioFake.URL, UserAgent: "gateway/1.0.0", StatusCallback: "https://gw.example.com/webhooks/twilio/status"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wa, err := metasender.New(metasender.Config{GraphURL: metaFake.URL, Version: providertest.MetaGraphVersion,
-		WhatsAppToken: providertest.MetaWhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "github.com/opengateway/gateway/1.0.0"})
+	wa, err := meta.NewSender(meta.SenderConfig{GraphURL: metaFake.URL, Version: providertest.MetaGraphVersion,
+		WhatsAppToken: providertest.MetaWhatsAppToken, PhoneNumberID: providertest.MetaPhoneNumberID, UserAgent: "gateway/1.0.0"})
 	if err != nil {
 		t.Fatal(err)
 	}

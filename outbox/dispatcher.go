@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -12,7 +11,23 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/retry"
 )
+
+// Jobs is the queue of replies the dispatcher works through (core.Service).
+type Jobs interface {
+	// ClaimOutbox leases due replies to this dispatcher.
+	ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]core.OutboxJob, error)
+	// SentAlready reports whether the provider already has a reply whose
+	// dispatcher died, and under which id.
+	SentAlready(ctx context.Context, j core.OutboxJob) (provider, providerMessageID string, ok bool, err error)
+	MarkSent(ctx context.Context, j core.OutboxJob, provider, providerMessageID string) error
+	MarkSentBatch(ctx context.Context, sent []core.Sent) error
+	RetryLater(ctx context.Context, j core.OutboxJob, at time.Time, cause error) error
+	MarkFailed(ctx context.Context, j core.OutboxJob, derr core.DeliveryError) error
+}
+
+var _ Jobs = (*core.Service)(nil)
 
 // Config tunes the dispatcher.
 type Config struct {
@@ -61,7 +76,7 @@ func (c *Config) defaults() {
 // Dispatcher sends queued replies: for each conversation the oldest unsent
 // one, many conversations at once, each through its provider's Sender.
 type Dispatcher struct {
-	svc     *core.Service
+	svc     Jobs
 	senders map[string]Sender
 	cfg     Config
 	log     *slog.Logger
@@ -75,7 +90,7 @@ type Dispatcher struct {
 
 // New returns a dispatcher; senders are keyed by provider name (twilio,
 // sendgrid, meta_whatsapp, meta_messenger, meta_instagram, webchat).
-func New(svc *core.Service, senders map[string]Sender, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
+func New(svc Jobs, senders map[string]Sender, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
 	cfg.defaults()
 	return &Dispatcher{svc: svc, senders: senders, cfg: cfg, log: log, m: newMetrics(reg),
 		wake: make(chan struct{}, 1), sent: make(chan core.Sent, cfg.Workers), limiters: map[string]*rate.Limiter{}}
@@ -90,10 +105,11 @@ func (d *Dispatcher) Wake() {
 }
 
 // Run dispatches until ctx ends, then waits for the sends under way and
-// records them.
+// records them. Sends and database writes under way finish after ctx ends;
+// the waits between retries do not.
 func (d *Dispatcher) Run(ctx context.Context) {
 	recorded := make(chan struct{})
-	go func() { d.recordSent(context.WithoutCancel(ctx)); close(recorded) }()
+	go func() { d.recordSent(ctx); close(recorded) }()
 	defer func() { close(d.sent); <-recorded }()
 	slots := make(chan struct{}, d.cfg.Workers)
 	var wg sync.WaitGroup
@@ -115,7 +131,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			wg.Add(1)
 			go func(j core.OutboxJob) {
 				defer wg.Done()
-				d.process(context.WithoutCancel(ctx), j)
+				d.process(ctx, j)
 				<-slots
 				d.Wake() // the conversation's next reply may be due now
 			}(j)
@@ -132,8 +148,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 }
 
 // process sends one reply and records the outcome; the one switch that
-// decides what a send's outcome means.
+// decides what a send's outcome means. The send and the writes run to the
+// end after ctx ends (work); only waits end with ctx.
 func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
+	work := context.WithoutCancel(ctx)
 	ob, err := core.DecodeOutbound(j)
 	if err != nil {
 		d.fail(ctx, j, "invalid", err)
@@ -147,21 +165,18 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 	if j.Resend {
 		// Its dispatcher died after claiming it: if the provider has told us
 		// about the message meanwhile, it was sent; record it, do not send again.
-		if provider, id, ok, err := d.svc.SentAlready(ctx, j); err == nil && ok {
+		if provider, id, ok, err := d.svc.SentAlready(work, j); err == nil && ok {
 			d.log.Info("outbox: resend avoided, the provider already has the message", "message_id", j.MessageID, "channel", ob.Channel)
-			d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(ctx, j, provider, id) })
+			d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(work, j, provider, id) })
 			return
 		}
 	}
 	if err := d.limiter(ob.Channel, ob.From.Address).Wait(ctx); err != nil {
 		return // shutting down: the lease runs out and the row is sent later
 	}
-	send := Send{MessageID: ob.MessageID, Channel: ob.Channel, From: ob.From, To: ob.To, Text: ob.Text, Subject: ob.Subject,
-		HTML: ob.HTML, Thread: ob.Thread, Attachments: ob.Attachments, Template: ob.Template,
-		MessagingType: ob.MessagingType, Tag: ob.Tag}
-	sctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	sctx, cancel := context.WithTimeout(work, d.cfg.SendTimeout)
 	start := time.Now()
-	res, err := sender.Send(sctx, send)
+	res, err := sender.Send(sctx, ob)
 	cancel()
 	d.m.latency.WithLabelValues(ob.Channel).Observe(time.Since(start).Seconds())
 
@@ -175,7 +190,7 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 		d.m.attempts.WithLabelValues(ob.Channel, "retry").Inc()
 		at := time.Now().Add(d.backoff(j.Attempts, err))
 		d.log.Info("outbox: send will be retried", "message_id", j.MessageID, "channel", ob.Channel, "attempt", j.Attempts+1, "at", at, "error", err)
-		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(ctx, j, at, err) })
+		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, err) })
 	}
 }
 
@@ -193,12 +208,15 @@ func (d *Dispatcher) fail(ctx context.Context, j core.OutboxJob, channel string,
 		derr.Code = "max_attempts"
 	}
 	d.log.Warn("outbox: send failed", "message_id", j.MessageID, "channel", channel, "code", derr.Code, "provider_code", derr.ProviderCode)
-	d.record(ctx, "mark failed", func() error { return d.svc.MarkFailed(ctx, j, derr) })
+	work := context.WithoutCancel(ctx)
+	d.record(ctx, "mark failed", func() error { return d.svc.MarkFailed(work, j, derr) })
 }
 
 // recordSent writes accepted sends in groups, one transaction for all that
-// are waiting, so that the database commit is not paid per message.
+// are waiting, so that the database commit is not paid per message. It
+// runs until d.sent is closed, after ctx ended.
 func (d *Dispatcher) recordSent(ctx context.Context) {
+	work := context.WithoutCancel(ctx)
 	for first := range d.sent {
 		batch := []core.Sent{first}
 	more:
@@ -213,46 +231,34 @@ func (d *Dispatcher) recordSent(ctx context.Context) {
 				break more
 			}
 		}
-		if err := d.svc.MarkSentBatch(ctx, batch); err != nil {
+		if err := d.svc.MarkSentBatch(work, batch); err != nil {
 			// One at a time, so one bad row cannot hold back the others.
 			for _, x := range batch {
-				d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(ctx, x.Job, x.Provider, x.ProviderMessageID) })
+				d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(work, x.Job, x.Provider, x.ProviderMessageID) })
 			}
 		}
 		d.Wake() // the conversations' next replies are due now
 	}
 }
 
-// record retries a database update for a while: a send the provider took
-// must be recorded, or the row is sent again once its lease runs out.
+// recordPolicy tries a database update nine times over up to 25 seconds:
+// a send the provider took must be recorded, or the row is sent again once
+// its lease runs out. Shutdown ends the waits (the row's lease then runs
+// out and SentAlready keeps the provider from getting it twice where it
+// reports the gateway's id).
+var recordPolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 12800 * time.Millisecond, Attempts: 9}
+
+// record runs fn, an update that does not take ctx, retrying with waits
+// that end with ctx.
 func (d *Dispatcher) record(ctx context.Context, what string, fn func() error) {
-	wait := 100 * time.Millisecond
-	for i := 0; ; i++ {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if i == 8 {
-			d.log.Error("outbox: could not record the outcome of a send", "what", what, "error", err)
-			return
-		}
-		time.Sleep(wait)
-		wait *= 2
+	if err := retry.Do(ctx, recordPolicy, fn); err != nil {
+		d.log.Error("outbox: could not record the outcome of a send", "what", what, "error", err)
 	}
 }
 
 // backoff is exponential with jitter, at least the provider's Retry-After.
 func (d *Dispatcher) backoff(attempts int, err error) time.Duration {
-	b := d.cfg.BaseBackoff << min(attempts, 20)
-	if b > d.cfg.MaxBackoff || b <= 0 {
-		b = d.cfg.MaxBackoff
-	}
-	b = b/2 + rand.N(b/2+1)
-	var se *SendError
-	if errors.As(err, &se) && se.RetryAfter > b {
-		b = se.RetryAfter
-	}
-	return b
+	return retry.Policy{Base: d.cfg.BaseBackoff, Max: d.cfg.MaxBackoff}.Backoff(attempts, err)
 }
 
 func (d *Dispatcher) limiter(channel, sender string) *rate.Limiter {

@@ -1,7 +1,16 @@
 // Package outbox sends replies: the dispatcher claims due rows written in the
 // same transaction as the message, sends them in order per conversation
 // through a Sender per channel, retries what can be retried and records the
-// provider's id so status callbacks can find the message.
+// provider's id so status callbacks can find the message. It also consumes
+// reply commands from outbound.v1.
+//
+// It owns the dispatcher, the retry policy, the rate limits, the command
+// topic and the Sender interface it consumes. The senders themselves live
+// with their providers (connectors/twilio/sender.go, ...), and every one
+// runs the contract suite in outbox/outboxtest. It reaches the engine
+// through small interfaces it declares (Jobs, Replier), never
+// *core.Service; it reads Kafka through kafkabus.Source and
+// kafkabus.DeadLetters; it must not import the provider packages, nor fiber.
 package outbox
 
 import (
@@ -10,36 +19,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/normalize"
 )
 
 // Template is a pre-approved message (WhatsApp template, Twilio Content SID).
 type Template = normalize.Template
 
-// Send is one outbound message as a Sender sees it.
-type Send struct {
-	// MessageID is the gateway's id; senders use it as the idempotency key
-	// where the provider has one.
-	MessageID string
-	Channel   string
-	// From is the business address the customer wrote to (or the configured
-	// sender); To is the customer's address on the channel.
-	From normalize.Party
-	To   normalize.Party
-	Text string
-	// Email only.
-	Subject string
-	HTML    string
-	Thread  *normalize.Thread
-	// Attachments are sent by URL.
-	Attachments []normalize.Attachment
-	Template    *Template
-	// Messenger/Instagram: messaging_type (RESPONSE, UPDATE, MESSAGE_TAG) and tag.
-	MessagingType string
-	Tag           string
-	// StatusCallback is where the provider reports delivery (Twilio).
-	StatusCallback string
-}
+// Send is one outbound message as a Sender sees it: the message's route and
+// content as the outbox row stores it.
+type Send = core.Outbound
 
 // Result is what the provider answered.
 type Result struct {
@@ -76,6 +65,10 @@ func (e *SendError) Error() string {
 	}
 	return fmt.Sprintf("send failed (HTTP %d): %s", e.HTTPStatus, e.Message)
 }
+
+// RetryDelay is the provider's Retry-After (retry.Delayer): the dispatcher
+// waits at least that long.
+func (e *SendError) RetryDelay() time.Duration { return e.RetryAfter }
 
 // Is makes errors.Is(err, ErrPermanent) true for permanent send errors.
 func (e *SendError) Is(target error) bool { return target == ErrPermanent && e.Permanent }

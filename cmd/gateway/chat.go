@@ -22,13 +22,15 @@ func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, topics
 	if err != nil {
 		return fmt.Errorf("GATEWAY_CHAT_SECRET: %w", err)
 	}
-	g.chat = webchat.New(webchat.Config{Secret: secret, AllowedOrigins: g.cfg.ChatAllowedOrigins}, wh.PublishEvents, g.log, g.reg)
+	g.chat = webchat.New(webchat.Config{Secret: secret, AllowedOrigins: g.cfg.ChatAllowedOrigins,
+		MaxMessageBytes: g.cfg.ChatMaxFrameBytes, Rate: g.cfg.ChatRate, Burst: g.cfg.ChatBurst,
+		MaxSockets: g.cfg.ChatMaxSockets, MaxSocketsPerIP: g.cfg.ChatMaxSocketsPerIP, IdleTimeout: g.cfg.ChatIdleTimeout}, wh.PublishEvents, g.log, g.reg)
 	g.chat.Mount(g.app)
-	g.goWork(func() error { g.chat.Run(ctx); return nil })
+	g.goWork("chat pinger", func() error { g.chat.Run(ctx); return nil })
 	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-chat-" + normalize.NewID(),
 		Topics: []string{topics.Events()}, FromEnd: true})
 	g.closers = append(g.closers, src.Close)
-	g.goWork(func() error { g.deliverChat(ctx, src); return nil })
+	g.goWork("chat delivery", func() error { g.deliverChat(ctx, src); return nil })
 	return nil
 }
 

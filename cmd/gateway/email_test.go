@@ -11,12 +11,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/connectors/sendgrid"
 	"github.com/opengateway/gateway/core/sqlstore"
-	"github.com/opengateway/gateway/outbox/providertest"
 )
 
 const sendgridPublicKey = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELjcyxMU4V5g7M22YUyVp8JNw3++PSQ1hM+dKzRIwqriaa22rsmLmFTSlFM/rusWGGZCNfQzl1Yxve8r9WwWP4w=="
@@ -119,12 +121,15 @@ func TestEmailEndToEnd(t *testing.T) {
 		}
 	}
 
-	ev := []byte(fmt.Sprintf(`[{"email":"bob@example.com","timestamp":1763802000,"event":"delivered","sg_message_id":"%s.filterdrecv-1","response":"250 OK"}]`+"\r\n", xid))
-	hdr := map[string]string{"Content-Type": "application/json", sendgrid.TimestampHeader: "1763802000", sendgrid.SignatureHeader: signSendGrid(t, "1763802000", ev)}
+	// Signed now: the gateway refuses timestamps more than 10 minutes away.
+	now := time.Now().Unix()
+	ts := strconv.FormatInt(now, 10)
+	ev := []byte(fmt.Sprintf(`[{"email":"bob@example.com","timestamp":%d,"event":"delivered","sg_message_id":"%s.filterdrecv-1","response":"250 OK"}]`+"\r\n", now, xid))
+	hdr := map[string]string{"Content-Type": "application/json", sendgrid.TimestampHeader: ts, sendgrid.SignatureHeader: signSendGrid(t, ts, ev)}
 	if s, b := post(t, g, "/webhooks/sendgrid/events", ev, hdr); s != http.StatusOK {
 		t.Fatalf("event webhook: %d %s", s, b)
 	}
-	hdr[sendgrid.SignatureHeader] = signSendGrid(t, "1763802001", ev)
+	hdr[sendgrid.SignatureHeader] = signSendGrid(t, strconv.FormatInt(now+1, 10), ev)
 	if s, _ := post(t, g, "/webhooks/sendgrid/events", ev, hdr); s != http.StatusForbidden {
 		t.Fatalf("event webhook with a signature of another timestamp: %d, want 403", s)
 	}

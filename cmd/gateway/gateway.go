@@ -19,11 +19,12 @@ import (
 
 	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors"
-	"github.com/opengateway/gateway/connectors/meta"
-	"github.com/opengateway/gateway/connectors/sendgrid"
-	"github.com/opengateway/gateway/connectors/twilio"
+	"github.com/opengateway/gateway/connectors/connector"
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/webchat"
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/coremetrics"
+	"github.com/opengateway/gateway/core/httpapi"
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/core/sqlstore"
@@ -53,8 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return g.Close()
+	return g.Wait(ctx)
 }
 
 // Gateway is a running gateway process.
@@ -69,18 +69,32 @@ type Gateway struct {
 	service  *core.Service
 	app      *fiber.App
 	ln       net.Listener
+	opsLn    net.Listener
 	media    *media.Copier
 	chat     *webchat.Chat
+	// conns are the providers' connectors, built once; mediaAtIngest is set
+	// when one of them stores files that arrive inside its webhooks.
+	conns         []connector.Connector
+	mediaAtIngest bool
 
+	opsApp  *fiber.App
 	cancel  context.CancelFunc
-	workers sync.WaitGroup
+	work    *workers
 	closers []func() error
 	once    sync.Once
-	errc    chan error
 }
 
 // Addr is the HTTP listen address.
 func (g *Gateway) Addr() string { return g.ln.Addr().String() }
+
+// OpsAddr is the operations listen address, or "" when /metrics, /readyz
+// and /healthz are served on Addr.
+func (g *Gateway) OpsAddr() string {
+	if g.opsLn == nil {
+		return ""
+	}
+	return g.opsLn.Addr().String()
+}
 
 // start builds and starts every part the configured roles need.
 func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway, err error) {
@@ -89,7 +103,7 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g := &Gateway{cfg: cfg, log: log, reg: reg, errc: make(chan error, 4)}
+	g := &Gateway{cfg: cfg, log: log, reg: reg, work: newWorkers(log)}
 	defer func() {
 		if err != nil {
 			g.closeAll()
@@ -118,7 +132,8 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
 	}
 	ready := map[string]connectors.Pinger{
-		"kafka": connectors.PingFunc(func(ctx context.Context) error { return kafkabus.Ping(ctx, g.producer.Client()) }),
+		"workers": g.work,
+		"kafka":   connectors.PingFunc(func(ctx context.Context) error { return kafkabus.Ping(ctx, g.producer.Client()) }),
 	}
 
 	// Database, for the roles that keep state.
@@ -139,8 +154,14 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancelWork
 
-	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Ready: ready, Gatherer: reg, Log: log})
+	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Log: log})
 	g.app = app
+	ops := connectors.OpsConfig{Ready: ready, Gatherer: reg, Log: log}
+	if cfg.OpsAddr == "" {
+		connectors.MountOps(app, ops)
+	} else if err := g.listenOps(ops); err != nil {
+		return nil, err
+	}
 	if cfg.Has(config.RoleIngest) {
 		if err := g.mountWebhooks(workCtx, topics); err != nil {
 			return nil, err
@@ -156,13 +177,26 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	if err != nil {
 		return nil, fmt.Errorf("GATEWAY_HTTP_ADDR: %w", err)
 	}
-	go func() {
-		if err := app.Listener(g.ln); err != nil {
-			g.errc <- err
-		}
-	}()
+	ln := edge.LimitListener(g.ln, cfg.MaxConns, cfg.MaxConnsPerIP)
+	g.work.Go("http listener", func() error { return app.Listener(ln) })
 	log.Info("gateway started", "addr", g.ln.Addr().String(), "version", version, "roles", roleList(cfg))
 	return g, nil
+}
+
+// listenOps serves /metrics, /readyz and /healthz on GATEWAY_OPS_ADDR, away
+// from the port the internet reaches.
+func (g *Gateway) listenOps(ops connectors.OpsConfig) error {
+	ln, err := net.Listen("tcp", g.cfg.OpsAddr)
+	if err != nil {
+		return fmt.Errorf("GATEWAY_OPS_ADDR: %w", err)
+	}
+	g.opsLn = ln
+	app := connectors.NewApp(connectors.Config{Log: g.log})
+	connectors.MountOps(app, ops)
+	g.opsApp = app
+	g.work.Go("ops listener", func() error { return app.Listener(ln) })
+	g.log.Info("operations listener started", "addr", ln.Addr().String())
+	return nil
 }
 
 func roleList(cfg config.Config) []string {
@@ -175,54 +209,19 @@ func roleList(cfg config.Config) []string {
 	return out
 }
 
+// mountWebhooks serves every connector's webhooks (and the web chat).
 func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) error {
-	cfg := g.cfg
-	wh := connectors.NewWebhooks(g.producer, topics, cfg.PublicURL, g.log, g.reg)
-	var messaging, status connectors.Route
-	messaging = connectors.Route{Name: "twilio_messaging", Path: "/webhooks/twilio/messaging", Methods: []string{fiber.MethodPost}}
-	status = connectors.Route{Name: "twilio_status", Path: "/webhooks/twilio/status", Methods: []string{fiber.MethodPost}}
-	if cfg.TwilioAuthToken != "" {
-		v := twilio.NewVerifier(cfg.TwilioAuthToken)
-		messaging.Handler, status.Handler = twilio.Messaging{Verifier: v}, twilio.Status{Verifier: v}
-		if cfg.PublicURL == "" {
-			g.log.Warn("twilio connector: GATEWAY_PUBLIC_URL is not set; signatures are checked against the URL of each request as received, which fails behind a proxy")
-		}
-		g.log.Info("connector enabled", "connector", "twilio")
-	} else {
-		g.log.Info("connector disabled: TWILIO_AUTH_TOKEN is not set", "connector", "twilio")
+	conns, err := g.connectors()
+	if err != nil {
+		return err
 	}
-	whatsapp := connectors.Route{Name: "meta_whatsapp", Path: "/webhooks/whatsapp", Methods: []string{fiber.MethodGet, fiber.MethodPost}}
-	messenger := connectors.Route{Name: "meta_messenger", Path: "/webhooks/messenger", Methods: []string{fiber.MethodGet, fiber.MethodPost}}
-	if cfg.MetaAppSecret != "" && cfg.MetaVerifyToken != "" {
-		whatsapp.Handler = meta.WhatsApp{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
-		messenger.Handler = meta.Messenger{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
-		g.log.Info("connector enabled", "connector", "meta")
-	} else {
-		g.log.Info("connector disabled: META_APP_SECRET and META_VERIFY_TOKEN are both needed", "connector", "meta")
-	}
-	inbound := connectors.Route{Name: "sendgrid_inbound", Path: "/webhooks/sendgrid/inbound", Methods: []string{fiber.MethodPost}, MaxBody: 32 << 20}
-	events := connectors.Route{Name: "sendgrid_events", Path: "/webhooks/sendgrid/events", Methods: []string{fiber.MethodPost}, MaxBody: 8 << 20}
-	if cfg.SendGridInboundUser != "" && cfg.SendGridInboundPassword != "" {
-		copier, err := g.mediaCopier()
-		if err != nil {
+	if g.mediaAtIngest {
+		if _, err := g.mediaCopier(); err != nil {
 			return err
 		}
-		inbound.Handler = sendgrid.Inbound{User: cfg.SendGridInboundUser, Password: cfg.SendGridInboundPassword, Media: copier}
-		g.log.Info("connector enabled", "connector", "sendgrid_inbound")
-	} else {
-		g.log.Info("connector disabled: SENDGRID_INBOUND_USER and SENDGRID_INBOUND_PASSWORD are both needed", "connector", "sendgrid_inbound")
 	}
-	if cfg.SendGridEventPublicKey != "" {
-		h, err := sendgrid.NewEvents(cfg.SendGridEventPublicKey)
-		if err != nil {
-			return fmt.Errorf("SENDGRID_EVENT_PUBLIC_KEY: %w", err)
-		}
-		events.Handler = h
-		g.log.Info("connector enabled", "connector", "sendgrid_events")
-	} else {
-		g.log.Info("connector disabled: SENDGRID_EVENT_PUBLIC_KEY is not set", "connector", "sendgrid_events")
-	}
-	wh.Mount(g.app, messaging, status, whatsapp, messenger, inbound, events)
+	wh := connectors.NewWebhooks(g.producer, topics, g.cfg.PublicURL, g.log, g.reg)
+	wh.Mount(g.app, g.webhookRoutes(conns)...)
 	return g.mountChat(ctx, wh, topics)
 }
 
@@ -231,12 +230,20 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 // and the dispatcher with the outbound.v1 consumer (outbox).
 func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) error {
 	cfg := g.cfg
-	metrics := core.NewMetrics(g.reg)
+	conns, err := g.connectors()
+	if err != nil {
+		return err
+	}
+	from, err := addressesOf(conns)
+	if err != nil {
+		return err
+	}
+	metrics := coremetrics.New(g.reg)
 	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
-		AutoCloseAfter: cfg.AutoCloseAfter, Senders: senders(cfg)}
+		AutoCloseAfter: cfg.AutoCloseAfter, Senders: from}
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
-	relay := core.NewRelay(g.store, g.producer, g.log, metrics)
-	g.goWork(func() error { relay.Run(ctx); return nil })
+	relay := kafkabus.NewRelay(g.store, g.producer, g.log, metrics)
+	g.goWork("event relay", func() error { relay.Run(ctx); return nil })
 	wake := []func(){relay.Wake}
 	g.service.OnEvents(func() {
 		for _, w := range wake {
@@ -258,41 +265,44 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		if len(cfg.APITokens) == 0 {
 			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")
 		}
-		connectors.NewAPI(g.service, cfg.APITokens, g.store, g.log, g.reg).Mount(g.app)
-		g.reg.MustRegister(core.NewStatsCollector(g.service))
+		httpapi.New(g.service, cfg.APITokens, g.store, g.log, g.reg).Mount(g.app)
+		g.reg.MustRegister(coremetrics.NewStatsCollector(g.service))
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)
-		consumer := core.NewConsumer(g.service, src, dlq, g.log, cfg.CoreBatch)
-		g.goWork(func() error { return consumer.Run(ctx) })
-		g.goWork(func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
+		consumer := kafkabus.NewInboundConsumer(g.service, src, dlq, g.log, metrics, cfg.CoreBatch)
+		g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
+		g.goWork("auto-close", func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
 		g.closers = append(g.closers, src.Close)
 	}
 	if cfg.Has(config.RoleOutbox) {
-		senders, err := g.providers()
+		senders, err := sendersOf(conns)
 		if err != nil {
 			return err
 		}
 		d := outbox.New(g.service, senders, outbox.Config{RatePerSecond: cfg.OutboxRates}, g.log, g.reg)
 		wake = append(wake, d.Wake)
-		g.goWork(func() error { d.Run(ctx); return nil })
+		g.goWork("outbox dispatcher", func() error { d.Run(ctx); return nil })
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-outbox", Topics: []string{topics.Outbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-outbox", src)
 		cmds := outbox.NewCommands(g.service, src, dlq, g.log, d.Wake)
-		g.goWork(func() error { return cmds.Run(ctx) })
+		g.goWork("outbound commands", func() error { return cmds.Run(ctx) })
 		g.closers = append(g.closers, src.Close)
 	}
 	return nil
 }
 
-func (g *Gateway) goWork(fn func() error) {
-	g.workers.Add(1)
-	go func() {
-		defer g.workers.Done()
-		if err := fn(); err != nil {
-			g.log.Error("worker stopped", "error", err)
-			g.errc <- err
-		}
-	}()
+func (g *Gateway) goWork(name string, fn func() error) { g.work.Go(name, fn) }
+
+// Wait runs until ctx ends or a worker fails, then closes the gateway; it
+// returns the failure, naming the worker.
+func (g *Gateway) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return g.Close()
+	case err := <-g.work.Failed():
+		_ = g.Close()
+		return err
+	}
 }
 
 // Close shuts down in order: stop taking requests and let those in flight
@@ -302,13 +312,23 @@ func (g *Gateway) goWork(fn func() error) {
 func (g *Gateway) Close() error {
 	var err error
 	g.once.Do(func() {
+		g.work.Stopping()
 		if g.app != nil {
 			err = g.app.ShutdownWithTimeout(15 * time.Second)
+		}
+		if g.opsApp != nil {
+			_ = g.opsApp.ShutdownWithTimeout(5 * time.Second)
+		}
+		// A listener the server had not started serving yet is closed here.
+		for _, ln := range []net.Listener{g.ln, g.opsLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
 		}
 		if g.cancel != nil {
 			g.cancel()
 		}
-		g.workers.Wait()
+		g.work.Wait()
 		g.closeAll()
 		g.log.Info("gateway stopped")
 	})

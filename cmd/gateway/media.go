@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/opengateway/gateway/core/media"
 )
 
-// userAgent is sent on every outbound request.
-func userAgent() string { return "github.com/opengateway/gateway/" + version }
+// userAgent is sent on every outbound request: name/x.y.z with no slash or
+// dot in the name, the pattern the WhatsApp Cloud API requires.
+func userAgent() string { return "gateway/" + version }
 
 // publicBase is the URL the gateway's own links start with.
 func (g *Gateway) publicBase() string {
@@ -30,9 +29,9 @@ func (g *Gateway) publicBase() string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// mediaCopier builds (once) the media store under the data dir with a
-// fetcher per provider whose credentials are configured; ingest stores email
-// attachments in it, core copies the other providers' files.
+// mediaCopier builds (once) the media store under the data dir with every
+// connector's fetchers; ingest stores email attachments in it, core copies
+// the other providers' files.
 func (g *Gateway) mediaCopier() (*media.Copier, error) {
 	if g.media != nil {
 		return g.media, nil
@@ -42,18 +41,13 @@ func (g *Gateway) mediaCopier() (*media.Copier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GATEWAY_MEDIA_SECRET: %w", err)
 	}
-	client := &http.Client{Timeout: 60 * time.Second}
-	fetchers := map[string]media.Fetcher{
-		// Messenger and Instagram attachments are public CDN URLs.
-		"meta_messenger": media.HTTPFetcher{Client: client, UserAgent: userAgent()},
-		"meta_instagram": media.HTTPFetcher{Client: client, UserAgent: userAgent()},
+	conns, err := g.connectors()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.TwilioAccountSID != "" && cfg.TwilioAuthToken != "" {
-		fetchers["twilio"] = media.HTTPFetcher{Client: client, User: cfg.TwilioAccountSID, Pass: cfg.TwilioAuthToken, UserAgent: userAgent()}
-	}
-	if cfg.WhatsAppAccessToken != "" {
-		fetchers["meta_whatsapp"] = media.GraphFetcher{Client: client, BaseURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion,
-			Token: cfg.WhatsAppAccessToken, UserAgent: userAgent()}
+	fetchers, err := fetchersOf(conns)
+	if err != nil {
+		return nil, err
 	}
 	g.media = media.NewCopier(media.Dir{Root: filepath.Join(cfg.DataDir, "media")}, fetchers, media.Config{
 		PublicURL: g.publicBase(), Secret: secret, MaxBytes: cfg.MediaMaxBytes, URLTTL: cfg.MediaURLTTL,

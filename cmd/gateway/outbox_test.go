@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
-	"github.com/opengateway/gateway/outbox/providertest"
 )
 
 // A reply command on outbound.v1 leaves through Twilio (a faithful fake) to

@@ -1,80 +1,132 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"time"
 
-	"github.com/opengateway/gateway/config"
+	"github.com/opengateway/gateway/connectors/connector"
+	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/connectors/sendgrid"
+	"github.com/opengateway/gateway/connectors/twilio"
+	"github.com/opengateway/gateway/connectors/webchat"
+	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
-	"github.com/opengateway/gateway/outbox/metasender"
-	"github.com/opengateway/gateway/outbox/sendgridsender"
-	"github.com/opengateway/gateway/outbox/twiliosender"
 )
 
-// senders are the business addresses of proactive messages, by channel.
-func senders(cfg config.Config) map[string]core.Sender {
-	out := map[string]core.Sender{}
-	if cfg.TwilioFromNumber != "" {
-		if p, err := normalize.CanonicalPhone(cfg.TwilioFromNumber); err == nil {
-			for _, ch := range []string{normalize.ChannelSMS, normalize.ChannelMMS} {
-				out[ch] = core.Sender{Party: normalize.Party{Kind: normalize.KindPhone, Address: p}, Provider: "twilio"}
-			}
+// providers are the provider packages; adding one is one line here.
+var providers = []connector.New{twilio.New, meta.New, sendgrid.New, webchat.NewConnector}
+
+// connectors builds (once) every provider's connector from the
+// configuration.
+func (g *Gateway) connectors() ([]connector.Connector, error) {
+	if g.conns != nil {
+		return g.conns, nil
+	}
+	deps := connector.Deps{
+		UserAgent:   userAgent(),
+		HTTPClient:  &http.Client{Timeout: 30 * time.Second},
+		MediaClient: &http.Client{Timeout: 60 * time.Second},
+		Media: func() connector.MediaStore {
+			g.mediaAtIngest = true
+			return ingestMedia{g}
+		},
+	}
+	conns := make([]connector.Connector, 0, len(providers))
+	for _, newConn := range providers {
+		c, err := newConn(g.cfg, deps)
+		if err != nil {
+			return nil, err
 		}
+		conns = append(conns, c)
 	}
-	if cfg.WhatsAppPhoneNumberID != "" && cfg.WhatsAppAccessToken != "" {
-		out[normalize.ChannelWhatsApp] = core.Sender{Party: normalize.Party{Kind: normalize.KindPhone, Address: cfg.WhatsAppPhoneNumberID}, Provider: "meta_whatsapp"}
-	} else if s, ok := out[normalize.ChannelSMS]; ok {
-		out[normalize.ChannelWhatsApp] = s
-	}
-	if cfg.SendGridFromEmail != "" {
-		if e, name, err := normalize.CanonicalEmail(cfg.SendGridFromEmail); err == nil {
-			out[normalize.ChannelEmail] = core.Sender{Party: normalize.Party{Kind: normalize.KindEmail, Address: e, Name: name}, Provider: "sendgrid"}
-		}
-	}
-	return out
+	g.conns = conns
+	return conns, nil
 }
 
-// providers are the outbox's senders by provider name, for the providers
-// whose credentials are configured.
-func (g *Gateway) providers() (map[string]outbox.Sender, error) {
-	cfg := g.cfg
-	out := map[string]outbox.Sender{"webchat": outbox.ChatSender{}} // the gateway is the chat's provider
-	client := &http.Client{Timeout: 30 * time.Second}
-	if cfg.TwilioAccountSID != "" && cfg.TwilioAuthToken != "" {
-		callback := ""
-		if cfg.PublicURL != "" {
-			callback = cfg.PublicURL + "/webhooks/twilio/status"
+// ingestMedia stores files that arrive inside a webhook in the media copier,
+// which mountWebhooks builds before the gateway serves.
+type ingestMedia struct{ g *Gateway }
+
+func (m ingestMedia) Put(ctx context.Context, key string, r io.Reader, a normalize.Attachment) normalize.Attachment {
+	return m.g.media.Put(ctx, key, r, a)
+}
+
+// webhookRoutes are every connector's routes; each connector's webhooks are
+// logged as enabled or disabled.
+func (g *Gateway) webhookRoutes(conns []connector.Connector) []webhook.Route {
+	var routes []webhook.Route
+	for _, c := range conns {
+		for _, s := range c.Switches {
+			switch {
+			case s.Disabled != "":
+				g.log.Info("connector disabled: "+s.Disabled, "connector", s.Connector)
+			default:
+				if s.Warning != "" {
+					g.log.Warn(s.Warning)
+				}
+				g.log.Info("connector enabled", "connector", s.Connector)
+			}
 		}
-		s, err := twiliosender.New(twiliosender.Config{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
-			BaseURL: cfg.TwilioAPIURL, UserAgent: userAgent(), StatusCallback: callback, HTTPClient: client})
-		if err != nil {
-			return nil, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
-		}
-		out["twilio"] = s
+		routes = append(routes, c.Routes...)
 	}
-	if cfg.SendGridAPIKey != "" {
-		s, err := sendgridsender.New(sendgridsender.Config{APIKey: cfg.SendGridAPIKey, BaseURL: cfg.SendGridAPIURL, UserAgent: userAgent(), HTTPClient: client})
-		if err != nil {
-			return nil, fmt.Errorf("SENDGRID_API_KEY: %w", err)
-		}
-		out["sendgrid"] = s
-	}
-	if cfg.WhatsAppAccessToken != "" || cfg.MessengerPageAccessToken != "" {
-		s, err := metasender.New(metasender.Config{GraphURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion,
-			WhatsAppToken: cfg.WhatsAppAccessToken, PhoneNumberID: cfg.WhatsAppPhoneNumberID,
-			PageToken: cfg.MessengerPageAccessToken, UserAgent: userAgent(), HTTPClient: client})
-		if err != nil {
-			return nil, fmt.Errorf("WHATSAPP_ACCESS_TOKEN/MESSENGER_PAGE_ACCESS_TOKEN: %w", err)
-		}
-		if cfg.WhatsAppAccessToken != "" {
-			out["meta_whatsapp"] = s
-		}
-		if cfg.MessengerPageAccessToken != "" {
-			out["meta_messenger"], out["meta_instagram"] = s, s
+	return routes
+}
+
+// sendersOf are the outbox's senders by provider name.
+func sendersOf(conns []connector.Connector) (map[string]outbox.Sender, error) {
+	out := map[string]outbox.Sender{}
+	for _, c := range conns {
+		if err := merge(out, c.Senders, c.Name, "sender"); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// fetchersOf are the media copier's fetchers by provider name.
+func fetchersOf(conns []connector.Connector) (map[string]media.Fetcher, error) {
+	out := map[string]media.Fetcher{}
+	for _, c := range conns {
+		if err := merge(out, c.Fetchers, c.Name, "media fetcher"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// addressesOf are the business addresses of proactive messages, by channel: a
+// connector's own address for a channel wins over another's fallback.
+func addressesOf(conns []connector.Connector) (map[string]core.Sender, error) {
+	out := map[string]core.Sender{}
+	for _, c := range conns {
+		if err := merge(out, c.Addresses, c.Name, "address of channel"); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range conns {
+		for ch, s := range c.Fallbacks {
+			if _, ok := out[ch]; !ok {
+				out[ch] = s
+			}
+		}
+	}
+	return out, nil
+}
+
+// merge adds src to dst; two connectors claiming one key is a wiring error.
+func merge[V any](dst, src map[string]V, conn, what string) error {
+	for k := range src {
+		if _, ok := dst[k]; ok {
+			return fmt.Errorf("connector %s: %s %q is already taken by another connector", conn, what, k)
+		}
+	}
+	maps.Copy(dst, src)
+	return nil
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/sqlstore"
-	"github.com/opengateway/gateway/outbox/providertest"
 )
 
 const metaSecret, metaVerify = "TEST_APP_SECRET", "verify-me"

@@ -1,5 +1,11 @@
-// Package meta is the Meta connector: WhatsApp Cloud API, Messenger and
-// Instagram messaging webhooks. Both routes share the subscription check
+// Package meta is everything about Meta: the WhatsApp Cloud API, Messenger
+// and Instagram messaging webhooks (whatsapp.go, messenger.go, verify.go),
+// the sender of replies through the Graph API (sender.go), the media fetchers
+// (media.go) and New, which builds all of it from the configuration
+// (connector.go). It must not import fiber, Kafka clients or another
+// provider's package.
+//
+// Both webhook routes share the subscription check
 // (GET, hub.verify_token) and the X-Hub-Signature-256 check (POST, HMAC-SHA256
 // of the raw body with the app secret); the payload formats differ.
 //

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,11 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/connectortest"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/normalize"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // secret is the app secret of the provider-format vectors (the official
 // WhatsApp Node SDK's test secret).
@@ -315,84 +313,28 @@ func runHookCases(t *testing.T, h webhook.Handler, cases []hookCase) {
 	}
 }
 
-// handlerFor picks the handler of a testdata file by its name.
-func handlerFor(name string) webhook.Handler {
-	if strings.HasPrefix(name, "wa_") || strings.HasPrefix(name, "meta_wa_") {
-		return WhatsApp{AppSecret: secret, VerifyToken: verifyToken}
-	}
-	return Messenger{AppSecret: secret, VerifyToken: verifyToken}
-}
-
-// goldenEvent is an event without what changes on every run (the event id
-// and the gateway message id).
-type goldenEvent struct {
-	Type    string          `json:"type"`
-	Key     string          `json:"key"`
-	Source  string          `json:"source"`
-	Subject string          `json:"subject"`
-	Time    time.Time       `json:"time"`
-	Data    json.RawMessage `json:"data"`
-}
-
 // Golden files hold the normalized output of every testdata payload;
 // go test -run Golden -update rewrites them.
 func TestGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata: %v", err)
+	var wa, fb []connectortest.Case
+	for _, c := range connectortest.Files(t, "*.json") {
+		if strings.HasPrefix(c.File, "wa_") || strings.HasPrefix(c.File, "meta_wa_") {
+			wa = append(wa, c)
+		} else {
+			fb = append(fb, c)
+		}
 	}
-	for _, f := range files {
-		name := filepath.Base(f)
-		t.Run(name, func(t *testing.T) {
-			body := read(t, name)
-			res, err := handlerFor(name).Handle(context.Background(), postRequest(body, Sign(secret, body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := struct {
-				Events  []goldenEvent `json:"events"`
-				Ignored int           `json:"ignored"`
-			}{Events: []goldenEvent{}, Ignored: res.Ignored}
-			for _, ev := range res.Events {
-				var data map[string]any
-				dec := json.NewDecoder(bytes.NewReader(ev.Event.Data))
-				dec.UseNumber() // numbers exactly as published
-				if err := dec.Decode(&data); err != nil {
-					t.Fatal(err)
-				}
-				if _, ok := data["message_id"]; ok {
-					if id, _ := data["message_id"].(string); id == "" {
-						t.Error("message without a gateway message id")
-					}
-					data["message_id"] = "" // random per delivery
-				}
-				if ev.Event.ID == "" {
-					t.Error("event without an id")
-				}
-				d, _ := json.Marshal(data)
-				out.Events = append(out.Events, goldenEvent{Type: ev.Event.Type, Key: ev.Key, Source: ev.Event.Source,
-					Subject: ev.Event.Subject, Time: ev.Event.Time, Data: d})
-			}
-			got, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden := filepath.Join("testdata", "golden", name)
-			if *update {
-				_ = os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if strings.TrimSpace(string(want)) != string(got) {
-				t.Errorf("normalized output differs from %s:\n%s", golden, got)
-			}
-		})
+	suite := func(h webhook.Handler) connectortest.Suite {
+		return connectortest.Suite{
+			Handler: h,
+			Request: func(body []byte) *webhook.Request { return postRequest(body, "") },
+			Sign:    func(r *webhook.Request) { r.Header.Set(SignatureHeader, Sign(secret, r.Body)) },
+		}
 	}
+	tampered := connectortest.Case{Label: "tampered after signing", File: "wa_image.json", ExpectedErr: webhook.ErrSignature,
+		Prep: func(r *webhook.Request) { r.Body = bytes.Replace(r.Body, []byte("image"), []byte("imagf"), 1) }}
+	suite(WhatsApp{AppSecret: secret, VerifyToken: verifyToken}).Run(t, append(wa, tampered))
+	suite(Messenger{AppSecret: secret, VerifyToken: verifyToken}).Run(t, fb)
 }
 
 func TestUnixTime(t *testing.T) {

@@ -1,5 +1,9 @@
-// Package sendgrid is the SendGrid connector: Inbound Parse (email in,
-// behind HTTP basic auth) and the signed Event Webhook (delivery statuses).
+// Package sendgrid is everything about SendGrid: Inbound Parse (email in,
+// behind HTTP basic auth; inbound.go), the signed Event Webhook (delivery
+// statuses; events.go), the sender of replies through the v3 Mail Send API
+// (sender.go), the storing of attachments at ingest (media.go) and New,
+// which builds all of it from the configuration (connector.go). It must not
+// import fiber, Kafka clients or another provider's package.
 package sendgrid
 
 import (
@@ -29,12 +33,24 @@ const (
 	TimestampHeader = "X-Twilio-Email-Event-Webhook-Timestamp"
 )
 
-// MessageIDArg is the custom arg the outbox's SendGrid sender sets to the
+// MessageIDArg is the custom arg the sender (sender.go) sets to the
 // gateway's message id; SendGrid echoes custom args on every event.
 const MessageIDArg = "gateway_message_id"
 
+// DefaultEventMaxAge is how far the timestamp of a signed Event Webhook
+// request may be from the gateway's clock, either way.
+const DefaultEventMaxAge = 10 * time.Minute
+
 // Events handles POST /webhooks/sendgrid/events.
-type Events struct{ key *ecdsa.PublicKey }
+type Events struct {
+	key *ecdsa.PublicKey
+	// MaxAge bounds the distance between the signed timestamp and Now, in
+	// the past or the future (DefaultEventMaxAge when zero): a request
+	// captured once cannot be replayed later. Refused as a bad signature.
+	MaxAge time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
 
 // NewEvents parses the verification key of the signed Event Webhook
 // (base64 DER, as SendGrid shows it).
@@ -47,11 +63,15 @@ func NewEvents(publicKey string) (*Events, error) {
 }
 
 // Handle verifies the ECDSA signature over timestamp + raw body with
-// sendgrid-go, then turns each event of the batch into a delivery status.
+// sendgrid-go, and that the timestamp is within MaxAge of now, then turns
+// each event of the batch into a delivery status.
 func (h *Events) Handle(_ context.Context, r *webhook.Request) (webhook.Result, error) {
 	sig, ts := r.Header.Get(SignatureHeader), r.Header.Get(TimestampHeader)
 	if sig == "" || ts == "" {
 		return webhook.Result{}, fmt.Errorf("sendgrid: %w: %s and %s are required", webhook.ErrSignature, SignatureHeader, TimestampHeader)
+	}
+	if err := h.fresh(ts); err != nil {
+		return webhook.Result{}, err
 	}
 	ok, err := eventwebhook.VerifySignature(h.key, r.Body, sig, ts)
 	if err != nil || !ok {
@@ -70,6 +90,26 @@ func (h *Events) Handle(_ context.Context, r *webhook.Request) (webhook.Result, 
 		res.Events = append(res.Events, ev)
 	}
 	return res, nil
+}
+
+// fresh checks the signed timestamp (Unix seconds) against the clock.
+func (h *Events) fresh(ts string) error {
+	maxAge, now := h.MaxAge, time.Now
+	if maxAge <= 0 {
+		maxAge = DefaultEventMaxAge
+	}
+	if h.Now != nil {
+		now = h.Now
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sec < 0 {
+		return fmt.Errorf("sendgrid: %w: %s %q is not a Unix time", webhook.ErrSignature, TimestampHeader, ts)
+	}
+	if d := now().Sub(time.Unix(sec, 0)); d > maxAge || d < -maxAge {
+		return fmt.Errorf("sendgrid: %w: %s is %s away from now, more than %s (a replay, or a clock off)",
+			webhook.ErrSignature, TimestampHeader, d.Round(time.Second), maxAge)
+	}
+	return nil
 }
 
 // statusOf maps SendGrid events onto delivery states (deferred is a

@@ -40,12 +40,6 @@ type File struct {
 	Data              []byte
 }
 
-// MediaStore keeps attachments at ingest (media.Copier): the files arrive
-// with the webhook, so they are stored before the event is published.
-type MediaStore interface {
-	Put(ctx context.Context, key string, r io.Reader, a normalize.Attachment) normalize.Attachment
-}
-
 // Inbound handles POST /webhooks/sendgrid/inbound. SendGrid sends the
 // credentials set in the Inbound Parse URL (https://user:pass@host/...) as
 // HTTP basic auth.

@@ -56,8 +56,12 @@ func parseForm(r *webhook.Request) (url.Values, error) {
 		return r.Query, nil
 	}
 	ct := r.Header.Get("Content-Type")
-	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
+	if !isForm(ct) {
 		return nil, fmt.Errorf("twilio: %w: content type %q, want application/x-www-form-urlencoded", webhook.ErrUnsupported, ct)
+	}
+	// Bounded before parsing: Twilio sends about 40 parameters.
+	if countParams(r.Body, MaxParams) > MaxParams {
+		return nil, errTooMany()
 	}
 	form, err := url.ParseQuery(string(r.Body))
 	if err != nil {

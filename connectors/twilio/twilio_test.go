@@ -5,9 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"flag"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,11 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opengateway/gateway/connectors/connectortest"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/normalize"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 const token = "12345"
 
@@ -231,42 +228,19 @@ func TestStatus(t *testing.T) {
 // Golden files hold the normalized output of every testdata payload;
 // go test -run Golden -update rewrites them.
 func TestGolden(t *testing.T) {
-	for _, f := range []string{"twilio_sms_inbound.form", "twilio_mms_inbound.form", "twilio_whatsapp_inbound_image.form",
-		"twilio_status_sent.form", "twilio_status_failed.form", "twilio_status_undelivered.form", "twilio_status_read_whatsapp.form"} {
-		t.Run(f, func(t *testing.T) {
-			form, err := url.ParseQuery(string(read(t, f)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out any
-			if strings.HasPrefix(f, "twilio_status") {
-				out, err = ParseStatus(form, at)
-			} else {
-				var m normalize.Message
-				m, err = ParseMessage(form, at)
-				m.MessageID = "" // random per delivery
-				out = m
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := json.MarshalIndent(out, "", "  ")
-			golden := filepath.Join("testdata", "golden", strings.TrimSuffix(f, ".form")+".json")
-			if *update {
-				_ = os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if strings.TrimSpace(string(want)) != string(got) {
-				t.Errorf("normalized output differs from %s:\n%s", golden, got)
-			}
-		})
+	suite := func(h webhook.Handler, u string) connectortest.Suite {
+		return connectortest.Suite{
+			Handler: h,
+			Request: func(body []byte) *webhook.Request { return formRequest(u, body, "") },
+			Sign:    func(r *webhook.Request) { r.Header.Set("X-Twilio-Signature", sign(r.URL, r.Body)) },
+			Output:  connectortest.Payload,
+		}
 	}
+	v := NewVerifier(token)
+	unsigned := connectortest.Case{Label: "unsigned", File: "twilio_sms_inbound.form", ExpectedErr: webhook.ErrSignature,
+		Prep: func(r *webhook.Request) { r.Header.Del("X-Twilio-Signature") }}
+	suite(Messaging{Verifier: v}, hookURL).Run(t, append(connectortest.Files(t, "twilio_*_inbound*.form"), unsigned))
+	suite(Status{Verifier: v}, "https://gw.example.com/webhooks/twilio/status").Run(t, connectortest.Files(t, "twilio_status_*.form"))
 }
 
 // The parsers never panic, and refuse bad input with ErrMalformed.

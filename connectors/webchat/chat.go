@@ -2,7 +2,10 @@
 // embeddable widget at /chat/widget.js and a demo page at /chat/. A visitor
 // keeps one identity through a signed visitor token, and a site can say who
 // the visitor is (email or its own user id) with an HMAC its backend
-// computes, which links the chat to the customer's other channels.
+// computes, which links the chat to the customer's other channels. The
+// outbox's sender of chat replies is here too (sender.go). Unlike the
+// provider packages it serves its own routes and so imports fiber; it must
+// not import Kafka clients or another provider's package.
 //
 // Frames (JSON), see PROTOCOL.md:
 //
@@ -13,6 +16,16 @@
 //	← {"type":"error","client_id":"…","code":"unavailable"|"invalid","message":"…"}
 //	← {"type":"message","message_id":"…","text":"…","attachments":[…],"sent_at":"…"}
 //	→ {"type":"received","message_id":"…"}                  (the reply reached the browser)
+//
+// Limits against a hostile visitor (Config): a frame larger than
+// MaxMessageBytes closes the socket (1009); frames beyond Rate/Burst get an
+// error frame with code "rate_limited" and do nothing; a receipt for a reply
+// this socket was not sent (another visitor's, a watermark, an unknown or
+// overlong id) gets an error frame with code "invalid" and publishes
+// nothing; a socket that sends no frame for IdleTimeout is closed (1000);
+// sockets beyond MaxSocketsPerIP from one address (429) or MaxSockets in all
+// (503) are refused before the handshake, and counted in
+// gateway_chat_refused_total{reason}.
 package webchat
 
 import (
@@ -25,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +48,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
+	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -53,7 +70,33 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxMessageBytes bounds one frame (default 16 KiB).
 	MaxMessageBytes int
+	// Rate is the frames a second a socket may send after hello, with
+	// bursts of Burst (default 5 and 20).
+	Rate  float64
+	Burst int
+	// MaxSockets bounds the open sockets of this instance (default 10,000),
+	// MaxSocketsPerIP those from one remote address (default 20).
+	MaxSockets, MaxSocketsPerIP int
+	// IdleTimeout closes a socket that sent no frame for that long
+	// (default 30 minutes); answering pings does not count.
+	IdleTimeout time.Duration
 }
+
+// Defaults of the limits in Config.
+const (
+	DefaultMaxMessageBytes = 16 << 10
+	DefaultRate            = 5
+	DefaultBurst           = 20
+	DefaultMaxSockets      = 10000
+	DefaultMaxSocketsPerIP = 20
+	DefaultIdleTimeout     = 30 * time.Minute
+)
+
+// maxMessageID bounds the message id of a receipt (gateway ids are 36).
+const maxMessageID = 100
+
+// maxTracked bounds the reply ids a socket remembers for receipts.
+const maxTracked = 1000
 
 // OutboundMessage is a reply as the browser gets it.
 type OutboundMessage struct {
@@ -75,14 +118,54 @@ type Chat struct {
 
 	mu    sync.Mutex
 	conns map[string]map[*conn]struct{} // by the visitor's party address
+	open  int                           // sockets past the handshake
+	perIP map[string]int
 
 	connections prometheus.Gauge
 	messages    *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 }
 
 type conn struct {
 	ws *websocket.Conn
 	mu sync.Mutex // one writer at a time
+
+	// sent are the replies this socket was given, which its visitor may
+	// acknowledge (the oldest forgotten past maxTracked).
+	sentMu sync.Mutex
+	sent   map[string]struct{}
+	order  []string
+}
+
+// track remembers that a reply went to this socket.
+func (c *conn) track(id string) {
+	c.sentMu.Lock()
+	defer c.sentMu.Unlock()
+	if c.sent == nil {
+		c.sent = map[string]struct{}{}
+	}
+	if _, ok := c.sent[id]; ok {
+		return
+	}
+	if len(c.order) >= maxTracked {
+		delete(c.sent, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.sent[id] = struct{}{}
+	c.order = append(c.order, id)
+}
+
+// wasSent reports whether this socket was given the reply.
+func (c *conn) wasSent(id string) bool {
+	c.sentMu.Lock()
+	defer c.sentMu.Unlock()
+	_, ok := c.sent[id]
+	return ok
+}
+
+// refuse sends an error frame of this package's limits.
+func (c *conn) refuse(code, message string) {
+	_ = c.send(map[string]string{"type": "error", "code": code, "message": message})
 }
 
 func (c *conn) send(v any) error {
@@ -95,16 +178,36 @@ func (c *conn) send(v any) error {
 // New returns the chat.
 func New(cfg Config, publish Publish, log *slog.Logger, reg prometheus.Registerer) *Chat {
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = 16 << 10
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	c := &Chat{cfg: cfg, publish: publish, log: log, conns: map[string]map[*conn]struct{}{},
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.MaxSockets <= 0 {
+		cfg.MaxSockets = DefaultMaxSockets
+	}
+	if cfg.MaxSocketsPerIP <= 0 {
+		cfg.MaxSocketsPerIP = DefaultMaxSocketsPerIP
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	c := &Chat{cfg: cfg, publish: publish, log: log, conns: map[string]map[*conn]struct{}{}, perIP: map[string]int{},
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "gateway", Subsystem: "chat", Name: "connections",
 			Help: "Open visitor websockets on this instance."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gateway", Subsystem: "chat", Name: "messages_total",
 			Help: "Chat messages by direction (inbound, outbound) and result."}, []string{"direction", "result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gateway", Subsystem: "chat", Name: "refused_total",
+			Help: "Visitor websockets refused: per_ip (GATEWAY_CHAT_MAX_SOCKETS_PER_IP), total (GATEWAY_CHAT_MAX_SOCKETS)."}, []string{"reason"}),
+	}
+	for _, r := range []string{"per_ip", "total"} {
+		c.refused.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(c.connections, c.messages)
+		reg.MustRegister(c.connections, c.messages, c.refused)
 	}
 	return c
 }
@@ -116,10 +219,10 @@ func (c *Chat) OnConnect(fn func(ctx context.Context, address string) []Outbound
 }
 
 // Keepalive timing: every socket is pinged each pingEvery; one that has not
-// answered or written for idleTimeout is closed.
+// answered or written for deadAfter is closed.
 const (
-	pingEvery   = 45 * time.Second
-	idleTimeout = 2*pingEvery + 10*time.Second
+	pingEvery = 45 * time.Second
+	deadAfter = 2*pingEvery + 10*time.Second
 )
 
 // Run pings every open socket until ctx ends: one goroutine for all of
@@ -173,13 +276,78 @@ func (c *Chat) Mount(app *fiber.App) {
 // upgrade checks the Origin before the websocket handshake.
 func (c *Chat) upgrade(ctx *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(ctx) {
-		return ctx.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": fiber.Map{"code": "upgrade_required", "message": "connect with a websocket"}})
+		return httperr.Write(ctx, httperr.CodeUpgradeRequired, "connect with a websocket")
 	}
 	if !c.originAllowed(ctx.Get(fiber.HeaderOrigin), ctx.Protocol()+"://"+string(ctx.Request().Host())) {
 		c.messages.WithLabelValues("inbound", "origin_refused").Inc()
-		return ctx.Status(fiber.StatusForbidden).JSON(fiber.Map{"error": fiber.Map{"code": "forbidden", "message": "origin not allowed"}})
+		return httperr.Write(ctx, core.EFORBIDDEN, "origin not allowed")
+	}
+	// A first look at the socket limits, to answer with a status; serve
+	// counts for good once the handshake is done.
+	if reason := c.full(ctx.IP()); reason != "" {
+		return c.refuse(ctx, reason)
 	}
 	return ctx.Next()
+}
+
+// full names the socket limit a new socket from ip would exceed, or "".
+func (c *Chat) full(ip string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.open >= c.cfg.MaxSockets:
+		return "total"
+	case c.perIP[ip] >= c.cfg.MaxSocketsPerIP:
+		return "per_ip"
+	}
+	return ""
+}
+
+func (c *Chat) refuse(ctx *fiber.Ctx, reason string) error {
+	c.refused.WithLabelValues(reason).Inc()
+	ctx.Set(fiber.HeaderRetryAfter, "30")
+	if reason == "per_ip" {
+		return ctx.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": fiber.Map{"code": "rate_limited", "message": "too many chat sockets from this address"}})
+	}
+	return ctx.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": fiber.Map{"code": "unavailable", "message": "the chat is full; retry later"}})
+}
+
+// admit counts a socket past the handshake against the limits (a race with
+// the first look is closed with 1013, try again later).
+func (c *Chat) admit(ip string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	reason := ""
+	switch {
+	case c.open >= c.cfg.MaxSockets:
+		reason = "total"
+	case c.perIP[ip] >= c.cfg.MaxSocketsPerIP:
+		reason = "per_ip"
+	}
+	if reason != "" {
+		c.refused.WithLabelValues(reason).Inc()
+		return false
+	}
+	c.open++
+	c.perIP[ip]++
+	return true
+}
+
+func (c *Chat) release(ip string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.open--
+	if c.perIP[ip]--; c.perIP[ip] <= 0 {
+		delete(c.perIP, ip)
+	}
+}
+
+func remoteIP(ws *websocket.Conn) string {
+	addr := ws.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 func (c *Chat) originAllowed(origin, self string) bool {
@@ -231,6 +399,12 @@ func ParseFrame(b []byte) (frame, error) {
 func (c *Chat) serve(ws *websocket.Conn) {
 	ws.SetReadLimit(int64(c.cfg.MaxMessageBytes))
 	k := &conn{ws: ws}
+	ip := remoteIP(ws)
+	if !c.admit(ip) {
+		_ = ws.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.CloseTryAgainLater, "too many chat sockets"), time.Now().Add(time.Second))
+		return
+	}
+	defer c.release(ip)
 	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, b, err := ws.ReadMessage()
 	if err != nil {
@@ -238,7 +412,7 @@ func (c *Chat) serve(ws *websocket.Conn) {
 	}
 	hello, err := ParseFrame(b)
 	if err != nil || hello.Type != "hello" {
-		_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": "the first frame must be hello"})
+		_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": "the first frame must be hello"})
 		return
 	}
 	visitor, ok := c.visitorOf(hello.Token)
@@ -258,21 +432,39 @@ func (c *Chat) serve(ws *websocket.Conn) {
 	defer c.remove(party.Address, k)
 	if c.onConn != nil {
 		for _, m := range c.onConn(context.Background(), party.Address) {
+			k.track(m.MessageID)
 			_ = k.send(outboundFrame(m))
 		}
 	}
 	// Keepalive: one pinger for every socket (see pingAll); a visitor that
-	// stops answering is dropped by the read deadline.
-	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(idleTimeout)) })
+	// stops answering is dropped by the read deadline, and one that answers
+	// pings but sends nothing for IdleTimeout too.
+	lastFrame := time.Now()
+	deadline := func() time.Time {
+		live, idle := time.Now().Add(deadAfter), lastFrame.Add(c.cfg.IdleTimeout)
+		if idle.Before(live) {
+			return idle
+		}
+		return live
+	}
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(deadline()) })
+	limit := rate.NewLimiter(rate.Limit(c.cfg.Rate), c.cfg.Burst)
 	for {
-		_ = ws.SetReadDeadline(time.Now().Add(idleTimeout))
+		_ = ws.SetReadDeadline(deadline())
 		_, b, err := ws.ReadMessage()
 		if err != nil {
+			c.closed(k, err)
 			return
+		}
+		lastFrame = time.Now()
+		if !limit.Allow() {
+			c.messages.WithLabelValues("inbound", "rate_limited").Inc()
+			k.refuse("rate_limited", "too many frames; slow down")
+			continue
 		}
 		f, err := ParseFrame(b)
 		if err != nil {
-			_ = k.send(map[string]string{"type": "error", "code": "invalid", "message": err.Error()})
+			_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": err.Error()})
 			c.messages.WithLabelValues("inbound", "invalid").Inc()
 			continue
 		}
@@ -280,9 +472,42 @@ func (c *Chat) serve(ws *websocket.Conn) {
 		case "message":
 			c.receive(k, visitor, party, f)
 		case "received":
+			if !c.receipt(k, f.MessageID) {
+				c.messages.WithLabelValues("inbound", "receipt_refused").Inc()
+				k.refuse("invalid", "received: message_id names no reply sent to this visitor")
+				continue
+			}
 			c.delivered(party, f.MessageID)
 		}
 	}
+}
+
+// receipt reports whether a visitor may acknowledge a reply: one sent to
+// this socket, by its id (never a watermark, which would speak for every
+// reply up to a time).
+func (c *Chat) receipt(k *conn, messageID string) bool {
+	if messageID == "" || len(messageID) > maxMessageID || strings.HasPrefix(messageID, normalize.WatermarkPrefix) {
+		return false
+	}
+	return k.wasSent(messageID)
+}
+
+// closed ends a socket whose read failed: a frame over the size limit is
+// counted, an idle socket gets a normal close.
+func (c *Chat) closed(k *conn, err error) {
+	switch {
+	case errors.Is(err, fws.ErrReadLimit):
+		c.messages.WithLabelValues("inbound", "too_large").Inc()
+	case isTimeout(err):
+		k.mu.Lock()
+		_ = k.ws.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.CloseNormalClosure, "idle"), time.Now().Add(time.Second))
+		k.mu.Unlock()
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // receive publishes a visitor's message and acknowledges it once Kafka has it.
@@ -300,7 +525,7 @@ func (c *Chat) receive(k *conn, visitor string, from normalize.Party, f frame) {
 	if err != nil {
 		c.log.Warn("chat: message not published", "error", err)
 		c.messages.WithLabelValues("inbound", "unavailable").Inc()
-		_ = k.send(map[string]string{"type": "error", "client_id": f.ClientID, "code": "unavailable", "message": "not stored; send again"})
+		_ = k.send(map[string]string{"type": "error", "client_id": f.ClientID, "code": httperr.CodeUnavailable, "message": "not stored; send again"})
 		return
 	}
 	c.messages.WithLabelValues("inbound", "accepted").Inc()
@@ -336,6 +561,7 @@ func (c *Chat) Deliver(address string, m OutboundMessage) bool {
 	c.mu.Unlock()
 	n := 0
 	for _, k := range targets {
+		k.track(m.MessageID)
 		if k.send(outboundFrame(m)) == nil {
 			n++
 		}

@@ -1,7 +1,9 @@
 // Package webhook is the contract between the HTTP routes and the provider
-// packages: a provider sees a plain Request (raw bytes, headers, the public
-// URL the provider called) and returns the normalized events to publish, or
-// an error naming what was wrong. It knows nothing of fiber or Kafka.
+// packages: a provider declares its Routes, sees a plain Request (raw bytes,
+// headers, the public URL the provider called) and returns the normalized
+// events to publish, or an error naming what was wrong. It owns that contract
+// and the event helpers; it must import nothing of fiber, Kafka or the
+// gateway's other packages (normalize excepted).
 package webhook
 
 import (
@@ -24,6 +26,19 @@ type Request struct {
 	Query      url.Values
 	Body       []byte
 	ReceivedAt time.Time
+}
+
+// Route is one provider webhook, mounted by the connectors package.
+type Route struct {
+	// Name labels the route's metrics and raw.v1 records (twilio_messaging).
+	Name    string
+	Path    string
+	Methods []string
+	// Handler is nil when the connector is disabled (its secrets are not
+	// set): the route still exists and answers 404.
+	Handler Handler
+	// MaxBody is the largest body this route accepts (default 1 MiB).
+	MaxBody int
 }
 
 // Event is a normalized event and its Kafka key (channel:address of the contact).

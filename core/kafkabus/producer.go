@@ -1,6 +1,13 @@
 // Package kafkabus is the gateway's Kafka adapter (segmentio/kafka-go): a
 // producer that group-commits concurrent callers into shared batches, a
-// consumer-group reader, topic setup and the embedded broker.
+// consumer-group reader (Source) and the dead-letter topic (DeadLetters),
+// the inbound.v1 consumer loop that feeds the conversation engine, the
+// relay that publishes the event outbox, topic setup and the embedded
+// broker.
+//
+// It reaches the engine only through small interfaces it declares
+// (InboundHandler, EventClaimer) and imports core, core/retry and normalize
+// of the gateway; never the database, HTTP or the outbox.
 package kafkabus
 
 import (

@@ -2,6 +2,11 @@
 // store before their message reaches events.v1, and serves them back under
 // signed URLs that expire. The store is an interface (a directory by
 // default) so that object storage can take its place.
+//
+// It owns the Copier, the Store and the signed URLs. Downloads are the
+// providers' business: each provider package supplies its Fetcher (built on
+// connectors/fetch). It must make no HTTP calls itself and import nothing
+// of fiber, Kafka or the provider packages.
 package media
 
 import (

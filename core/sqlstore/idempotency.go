@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/opengateway/gateway/core"
 )
@@ -23,10 +21,6 @@ const idempotencyLease = 5 * time.Minute
 
 // idempotencySweepEvery spaces the deletions of expired keys.
 const idempotencySweepEvery = time.Minute
-
-// lastSweep holds, per store, when expired keys were last deleted (a weak
-// key, so that a closed store can be collected).
-var lastSweep sync.Map // weak.Pointer[Store] → time.Time
 
 // BeginIdempotent claims (tokenHash, route, key) for a request whose content
 // hashes to requestHash. It inserts the claim in a statement of its own, so
@@ -136,12 +130,12 @@ func (s *Store) SweepIdempotency(ctx context.Context) (int64, error) {
 // is older than idempotencySweepEvery. A failed sweep is retried later: it
 // only costs space.
 func (s *Store) sweepIdempotency(ctx context.Context, now time.Time) {
-	k := weak.Make(s)
-	prev, loaded := lastSweep.LoadOrStore(k, now)
-	if loaded {
-		if last := prev.(time.Time); now.Sub(last) < idempotencySweepEvery || !lastSweep.CompareAndSwap(k, prev, now) {
-			return
-		}
+	s.sweepMu.Lock()
+	if !s.lastSweep.IsZero() && now.Sub(s.lastSweep) < idempotencySweepEvery {
+		s.sweepMu.Unlock()
+		return
 	}
+	s.lastSweep = now
+	s.sweepMu.Unlock()
 	_, _ = s.SweepIdempotency(ctx)
 }

@@ -98,10 +98,47 @@ func (t *tx) UpdateOutbox(ctx context.Context, messageID, state string, attempts
 	return nil
 }
 
+// Early statuses wait for a send about to be recorded (a fast callback, a
+// dispatcher that died after the provider answered), and many are for
+// sends the gateway never made (a SendGrid account's other mail, junk):
+// each is kept at most earlyStatusTTL, an id at most earlyPerMessage times,
+// the table at most Store.earlyMax rows (the oldest dropped first), and a
+// status whose id is longer than any provider's (earlyMaxID) not at all.
+const (
+	earlyStatusTTL  = 24 * time.Hour
+	earlyPerMessage = 10
+	earlyMaxID      = 256
+	earlyMaxText    = 1000 // of the provider's error message
+)
+
 func (t *tx) AddEarlyStatus(ctx context.Context, st normalize.Status) error {
+	if len(st.ProviderMessageID) > earlyMaxID || len(st.MessageID) > earlyMaxID {
+		return nil
+	}
+	st.ErrorMessage = truncate(st.ErrorMessage, earlyMaxText)
+	st.ProviderStatus, st.ErrorCode = truncate(st.ProviderStatus, 100), truncate(st.ErrorCode, 100)
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
+	}
+	if _, err := t.exec(ctx, `DELETE FROM early_statuses WHERE created_at < ?`, micros(t.now.Add(-earlyStatusTTL))); err != nil {
+		return fmt.Errorf("sqlstore: expire early statuses: %w", err)
+	}
+	var same, all int
+	if err := t.row(ctx, `SELECT COUNT(*) FROM early_statuses WHERE provider = ? AND provider_message_id = ?`,
+		st.Provider, st.ProviderMessageID).Scan(&same); err != nil {
+		return fmt.Errorf("sqlstore: early status: %w", err)
+	}
+	if same >= earlyPerMessage {
+		return nil
+	}
+	if err := t.row(ctx, `SELECT COUNT(*) FROM early_statuses`).Scan(&all); err != nil {
+		return fmt.Errorf("sqlstore: early status: %w", err)
+	}
+	if all >= t.s.earlyMax {
+		if _, err := t.exec(ctx, `DELETE FROM early_statuses WHERE created_at <= (SELECT MIN(created_at) FROM early_statuses)`); err != nil {
+			return fmt.Errorf("sqlstore: drop oldest early status: %w", err)
+		}
 	}
 	if _, err := t.exec(ctx, `INSERT INTO early_statuses (provider, provider_message_id, status, created_at) VALUES (?, ?, ?, ?)`,
 		st.Provider, st.ProviderMessageID, string(b), micros(t.now)); err != nil {
@@ -110,9 +147,16 @@ func (t *tx) AddEarlyStatus(ctx context.Context, st normalize.Status) error {
 	return nil
 }
 
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 func (t *tx) TakeEarlyStatuses(ctx context.Context, provider, providerMessageID string) ([]normalize.Status, error) {
-	rows, err := t.query(ctx, `SELECT status FROM early_statuses WHERE provider = ? AND provider_message_id = ? ORDER BY created_at`,
-		provider, providerMessageID)
+	rows, err := t.query(ctx, `SELECT status FROM early_statuses WHERE provider = ? AND provider_message_id = ? AND created_at >= ? ORDER BY created_at`,
+		provider, providerMessageID, micros(t.now.Add(-earlyStatusTTL)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: early statuses: %w", err)
 	}
@@ -137,8 +181,11 @@ func (t *tx) TakeEarlyStatuses(ctx context.Context, provider, providerMessageID 
 	return out, rows.Err()
 }
 
-// ClaimOutbox leases due replies, the oldest unsent of each conversation.
-func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]core.OutboxJob, error) {
+// ClaimOutbox leases due replies, the oldest unsent of each conversation,
+// by the store's clock.
+func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]core.OutboxJob, error) {
+	now := s.now().UTC()
+	leaseUntil := now.Add(lease)
 	var jobs []core.OutboxJob
 	err := s.InTx(ctx, func(ct core.Tx) error {
 		t := ct.(*tx)

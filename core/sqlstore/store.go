@@ -1,6 +1,8 @@
 // Package sqlstore keeps the conversation engine's data in SQLite (embedded
 // default, pure Go) or PostgreSQL (production). Both run the same SQL, with
 // placeholders rewritten for PostgreSQL, and the same behaviour suite.
+// It implements core.Store and every role of core.Tx, and imports core and
+// normalize of the gateway; never Kafka or HTTP.
 package sqlstore
 
 import (
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +44,12 @@ type Store struct {
 	dialect string
 	now     func() time.Time
 	queries map[string]string
+	// earlyMax bounds the early_statuses table (WithEarlyStatusLimit).
+	earlyMax int
+
+	// sweepMu guards lastSweep, when expired idempotency keys were last deleted.
+	sweepMu   sync.Mutex
+	lastSweep time.Time
 }
 
 var _ core.Store = (*Store)(nil)
@@ -51,11 +60,15 @@ type Option func(*Store)
 // WithClock replaces the wall clock (tests move time forward with it).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithEarlyStatusLimit bounds the statuses kept for sends not recorded yet
+// (default 10,000); past it the oldest are dropped.
+func WithEarlyStatusLimit(n int) Option { return func(s *Store) { s.earlyMax = n } }
+
 // Open connects to PostgreSQL when url starts with postgres:// or
 // postgresql://, else opens (creating) the SQLite file at path url, and
 // applies the schema migrations.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, queries: map[string]string{}}
+	s := &Store{now: time.Now, queries: map[string]string{}, earlyMax: 10000}
 	for _, o := range opts {
 		o(s)
 	}

@@ -1,0 +1,134 @@
+// Package edge holds the HTTP edge's defences against hostile input, used
+// by every route that faces the internet: bodies read only by their route
+// and within its limit, encoded bodies refused, connections capped in all
+// and per client address. It knows fiber and httperr; it must not import
+// the provider packages, the core or Kafka.
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/opengateway/gateway/connectors/httperr"
+	"github.com/opengateway/gateway/core"
+)
+
+// The server streams request bodies (fasthttp StreamRequestBody): nothing is
+// read, and nothing allocated for a body, until a route asks for it through
+// LimitBody with its own limit. A route that never reads its body leaves it
+// unread and the connection is closed after the answer, so the unread bytes
+// are never taken for the next request.
+
+// bodyChunk is how much is read at a time: memory grows with the bytes that
+// actually arrive, never with what Content-Length announces.
+const bodyChunk = 32 << 10
+
+// LimitBody is the first handler of routes that take a body: it refuses an
+// encoded body with 415, reads the body within max bytes (see ReadBody) and
+// answers 413 or 400 itself when it cannot.
+func LimitBody(max int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if Encoded(c) {
+			c.Context().SetConnectionClose()
+			return httperr.Write(c, httperr.CodeUnsupported, "request bodies are not accepted encoded (Content-Encoding must be identity)")
+		}
+		if _, err := ReadBody(c, max); err != nil {
+			return WriteBodyError(c, err, max)
+		}
+		return c.Next()
+	}
+}
+
+// Errors of ReadBody.
+var (
+	ErrBodyTooLarge   = errors.New("the request body is over the route's limit")
+	ErrBodyUnreadable = errors.New("the request body could not be read")
+)
+
+// ReadBody reads the raw request body (never decompressed), refusing it
+// with ErrBodyTooLarge when Content-Length announces more than max bytes,
+// before anything is read, or when more than max bytes arrive. On error the
+// connection is closed after the answer. Later calls, and
+// c.Request().Body(), return the body read.
+func ReadBody(c *fiber.Ctx, max int) ([]byte, error) {
+	req := c.Request()
+	if n := req.Header.ContentLength(); n > max {
+		c.Context().SetConnectionClose()
+		return nil, ErrBodyTooLarge
+	}
+	stream := c.Context().RequestBodyStream()
+	if stream == nil {
+		if body := req.Body(); len(body) <= max {
+			return body, nil
+		}
+		c.Context().SetConnectionClose()
+		return nil, ErrBodyTooLarge
+	}
+	body, err := readAtMost(stream, max, req.Header.ContentLength())
+	if err != nil {
+		c.Context().SetConnectionClose()
+		return nil, err
+	}
+	req.SetBodyRaw(body)
+	return body, nil
+}
+
+// WriteBodyError answers a ReadBody error: 413 or 400.
+func WriteBodyError(c *fiber.Ctx, err error, max int) error {
+	if errors.Is(err, ErrBodyTooLarge) {
+		return httperr.Write(c, httperr.CodeTooLarge, "the request body is over the limit of "+strconv.Itoa(max)+" bytes for this route")
+	}
+	return httperr.Write(c, core.EINVALID, ErrBodyUnreadable.Error())
+}
+
+// readAtMost reads r to its end, failing once more than max bytes came.
+func readAtMost(r io.Reader, max, announced int) ([]byte, error) {
+	size := bodyChunk
+	if announced >= 0 && announced < size {
+		size = announced
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	n, err := io.Copy(buf, io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBodyUnreadable, err)
+	}
+	if n > int64(max) {
+		return nil, ErrBodyTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// Encoded reports whether the request body is encoded: a Content-Encoding
+// other than identity in any value of any Content-Encoding header (a later
+// header would otherwise win).
+func Encoded(c *fiber.Ctx) bool {
+	encoded := false
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if encoded || !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
+			return
+		}
+		for _, e := range strings.Split(string(v), ",") {
+			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
+				encoded = true
+			}
+		}
+	})
+	return encoded
+}
+
+// CloseUnread, used app-wide, closes the connection after a request whose
+// route did not read its body, so the unread bytes are never taken for the
+// next request.
+func CloseUnread(c *fiber.Ctx) error {
+	err := c.Next()
+	if c.Context().RequestBodyStream() != nil {
+		c.Context().SetConnectionClose()
+	}
+	return err
+}

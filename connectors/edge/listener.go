@@ -1,0 +1,93 @@
+package edge
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// LimitListener caps the connections ln hands out: at most total open at
+// once (0: no cap) and at most perIP from one client address (0: no cap).
+// A connection over a cap is answered 503 (total) or 429 (per address) and
+// closed at once, without reaching the HTTP server. Each connection is
+// counted once however often it is closed (websockets close theirs too).
+func LimitListener(ln net.Listener, total, perIP int) net.Listener {
+	if total <= 0 && perIP <= 0 {
+		return ln
+	}
+	return &limitListener{Listener: ln, total: total, perIP: perIP, byIP: map[string]int{}}
+}
+
+type limitListener struct {
+	net.Listener
+	total, perIP int
+
+	mu   sync.Mutex
+	open int
+	byIP map[string]int
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := remoteIP(c)
+		if refusal := l.admit(ip); refusal != "" {
+			go refuse(c, refusal)
+			continue
+		}
+		return &limitedConn{Conn: c, release: func() { l.leave(ip) }}, nil
+	}
+}
+
+// admit counts a new connection from ip, or says which answer refuses it.
+func (l *limitListener) admit(ip string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total > 0 && l.open >= l.total {
+		return "503 Service Unavailable"
+	}
+	if l.perIP > 0 && l.byIP[ip] >= l.perIP {
+		return "429 Too Many Requests"
+	}
+	l.open++
+	l.byIP[ip]++
+	return ""
+}
+
+func (l *limitListener) leave(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.open--
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
+	}
+}
+
+func refuse(c net.Conn, status string) {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write([]byte("HTTP/1.1 " + status + "\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
+	_ = c.Close()
+}
+
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+	return host
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}

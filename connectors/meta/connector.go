@@ -1,0 +1,58 @@
+package meta
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/opengateway/gateway/config"
+	"github.com/opengateway/gateway/connectors/connector"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
+	"github.com/opengateway/gateway/outbox"
+)
+
+var _ connector.New = New
+
+// New returns the Meta connector: the WhatsApp and Messenger/Instagram
+// webhooks (enabled by META_APP_SECRET with META_VERIFY_TOKEN), the sender
+// of each channel whose token is set, the media fetchers (Messenger and
+// Instagram files are public URLs; WhatsApp's need WHATSAPP_ACCESS_TOKEN),
+// and WHATSAPP_PHONE_NUMBER_ID as the WhatsApp address of proactive messages.
+func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
+	both := []string{http.MethodGet, http.MethodPost}
+	c := connector.Connector{
+		Name: "meta",
+		Routes: []webhook.Route{
+			{Name: ProviderWhatsApp, Path: "/webhooks/whatsapp", Methods: both},
+			{Name: ProviderMessenger, Path: "/webhooks/messenger", Methods: both},
+		},
+		Switches: []connector.Switch{{Connector: "meta", Disabled: "META_APP_SECRET and META_VERIFY_TOKEN are both needed"}},
+		Fetchers: fetchers(cfg.MetaGraphURL, cfg.MetaGraphVersion, cfg.WhatsAppAccessToken, deps.UserAgent, deps.MediaClient),
+	}
+	if cfg.MetaAppSecret != "" && cfg.MetaVerifyToken != "" {
+		c.Routes[0].Handler = WhatsApp{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
+		c.Routes[1].Handler = Messenger{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}
+		c.Switches[0].Disabled = ""
+	}
+	if cfg.WhatsAppAccessToken != "" || cfg.MessengerPageAccessToken != "" {
+		s, err := NewSender(SenderConfig{GraphURL: cfg.MetaGraphURL, Version: cfg.MetaGraphVersion,
+			WhatsAppToken: cfg.WhatsAppAccessToken, PhoneNumberID: cfg.WhatsAppPhoneNumberID,
+			PageToken: cfg.MessengerPageAccessToken, UserAgent: deps.UserAgent, HTTPClient: deps.HTTPClient})
+		if err != nil {
+			return connector.Connector{}, fmt.Errorf("WHATSAPP_ACCESS_TOKEN/MESSENGER_PAGE_ACCESS_TOKEN: %w", err)
+		}
+		c.Senders = map[string]outbox.Sender{}
+		if cfg.WhatsAppAccessToken != "" {
+			c.Senders[ProviderWhatsApp] = s
+		}
+		if cfg.MessengerPageAccessToken != "" {
+			c.Senders[ProviderMessenger], c.Senders[ProviderInstagram] = s, s
+		}
+	}
+	if cfg.WhatsAppPhoneNumberID != "" && cfg.WhatsAppAccessToken != "" {
+		c.Addresses = map[string]core.Sender{normalize.ChannelWhatsApp: {
+			Party: normalize.Party{Kind: normalize.KindPhone, Address: cfg.WhatsAppPhoneNumberID}, Provider: ProviderWhatsApp}}
+	}
+	return c, nil
+}

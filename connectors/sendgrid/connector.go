@@ -1,0 +1,65 @@
+package sendgrid
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/opengateway/gateway/config"
+	"github.com/opengateway/gateway/connectors/connector"
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
+	"github.com/opengateway/gateway/outbox"
+)
+
+var _ connector.New = New
+
+// New returns the SendGrid connector: Inbound Parse (enabled by
+// SENDGRID_INBOUND_USER with SENDGRID_INBOUND_PASSWORD; its attachments go
+// to deps.Media), the Event Webhook (by SENDGRID_EVENT_PUBLIC_KEY), the
+// sender (by SENDGRID_API_KEY) and SENDGRID_FROM_EMAIL as the email address
+// of proactive messages.
+func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
+	c := connector.Connector{
+		Name: "sendgrid",
+		Routes: []webhook.Route{
+			{Name: "sendgrid_inbound", Path: "/webhooks/sendgrid/inbound", Methods: []string{http.MethodPost}, MaxBody: 32 << 20},
+			{Name: "sendgrid_events", Path: "/webhooks/sendgrid/events", Methods: []string{http.MethodPost}, MaxBody: 8 << 20},
+		},
+		Switches: []connector.Switch{
+			{Connector: "sendgrid_inbound", Disabled: "SENDGRID_INBOUND_USER and SENDGRID_INBOUND_PASSWORD are both needed"},
+			{Connector: "sendgrid_events", Disabled: "SENDGRID_EVENT_PUBLIC_KEY is not set"},
+		},
+	}
+	if cfg.SendGridInboundUser != "" && cfg.SendGridInboundPassword != "" {
+		h := Inbound{User: cfg.SendGridInboundUser, Password: cfg.SendGridInboundPassword}
+		if deps.Media != nil {
+			h.Media = deps.Media()
+		}
+		c.Routes[0].Handler = h
+		c.Switches[0].Disabled = ""
+	}
+	if cfg.SendGridEventPublicKey != "" {
+		h, err := NewEvents(cfg.SendGridEventPublicKey)
+		if err != nil {
+			return connector.Connector{}, fmt.Errorf("SENDGRID_EVENT_PUBLIC_KEY: %w", err)
+		}
+		h.MaxAge = cfg.SendGridEventMaxAge
+		c.Routes[1].Handler = h
+		c.Switches[1].Disabled = ""
+	}
+	if cfg.SendGridAPIKey != "" {
+		s, err := NewSender(SenderConfig{APIKey: cfg.SendGridAPIKey, BaseURL: cfg.SendGridAPIURL, UserAgent: deps.UserAgent, HTTPClient: deps.HTTPClient})
+		if err != nil {
+			return connector.Connector{}, fmt.Errorf("SENDGRID_API_KEY: %w", err)
+		}
+		c.Senders = map[string]outbox.Sender{Provider: s}
+	}
+	if cfg.SendGridFromEmail != "" {
+		if e, name, err := normalize.CanonicalEmail(cfg.SendGridFromEmail); err == nil {
+			c.Addresses = map[string]core.Sender{normalize.ChannelEmail: {
+				Party: normalize.Party{Kind: normalize.KindEmail, Address: e, Name: name}, Provider: Provider}}
+		}
+	}
+	return c, nil
+}

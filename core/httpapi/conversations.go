@@ -1,0 +1,324 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
+)
+
+// Page sizes of GET /v1/conversations.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+// conversationPage is a page of GET /v1/conversations.
+type conversationPage struct {
+	Data       []core.Conversation `json:"data"`
+	NextCursor *string             `json:"next_cursor"`
+}
+
+func (a *API) listConversations(c *fiber.Ctx) error {
+	f, err := conversationFilter(c)
+	if err != nil {
+		return err
+	}
+	want := f.Limit
+	f.Limit++ // one more tells whether there is a next page
+	convs, err := a.svc.ListConversations(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	page := conversationPage{Data: convs}
+	if len(convs) > want {
+		page.Data = convs[:want]
+		last := page.Data[want-1]
+		next := encodeCursor(core.Cursor{LastActivityAt: last.LastActivityAt, ID: last.ID})
+		page.NextCursor = &next
+	}
+	if page.Data == nil {
+		page.Data = []core.Conversation{}
+	}
+	return c.JSON(page)
+}
+
+// conversationFilter reads the query of GET /v1/conversations.
+func conversationFilter(c *fiber.Ctx) (core.ConversationFilter, error) {
+	f := core.ConversationFilter{Limit: defaultPageSize}
+	for _, q := range []struct {
+		name string
+		to   *string
+	}{{"status", &f.Status}, {"inbox", &f.Inbox}, {"assignee", &f.Assignee}, {"customer_id", &f.CustomerID}} {
+		v, err := query(c, q.name)
+		if err != nil {
+			return f, err
+		}
+		*q.to = v
+	}
+	switch u := c.Query("unassigned"); u {
+	case "", "false":
+	case "true":
+		f.Unassigned = true
+	default:
+		return f, core.Errorf(core.EINVALID, "unassigned must be true or false")
+	}
+	if f.Unassigned && f.Assignee != "" {
+		return f, core.Errorf(core.EINVALID, "assignee and unassigned=true exclude each other")
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxPageSize {
+			return f, core.Errorf(core.EINVALID, "limit must be a number from 1 to %d", maxPageSize)
+		}
+		f.Limit = n
+	}
+	if cur := c.Query("cursor"); cur != "" {
+		after, err := decodeCursor(cur)
+		if err != nil {
+			return f, err
+		}
+		f.After = &after
+	}
+	return f, nil
+}
+
+// cursorJSON is what an opaque cursor holds.
+type cursorJSON struct {
+	At int64  `json:"t"` // last_activity_at, microseconds since the epoch
+	ID string `json:"id"`
+}
+
+func encodeCursor(cur core.Cursor) string {
+	raw, _ := json.Marshal(cursorJSON{At: cur.LastActivityAt.UnixMicro(), ID: cur.ID})
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+func decodeCursor(s string) (core.Cursor, error) {
+	bad := core.Errorf(core.EINVALID, "cursor is not one this API gave")
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return core.Cursor{}, bad
+	}
+	var cj cursorJSON
+	if err := json.Unmarshal(raw, &cj); err != nil || !validID(cj.ID) {
+		return core.Cursor{}, bad
+	}
+	return core.Cursor{LastActivityAt: time.UnixMicro(cj.At).UTC(), ID: cj.ID}, nil
+}
+
+func (a *API) getConversation(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	conv, err := a.svc.Conversation(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(conv)
+}
+
+// messageList is the answer of GET /v1/conversations/{id}/messages.
+type messageList struct {
+	Data []core.StoredMessage `json:"data"`
+}
+
+func (a *API) conversationMessages(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	msgs, err := a.svc.Messages(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	if msgs == nil {
+		msgs = []core.StoredMessage{}
+	}
+	return c.JSON(messageList{Data: msgs})
+}
+
+// channels are the channels a conversation can be opened on.
+var channels = map[string]bool{
+	normalize.ChannelSMS: true, normalize.ChannelMMS: true, normalize.ChannelWhatsApp: true, normalize.ChannelMessenger: true,
+	normalize.ChannelInstagram: true, normalize.ChannelEmail: true, normalize.ChannelChat: true,
+}
+
+func (a *API) openConversation(c *fiber.Ctx) error {
+	var req struct {
+		CustomerID string  `json:"customer_id"`
+		Channel    string  `json:"channel"`
+		Text       *string `json:"text"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.CustomerID == "" {
+		return core.Errorf(core.EINVALID, "customer_id is required")
+	}
+	if !validID(req.CustomerID) {
+		return core.Errorf(core.ENOTFOUND, "customer %q not found", req.CustomerID)
+	}
+	if req.Channel != "" && !channels[req.Channel] {
+		return core.Errorf(core.EINVALID, "channel must be one of sms, mms, whatsapp, messenger, instagram, email, chat")
+	}
+	var first *core.ReplyRequest
+	if req.Text != nil {
+		first = &core.ReplyRequest{Text: *req.Text}
+	}
+	conv, msg, err := a.svc.OpenConversation(c.UserContext(), req.CustomerID, req.Channel, first, ActorOf(c))
+	if err != nil {
+		return err
+	}
+	setSubject(c, conv.CustomerID)
+	if msg != nil {
+		c.Set(HeaderMessageID, msg.ID)
+	}
+	return c.Status(fiber.StatusCreated).JSON(conv)
+}
+
+// HeaderMessageID names the first message queued with a proactive conversation.
+const HeaderMessageID = "X-Gateway-Message-Id"
+
+// sendMessage queues a reply: 202 {"id", "status": "queued"}.
+func (a *API) sendMessage(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	var req core.ReplyRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	msg, err := a.svc.Reply(c.UserContext(), id, req, ActorOf(c))
+	if err != nil {
+		return err
+	}
+	setSubject(c, msg.CustomerID)
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": msg.ID, "status": msg.Status})
+}
+
+func (a *API) assign(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Agent string `json:"agent"`
+		Inbox string `json:"inbox"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Agent == "" {
+		return core.Errorf(core.EINVALID, "agent is required")
+	}
+	if err := checkName("agent", req.Agent); err != nil {
+		return err
+	}
+	if req.Inbox != "" {
+		if err := checkName("inbox", req.Inbox); err != nil {
+			return err
+		}
+	}
+	return a.answerConversation(c)(a.svc.Assign(c.UserContext(), id, req.Agent, req.Inbox, ActorOf(c)))
+}
+
+func (a *API) unassign(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	var req struct{}
+	if len(c.Body()) > 0 {
+		if err := decodeBody(c, &req); err != nil {
+			return err
+		}
+	}
+	return a.answerConversation(c)(a.svc.Unassign(c.UserContext(), id, ActorOf(c)))
+}
+
+func (a *API) setStatus(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	switch req.Status {
+	case core.StatusWaiting, core.StatusClosed, core.StatusOpen:
+	case "":
+		return core.Errorf(core.EINVALID, "status is required")
+	default:
+		return core.Errorf(core.EINVALID, "status must be waiting, closed or open")
+	}
+	if req.Reason != "" {
+		if err := checkName("reason", req.Reason); err != nil {
+			return err
+		}
+	}
+	return a.answerConversation(c)(a.svc.SetStatus(c.UserContext(), id, req.Status, req.Reason, ActorOf(c)))
+}
+
+// answerConversation answers a conversation, or the error getting it.
+func (a *API) answerConversation(c *fiber.Ctx) func(core.Conversation, error) error {
+	return func(conv core.Conversation, err error) error {
+		if err != nil {
+			return err
+		}
+		setSubject(c, conv.CustomerID)
+		return c.JSON(conv)
+	}
+}
+
+// maxNote is the longest private note, in bytes.
+const maxNote = 64 << 10
+
+func (a *API) addNote(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Text string `json:"text"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		return core.Errorf(core.EINVALID, "text is required")
+	}
+	if len(req.Text) > maxNote || strings.ContainsRune(req.Text, 0) {
+		return core.Errorf(core.EINVALID, "text must be at most %d bytes, without NUL characters", maxNote)
+	}
+	note, err := a.svc.AddNote(c.UserContext(), id, req.Text, ActorOf(c))
+	if err != nil {
+		return err
+	}
+	setSubject(c, note.CustomerID)
+	return c.Status(fiber.StatusCreated).JSON(note)
+}
+
+func (a *API) deleteConversation(c *fiber.Ctx) error {
+	id, err := pathID(c, "conversation")
+	if err != nil {
+		return err
+	}
+	if err := a.svc.DeleteConversation(c.UserContext(), id, ActorOf(c)); err != nil {
+		return err
+	}
+	c.Status(fiber.StatusNoContent)
+	return nil
+}

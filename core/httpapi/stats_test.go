@@ -1,0 +1,55 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"maps"
+	"testing"
+	"time"
+)
+
+func TestAPIStats(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newAPIEnv(t, dialect, nil)
+		e.receive(sms("+14155550101", "a1"), sms("+14155550101", "a2"), sms("+14155550102", "b"), sms("+14155550103", "c"))
+		_, convB := e.customer("+14155550102")
+		_, convC := e.customer("+14155550103")
+		e.do("POST", "/v1/conversations/"+convB+"/assign", agentToken, map[string]any{"agent": "ann", "inbox": "support"})
+		e.clock.Advance(time.Hour)
+		e.do("POST", "/v1/conversations/"+convC+"/status", agentToken, map[string]any{"status": "closed"})
+		everyone := map[string]any{"by_status": map[string]any{"closed": 1, "new": 1, "open": 1, "waiting": 0},
+			"unassigned": 1, "unreplied": 3, "resolution_seconds_avg": 3600, "conversations_with_replies": 0, "resolved": 1}
+		with := func(extra map[string]any) map[string]any {
+			m := maps.Clone(everyone)
+			maps.Copy(m, extra)
+			return m
+		}
+		tests := map[string]struct {
+			query  string
+			want   map[string]any
+			absent []string
+		}{
+			"everyone":              {"", everyone, []string{"agent_assigned", "agent_unreplied", "first_response_seconds_avg"}},
+			"an agent":              {"?agent=ann", with(map[string]any{"agent_assigned": 1, "agent_unreplied": 1}), nil},
+			"an agent with nothing": {"?agent=zed", with(map[string]any{"agent_assigned": 0, "agent_unreplied": 0}), nil},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				r := e.with(t).do("GET", "/v1/stats"+tc.query, agentToken, nil)
+				if r.status != 200 {
+					t.Fatalf("%d %s", r.status, r.body)
+				}
+				got := r.object(t)
+				for k, want := range tc.want {
+					if fmt.Sprint(got[k]) != fmt.Sprint(want) {
+						t.Errorf("%s = %v, want %v", k, got[k], want)
+					}
+				}
+				for _, k := range tc.absent {
+					if v, ok := got[k]; ok {
+						t.Errorf("%s = %v, want none", k, v)
+					}
+				}
+			})
+		}
+	})
+}
