@@ -17,7 +17,7 @@ import (
 
 	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/core/sqlstore"
-	"github.com/opengateway/gateway/outbox/providertest"
+	"github.com/opengateway/gateway/connectors/providertest"
 )
 
 const dashboardPath = "../../config/grafana/gateway.json"
