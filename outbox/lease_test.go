@@ -17,7 +17,6 @@ import (
 type counting struct {
 	mu     sync.Mutex
 	byID   map[string]int
-	resend map[string]bool
 	delay  time.Duration
 }
 

@@ -76,12 +76,12 @@ func TestShutdownAndRestartKeepsEverything(t *testing.T) {
 		consume(t, g, events, func(e []topicEvent) bool { return count(e, "message.received") == 2 })
 	})
 	runOnce(func(g *Gateway) {
-		evs := consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 4 })
+		consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 4 })
 		time.Sleep(500 * time.Millisecond) // room for a wrongful redelivery to show
 		if m := get(t, g, "/metrics"); strings.Contains(m, "gateway_core_messages_total{") {
 			t.Errorf("the restarted core processed messages again:\n%s", grepLines(m, "gateway_core_messages_total"))
 		}
-		evs = consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 4 })
+		evs := consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 4 })
 		if len(evs) != 4 || count(evs, "message.received") != 2 {
 			t.Fatalf("after restart events.v1 holds %v", typesOf(evs))
 		}

@@ -79,9 +79,9 @@ func TestTwoCoreInstancesOneConversation(t *testing.T) {
 		}(ch, g)
 	}
 	wg.Wait()
-	evs := consume(t, g1, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") >= 2*perChannel })
+	consume(t, g1, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") >= 2*perChannel })
 	time.Sleep(300 * time.Millisecond)
-	evs = consume(t, g1, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") >= 2*perChannel })
+	evs := consume(t, g1, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") >= 2*perChannel })
 	convs := map[any]int{}
 	for _, e := range ofType(evs, "message.received") {
 		convs[e.Data["conversation_id"]]++

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -125,13 +126,16 @@ func TestOpenAPIMatchesLiveRoutes(t *testing.T) {
 		e.run(t, []step{
 			{name: "list", method: "GET", path: "/v1/conversations?limit=1", token: agentToken, status: 200},
 			{name: "document", method: "GET", path: "/v1/openapi.yaml", status: 200},
+			{name: "event contract", method: "GET", path: "/v1/asyncapi.yaml", status: 200},
+			{name: "schema", method: "GET", path: "/v1/schemas/defs.json", status: 200},
+			{name: "schema in a folder", method: "GET", path: "/v1/schemas/inbound/message.received.json", status: 200},
 		}, ids)
 		for r := range documented {
 			if implementedElsewhere[r] && !mounted[r] {
 				continue
 			}
 			method, path, _ := strings.Cut(r, " ")
-			path = strings.ReplaceAll(strings.TrimPrefix(path, "/v1"), ":id", "{id}")
+			path = regexp.MustCompile(`:(\w+)`).ReplaceAllString(strings.TrimPrefix(path, "/v1"), "{$1}")
 			ok := false
 			for s := range e.seen {
 				if strings.HasPrefix(s, method+" "+path+" 2") {

@@ -6,6 +6,9 @@ import "github.com/gofiber/fiber/v2"
 func (a *API) builtinRoutes() []apiRoute {
 	return []apiRoute{
 		{fiber.MethodGet, "/openapi.yaml", "", a.openAPI},
+		{fiber.MethodGet, "/asyncapi.yaml", "", a.asyncAPI},
+		{fiber.MethodGet, "/schemas/:name", "", a.schema},
+		{fiber.MethodGet, "/schemas/:dir/:name", "", a.schema},
 		{fiber.MethodGet, "/conversations", RoleAgent, a.listConversations},
 		{fiber.MethodPost, "/conversations", RoleAgent, a.openConversation},
 		{fiber.MethodGet, "/conversations/:id", RoleAgent, a.getConversation},
