@@ -90,6 +90,12 @@ type Config struct {
 	// ChatIdleTimeout closes a chat socket that sent nothing for that long
 	// (GATEWAY_CHAT_IDLE_TIMEOUT, default 30m).
 	ChatIdleTimeout time.Duration
+
+	// EmailUnverified is what inbound email whose sender SPF and DKIM did
+	// not authenticate does (GATEWAY_EMAIL_UNVERIFIED): "mark" (default)
+	// joins the address's customer, marked sender_verified false;
+	// "separate" goes to a customer of its own, never the verified one.
+	EmailUnverified string
 }
 
 // Has reports whether the process runs a role.
@@ -331,6 +337,12 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ChatIdleTimeout = dur("GATEWAY_CHAT_IDLE_TIMEOUT", 30*time.Minute)
 	if c.ChatIdleTimeout < time.Second {
 		bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")
+	}
+
+	// Sender authentication of inbound email.
+	c.EmailUnverified = strings.ToLower(str("GATEWAY_EMAIL_UNVERIFIED", "mark"))
+	if c.EmailUnverified != "mark" && c.EmailUnverified != "separate" {
+		bad("GATEWAY_EMAIL_UNVERIFIED", "%q is not mark or separate", c.EmailUnverified)
 	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))

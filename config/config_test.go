@@ -115,3 +115,17 @@ func TestHostileInputLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestEmailUnverified(t *testing.T) {
+	for in, want := range map[string]string{"": "mark", "mark": "mark", "separate": "separate", " Separate ": "separate"} {
+		c, err := Load(env(map[string]string{"GATEWAY_EMAIL_UNVERIFIED": in}))
+		if err != nil || c.EmailUnverified != want {
+			t.Errorf("GATEWAY_EMAIL_UNVERIFIED=%q: %q (%v), want %q", in, c.EmailUnverified, err, want)
+		}
+	}
+	for _, in := range []string{"drop", "reject", "true"} {
+		if _, err := Load(env(map[string]string{"GATEWAY_EMAIL_UNVERIFIED": in})); err == nil || !strings.Contains(err.Error(), "GATEWAY_EMAIL_UNVERIFIED") {
+			t.Errorf("GATEWAY_EMAIL_UNVERIFIED=%q: %v, want an error naming it", in, err)
+		}
+	}
+}

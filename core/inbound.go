@@ -112,8 +112,7 @@ func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*b
 	var keys []ProviderKey
 	for _, in := range batch {
 		if m := in.Message; m != nil {
-			c := m.Contact()
-			ids = append(ids, Identity{Kind: c.Kind, Address: c.Address})
+			ids = append(ids, s.contactIdentity(m))
 			if m.ProviderMessageID != "" {
 				keys = append(keys, ProviderKey{m.Provider, m.ProviderMessageID})
 			}
@@ -171,15 +170,34 @@ func (st *batchState) flush(ctx context.Context, tx BatchTx) error {
 	return tx.UpdateConversations(ctx, cs)
 }
 
-// resolveCustomer returns the customer owning the message's contact,
-// creating one (and emitting customer.created) for a new contact.
-func (s *Service) resolveCustomer(ctx context.Context, tx Tx, contact normalize.Party) (Customer, error) {
-	id := Identity{Kind: contact.Kind, Address: contact.Address}
+// KindEmailUnverified is the identity kind of inbound email whose sender
+// was not authenticated, under Policy.EmailUnverified = EmailSeparate: the
+// address's unverified mail gathers on a customer of its own, apart from
+// the customer its verified mail (kind email) reaches.
+const KindEmailUnverified = "email_unverified"
+
+// contactIdentity is the identity a message is matched to a customer by:
+// its contact's, except for unauthenticated inbound email under
+// EmailSeparate. Only an explicit sender_verified false counts as
+// unauthenticated.
+func (s *Service) contactIdentity(m *normalize.Message) Identity {
+	c := m.Contact()
+	id := Identity{Kind: c.Kind, Address: c.Address}
+	if s.policy.EmailUnverified == EmailSeparate && m.Direction == normalize.Inbound && c.Kind == normalize.KindEmail &&
+		m.SenderVerified != nil && !*m.SenderVerified {
+		id.Kind = KindEmailUnverified
+	}
+	return id
+}
+
+// resolveCustomer returns the customer owning the identity, creating one
+// (named name, and emitting customer.created) for a new one.
+func (s *Service) resolveCustomer(ctx context.Context, tx Tx, id Identity, name string) (Customer, error) {
 	c, ok, err := tx.CustomerByIdentity(ctx, id)
 	if err != nil || ok {
 		return c, err
 	}
-	c, created, err := tx.CreateCustomer(ctx, Customer{ID: normalize.NewID(), Name: contact.Name, CreatedAt: tx.Now()}, id)
+	c, created, err := tx.CreateCustomer(ctx, Customer{ID: normalize.NewID(), Name: name, CreatedAt: tx.Now()}, id)
 	if err != nil || !created {
 		return c, err
 	}
@@ -192,11 +210,11 @@ func (s *Service) resolveCustomer(ctx context.Context, tx Tx, contact normalize.
 // the reopen window, else a new one.
 func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normalize.Message) (string, error) {
 	contact := m.Contact()
-	id := Identity{Kind: contact.Kind, Address: contact.Address}
+	id := s.contactIdentity(&m)
 	cust, ok := st.customers[id]
 	if !ok {
 		var err error
-		if cust, err = s.resolveCustomer(ctx, tx, contact); err != nil {
+		if cust, err = s.resolveCustomer(ctx, tx, id, contact.Name); err != nil {
 			return "", err
 		}
 		st.customers[id] = cust

@@ -22,7 +22,19 @@ type Policy struct {
 	// Senders are the business addresses of proactive messages, by channel
 	// (TWILIO_FROM_NUMBER, WHATSAPP_PHONE_NUMBER_ID, SENDGRID_FROM_EMAIL).
 	Senders map[string]Sender
+	// EmailUnverified is what inbound email whose sender was not
+	// authenticated (sender_verified false) does: EmailMark ("" too) joins
+	// the address's customer like any mail, the message marked;
+	// EmailSeparate matches it by a KindEmailUnverified identity instead,
+	// so it never joins the verified customer (GATEWAY_EMAIL_UNVERIFIED).
+	EmailUnverified string
 }
+
+// Values of Policy.EmailUnverified.
+const (
+	EmailMark     = "mark"
+	EmailSeparate = "separate"
+)
 
 // ReopenWindowFor returns the reopen window for a message on channel.
 func (p Policy) ReopenWindowFor(channel string) time.Duration {

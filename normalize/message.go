@@ -86,6 +86,11 @@ type Message struct {
 	// Echo marks a message the business sent from another tool that the
 	// provider reports back (Messenger echoes): recorded, not customer input.
 	Echo bool `json:"echo,omitempty"`
+	// SenderVerified is set on inbound email: true when SPF or DKIM
+	// authenticated a domain aligned with the From address, false when
+	// neither did (the From may be forged). Nil on other channels, where
+	// the provider authenticates the sender.
+	SenderVerified *bool `json:"sender_verified,omitempty"`
 	// Extra holds channel specifics that have no common field (location,
 	// interactive replies, postbacks, referrals, reactions).
 	Extra map[string]any `json:"extra,omitempty"`

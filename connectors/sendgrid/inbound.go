@@ -88,6 +88,9 @@ func digest(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
 
 // ParseInbound parses an Inbound Parse request, default or raw mode, into
 // a message and the attachments' bytes (Attachments[i] describes files[i]).
+// The message's SenderVerified says whether SendGrid's SPF or DKIM verdict
+// authenticates its From address; the verdicts are kept in Extra["spf"]
+// and Extra["dkim"] as received.
 func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
@@ -185,6 +188,10 @@ func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 			m.Extra[strings.ToLower(k)] = v
 		}
 	}
+	// Only SendGrid's own verdicts count, never headers inside the mail
+	// (senderauth.go).
+	verified := senderVerified(m.From.Address, fields["SPF"], fields["dkim"], fields["envelope"])
+	m.SenderVerified = &verified
 	if h, err := mail.ReadMessage(strings.NewReader(strings.TrimRight(headers, "\r\n") + "\r\n\r\n")); err == nil {
 		th := &normalize.Thread{MessageID: h.Header.Get("Message-Id"), InReplyTo: h.Header.Get("In-Reply-To"),
 			References: strings.Fields(h.Header.Get("References"))}

@@ -332,14 +332,21 @@ func TestGolden(t *testing.T) {
 }
 
 func FuzzInbound(f *testing.F) {
-	for _, n := range []string{"inbound_default.txt", "inbound_reply_quoted.txt", "inbound_latin1.txt", "inbound_attachment.txt", "inbound_raw.txt"} {
+	for _, n := range []string{"inbound_default.txt", "inbound_reply_quoted.txt", "inbound_latin1.txt", "inbound_attachment.txt", "inbound_raw.txt",
+		"inbound_spoofed.txt", "inbound_dkim_misaligned.txt", "inbound_dkim_subdomain.txt", "inbound_raw_forged_headers.txt"} {
 		f.Add(read(f, n))
 	}
 	h := Inbound{User: inboundUser, Password: inboundPass, Media: memMedia{}}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, err := h.Handle(context.Background(), inboundRequest(body, inboundUser, inboundPass))
+		res, err := h.Handle(context.Background(), inboundRequest(body, inboundUser, inboundPass))
 		if err != nil && !errors.Is(err, webhook.ErrMalformed) && !errors.Is(err, webhook.ErrUnsupported) {
 			t.Fatalf("error %v", err)
+		}
+		if err == nil {
+			// Every accepted email carries a sender verdict.
+			if m, err := res.Events[0].Event.DecodeMessage(); err != nil || m.SenderVerified == nil {
+				t.Fatalf("message without sender_verified (%v)", err)
+			}
 		}
 	})
 }
