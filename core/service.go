@@ -22,6 +22,9 @@ type Policy struct {
 	// Senders are the business addresses of proactive messages, by channel
 	// (TWILIO_FROM_NUMBER, WHATSAPP_PHONE_NUMBER_ID, SENDGRID_FROM_EMAIL).
 	Senders map[string]Sender
+	// MultiAssign lets a conversation have several assignees (Converso);
+	// by default it has one (Gladly).
+	MultiAssign bool
 }
 
 // ReopenWindowFor returns the reopen window for a message on channel.
@@ -104,6 +107,9 @@ type EventData struct {
 	Assignee       string             `json:"assignee,omitempty"`
 	Inbox          string             `json:"inbox,omitempty"`
 	PreviousAgent  string             `json:"previous_assignee,omitempty"`
+	Assignees      []string           `json:"assignees,omitzero"`
+	Topics         []string           `json:"topics,omitzero"`
+	PreviousTopics []string           `json:"previous_topics,omitzero"`
 	Note           *StoredMessage     `json:"note,omitempty"`
 }
 
