@@ -247,7 +247,8 @@ func (s *Service) MarkRead(ctx context.Context, id, agent string) (Conversation,
 			return Errorf(ENOTFOUND, "conversation %s not found", id)
 		}
 		zero := 0
-		c.Unread, out = &zero, c
+		c.Unread = &zero
+		out = c
 		return tx.MarkRead(ctx, id, agent, tx.Now())
 	})
 	return out, err
