@@ -46,7 +46,8 @@ type Config struct {
 	CoreBatch        int
 	KafkaReplication int
 	DatabaseURL      string
-	// APITokens maps a bearer token to its role (admin or agent).
+	// APITokens maps a bearer token to its holder: "agent:ann",
+	// "admin:ops", "bot:triage", or a bare role for an unnamed holder.
 	APITokens map[string]string
 	LogLevel  string
 
@@ -96,6 +97,10 @@ type Config struct {
 	// joins the address's customer, marked sender_verified false;
 	// "separate" goes to a customer of its own, never the verified one.
 	EmailUnverified string
+	// Agents and assignment (parseAgents). MultiAssign lets a conversation
+	// have several assignees (GATEWAY_MULTI_ASSIGN, Converso); by default it
+	// has one (Gladly).
+	MultiAssign bool
 }
 
 // Has reports whether the process runs a role.
@@ -280,18 +285,9 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 
-	// API tokens: role:token pairs.
-	c.APITokens = map[string]string{}
-	if v := str("GATEWAY_API_TOKENS", ""); v != "" {
-		for _, pair := range strings.Split(v, ",") {
-			role, token, ok := strings.Cut(strings.TrimSpace(pair), ":")
-			if !ok || token == "" || (role != "admin" && role != "agent") {
-				bad("GATEWAY_API_TOKENS", "each entry must be admin:TOKEN or agent:TOKEN")
-				continue
-			}
-			c.APITokens[token] = role
-		}
-	}
+	var agentProblems []string
+	c.APITokens, c.MultiAssign, agentProblems = parseAgents(str("GATEWAY_API_TOKENS", ""), str("GATEWAY_MULTI_ASSIGN", "false"))
+	problems = append(problems, agentProblems...)
 	if v := str("GATEWAY_CHAT_ALLOWED_ORIGINS", ""); v != "" {
 		for _, o := range strings.Split(v, ",") {
 			c.ChatAllowedOrigins = append(c.ChatAllowedOrigins, strings.TrimSpace(o))
@@ -348,6 +344,56 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, errors.New("config: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// roles of GATEWAY_API_TOKENS holders.
+var roles = map[string]bool{"admin": true, "agent": true, "bot": true}
+
+// parseAgents reads GATEWAY_API_TOKENS and GATEWAY_MULTI_ASSIGN. Each
+// token entry is ROLE:NAME:TOKEN (a named holder: agent:ann:T, admin:ops:T,
+// bot:triage:T) or ROLE:TOKEN (an unnamed holder); tokens map to
+// "ROLE:NAME" or "ROLE". A name is 1 to 64 letters, digits, '.', '_', '-'
+// or '@', and not "me" (GET /v1/conversations?assignee=me is the caller's).
+func parseAgents(tokens, multi string) (map[string]string, bool, []string) {
+	var problems []string
+	out := map[string]string{}
+	if tokens != "" {
+		for _, entry := range strings.Split(tokens, ",") {
+			parts := strings.SplitN(strings.TrimSpace(entry), ":", 3)
+			if len(parts) == 2 { // ROLE:TOKEN, an unnamed holder
+				parts = []string{parts[0], "", parts[1]}
+			} else if len(parts) == 3 && !holderName(parts[1]) {
+				parts = nil
+			}
+			if len(parts) != 3 || parts[2] == "" || !roles[parts[0]] {
+				problems = append(problems, "GATEWAY_API_TOKENS: each entry must be ROLE:NAME:TOKEN or ROLE:TOKEN, ROLE one of admin, agent, bot, NAME letters, digits, '.', '_', '-', '@' (not \"me\")")
+				continue
+			}
+			if _, dup := out[parts[2]]; dup {
+				problems = append(problems, "GATEWAY_API_TOKENS: a token is listed twice")
+				continue
+			}
+			out[parts[2]] = strings.TrimSuffix(parts[0]+":"+parts[1], ":")
+		}
+	}
+	m, err := strconv.ParseBool(multi)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("GATEWAY_MULTI_ASSIGN: %q is not true or false", multi))
+	}
+	return out, m, problems
+}
+
+// holderName reports whether s can name a token's holder.
+func holderName(s string) bool {
+	if s == "" || s == "me" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseDuration accepts Go durations plus a days suffix (7d).

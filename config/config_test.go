@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,5 +128,50 @@ func TestEmailUnverified(t *testing.T) {
 		if _, err := Load(env(map[string]string{"GATEWAY_EMAIL_UNVERIFIED": in})); err == nil || !strings.Contains(err.Error(), "GATEWAY_EMAIL_UNVERIFIED") {
 			t.Errorf("GATEWAY_EMAIL_UNVERIFIED=%q: %v, want an error naming it", in, err)
 		}
+	}
+}
+// Tokens name their holder (agent:ann:TOKEN); the older role:TOKEN form is
+// an unnamed holder; bot is a role.
+func TestAPITokensNameTheirHolder(t *testing.T) {
+	tests := map[string]struct {
+		tokens string
+		want   map[string]string
+	}{
+		"named holders":        {"agent:ann:t1,admin:ops:t2,bot:triage:t3", map[string]string{"t1": "agent:ann", "t2": "admin:ops", "t3": "bot:triage"}},
+		"unnamed holders":      {"admin:t1, agent:t2", map[string]string{"t1": "admin", "t2": "agent"}},
+		"both forms":           {"agent:ann.lee@x:t1,bot:t2", map[string]string{"t1": "agent:ann.lee@x", "t2": "bot"}},
+		"a colon in the token": {"agent:ann:t:1", map[string]string{"t:1": "agent:ann"}},
+		"none":                 {"", map[string]string{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, err := Load(env(map[string]string{"GATEWAY_API_TOKENS": tc.tokens}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(c.APITokens, tc.want) {
+				t.Errorf("tokens %v, want %v", c.APITokens, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"root:t1", "agent:", "agent::t1", "agent:me:t1", "agent:a b:t1", "t1", "agent:ann:", "agent:t1,admin:t1",
+		"agent:" + strings.Repeat("a", 65) + ":t1"} {
+		if _, err := Load(env(map[string]string{"GATEWAY_API_TOKENS": bad})); err == nil || !strings.Contains(err.Error(), "GATEWAY_API_TOKENS") {
+			t.Errorf("%q: %v, want an error naming GATEWAY_API_TOKENS", bad, err)
+		} else if strings.Contains(err.Error(), "t1") {
+			t.Errorf("%q: the error shows the token: %v", bad, err)
+		}
+	}
+}
+
+func TestMultiAssign(t *testing.T) {
+	if c, err := Load(env(nil)); err != nil || c.MultiAssign {
+		t.Errorf("default: %v %v, want one assignee", c.MultiAssign, err)
+	}
+	if c, err := Load(env(map[string]string{"GATEWAY_MULTI_ASSIGN": "true"})); err != nil || !c.MultiAssign {
+		t.Errorf("true: %v %v", c.MultiAssign, err)
+	}
+	if _, err := Load(env(map[string]string{"GATEWAY_MULTI_ASSIGN": "several"})); err == nil || !strings.Contains(err.Error(), "GATEWAY_MULTI_ASSIGN") {
+		t.Errorf("bad value: %v", err)
 	}
 }

@@ -328,7 +328,7 @@ func wakeStatus(c Conversation) string {
 func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, reason, actor string) (Conversation, error) {
 	now := tx.Now()
 	conv := Conversation{ID: normalize.NewID(), CustomerID: customerID, Status: StatusNew,
-		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel}
+		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, Assignees: []string{}, Topics: []string{}}
 	ok, err := tx.InsertConversation(ctx, conv)
 	if err != nil {
 		return Conversation{}, err
@@ -338,8 +338,11 @@ func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, cha
 		// lock: it is a conflict worth retrying.
 		return Conversation{}, fmt.Errorf("core: customer %s already has an active conversation: %w", customerID, ErrTransient)
 	}
-	return conv, s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
-		ConversationID: conv.ID, Channel: channel, To: StatusNew, Reason: reason, Actor: actor, Conversation: &conv})
+	if err := s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
+		ConversationID: conv.ID, Channel: channel, To: StatusNew, Reason: reason, Actor: actor, Conversation: &conv}); err != nil {
+		return Conversation{}, err
+	}
+	return conv, s.applyPresets(ctx, tx, &conv)
 }
 
 // hasPendingMedia reports whether a message has attachments to copy and a

@@ -32,10 +32,14 @@ type Identity struct {
 // Conversation is the customer's thread across every channel. At most one
 // per customer is not closed.
 type Conversation struct {
-	ID             string     `json:"id"`
-	CustomerID     string     `json:"customer_id"`
-	Status         string     `json:"status"`
-	Assignee       string     `json:"assignee,omitempty"`
+	ID         string `json:"id"`
+	CustomerID string `json:"customer_id"`
+	Status     string `json:"status"`
+	// Assignee is the first of Assignees ("" when nobody is assigned).
+	Assignee string `json:"assignee,omitempty"`
+	// Assignees has one agent (Gladly), or several with Policy.MultiAssign
+	// (Converso).
+	Assignees      []string   `json:"assignees"`
 	Inbox          string     `json:"inbox,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
@@ -56,6 +60,19 @@ type Conversation struct {
 	FirstInboundAt       *time.Time `json:"first_inbound_at,omitempty"`
 	FirstResponseSeconds *float64   `json:"first_response_seconds,omitempty"`
 	ResolutionSeconds    *float64   `json:"resolution_seconds,omitempty"`
+	// Topics are free labels (MaxTopics of at most MaxTopicLen bytes).
+	Topics []string `json:"topics"`
+	// Unread counts the customer's messages since the viewing agent's read
+	// mark; nil when nobody in particular views it.
+	Unread *int `json:"unread,omitempty"`
+}
+
+// Presets are what each new conversation of a customer starts with
+// (Converso's auto-assignment per contact).
+type Presets struct {
+	Assignees []string  `json:"assignees"`
+	Inbox     string    `json:"inbox"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Message kinds stored in a conversation.

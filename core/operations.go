@@ -103,8 +103,9 @@ func (s *Service) Messages(ctx context.Context, conversationID string) ([]Stored
 	return out, err
 }
 
-// Assign gives a conversation to an agent in an inbox; a new conversation
-// becomes open.
+// Assign gives a conversation to an agent in an inbox: the agent replaces
+// the assignee, or joins the assignees with Policy.MultiAssign. A new
+// conversation becomes open.
 func (s *Service) Assign(ctx context.Context, id, agent, inbox string, by Actor) (Conversation, error) {
 	if agent == "" {
 		return Conversation{}, Errorf(EINVALID, "agent is required")
@@ -113,44 +114,13 @@ func (s *Service) Assign(ctx context.Context, id, agent, inbox string, by Actor)
 		if c.Status == StatusClosed {
 			return Errorf(ECONFLICT, "conversation is closed: reopen it first")
 		}
-		prev := c.Assignee
-		c.Assignee, c.Inbox = agent, inbox
-		c.UpdatedAt = tx.Now()
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
-			return err
-		}
-		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
-			Assignee: agent, Inbox: inbox, PreviousAgent: prev, Reason: "assigned", Actor: string(by), Conversation: c}); err != nil {
-			return err
-		}
-		if c.Status == StatusNew {
-			return s.transition(ctx, tx, c, StatusOpen, "assigned", string(by))
-		}
-		return nil
+		return s.assign(ctx, tx, c, []string{agent}, inbox, "assigned", by)
 	})
 }
 
-// Unassign clears the assignee; an open conversation becomes new.
+// Unassign clears every assignee; an open conversation becomes new.
 func (s *Service) Unassign(ctx context.Context, id string, by Actor) (Conversation, error) {
-	return s.withConversation(ctx, id, func(tx Tx, c *Conversation) error {
-		if c.Assignee == "" {
-			return nil
-		}
-		prev := c.Assignee
-		c.Assignee = ""
-		c.UpdatedAt = tx.Now()
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
-			return err
-		}
-		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
-			Inbox: c.Inbox, PreviousAgent: prev, Reason: "unassigned", Actor: string(by), Conversation: c}); err != nil {
-			return err
-		}
-		if c.Status == StatusOpen {
-			return s.transition(ctx, tx, c, StatusNew, "unassigned", string(by))
-		}
-		return nil
-	})
+	return s.UnassignAgent(ctx, id, "", by)
 }
 
 // SetStatus moves a conversation to waiting, closed or open (reopen).
@@ -166,6 +136,9 @@ func (s *Service) SetStatus(ctx context.Context, id, status, reason string, by A
 			}
 			return s.transition(ctx, tx, c, StatusWaiting, reason, string(by))
 		case StatusClosed:
+			if !by.mayClose(*c) {
+				return Errorf(EFORBIDDEN, "only an assignee, an admin or a bot may close a conversation")
+			}
 			return s.transition(ctx, tx, c, StatusClosed, reason, string(by))
 		case StatusOpen:
 			if c.Status != StatusClosed && c.Status != StatusWaiting {
@@ -244,15 +217,7 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 			return err
 		}
 		if agent := by.agentName(); agent != "" {
-			conv.Assignee = agent
-			if err := tx.UpdateConversation(ctx, conv); err != nil {
-				return err
-			}
-			if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: customerID, ConversationID: conv.ID,
-				Assignee: agent, Reason: "proactive", Actor: string(by), Conversation: &conv}); err != nil {
-				return err
-			}
-			if err := s.transition(ctx, tx, &conv, StatusOpen, "proactive", string(by)); err != nil {
+			if err := s.assign(ctx, tx, &conv, []string{agent}, conv.Inbox, "proactive", by); err != nil {
 				return err
 			}
 		}

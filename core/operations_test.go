@@ -89,7 +89,7 @@ func TestAfterWindowANewConversationStarts(t *testing.T) {
 		e := newEnv(t, dialect, core.Policy{ReopenWindow: 72 * time.Hour})
 		e.receive(sms("+14155550101", "help"))
 		old := e.conversationOf("+14155550101")
-		must[core.Conversation](t)(e.svc.SetStatus(ctx, old.ID, core.StatusClosed, "", core.AgentActor("ann")))
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, old.ID, core.StatusClosed, "", core.AdminActor("ops")))
 		e.clock.Advance(73 * time.Hour)
 		if res := e.receive(sms("+14155550101", "new question")); res[0] != core.ResultCreated {
 			t.Fatalf("result %v, want created", res)
@@ -138,7 +138,7 @@ func TestConversationalStyles(t *testing.T) {
 				first.Channel, first.From.Kind = c.channel, kind
 				e.receive(first)
 				conv := e.conversationOf(addr)
-				must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AgentActor("ann")))
+				must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
 				e.clock.Advance(c.after)
 				again := sms(addr, "back again")
 				again.Channel, again.From.Kind = c.channel, kind
@@ -215,7 +215,7 @@ func TestAssignmentTransitions(t *testing.T) {
 		if c.Status != core.StatusNew || c.Assignee != "" {
 			t.Fatalf("unassigned: %+v", c)
 		}
-		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AgentActor("ann")))
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
 		if _, err := e.svc.Assign(ctx, conv.ID, "bob", "", core.AgentActor("lead")); core.ErrorCode(err) != core.ECONFLICT {
 			t.Fatalf("assigning a closed conversation: %v, want conflict", err)
 		}

@@ -71,7 +71,7 @@ func TestReplyRules(t *testing.T) {
 		}
 
 		// Closed conversation: 409; unknown: 404.
-		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AgentActor("ann")))
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
 		if _, err := e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "x"}, core.AgentActor("ann")); core.ErrorCode(err) != core.ECONFLICT {
 			t.Errorf("closed: %v, want conflict", err)
 		}

@@ -28,6 +28,9 @@ type Policy struct {
 	// EmailSeparate matches it by a KindEmailUnverified identity instead,
 	// so it never joins the verified customer (GATEWAY_EMAIL_UNVERIFIED).
 	EmailUnverified string
+	// MultiAssign lets a conversation have several assignees (Converso);
+	// by default it has one (Gladly).
+	MultiAssign bool
 }
 
 // Values of Policy.EmailUnverified.
@@ -116,6 +119,9 @@ type EventData struct {
 	Assignee       string             `json:"assignee,omitempty"`
 	Inbox          string             `json:"inbox,omitempty"`
 	PreviousAgent  string             `json:"previous_assignee,omitempty"`
+	Assignees      []string           `json:"assignees,omitzero"`
+	Topics         []string           `json:"topics,omitzero"`
+	PreviousTopics []string           `json:"previous_topics,omitzero"`
 	Note           *StoredMessage     `json:"note,omitempty"`
 }
 

@@ -64,6 +64,27 @@ type Tx interface {
 	DeliveryTx
 	OutboxTx
 	EventTx
+	PresetTx
+	ReadTx
+}
+
+// PresetTx keeps the presets of customers.
+type PresetTx interface {
+	// CustomerPresets returns a customer's presets; false when none are set.
+	CustomerPresets(ctx context.Context, customerID string) (Presets, bool, error)
+	// SetCustomerPresets replaces a customer's presets.
+	SetCustomerPresets(ctx context.Context, customerID string, p Presets) error
+}
+
+// ReadTx keeps how far each agent has read each conversation.
+type ReadTx interface {
+	// MarkRead records that agent read a conversation up to at.
+	MarkRead(ctx context.Context, conversationID, agent string, at time.Time) error
+	// Unread counts, for each of the conversations, the customer's messages
+	// agent has not read (conversations without any are absent).
+	Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error)
+	// AgentFigures returns an agent's own dashboard figures.
+	AgentFigures(ctx context.Context, agent string) (AgentFigures, error)
 }
 
 // CustomerTx finds and creates customers one at a time.
@@ -184,10 +205,13 @@ type EventTx interface {
 
 // ConversationFilter selects conversations for the operator API.
 type ConversationFilter struct {
-	Status     string
-	Inbox      string
+	Status string
+	Inbox  string
+	// Assignee selects conversations this agent is one of the assignees of.
 	Assignee   string
 	Unassigned bool
+	// Topic selects conversations carrying this topic.
+	Topic      string
 	CustomerID string
 	// After is the cursor: the last conversation of the previous page.
 	After *Cursor
@@ -212,6 +236,29 @@ type Stats struct {
 	ConversationsWithReplies int            `json:"conversations_with_replies"`
 	Resolved                 int            `json:"resolved"`
 	OutboxPending            int            `json:"outbox_pending"`
+	// ByTopic counts conversations by topic.
+	ByTopic map[string]TopicFigures `json:"by_topic"`
+	// Mine are the caller's own figures (the operator API fills them).
+	Mine *AgentFigures `json:"mine,omitempty"`
+}
+
+// TopicFigures are the figures of one topic.
+type TopicFigures struct {
+	Active    int `json:"active"` // not closed
+	Closed    int `json:"closed"`
+	Unreplied int `json:"unreplied"` // in active conversations
+}
+
+// AgentFigures are one agent's dashboard tiles (Converso): conversations
+// assigned to them and not closed, the customer messages in those waiting
+// for a reply, and the customer messages of active conversations they have
+// not read (assigned to them or not).
+type AgentFigures struct {
+	Agent               string `json:"agent"`
+	Assigned            int    `json:"assigned"`
+	Unreplied           int    `json:"unreplied"`
+	Unread              int    `json:"unread"`
+	UnreadConversations int    `json:"unread_conversations"`
 }
 
 // ProviderKey identifies a message at its provider.

@@ -28,6 +28,7 @@ const (
 	TypeConversationStatusChanged = "conversation.status_changed"
 	TypeConversationClosed        = "conversation.closed"
 	TypeConversationDeleted       = "conversation.deleted"
+	TypeConversationTopicsChanged = "conversation.topics_changed"
 	TypeMessageQueued             = "message.queued"
 	TypeMessageSent               = "message.sent"
 	TypeMessageDelivered          = "message.delivered"

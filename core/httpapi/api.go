@@ -1,5 +1,5 @@
 // Package httpapi is the operator API under /v1: conversations, customers
-// and stats for agents and admins, Bearer tokens with roles, Idempotency-Key
+// and stats for agents, bots and admins, Bearer tokens naming their holder, Idempotency-Key
 // on mutations, request metrics, and the OpenAPI document that describes it
 // (openapi.yaml, embedded and served at GET /v1/openapi.yaml).
 //
@@ -31,7 +31,8 @@ const BodyLimit = 1 << 20
 
 // Headers of the operator API.
 const (
-	// HeaderAgent names the agent working through a shared token.
+	// HeaderAgent names the agent an admin or bot token acts for, or the
+	// person behind an unnamed token.
 	HeaderAgent = "X-Agent"
 	// HeaderIdempotencyKey makes a POST or DELETE safe to retry.
 	HeaderIdempotencyKey = "Idempotency-Key"
@@ -60,8 +61,10 @@ type apiRoute struct {
 	handler            fiber.Handler
 }
 
-// New returns the operator API. tokens maps each token to its role
-// (RoleAdmin or RoleAgent; a token with another role is ignored). idem keeps
+// New returns the operator API. tokens maps each token to its holder:
+// "agent:ann", "admin:ops", "bot:triage", or a bare role (RoleAdmin,
+// RoleAgent, RoleBot) for an unnamed holder; a token with another role is
+// ignored. idem keeps
 // Idempotency-Key responses; nil turns the header off.
 func New(svc *core.Service, tokens map[string]string, idem IdempotencyStore, log *slog.Logger, reg prometheus.Registerer) *API {
 	if log == nil {

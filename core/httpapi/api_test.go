@@ -75,15 +75,28 @@ func (s *syncBuffer) String() string {
 // newAPIEnv builds the API; extra may add routes before it is mounted.
 func newAPIEnv(t testing.TB, dialect string, extra func(*httpapi.API)) *apiEnv {
 	t.Helper()
+	return newAPIEnvWith(t, dialect, core.Policy{}, map[string]string{adminToken: httpapi.RoleAdmin, agentToken: httpapi.RoleAgent}, extra)
+}
+
+// newAPIEnvWith builds the API with a policy (the windows default to 72h
+// and 96h) and tokens.
+func newAPIEnvWith(t testing.TB, dialect string, policy core.Policy, tokens map[string]string, extra func(*httpapi.API)) *apiEnv {
+	t.Helper()
+	if policy.ReopenWindow == 0 {
+		policy.ReopenWindow = 72 * time.Hour
+	}
+	if policy.AutoCloseAfter == 0 {
+		policy.AutoCloseAfter = 96 * time.Hour
+	}
 	clock := sqltest.NewClock()
 	store := sqltest.Open(t, dialect, sqlstore.WithClock(clock.Now))
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := core.NewService(store, core.Policy{ReopenWindow: 72 * time.Hour, AutoCloseAfter: 96 * time.Hour},
+	svc := core.NewService(store, policy,
 		core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
 	reg := prometheus.NewRegistry()
 	app := connectors.NewApp(connectors.Config{Log: log})
-	api := httpapi.New(svc, map[string]string{adminToken: httpapi.RoleAdmin, agentToken: httpapi.RoleAgent}, store, log, reg)
+	api := httpapi.New(svc, tokens, store, log, reg)
 	if extra != nil {
 		extra(api)
 	}

@@ -12,32 +12,41 @@ import (
 	"github.com/opengateway/gateway/core"
 )
 
-// Roles of operator API tokens: an agent works conversations, an admin also
+// Roles of operator API tokens: an agent works conversations, a bot does
+// what an agent does and may close any conversation, an admin also
 // deletes, merges and erases.
 const (
 	RoleAdmin = "admin"
 	RoleAgent = "agent"
+	RoleBot   = "bot"
 )
 
 // apiToken is a configured token, kept only as its digest.
 type apiToken struct {
 	digest [sha256.Size]byte
 	role   string
+	name   string // the holder; "" for an unnamed holder
 	label  string // role:first 6 hex digits of the digest; safe in logs and events
 }
 
-// parseTokens keeps the digests of the configured tokens whose role is
-// RoleAdmin or RoleAgent.
+// parseTokens keeps the digests of the configured tokens. Each token maps
+// to its holder: "agent:ann", "admin:ops", "bot:triage", or a bare role
+// for an unnamed holder; a token with another role is ignored.
 func parseTokens(tokens map[string]string, log *slog.Logger) []apiToken {
 	var out []apiToken
-	for tok, role := range tokens {
+	for tok, holder := range tokens {
 		if tok == "" {
 			continue
 		}
-		t := apiToken{digest: sha256.Sum256([]byte(tok)), role: role}
+		role, name, _ := strings.Cut(holder, ":")
+		t := apiToken{digest: sha256.Sum256([]byte(tok)), role: role, name: name}
 		t.label = role + ":" + hex.EncodeToString(t.digest[:3])
-		if role != RoleAdmin && role != RoleAgent {
+		if role != RoleAdmin && role != RoleAgent && role != RoleBot {
 			log.Warn("api: token with an unknown role ignored", "token", t.label)
+			continue
+		}
+		if name != "" && checkName("holder", name) != nil {
+			log.Warn("api: token with an invalid holder name ignored", "token", t.label)
 			continue
 		}
 		out = append(out, t)
@@ -56,16 +65,26 @@ type principal struct {
 	role      string
 	tokenHash string // hex SHA-256 of the token: the scope of idempotency keys
 	actor     core.Actor
-	agent     string // X-Agent, "" when not given
+	// me is the agent whose inbox, read marks and figures the request
+	// concerns: the token's holder, or the agent an admin or bot acts for
+	// (X-Agent); "" for an unnamed holder without X-Agent.
+	me string
 }
 
-// ActorOf returns who makes an API request: core.AgentActor(X-Agent) for an
-// agent naming itself, else role:label of the token (never the token).
+// ActorOf returns who makes an API request: role:NAME of a named token's
+// holder; for an unnamed holder role:X-Agent, else role:label of the token
+// (never the token).
 func ActorOf(c *fiber.Ctx) core.Actor {
 	if p, ok := c.Locals(principalKey).(principal); ok {
 		return p.actor
 	}
 	return ""
+}
+
+// meOf returns the agent a request concerns ("" when it names none).
+func meOf(c *fiber.Ctx) string {
+	p, _ := c.Locals(principalKey).(principal)
+	return p.me
 }
 
 // setSubject records whose data a response holds, so that a customer's
@@ -99,12 +118,35 @@ func (a *API) authenticate(c *fiber.Ctx, role string) (principal, error) {
 		return principal{}, core.Errorf(core.EFORBIDDEN, "this route needs an admin token")
 	}
 	p := principal{role: found.role, tokenHash: hex.EncodeToString(d[:]), actor: core.Actor(found.label)}
-	if agent := c.Get(HeaderAgent); agent != "" {
-		if err := checkName(HeaderAgent, agent); err != nil {
-			return principal{}, err
-		}
-		p.agent = strings.Clone(agent)
-		p.actor = core.Actor(found.role + ":" + p.agent)
+	if err := p.identify(found, c.Get(HeaderAgent)); err != nil {
+		return principal{}, err
 	}
 	return p, nil
+}
+
+// identify sets who the caller is: a named holder acts as role:NAME and
+// only an admin or a bot may act for another agent with X-Agent; an
+// unnamed holder names itself with X-Agent (actor role:X-Agent).
+func (p *principal) identify(t *apiToken, agent string) error {
+	if agent != "" {
+		if err := checkName(HeaderAgent, agent); err != nil {
+			return err
+		}
+		agent = strings.Clone(agent)
+	}
+	if t.name == "" {
+		if agent != "" {
+			p.me, p.actor = agent, core.Actor(t.role+":"+agent)
+		}
+		return nil
+	}
+	p.me, p.actor = t.name, core.Actor(t.role+":"+t.name)
+	switch {
+	case agent == "" || agent == t.name:
+	case t.role == RoleAgent:
+		return core.Errorf(core.EFORBIDDEN, "an agent token acts only for its holder: X-Agent is for admin and bot tokens")
+	default:
+		p.me = agent
+	}
+	return nil
 }

@@ -36,6 +36,9 @@ func (a *API) listConversations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := a.svc.ShowUnread(c.UserContext(), meOf(c), convs); err != nil {
+		return err
+	}
 	page := conversationPage{Data: convs}
 	if len(convs) > want {
 		page.Data = convs[:want]
@@ -55,7 +58,7 @@ func conversationFilter(c *fiber.Ctx) (core.ConversationFilter, error) {
 	for _, q := range []struct {
 		name string
 		to   *string
-	}{{"status", &f.Status}, {"inbox", &f.Inbox}, {"assignee", &f.Assignee}, {"customer_id", &f.CustomerID}} {
+	}{{"status", &f.Status}, {"inbox", &f.Inbox}, {"assignee", &f.Assignee}, {"customer_id", &f.CustomerID}, {"topic", &f.Topic}} {
 		v, err := query(c, q.name)
 		if err != nil {
 			return f, err
@@ -68,6 +71,11 @@ func conversationFilter(c *fiber.Ctx) (core.ConversationFilter, error) {
 		f.Unassigned = true
 	default:
 		return f, core.Errorf(core.EINVALID, "unassigned must be true or false")
+	}
+	if f.Assignee == "me" {
+		if f.Assignee = meOf(c); f.Assignee == "" {
+			return f, core.Errorf(core.EINVALID, "assignee=me needs a named token or X-Agent")
+		}
 	}
 	if f.Unassigned && f.Assignee != "" {
 		return f, core.Errorf(core.EINVALID, "assignee and unassigned=true exclude each other")
@@ -122,7 +130,11 @@ func (a *API) getConversation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(conv)
+	one := []core.Conversation{conv}
+	if err := a.svc.ShowUnread(c.UserContext(), meOf(c), one); err != nil {
+		return err
+	}
+	return c.JSON(one[0])
 }
 
 // messageList is the answer of GET /v1/conversations/{id}/messages.
@@ -236,13 +248,18 @@ func (a *API) unassign(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req struct{}
+	var req struct {
+		Agent string `json:"agent"`
+	}
 	if len(c.Body()) > 0 {
 		if err := decodeBody(c, &req); err != nil {
 			return err
 		}
 	}
-	return a.answerConversation(c)(a.svc.Unassign(c.UserContext(), id, ActorOf(c)))
+	if err := checkName("agent", req.Agent); err != nil {
+		return err
+	}
+	return a.answerConversation(c)(a.svc.UnassignAgent(c.UserContext(), id, req.Agent, ActorOf(c)))
 }
 
 func (a *API) setStatus(c *fiber.Ctx) error {

@@ -98,11 +98,13 @@ func validIdempotencyKey(k string) bool {
 }
 
 // requestHash identifies what a request asks: its body (as canonical JSON
-// when it is JSON, so spacing and key order do not matter), query and the
-// agent it names.
+// when it is JSON, so spacing and key order do not matter), query and
+// who acts for whom.
 func requestHash(c *fiber.Ctx, p principal) string {
 	h := sha256.New()
-	h.Write([]byte(p.agent))
+	h.Write([]byte(p.actor))
+	h.Write([]byte{0})
+	h.Write([]byte(p.me))
 	h.Write([]byte{0})
 	h.Write(c.Request().URI().QueryString())
 	h.Write([]byte{0})

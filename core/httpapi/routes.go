@@ -24,6 +24,10 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodDelete, "/customers/:id", RoleAdmin, a.eraseCustomer},
 		{fiber.MethodGet, "/customers/:id/timeline", RoleAgent, a.timeline},
 		{fiber.MethodPost, "/customers/:id/merge", RoleAdmin, a.merge},
+		{fiber.MethodPut, "/conversations/:id/topics", RoleAgent, a.setTopics},
+		{fiber.MethodPost, "/conversations/:id/read", RoleAgent, a.markRead},
+		{fiber.MethodGet, "/customers/:id/presets", RoleAgent, a.getPresets},
+		{fiber.MethodPut, "/customers/:id/presets", RoleAgent, a.setPresets},
 		{fiber.MethodGet, "/stats", RoleAgent, a.stats},
 	}
 }

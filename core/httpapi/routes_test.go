@@ -89,7 +89,9 @@ func scenario() []step {
 			check: wantField("status", "waiting")},
 		{name: "unknown status", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, body: map[string]any{"status": "done"}, status: 400, code: "invalid"},
 		{name: "status missing", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, body: map[string]any{}, status: 400, code: "invalid"},
-		{name: "close", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, body: map[string]any{"status": "closed", "reason": "solved_by_phone"}, status: 200,
+		{name: "close as another agent", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, hdr: []string{"X-Agent", "bob"},
+			body: map[string]any{"status": "closed"}, status: 403, code: "forbidden"},
+		{name: "close", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, hdr: ann, body: map[string]any{"status": "closed", "reason": "solved_by_phone"}, status: 200,
 			check: all(wantField("status", "closed"), wantField("close_reason", "solved_by_phone"))},
 		{name: "waiting when closed", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, body: map[string]any{"status": "waiting"}, status: 409, code: "conflict"},
 		{name: "reply when closed", method: "POST", path: "/v1/conversations/{convA}/messages", token: ag, body: map[string]any{"text": "x"}, status: 409, code: "conflict"},
@@ -116,7 +118,7 @@ func scenario() []step {
 		{name: "unassign", method: "POST", path: "/v1/conversations/{convNew}/unassign", token: ag, status: 200,
 			check: all(wantField("status", "new"), wantField("assignee", nil))},
 		{name: "unassign with an empty object", method: "POST", path: "/v1/conversations/{convNew}/unassign", token: ag, body: map[string]any{}, status: 200},
-		{name: "unassign with a field", method: "POST", path: "/v1/conversations/{convNew}/unassign", token: ag, body: map[string]any{"agent": "x"}, status: 400, code: "invalid"},
+		{name: "unassign with an unknown field", method: "POST", path: "/v1/conversations/{convNew}/unassign", token: ag, body: map[string]any{"agnt": "x"}, status: 400, code: "invalid"},
 		{name: "unassign unknown", method: "POST", path: "/v1/conversations/nope/unassign", token: ag, status: 404, code: "not_found"},
 
 		{name: "delete as agent", method: "DELETE", path: "/v1/conversations/{convNew}", token: ag, status: 403, code: "forbidden"},
@@ -182,6 +184,47 @@ func scenario() []step {
 				_ = json.Unmarshal(r.body, &st)
 				if st.ByStatus["open"] != 1 || st.ByStatus["closed"] != 1 || st.ByStatus["new"] != 0 || st.Unassigned != 0 ||
 					st.AgentAssigned == nil || *st.AgentAssigned != 1 || st.AgentUnreplied == nil || *st.AgentUnreplied != st.Unreplied {
+					t.Errorf("stats %s", r.body)
+				}
+			}},
+
+		{name: "set topics", method: "PUT", path: "/v1/conversations/{convA}/topics", token: ag, body: map[string]any{"topics": []string{"billing", " refund ", "billing"}}, status: 200,
+			check: wantField("topics", []any{"billing", "refund"})},
+		{name: "topic too long", method: "PUT", path: "/v1/conversations/{convA}/topics", token: ag, body: map[string]any{"topics": []string{strings.Repeat("x", 65)}}, status: 400, code: "invalid"},
+		{name: "topics missing", method: "PUT", path: "/v1/conversations/{convA}/topics", token: ag, body: map[string]any{}, status: 400, code: "invalid"},
+		{name: "topics of unknown conversation", method: "PUT", path: "/v1/conversations/nope/topics", token: ag, body: map[string]any{"topics": []string{}}, status: 404, code: "not_found"},
+		{name: "list by topic", method: "GET", path: "/v1/conversations?topic=refund", token: ag, status: 200,
+			check: func(t *testing.T, r resp) {
+				var page struct{ Data []core.Conversation }
+				_ = json.Unmarshal(r.body, &page)
+				if len(page.Data) != 1 || page.Data[0].ID != r.ids["convA"] {
+					t.Errorf("by topic %s", r.body)
+				}
+			}},
+		{name: "mark read", method: "POST", path: "/v1/conversations/{convA}/read", token: ag, hdr: ann, status: 200, check: wantField("unread", 0)},
+		{name: "mark read without a name", method: "POST", path: "/v1/conversations/{convA}/read", token: ag, status: 400, code: "invalid"},
+		{name: "mark read of unknown conversation", method: "POST", path: "/v1/conversations/nope/read", token: ag, hdr: ann, status: 404, code: "not_found"},
+		{name: "my inbox", method: "GET", path: "/v1/conversations?assignee=me", token: ag, hdr: ann, status: 200,
+			check: func(t *testing.T, r resp) {
+				var page struct{ Data []core.Conversation }
+				_ = json.Unmarshal(r.body, &page)
+				if len(page.Data) != 1 || page.Data[0].ID != r.ids["convA"] || page.Data[0].Unread == nil || *page.Data[0].Unread != 0 {
+					t.Errorf("my inbox %s", r.body)
+				}
+			}},
+		{name: "my inbox without a name", method: "GET", path: "/v1/conversations?assignee=me", token: ag, status: 400, code: "invalid"},
+		{name: "presets none", method: "GET", path: "/v1/customers/{custA}/presets", token: ag, status: 200, check: wantField("assignees", []any{})},
+		{name: "set presets", method: "PUT", path: "/v1/customers/{custA}/presets", token: ag, body: map[string]any{"assignees": []string{"ann"}, "inbox": "vip"}, status: 200,
+			check: all(wantField("assignees", []any{"ann"}), wantField("inbox", "vip"))},
+		{name: "two preset assignees without multi-assign", method: "PUT", path: "/v1/customers/{custA}/presets", token: ag,
+			body: map[string]any{"assignees": []string{"ann", "bob"}}, status: 422, code: "unprocessable"},
+		{name: "presets of unknown customer", method: "PUT", path: "/v1/customers/nope/presets", token: ag, body: map[string]any{"inbox": "x"}, status: 404, code: "not_found"},
+		{name: "presets read back", method: "GET", path: "/v1/customers/{custA}/presets", token: ag, status: 200, check: wantField("inbox", "vip")},
+		{name: "stats by topic", method: "GET", path: "/v1/stats", token: ag, hdr: ann, status: 200,
+			check: func(t *testing.T, r resp) {
+				var st core.Stats
+				_ = json.Unmarshal(r.body, &st)
+				if st.ByTopic["billing"].Active != 1 || st.Mine == nil || st.Mine.Agent != "ann" || st.Mine.Assigned != 1 {
 					t.Errorf("stats %s", r.body)
 				}
 			}},

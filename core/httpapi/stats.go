@@ -1,9 +1,14 @@
 package httpapi
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/opengateway/gateway/core"
+)
 
 // stats answers GET /v1/stats: counts by status, unassigned and unreplied
-// conversations, resolution times, and with ?agent= that agent's own.
+// conversations, resolution times, counts by topic, with ?agent= that
+// agent's own, and the caller's own tiles (mine) when the caller is someone.
 func (a *API) stats(c *fiber.Ctx) error {
 	agent, err := query(c, "agent")
 	if err != nil {
@@ -15,6 +20,16 @@ func (a *API) stats(c *fiber.Ctx) error {
 	}
 	if st.ByStatus == nil {
 		st.ByStatus = map[string]int{}
+	}
+	if st.ByTopic == nil {
+		st.ByTopic = map[string]core.TopicFigures{}
+	}
+	if me := meOf(c); me != "" {
+		mine, err := a.svc.AgentFigures(c.UserContext(), me)
+		if err != nil {
+			return err
+		}
+		st.Mine = &mine
 	}
 	return c.JSON(st)
 }

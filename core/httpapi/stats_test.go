@@ -15,7 +15,7 @@ func TestAPIStats(t *testing.T) {
 		_, convC := e.customer("+14155550103")
 		e.do("POST", "/v1/conversations/"+convB+"/assign", agentToken, map[string]any{"agent": "ann", "inbox": "support"})
 		e.clock.Advance(time.Hour)
-		e.do("POST", "/v1/conversations/"+convC+"/status", agentToken, map[string]any{"status": "closed"})
+		e.do("POST", "/v1/conversations/"+convC+"/status", adminToken, map[string]any{"status": "closed"})
 		everyone := map[string]any{"by_status": map[string]any{"closed": 1, "new": 1, "open": 1, "waiting": 0},
 			"unassigned": 1, "unreplied": 3, "resolution_seconds_avg": 3600, "conversations_with_replies": 0, "resolved": 1}
 		with := func(extra map[string]any) map[string]any {

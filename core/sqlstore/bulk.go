@@ -188,7 +188,8 @@ func (t *tx) InsertMessages(ctx context.Context, ms []core.StoredMessage) (int, 
 // conversationTypes are the PostgreSQL types of conversationColumns, for
 // the casts a VALUES list needs.
 var conversationTypes = []string{"text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint",
-	"text", "text", "text", "bigint", "integer", "integer", "bigint", "double precision", "double precision"}
+	"text", "text", "text", "bigint", "integer", "integer", "bigint", "double precision", "double precision",
+	"text", "text"}
 
 func (t *tx) UpdateConversations(ctx context.Context, cs []core.Conversation) error {
 	if t.s.dialect != Postgres {

@@ -44,7 +44,10 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 		add("inbox = ?", f.Inbox)
 	}
 	if f.Assignee != "" {
-		add("assignee = ?", f.Assignee)
+		add(t.s.hasElement("assignees"), f.Assignee)
+	}
+	if f.Topic != "" {
+		add(t.s.hasElement("topics"), f.Topic)
 	}
 	if f.Unassigned {
 		add("assignee = ''")
@@ -94,6 +97,9 @@ func (t *tx) messages(ctx context.Context, where string, args ...any) ([]core.St
 }
 
 func (t *tx) DeleteConversation(ctx context.Context, id string) error {
+	if _, err := t.exec(ctx, `DELETE FROM conversation_reads WHERE conversation_id = ?`, id); err != nil {
+		return fmt.Errorf("sqlstore: delete read marks: %w", err)
+	}
 	if _, err := t.exec(ctx, `DELETE FROM messages WHERE conversation_id = ?`, id); err != nil {
 		return fmt.Errorf("sqlstore: delete messages: %w", err)
 	}
@@ -149,13 +155,19 @@ func (t *tx) MergeCustomer(ctx context.Context, from, into string) error {
 			return fmt.Errorf("sqlstore: merge: %w", err)
 		}
 	}
+	// The survivor keeps its own presets.
+	if _, err := t.exec(ctx, `DELETE FROM customer_presets WHERE customer_id = ?`, from); err != nil {
+		return fmt.Errorf("sqlstore: merge presets: %w", err)
+	}
 	return nil
 }
 
 func (t *tx) EraseCustomer(ctx context.Context, id string) error {
 	for _, q := range []string{
 		`DELETE FROM messages WHERE customer_id = ?`,
+		`DELETE FROM conversation_reads WHERE conversation_id IN (SELECT id FROM conversations WHERE customer_id = ?)`,
 		`DELETE FROM conversations WHERE customer_id = ?`,
+		`DELETE FROM customer_presets WHERE customer_id = ?`,
 		`DELETE FROM identities WHERE customer_id = ?`,
 		`DELETE FROM customers WHERE merged_into = ?`,
 		`DELETE FROM customers WHERE id = ?`,
@@ -201,14 +213,12 @@ func (t *tx) Stats(ctx context.Context, agent string) (core.Stats, error) {
 	}
 	st.FirstResponseSecondsAvg, st.ResolutionSecondsAvg = floatPtr(frAvg), floatPtr(resAvg)
 	if agent != "" {
-		var assigned int
-		var agentUnreplied sql.NullInt64
-		if err := t.row(ctx, `SELECT COUNT(*), SUM(unreplied) FROM conversations WHERE status <> 'closed' AND assignee = ?`, agent).
-			Scan(&assigned, &agentUnreplied); err != nil {
-			return st, fmt.Errorf("sqlstore: agent stats: %w", err)
+		assigned, u, err := t.assignedTo(ctx, agent)
+		if err != nil {
+			return st, err
 		}
-		u := int(agentUnreplied.Int64)
 		st.AgentAssigned, st.AgentUnreplied = &assigned, &u
 	}
-	return st, nil
+	st.ByTopic, err = t.byTopic(ctx)
+	return st, err
 }

@@ -87,7 +87,7 @@ func (t *tx) LockCustomer(ctx context.Context, customerID string) error {
 
 const conversationColumns = `id, customer_id, status, assignee, inbox, created_at, updated_at, last_activity_at,
 	closed_at, close_reason, waiting_since, channel, contact_address, business_address, last_inbound_at,
-	unreplied, message_count, first_inbound_at, first_response_seconds, resolution_seconds`
+	unreplied, message_count, first_inbound_at, first_response_seconds, resolution_seconds, assignees, topics`
 
 type scanner interface{ Scan(...any) error }
 
@@ -96,11 +96,18 @@ func scanConversation(r scanner) (core.Conversation, error) {
 	var created, updated, activity int64
 	var closed, waiting, lastIn, firstIn sql.NullInt64
 	var firstResp, resolution sql.NullFloat64
+	var assignees, topics string
 	err := r.Scan(&c.ID, &c.CustomerID, &c.Status, &c.Assignee, &c.Inbox, &created, &updated, &activity,
 		&closed, &c.CloseReason, &waiting, &c.Channel, &c.ContactAddress, &c.BusinessAddress, &lastIn,
-		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution)
+		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution, &assignees, &topics)
 	if err != nil {
 		return c, err
+	}
+	if c.Assignees, err = decodeList(assignees); err != nil {
+		return c, fmt.Errorf("conversation %s assignees: %w", c.ID, err)
+	}
+	if c.Topics, err = decodeList(topics); err != nil {
+		return c, fmt.Errorf("conversation %s topics: %w", c.ID, err)
 	}
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = fromMicros(created), fromMicros(updated), fromMicros(activity)
 	c.ClosedAt, c.WaitingSince, c.LastInboundAt, c.FirstInboundAt = timePtr(closed), timePtr(waiting), timePtr(lastIn), timePtr(firstIn)
@@ -131,13 +138,31 @@ func conversationArgs(c core.Conversation) []any {
 	return []any{c.CustomerID, c.Status, c.Assignee, c.Inbox, micros(c.CreatedAt), micros(c.UpdatedAt), micros(c.LastActivityAt),
 		nullMicros(c.ClosedAt), c.CloseReason, nullMicros(c.WaitingSince), c.Channel, c.ContactAddress, c.BusinessAddress,
 		nullMicros(c.LastInboundAt), c.Unreplied, c.MessageCount, nullMicros(c.FirstInboundAt),
-		nullFloat(c.FirstResponseSeconds), nullFloat(c.ResolutionSeconds)}
+		nullFloat(c.FirstResponseSeconds), nullFloat(c.ResolutionSeconds), encodeList(c.Assignees), encodeList(c.Topics)}
+}
+
+// encodeList stores a list of names as a JSON array.
+func encodeList(v []string) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// decodeList reads a JSON array of names, never nil.
+func decodeList(s string) ([]string, error) {
+	out := []string{}
+	if s == "" || s == "[]" {
+		return out, nil
+	}
+	return out, json.Unmarshal([]byte(s), &out)
 }
 
 func (t *tx) InsertConversation(ctx context.Context, c core.Conversation) (bool, error) {
 	args := append([]any{c.ID}, conversationArgs(c)...)
 	res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES `+placeholders(1, 22)+`
 		ON CONFLICT (customer_id) WHERE status <> 'closed' DO NOTHING`, args...)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: insert conversation: %w", err)
@@ -151,7 +176,7 @@ func (t *tx) UpdateConversation(ctx context.Context, c core.Conversation) error 
 	res, err := t.exec(ctx, `UPDATE conversations SET customer_id = ?, status = ?, assignee = ?, inbox = ?, created_at = ?,
 		updated_at = ?, last_activity_at = ?, closed_at = ?, close_reason = ?, waiting_since = ?, channel = ?,
 		contact_address = ?, business_address = ?, last_inbound_at = ?, unreplied = ?, message_count = ?,
-		first_inbound_at = ?, first_response_seconds = ?, resolution_seconds = ? WHERE id = ?`, args...)
+		first_inbound_at = ?, first_response_seconds = ?, resolution_seconds = ?, assignees = ?, topics = ? WHERE id = ?`, args...)
 	if err != nil {
 		if isUniqueViolation(err) {
 			return core.Errorf(core.ECONFLICT, "the customer already has an active conversation")

@@ -1,0 +1,156 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opengateway/gateway/core"
+)
+
+// hasElement is a condition with one placeholder: the JSON array of names
+// in column holds the argument.
+func (s *Store) hasElement(column string) string {
+	if s.dialect == Postgres {
+		return column + "::jsonb @> jsonb_build_array(?::text)"
+	}
+	return "EXISTS (SELECT 1 FROM json_each(" + column + ") WHERE value = ?)"
+}
+
+// elements is a FROM item j with one row (column value) per element of a
+// JSON array of names.
+func (s *Store) elements(column string) string {
+	if s.dialect == Postgres {
+		return "jsonb_array_elements_text(" + column + "::jsonb) AS j(value)"
+	}
+	return "json_each(" + column + ") AS j"
+}
+
+func (t *tx) CustomerPresets(ctx context.Context, customerID string) (core.Presets, bool, error) {
+	var p core.Presets
+	var assignees string
+	var updated int64
+	err := t.row(ctx, `SELECT assignees, inbox, updated_at FROM customer_presets WHERE customer_id = ?`, customerID).
+		Scan(&assignees, &p.Inbox, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Presets{Assignees: []string{}}, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("sqlstore: presets: %w", err)
+	}
+	if p.Assignees, err = decodeList(assignees); err != nil {
+		return p, false, fmt.Errorf("sqlstore: presets of %s: %w", customerID, err)
+	}
+	p.UpdatedAt = fromMicros(updated)
+	return p, true, nil
+}
+
+func (t *tx) SetCustomerPresets(ctx context.Context, customerID string, p core.Presets) error {
+	_, err := t.exec(ctx, `INSERT INTO customer_presets (customer_id, assignees, inbox, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (customer_id) DO UPDATE SET assignees = excluded.assignees, inbox = excluded.inbox, updated_at = excluded.updated_at`,
+		customerID, encodeList(p.Assignees), p.Inbox, micros(p.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlstore: set presets: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) MarkRead(ctx context.Context, conversationID, agent string, at time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at) VALUES (?, ?, ?)
+		ON CONFLICT (conversation_id, agent) DO UPDATE SET read_at = excluded.read_at`, conversationID, agent, micros(at))
+	if err != nil {
+		return fmt.Errorf("sqlstore: mark read: %w", err)
+	}
+	return nil
+}
+
+// unreadFrom joins a conversation's customer messages (m) with the
+// agent's read mark (r): the first placeholder is the agent.
+const unreadFrom = `messages m LEFT JOIN conversation_reads r ON r.conversation_id = m.conversation_id AND r.agent = ?`
+
+// unreadWhere keeps the customer's messages after the read mark.
+const unreadWhere = `m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at)`
+
+func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error) {
+	out := map[string]int{}
+	for start := 0; start < len(conversationIDs); start += chunkSize {
+		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
+		args := []any{agent}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := t.query(ctx, `SELECT m.conversation_id, COUNT(*) FROM `+unreadFrom+`
+			WHERE m.conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) AND `+unreadWhere+`
+			GROUP BY m.conversation_id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: unread: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// assignedTo counts the active conversations an agent is assigned to and
+// their unreplied messages.
+func (t *tx) assignedTo(ctx context.Context, agent string) (assigned, unreplied int, err error) {
+	var u sql.NullInt64
+	err = t.row(ctx, `SELECT COUNT(*), SUM(unreplied) FROM conversations WHERE status <> 'closed' AND `+t.s.hasElement("assignees"), agent).
+		Scan(&assigned, &u)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlstore: agent stats: %w", err)
+	}
+	return assigned, int(u.Int64), nil
+}
+
+func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures, error) {
+	f := core.AgentFigures{Agent: agent}
+	var err error
+	if f.Assigned, f.Unreplied, err = t.assignedTo(ctx, agent); err != nil {
+		return f, err
+	}
+	err = t.row(ctx, `SELECT COUNT(*), COUNT(DISTINCT m.conversation_id) FROM `+unreadFrom+`
+		JOIN conversations c ON c.id = m.conversation_id WHERE c.status <> 'closed' AND `+unreadWhere, agent).
+		Scan(&f.Unread, &f.UnreadConversations)
+	if err != nil {
+		return f, fmt.Errorf("sqlstore: agent unread: %w", err)
+	}
+	return f, nil
+}
+
+// byTopic counts conversations by topic.
+func (t *tx) byTopic(ctx context.Context) (map[string]core.TopicFigures, error) {
+	out := map[string]core.TopicFigures{}
+	rows, err := t.query(ctx, `SELECT j.value,
+		SUM(CASE WHEN c.status <> 'closed' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN c.status <> 'closed' THEN c.unreplied ELSE 0 END)
+		FROM conversations c, `+t.s.elements("c.topics")+` GROUP BY j.value`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: stats by topic: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var topic string
+		var f core.TopicFigures
+		if err := rows.Scan(&topic, &f.Active, &f.Closed, &f.Unreplied); err != nil {
+			return nil, fmt.Errorf("sqlstore: stats by topic: %w", err)
+		}
+		out[topic] = f
+	}
+	return out, rows.Err()
+}
