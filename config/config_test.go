@@ -130,6 +130,7 @@ func TestEmailUnverified(t *testing.T) {
 		}
 	}
 }
+
 // Tokens name their holder (agent:ann:TOKEN); the older role:TOKEN form is
 // an unnamed holder; bot is a role.
 func TestAPITokensNameTheirHolder(t *testing.T) {

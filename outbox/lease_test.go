@@ -15,9 +15,9 @@ import (
 
 // counting is a Sender that counts sends per message id.
 type counting struct {
-	mu     sync.Mutex
-	byID   map[string]int
-	delay  time.Duration
+	mu    sync.Mutex
+	byID  map[string]int
+	delay time.Duration
 }
 
 func (c *counting) Send(ctx context.Context, m outbox.Send) (outbox.Result, error) {

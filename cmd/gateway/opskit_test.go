@@ -15,9 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/core/sqlstore"
-	"github.com/opengateway/gateway/connectors/providertest"
 )
 
 const dashboardPath = "../../config/grafana/gateway.json"
