@@ -92,9 +92,57 @@ func digest(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
 // authenticates its From address; the verdicts are kept in Extra["spf"]
 // and Extra["dkim"] as received.
 func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
+	fields, files, err := readForm(r)
+	if err != nil {
+		return normalize.Message{}, nil, err
+	}
+	m := normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelEmail, Provider: Provider,
+		Direction: normalize.Inbound, ReceivedAt: r.ReceivedAt.UTC(), Subject: fields["subject"]}
+	body := inboundBody{headers: fields["headers"], text: fields["text"], html: fields["html"]}
+	if raw := fields["email"]; raw != "" {
+		if body, files, err = readRaw(raw, files, &m); err != nil {
+			return normalize.Message{}, nil, err
+		}
+	}
+	if err := addresses(fields, &m); err != nil {
+		return normalize.Message{}, nil, err
+	}
+	m.HTML = body.html
+	m.Text, m.Extra = body.text, map[string]any{}
+	if fresh, quoted := SplitQuoted(body.text); quoted != "" {
+		m.Text = fresh
+		m.Extra["full_text"], m.Extra["quoted_text"] = body.text, quoted
+	}
+	for _, k := range []string{"SPF", "dkim", "spam_score", "sender_ip"} {
+		if v := fields[k]; v != "" {
+			m.Extra[strings.ToLower(k)] = v
+		}
+	}
+	// Only SendGrid's own verdicts count, never headers inside the mail
+	// (senderauth.go).
+	verified := senderVerified(m.From.Address, fields["SPF"], fields["dkim"], fields["envelope"])
+	m.SenderVerified = &verified
+	threadOf(body.headers, r.Body, &m)
+	for _, f := range files {
+		m.Attachments = append(m.Attachments, normalize.Attachment{Filename: f.Name, ContentType: f.ContentType,
+			Size: int64(len(f.Data)), Status: "pending"})
+	}
+	if len(m.Extra) == 0 {
+		m.Extra = nil
+	}
+	return m, files, nil
+}
+
+// inboundBody is the mail's headers and bodies, from the form's fields
+// (default mode) or the raw MIME message (raw mode).
+type inboundBody struct{ headers, text, html string }
+
+// readForm reads the multipart form: its fields, decoded from their
+// charsets, and its files.
+func readForm(r *webhook.Request) (map[string]string, []File, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: inbound parse sends multipart/form-data", webhook.ErrUnsupported)
+		return nil, nil, fmt.Errorf("sendgrid: %w: inbound parse sends multipart/form-data", webhook.ErrUnsupported)
 	}
 	fields := map[string]string{}
 	var files []File
@@ -105,15 +153,15 @@ func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 			break
 		}
 		if err != nil {
-			return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: multipart: %v", webhook.ErrMalformed, err)
+			return nil, nil, fmt.Errorf("sendgrid: %w: multipart: %v", webhook.ErrMalformed, err)
 		}
 		data, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
 		if err != nil || len(data) > maxFieldBytes {
-			return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: part %q unreadable or too large", webhook.ErrMalformed, p.FormName())
+			return nil, nil, fmt.Errorf("sendgrid: %w: part %q unreadable or too large", webhook.ErrMalformed, p.FormName())
 		}
 		if p.FileName() != "" {
 			if len(files) >= maxAttachments {
-				return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: more than %d attachments", webhook.ErrMalformed, maxAttachments)
+				return nil, nil, fmt.Errorf("sendgrid: %w: more than %d attachments", webhook.ErrMalformed, maxAttachments)
 			}
 			files = append(files, File{Name: p.FileName(), ContentType: p.Header.Get("Content-Type"), Data: data})
 			continue
@@ -127,38 +175,44 @@ func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 	for k, v := range fields {
 		fields[k] = decode(v, charsets[k])
 	}
-	m := normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelEmail, Provider: Provider,
-		Direction: normalize.Inbound, ReceivedAt: r.ReceivedAt.UTC(), Subject: fields["subject"]}
-	headers := fields["headers"]
-	text, html := fields["text"], fields["html"]
-	if raw := fields["email"]; raw != "" {
-		msg, err := mail.ReadMessage(strings.NewReader(raw))
-		if err != nil {
-			return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: raw email: %v", webhook.ErrMalformed, err)
-		}
-		var rawFiles []File
-		text, html, rawFiles, err = walk(mail.Header(msg.Header).Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, 0)
-		if err != nil {
-			return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: raw email body: %v", webhook.ErrMalformed, err)
-		}
-		if len(files)+len(rawFiles) > maxAttachments {
-			return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: more than %d attachments", webhook.ErrMalformed, maxAttachments)
-		}
-		files = append(files, rawFiles...)
-		var hb strings.Builder
-		for k, vs := range msg.Header {
-			for _, v := range vs {
-				hb.WriteString(k + ": " + v + "\r\n")
-			}
-		}
-		headers = hb.String()
-		if m.Subject == "" {
-			m.Subject = decodeHeader(msg.Header.Get("Subject"))
+	return fields, files, nil
+}
+
+// readRaw reads the raw MIME message of raw mode: its bodies, headers and
+// files (added to files); the subject when the form had none.
+func readRaw(raw string, files []File, m *normalize.Message) (inboundBody, []File, error) {
+	msg, err := mail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		return inboundBody{}, nil, fmt.Errorf("sendgrid: %w: raw email: %v", webhook.ErrMalformed, err)
+	}
+	var b inboundBody
+	var rawFiles []File
+	b.text, b.html, rawFiles, err = walk(mail.Header(msg.Header).Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, 0)
+	if err != nil {
+		return inboundBody{}, nil, fmt.Errorf("sendgrid: %w: raw email body: %v", webhook.ErrMalformed, err)
+	}
+	if len(files)+len(rawFiles) > maxAttachments {
+		return inboundBody{}, nil, fmt.Errorf("sendgrid: %w: more than %d attachments", webhook.ErrMalformed, maxAttachments)
+	}
+	var hb strings.Builder
+	for k, vs := range msg.Header {
+		for _, v := range vs {
+			hb.WriteString(k + ": " + v + "\r\n")
 		}
 	}
+	b.headers = hb.String()
+	if m.Subject == "" {
+		m.Subject = decodeHeader(msg.Header.Get("Subject"))
+	}
+	return b, append(files, rawFiles...), nil
+}
+
+// addresses sets the sender (From) and the recipient (the envelope's first
+// To, else the To header's first address).
+func addresses(fields map[string]string, m *normalize.Message) error {
 	from, name, err := normalize.CanonicalEmail(fields["from"])
 	if err != nil {
-		return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: from %q is not an email address", webhook.ErrMalformed, fields["from"])
+		return fmt.Errorf("sendgrid: %w: from %q is not an email address", webhook.ErrMalformed, fields["from"])
 	}
 	m.From = normalize.Party{Kind: normalize.KindEmail, Address: from, Name: name}
 	var env struct {
@@ -172,26 +226,17 @@ func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 	} else if list, err := mail.ParseAddressList(fields["to"]); err == nil && len(list) > 0 {
 		to = list[0].Address
 	}
-	if addr, _, err := normalize.CanonicalEmail(to); err == nil {
-		m.To = normalize.Party{Kind: normalize.KindEmail, Address: addr}
-	} else {
-		return normalize.Message{}, nil, fmt.Errorf("sendgrid: %w: no recipient", webhook.ErrMalformed)
+	addr, _, err := normalize.CanonicalEmail(to)
+	if err != nil {
+		return fmt.Errorf("sendgrid: %w: no recipient", webhook.ErrMalformed)
 	}
-	m.HTML = html
-	m.Text, m.Extra = text, map[string]any{}
-	if fresh, quoted := SplitQuoted(text); quoted != "" {
-		m.Text = fresh
-		m.Extra["full_text"], m.Extra["quoted_text"] = text, quoted
-	}
-	for _, k := range []string{"SPF", "dkim", "spam_score", "sender_ip"} {
-		if v := fields[k]; v != "" {
-			m.Extra[strings.ToLower(k)] = v
-		}
-	}
-	// Only SendGrid's own verdicts count, never headers inside the mail
-	// (senderauth.go).
-	verified := senderVerified(m.From.Address, fields["SPF"], fields["dkim"], fields["envelope"])
-	m.SenderVerified = &verified
+	m.To = normalize.Party{Kind: normalize.KindEmail, Address: addr}
+	return nil
+}
+
+// threadOf sets the threading headers and the provider message id: the
+// Message-ID, else a digest of the request body.
+func threadOf(headers string, body []byte, m *normalize.Message) {
 	if h, err := mail.ReadMessage(strings.NewReader(strings.TrimRight(headers, "\r\n") + "\r\n\r\n")); err == nil {
 		th := &normalize.Thread{MessageID: h.Header.Get("Message-Id"), InReplyTo: h.Header.Get("In-Reply-To"),
 			References: strings.Fields(h.Header.Get("References"))}
@@ -202,17 +247,9 @@ func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 	if m.Thread != nil && m.Thread.MessageID != "" {
 		m.ProviderMessageID = strings.Trim(m.Thread.MessageID, "<> ")
 	} else {
-		sum := sha256.Sum256(r.Body)
+		sum := sha256.Sum256(body)
 		m.ProviderMessageID = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	for _, f := range files {
-		m.Attachments = append(m.Attachments, normalize.Attachment{Filename: f.Name, ContentType: f.ContentType,
-			Size: int64(len(f.Data)), Status: "pending"})
-	}
-	if len(m.Extra) == 0 {
-		m.Extra = nil
-	}
-	return m, files, nil
 }
 
 // walk reads a MIME body: the first text/plain and text/html parts, and
