@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opengateway/gateway/core/sqlstore"
@@ -13,7 +14,9 @@ import (
 
 // An MMS's picture is copied into the gateway's media store before the
 // message reaches events.v1, where it is referenced by a signed gateway URL;
-// a picture that cannot be fetched is marked failed with the reason.
+// a picture that cannot be fetched is marked failed with the reason (the URL
+// named without its query). Media come from the hosts of
+// GATEWAY_MEDIA_ALLOWED_HOSTS (here the local fake of Twilio).
 func TestMMSMediaIsCopied(t *testing.T) {
 	twilioMedia := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "ACtest123" || p != testToken {
@@ -28,12 +31,13 @@ func TestMMSMediaIsCopied(t *testing.T) {
 		w.Write([]byte("\xff\xd8\xff\xe0 a cat"))
 	}))
 	defer twilioMedia.Close()
-	g := startGateway(t, sqlstore.SQLite, nil)
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"TWILIO_API_URL": twilioMedia.URL,
+		"GATEWAY_MEDIA_ALLOWED_HOSTS": strings.TrimPrefix(twilioMedia.URL, "http://")})
 	form := smsForm("MM00000000000000000000000000000001", "+14155550101", "look")
 	form.Set("NumMedia", "2")
 	form.Set("MediaUrl0", twilioMedia.URL+"/2010-04-01/Accounts/ACtest123/Messages/MM1/Media/ME1")
 	form.Set("MediaContentType0", "image/jpeg")
-	form.Set("MediaUrl1", twilioMedia.URL+"/2010-04-01/Accounts/ACtest123/Messages/MM1/Media/GONE")
+	form.Set("MediaUrl1", twilioMedia.URL+"/2010-04-01/Accounts/ACtest123/Messages/MM1/Media/GONE?token=SECRETQUERY")
 	form.Set("MediaContentType1", "image/png")
 	if s, _ := postTwilio(t, g, "/webhooks/twilio/messaging", form, nil); s != http.StatusOK {
 		t.Fatalf("post: %d", s)
@@ -49,7 +53,7 @@ func TestMMSMediaIsCopied(t *testing.T) {
 	if ok["status"] != "stored" || !strings.HasPrefix(link, testPublic+"/media/") || ok["size"].(float64) != 10 {
 		t.Fatalf("copied attachment %v", ok)
 	}
-	if failed["status"] != "failed" || !strings.Contains(failed["error"].(string), "404") {
+	if e, _ := failed["error"].(string); failed["status"] != "failed" || !strings.Contains(e, "404") || strings.Contains(e, "SECRETQUERY") {
 		t.Fatalf("missing attachment %v", failed)
 	}
 	// The link works on the gateway (the test reaches it directly, not through the public URL).
@@ -78,4 +82,33 @@ func TestMMSMediaIsCopied(t *testing.T) {
 		t.Fatalf("after erasure the file answers %d", resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// A MediaUrl pointing inside the gateway's network is refused with the
+// default media hosts: no request, and no Twilio credentials, reach it, and
+// the attachment is marked failed.
+func TestLoopbackMediaURLRefused(t *testing.T) {
+	var hits atomic.Int32
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write([]byte("internal"))
+	}))
+	defer local.Close()
+	g := startGateway(t, sqlstore.SQLite, nil)
+	form := smsForm("MM00000000000000000000000000000002", "+14155550101", "look")
+	form.Set("NumMedia", "1")
+	form.Set("MediaUrl0", local.URL+"/admin")
+	form.Set("MediaContentType0", "image/jpeg")
+	if s, _ := postTwilio(t, g, "/webhooks/twilio/messaging", form, nil); s != http.StatusOK {
+		t.Fatalf("post: %d", s)
+	}
+	evs := consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 1 })
+	att := ofType(evs, "message.received")[0].Data["message"].(map[string]any)["attachments"].([]any)[0].(map[string]any)
+	if e, _ := att["error"].(string); att["status"] != "failed" || !strings.Contains(e, "not allowed") {
+		t.Errorf("attachment %v: want failed, host not allowed", att)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d requests reached the local server", n)
+	}
 }
