@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/opengateway/gateway/connectors/twilio"
 	"github.com/opengateway/gateway/core/sqlstore"
 )
 
@@ -16,7 +17,8 @@ import (
 // message reaches events.v1, where it is referenced by a signed gateway URL;
 // a picture that cannot be fetched is marked failed with the reason (the URL
 // named without its query). Media come from the hosts of
-// GATEWAY_MEDIA_ALLOWED_HOSTS (here the local fake of Twilio).
+// GATEWAY_MEDIA_ALLOWED_HOSTS (here the local fake of Twilio), and erasure
+// deletes the file even when GATEWAY_PUBLIC_URL has a path.
 func TestMMSMediaIsCopied(t *testing.T) {
 	twilioMedia := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "ACtest123" || p != testToken {
@@ -31,7 +33,8 @@ func TestMMSMediaIsCopied(t *testing.T) {
 		w.Write([]byte("\xff\xd8\xff\xe0 a cat"))
 	}))
 	defer twilioMedia.Close()
-	g := startGateway(t, sqlstore.SQLite, map[string]string{"TWILIO_API_URL": twilioMedia.URL,
+	public := testPublic + "/gateway"
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_PUBLIC_URL": public, "TWILIO_API_URL": twilioMedia.URL,
 		"GATEWAY_MEDIA_ALLOWED_HOSTS": strings.TrimPrefix(twilioMedia.URL, "http://")})
 	form := smsForm("MM00000000000000000000000000000001", "+14155550101", "look")
 	form.Set("NumMedia", "2")
@@ -39,7 +42,8 @@ func TestMMSMediaIsCopied(t *testing.T) {
 	form.Set("MediaContentType0", "image/jpeg")
 	form.Set("MediaUrl1", twilioMedia.URL+"/2010-04-01/Accounts/ACtest123/Messages/MM1/Media/GONE?token=SECRETQUERY")
 	form.Set("MediaContentType1", "image/png")
-	if s, _ := postTwilio(t, g, "/webhooks/twilio/messaging", form, nil); s != http.StatusOK {
+	sig := twilio.Sign(testToken, public+"/webhooks/twilio/messaging", form)
+	if s, _ := postTwilio(t, g, "/webhooks/twilio/messaging", form, &sig); s != http.StatusOK {
 		t.Fatalf("post: %d", s)
 	}
 	evs := consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 1 })
@@ -50,14 +54,15 @@ func TestMMSMediaIsCopied(t *testing.T) {
 	atts := msg["attachments"].([]any)
 	ok, failed := atts[0].(map[string]any), atts[1].(map[string]any)
 	link, _ := ok["url"].(string)
-	if ok["status"] != "stored" || !strings.HasPrefix(link, testPublic+"/media/") || ok["size"].(float64) != 10 {
+	if ok["status"] != "stored" || !strings.HasPrefix(link, public+"/media/") || ok["size"].(float64) != 10 {
 		t.Fatalf("copied attachment %v", ok)
 	}
 	if e, _ := failed["error"].(string); failed["status"] != "failed" || !strings.Contains(e, "404") || strings.Contains(e, "SECRETQUERY") {
 		t.Fatalf("missing attachment %v", failed)
 	}
-	// The link works on the gateway (the test reaches it directly, not through the public URL).
-	path := strings.TrimPrefix(link, testPublic)
+	// The link works on the gateway (the test reaches it directly, as the
+	// proxy in front of the public URL would, without its path).
+	path := strings.TrimPrefix(link, public)
 	resp, err := http.Get("http://" + g.Addr() + path)
 	if err != nil {
 		t.Fatal(err)
