@@ -101,6 +101,13 @@ type Config struct {
 	// have several assignees (GATEWAY_MULTI_ASSIGN, Converso); by default it
 	// has one (Gladly).
 	MultiAssign bool
+
+	// MediaAllowedHosts replaces every provider's default media hosts
+	// (GATEWAY_MEDIA_ALLOWED_HOSTS, a comma list of "host", "host:port" or
+	// "*.suffix"); loopback and private addresses are reached only for the
+	// hosts it names exactly. It also lists the hosts operators may attach
+	// files from in replies.
+	MediaAllowedHosts []string
 }
 
 // Has reports whether the process runs a role.
@@ -340,10 +347,49 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.EmailUnverified != "mark" && c.EmailUnverified != "separate" {
 		bad("GATEWAY_EMAIL_UNVERIFIED", "%q is not mark or separate", c.EmailUnverified)
 	}
+
+	// Where media may be fetched from.
+	if v := str("GATEWAY_MEDIA_ALLOWED_HOSTS", ""); v != "" {
+		for _, h := range strings.Split(v, ",") {
+			h = strings.ToLower(strings.TrimSpace(h))
+			if !hostPattern(h) {
+				bad("GATEWAY_MEDIA_ALLOWED_HOSTS", "%q is not a host, host:port or *.suffix", h)
+				continue
+			}
+			c.MediaAllowedHosts = append(c.MediaAllowedHosts, h)
+		}
+	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// hostPattern reports whether p is "host", "host:port" or "*.suffix" (with
+// an optional port); an IPv6 address is written bare or in brackets.
+func hostPattern(p string) bool {
+	host := p
+	if h, port, err := net.SplitHostPort(p); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+		host = h
+	} else if strings.HasPrefix(p, "[") && strings.HasSuffix(p, "]") {
+		host = p[1 : len(p)-1]
+	}
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "*."), ".")
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // roles of GATEWAY_API_TOKENS holders.

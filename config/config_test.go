@@ -176,3 +176,26 @@ func TestMultiAssign(t *testing.T) {
 		t.Errorf("bad value: %v", err)
 	}
 }
+
+// GATEWAY_MEDIA_ALLOWED_HOSTS is a comma list of host patterns; anything
+// else (a URL, a path, a bare wildcard) is refused, naming the variable.
+func TestMediaAllowedHosts(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.MediaAllowedHosts != nil {
+		t.Fatalf("default: %v %v", c.MediaAllowedHosts, err)
+	}
+	c, err = Load(env(map[string]string{"GATEWAY_MEDIA_ALLOWED_HOSTS": " media-proxy.corp.example, *.CDN.example , 127.0.0.1:9000,[::1]:8080,::1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"media-proxy.corp.example", "*.cdn.example", "127.0.0.1:9000", "[::1]:8080", "::1"}; strings.Join(c.MediaAllowedHosts, ",") != strings.Join(want, ",") {
+		t.Fatalf("hosts %q, want %q", c.MediaAllowedHosts, want)
+	}
+	for _, v := range []string{"https://cdn.example", "cdn.example/path", "*", "*.", "a.*.example", "cdn.example:0", "cdn.example:http",
+		"user@cdn.example", "cdn.example,", "cdn..example", "cdn example"} {
+		_, err := Load(env(map[string]string{"GATEWAY_MEDIA_ALLOWED_HOSTS": v}))
+		if err == nil || !strings.Contains(err.Error(), "GATEWAY_MEDIA_ALLOWED_HOSTS") {
+			t.Errorf("GATEWAY_MEDIA_ALLOWED_HOSTS=%q: %v", v, err)
+		}
+	}
+}

@@ -393,7 +393,7 @@ func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Custo
 // EraseCustomer removes everything the gateway keeps about a customer and
 // emits customer.erased so downstream systems erase their copies.
 func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error {
-	var files []string
+	var files map[string]bool
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		if _, ok, err := tx.CustomerByID(ctx, id); err != nil || !ok {
 			if err == nil {
@@ -404,22 +404,9 @@ func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error 
 		if err := tx.LockCustomer(ctx, id); err != nil {
 			return err
 		}
-		convs, err := tx.CustomerConversations(ctx, id)
-		if err != nil {
+		var err error
+		if files, err = s.customerFiles(ctx, tx, id); err != nil {
 			return err
-		}
-		for _, c := range convs {
-			msgs, err := tx.Messages(ctx, c.ID)
-			if err != nil {
-				return err
-			}
-			for _, m := range msgs {
-				for _, a := range m.Message.Attachments {
-					if a.Status == "stored" {
-						files = append(files, a.URL)
-					}
-				}
-			}
 		}
 		if err := tx.EraseCustomer(ctx, id); err != nil {
 			return err
@@ -431,14 +418,46 @@ func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error 
 	}
 	s.notify()
 	// The files go once the rows that point at them are gone.
-	for _, f := range files {
-		if s.media != nil {
-			if err := s.media.Forget(ctx, f); err != nil {
-				s.log.Warn("core: erase media file", "customer_id", id, "error", err)
-			}
+	for key := range files {
+		if err := s.media.Forget(ctx, key); err != nil {
+			s.log.Warn("core: erase media file", "customer_id", id, "error", err)
 		}
 	}
 	return nil
+}
+
+// customerFiles are the store keys of a customer's files: the stored
+// attachments of the messages that came from a provider. Files enter the
+// store only with those (copied by the core, or kept at ingest); an
+// operator's reply may point at one of them but never owns one, so a reply's
+// attachments are never counted (one recorded by an older version could name
+// another customer's file).
+func (s *Service) customerFiles(ctx context.Context, tx Tx, customerID string) (map[string]bool, error) {
+	files := map[string]bool{}
+	if s.media == nil {
+		return files, nil
+	}
+	convs, err := tx.CustomerConversations(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range convs {
+		msgs, err := tx.Messages(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			if m.Kind != KindMessage || m.Author != "" {
+				continue // a note, or an operator's reply
+			}
+			for _, a := range m.Message.Attachments {
+				if key, ok := s.media.Key(a.URL); ok && a.Status == "stored" {
+					files[key] = true
+				}
+			}
+		}
+	}
+	return files, nil
 }
 
 // Stats returns the dashboard figures, with the agent's own when named.

@@ -108,6 +108,11 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if c.Status == StatusClosed {
 		return out, Errorf(ECONFLICT, "conversation is closed: reopen it or open a new one first")
 	}
+	atts, err := s.replyAttachments(ctx, tx, c.CustomerID, r.Attachments)
+	if err != nil {
+		return out, err
+	}
+	r.Attachments = atts
 	ob, err := s.route(ctx, tx, c, r)
 	if err != nil {
 		return out, err
@@ -148,6 +153,44 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	}
 	return out, s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
 		Channel: ob.Channel, MessageID: ob.MessageID, Status: normalize.StatusQueued, Actor: string(by), Message: &msg})
+}
+
+// replyAttachments checks the attachments of an operator's reply. The
+// gateway fetches none of them (the provider does) and records none as a
+// stored file of the customer. A gateway media link must be one of this
+// customer's own files, and is signed afresh so that the provider can fetch
+// it; any other URL must be on a host of GATEWAY_MEDIA_ALLOWED_HOSTS.
+// Anything else is refused (422). Only the URL, content type, file name and
+// size given are kept.
+func (s *Service) replyAttachments(ctx context.Context, tx Tx, customerID string, in []normalize.Attachment) ([]normalize.Attachment, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	if s.media == nil {
+		return nil, Errorf(EUNPROCESSABLE, "attachments need the media store")
+	}
+	var files map[string]bool
+	out := make([]normalize.Attachment, len(in))
+	for i, a := range in {
+		out[i] = normalize.Attachment{URL: a.URL, ContentType: a.ContentType, Filename: a.Filename, Size: a.Size}
+		key, ours := s.media.Key(a.URL)
+		switch {
+		case ours:
+			if files == nil {
+				var err error
+				if files, err = s.customerFiles(ctx, tx, customerID); err != nil {
+					return nil, err
+				}
+			}
+			if !files[key] {
+				return nil, Errorf(EUNPROCESSABLE, "attachment %d is a gateway media link that is not one of this customer's files", i+1)
+			}
+			out[i].URL = s.media.SignedURL(key)
+		case !s.media.AllowsLink(a.URL):
+			return nil, Errorf(EUNPROCESSABLE, "attachment %d: only this customer's media links, or URLs on the hosts of GATEWAY_MEDIA_ALLOWED_HOSTS, may be attached", i+1)
+		}
+	}
+	return out, nil
 }
 
 // route chooses channel, addresses and provider of a reply and checks the

@@ -60,11 +60,19 @@ type Service struct {
 }
 
 // MediaCopier copies a message's pending attachments into the media store
-// (media.Copier).
+// and knows its links (media.Copier).
 type MediaCopier interface {
 	Copy(ctx context.Context, m *normalize.Message) error
-	// Forget deletes a stored file by its gateway URL (erasure).
-	Forget(ctx context.Context, url string) error
+	// Key returns the store key of a gateway media link, authenticated by
+	// the link's signature, expired or not; ok is false for any other URL.
+	Key(link string) (key string, ok bool)
+	// SignedURL returns a fresh link to a stored file.
+	SignedURL(key string) string
+	// AllowsLink reports whether an operator may attach a URL that is not
+	// a gateway media link (its host is in GATEWAY_MEDIA_ALLOWED_HOSTS).
+	AllowsLink(link string) bool
+	// Forget deletes a stored file by its key (erasure).
+	Forget(ctx context.Context, key string) error
 }
 
 // SetMedia makes the core copy attachments before a message is stored and

@@ -252,13 +252,15 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		}
 	})
 	dlq := kafkabus.DLQ{Producer: g.producer, Topic: topics.DLQ()}
+	// Both roles queue replies, whose attachments are checked against the
+	// media store's links and GATEWAY_MEDIA_ALLOWED_HOSTS.
+	copier, err := g.mediaCopier()
+	if err != nil {
+		return err
+	}
+	g.service.SetMedia(copier)
 
 	if cfg.Has(config.RoleCore) {
-		copier, err := g.mediaCopier()
-		if err != nil {
-			return err
-		}
-		g.service.SetMedia(copier)
 		if g.chat != nil {
 			g.chat.OnConnect(g.chatReplay)
 		}

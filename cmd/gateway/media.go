@@ -49,8 +49,13 @@ func (g *Gateway) mediaCopier() (*media.Copier, error) {
 	if err != nil {
 		return nil, err
 	}
+	attach, err := media.ParseHosts(cfg.MediaAllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_MEDIA_ALLOWED_HOSTS: %w", err)
+	}
 	g.media = media.NewCopier(media.Dir{Root: filepath.Join(cfg.DataDir, "media")}, fetchers, media.Config{
 		PublicURL: g.publicBase(), Secret: secret, MaxBytes: cfg.MediaMaxBytes, URLTTL: cfg.MediaURLTTL,
+		AttachmentHosts: attach,
 	}, g.log, g.reg)
 	return g.media, nil
 }

@@ -28,7 +28,11 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 			{Name: ProviderMessenger, Path: "/webhooks/messenger", Methods: both},
 		},
 		Switches: []connector.Switch{{Connector: "meta", Disabled: "META_APP_SECRET and META_VERIFY_TOKEN are both needed"}},
-		Fetchers: fetchers(cfg.MetaGraphURL, cfg.MetaGraphVersion, cfg.WhatsAppAccessToken, deps.UserAgent, deps.MediaClient),
+	}
+	var err error
+	if c.Fetchers, err = fetchers(cfg.MetaGraphURL, cfg.MetaGraphVersion, cfg.WhatsAppAccessToken, cfg.MediaAllowedHosts,
+		deps.UserAgent, deps.MediaClient); err != nil {
+		return connector.Connector{}, err
 	}
 	if cfg.MetaAppSecret != "" && cfg.MetaVerifyToken != "" {
 		c.Routes[0].Handler = WhatsApp{AppSecret: cfg.MetaAppSecret, VerifyToken: cfg.MetaVerifyToken}

@@ -54,7 +54,12 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 			return connector.Connector{}, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
 		}
 		c.Senders = map[string]outbox.Sender{Provider: s}
-		c.Fetchers = map[string]media.Fetcher{Provider: NewFetcher(cfg.TwilioAccountSID, cfg.TwilioAuthToken, deps.UserAgent, deps.MediaClient)}
+		f, err := NewFetcher(FetcherConfig{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, APIURL: cfg.TwilioAPIURL,
+			AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
+		if err != nil {
+			return connector.Connector{}, err
+		}
+		c.Fetchers = map[string]media.Fetcher{Provider: f}
 	}
 	if cfg.TwilioFromNumber != "" {
 		if p, err := normalize.CanonicalPhone(cfg.TwilioFromNumber); err == nil {

@@ -3,10 +3,12 @@
 // signed URLs that expire. The store is an interface (a directory by
 // default) so that object storage can take its place.
 //
-// It owns the Copier, the Store and the signed URLs. Downloads are the
-// providers' business: each provider package supplies its Fetcher (built on
-// connectors/fetch). It must make no HTTP calls itself and import nothing
-// of fiber, Kafka or the provider packages.
+// It owns the Copier, the Store, the signed URLs and the host rules of
+// media (Hosts: where files may come from). Downloads are the providers'
+// business: each provider package supplies its Fetcher (built on
+// connectors/fetch, which applies Hosts to every request and redirect). It
+// must make no HTTP calls itself and import nothing of fiber, Kafka or the
+// provider packages.
 package media
 
 import (
@@ -28,6 +30,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opengateway/gateway/core/retry"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -139,6 +142,10 @@ type Config struct {
 	AllowedTypes []string
 	// Attempts bounds the tries of a transient failure (default 3).
 	Attempts int
+	// AttachmentHosts are the hosts an operator's reply may attach files
+	// from (GATEWAY_MEDIA_ALLOWED_HOSTS); empty: only the gateway's own
+	// links of the customer's files.
+	AttachmentHosts Hosts
 }
 
 // DefaultTypes are the content types copied unless configured otherwise.
@@ -198,15 +205,17 @@ func (c *Copier) Copy(ctx context.Context, m *normalize.Message) error {
 		}
 		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.UTC().Format("2006/01/02"), m.MessageID, i)
 		var err error
-		for try := 1; try <= c.cfg.Attempts; try++ {
+		for try := 1; ; try++ {
 			err = c.copyOne(ctx, f, key, a)
-			if err == nil || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrType) || errors.Is(err, ErrPermanent) {
+			if err == nil || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrType) || errors.Is(err, ErrPermanent) || try >= c.cfg.Attempts {
 				break
 			}
-			if ctx.Err() != nil {
+			if !retry.Sleep(ctx, time.Duration(try)*200*time.Millisecond) {
 				return ctx.Err()
 			}
-			time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+		}
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err() // shutting down: the message is handled again later
 		}
 		if err != nil {
 			a.Status, a.Error = "failed", err.Error()
@@ -307,12 +316,41 @@ func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return c.store.Open(ctx, key)
 }
 
-// Forget deletes the stored file a gateway media URL points at (erasure).
-// URLs of other hosts or paths are ignored.
-func (c *Copier) Forget(ctx context.Context, link string) error {
+// Key returns the store key of a gateway media link: the part of its path
+// after "/media/" that the link's signature covers, whatever the public URL
+// was when the link was made and whether or not the link has expired. ok is
+// false for any other URL, and for a link whose signature does not match.
+func (c *Copier) Key(link string) (key string, ok bool) {
 	u, err := url.Parse(link)
-	if err != nil || !strings.HasPrefix(link, c.cfg.PublicURL+"/media/") {
-		return nil
+	if err != nil {
+		return "", false
 	}
-	return c.store.Delete(ctx, strings.TrimPrefix(u.Path, "/media/"))
+	q := u.Query()
+	exp, sig := q.Get("expires"), q.Get("sig")
+	if exp == "" || sig == "" {
+		return "", false
+	}
+	for rest := u.Path; ; {
+		_, after, found := strings.Cut(rest, "/media/")
+		if !found {
+			return "", false
+		}
+		if hmac.Equal([]byte(sig), []byte(c.sign(after, exp))) {
+			return after, true
+		}
+		rest = after
+	}
+}
+
+// AllowsLink reports whether an operator's reply may attach a URL that is
+// not a gateway media link: its host is in AttachmentHosts.
+func (c *Copier) AllowsLink(link string) bool {
+	u, err := url.Parse(link)
+	return err == nil && c.cfg.AttachmentHosts.Allows(u)
+}
+
+// Forget deletes a stored file by its key (erasure); a file already gone
+// is not an error.
+func (c *Copier) Forget(ctx context.Context, key string) error {
+	return c.store.Delete(ctx, key)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -99,5 +100,166 @@ func TestCopy(t *testing.T) {
 	fl.Close()
 	if string(b) != "JPEGDATA" {
 		t.Fatalf("stored %q", b)
+	}
+}
+
+// Erasure deletes a file by its store key, which the link's signature
+// vouches for, whatever the public URL: with a path in it, after it changed,
+// after the link expired. Links of other hosts, unsigned or tampered with,
+// name no key.
+func TestKeyAndForget(t *testing.T) {
+	f := &fetcher{files: map[string]file{"/img": {"JPEGDATA", "image/jpeg"}}}
+	dir := Dir{Root: t.TempDir()}
+	c := NewCopier(dir, map[string]Fetcher{"twilio": f}, Config{PublicURL: "https://example.com/gateway", Secret: []byte("k")},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	m := normalize.Message{MessageID: "m1", Provider: "twilio", ReceivedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+		Attachments: []normalize.Attachment{{ProviderRef: "/img", Status: "pending"}}}
+	if err := c.Copy(context.Background(), &m); err != nil {
+		t.Fatal(err)
+	}
+	link := m.Attachments[0].URL
+	if !strings.HasPrefix(link, "https://example.com/gateway/media/2026/11/02/m1/0?") {
+		t.Fatalf("link %s", link)
+	}
+	moved := NewCopier(dir, nil, Config{PublicURL: "https://new.example.com", Secret: []byte("k")}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	moved.now = func() time.Time { return time.Now().Add(30 * 24 * time.Hour) }
+	for _, c := range []*Copier{c, moved} {
+		if key, ok := c.Key(link); !ok || key != "2026/11/02/m1/0" {
+			t.Errorf("Key(%s) = %q %v", link, key, ok)
+		}
+	}
+	for _, other := range []string{
+		"https://cdn.example/media/2026/11/02/m1/0",                          // unsigned
+		strings.Replace(link, "m1/0", "m2/0", 1),                             // another file, same signature
+		strings.Replace(link, "sig=", "sig=0", 1),                            // tampered
+		"https://example.com/gateway/media/../../etc/passwd?sig=x&expires=1", // made up
+		"%zz",
+	} {
+		if key, ok := c.Key(other); ok {
+			t.Errorf("Key(%s) = %q", other, key)
+		}
+	}
+	key, _ := c.Key(link)
+	if err := c.Forget(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	if fl, err := dir.Open(context.Background(), key); err == nil {
+		fl.Close()
+		t.Fatal("the file is still stored after erasure")
+	}
+	if err := c.Forget(context.Background(), key); err != nil {
+		t.Errorf("forgetting a file already gone: %v", err)
+	}
+}
+
+// An operator may attach URLs on the hosts of GATEWAY_MEDIA_ALLOWED_HOSTS
+// only; with none configured, no outside URL.
+func TestAllowsLink(t *testing.T) {
+	hosts, err := ParseHosts([]string{"files.shop.example", "*.cdn.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCopier(Dir{Root: t.TempDir()}, nil, Config{PublicURL: "https://gw.example.com", Secret: []byte("k"), AttachmentHosts: hosts},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	none := NewCopier(Dir{Root: t.TempDir()}, nil, Config{PublicURL: "https://gw.example.com", Secret: []byte("k")},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	for link, want := range map[string]bool{
+		"https://files.shop.example/brochure.pdf": true,
+		"https://img.cdn.example/a.png?v=1":       true,
+		"https://cdn.example/a.png":               false,
+		"https://files.shop.example.evil/x":       false,
+		"https://u:p@files.shop.example/x":        false,
+		"file:///etc/passwd":                      false,
+		"http://169.254.169.254/latest":           false,
+	} {
+		if got := c.AllowsLink(link); got != want {
+			t.Errorf("AllowsLink(%s) = %v, want %v", link, got, want)
+		}
+		if none.AllowsLink(link) {
+			t.Errorf("AllowsLink(%s) with no hosts configured", link)
+		}
+	}
+}
+
+// A transient failure is retried after a wait that ends with ctx: shutting
+// down does not wait for the retries, nor try once more.
+func TestCopyRetryEndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &cancelling{cancel: cancel}
+	c := NewCopier(Dir{Root: t.TempDir()}, map[string]Fetcher{"twilio": f}, Config{PublicURL: "https://gw.example.com", Secret: []byte("k"), Attempts: 5},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	m := normalize.Message{MessageID: "m1", Provider: "twilio", Attachments: []normalize.Attachment{{ProviderRef: "/flaky", Status: "pending"}}}
+	if err := c.Copy(ctx, &m); !errors.Is(err, context.Canceled) {
+		t.Errorf("Copy: %v, want the context's end", err)
+	}
+	if n := f.calls.Load(); n != 1 {
+		t.Errorf("%d fetches: the wait before a retry outlived the context", n)
+	}
+	if m.Attachments[0].Status != "pending" {
+		t.Errorf("attachment %+v: want it left pending for the next try", m.Attachments[0])
+	}
+}
+
+// cancelling fails transiently and ends the context shortly after.
+type cancelling struct {
+	cancel context.CancelFunc
+	calls  atomic.Int32
+}
+
+func (f *cancelling) Fetch(context.Context, string) (io.ReadCloser, string, error) {
+	f.calls.Add(1)
+	time.AfterFunc(20*time.Millisecond, f.cancel)
+	return nil, "", errors.New("media: GET /flaky: HTTP 503")
+}
+
+func TestHostPatterns(t *testing.T) {
+	h, err := ParseHosts([]string{"Media.Example.com", "*.cdn.example", "127.0.0.1:9000", "[::1]:8080", "10.0.0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]bool{
+		"https://media.example.com/a":      true,
+		"http://media.example.com:8443/a":  true,
+		"https://media.example.com./a":     true,
+		"https://x.media.example.com/a":    false,
+		"https://a.b.cdn.example/a":        true,
+		"https://cdn.example/a":            false,
+		"http://127.0.0.1:9000/a":          true,
+		"http://127.0.0.1:9001/a":          false,
+		"http://[::1]:8080/a":              true,
+		"http://10.0.0.5/a":                true,
+		"https://user@media.example.com/a": false,
+		"gopher://media.example.com/a":     false,
+	} {
+		u, _ := url.Parse(raw)
+		if got := h.Allows(u); got != want {
+			t.Errorf("Allows(%s) = %v, want %v", raw, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		host, port string
+		want       bool
+	}{{"media.example.com", "443", true}, {"a.cdn.example", "443", false}, {"127.0.0.1", "9000", true}, {"127.0.0.1", "80", false}} {
+		if got := h.Internal(tc.host, tc.port); got != tc.want {
+			t.Errorf("Internal(%s, %s) = %v, want %v", tc.host, tc.port, got, tc.want)
+		}
+	}
+	if d, err := DefaultHosts("api.twilio.com"); err != nil || d.Internal("api.twilio.com", "443") {
+		t.Error("a provider's default host may reach internal addresses")
+	}
+	for _, bad := range []string{"", "*", "https://x.example", "x.example/a", "a.*.example", "x.example:0", "u@x.example"} {
+		if _, err := ParseHosts([]string{bad}); err == nil {
+			t.Errorf("ParseHosts(%q) accepted", bad)
+		}
+	}
+	for addr, public := range map[string]bool{
+		"8.8.8.8": true, "2606:4700::1111": true, "127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
+		"169.254.169.254": false, "0.0.0.0": false, "::": false, "::1": false, "fd00::1": false, "fe80::1": false, "224.0.0.1": false,
+		"::ffff:127.0.0.1": false, "100.64.0.1": false,
+	} {
+		if got := PublicAddr(netip.MustParseAddr(addr)); got != public {
+			t.Errorf("PublicAddr(%s) = %v, want %v", addr, got, public)
+		}
 	}
 }
