@@ -90,6 +90,10 @@ type Config struct {
 	// ChatIdleTimeout closes a chat socket that sent nothing for that long
 	// (GATEWAY_CHAT_IDLE_TIMEOUT, default 30m).
 	ChatIdleTimeout time.Duration
+
+	// ChatHistory is how many of a returning visitor's latest messages the
+	// chat shows them (GATEWAY_CHAT_HISTORY, default 50; 0 shows none).
+	ChatHistory int
 }
 
 // Has reports whether the process runs a role.
@@ -331,6 +335,11 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ChatIdleTimeout = dur("GATEWAY_CHAT_IDLE_TIMEOUT", 30*time.Minute)
 	if c.ChatIdleTimeout < time.Second {
 		bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")
+	}
+
+	c.ChatHistory = num("GATEWAY_CHAT_HISTORY", 50)
+	if c.ChatHistory < 0 || c.ChatHistory > 1000 {
+		bad("GATEWAY_CHAT_HISTORY", "must be between 0 and 1000")
 	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))

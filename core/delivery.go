@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/normalize"
@@ -220,13 +219,9 @@ func truncate(s string, n int) string {
 // PendingChat returns the web chat replies sent to a visitor (by party
 // address) that their browser has not confirmed yet, oldest first.
 func (s *Service) PendingChat(ctx context.Context, address string) ([]StoredMessage, error) {
-	kind := normalize.KindChat
-	if strings.Contains(address, "@") {
-		kind = normalize.KindEmail
-	}
 	var out []StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		ms, err := tx.OutboundUpTo(ctx, "webchat", Identity{Kind: kind, Address: address}, tx.Now())
+		ms, err := tx.OutboundUpTo(ctx, "webchat", chatIdentity(address), tx.Now())
 		for _, m := range ms {
 			if m.Status == normalize.StatusSent && m.Channel == normalize.ChannelChat {
 				out = append(out, m)

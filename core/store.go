@@ -64,6 +64,7 @@ type Tx interface {
 	DeliveryTx
 	OutboxTx
 	EventTx
+	ChatTx
 }
 
 // CustomerTx finds and creates customers one at a time.
@@ -172,6 +173,14 @@ type OutboxTx interface {
 	OutboxByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
 	// UpdateOutbox records the state of a reply's sending.
 	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr string) error
+}
+
+// ChatTx reads what a returning web chat visitor is shown.
+type ChatTx interface {
+	// VisitorHistory returns the last limit messages on a channel that the
+	// customer owning an identity sent or was sent, oldest first: never a
+	// note, nor a reply that is queued or failed.
+	VisitorHistory(ctx context.Context, id Identity, channel string, limit int) ([]StoredMessage, error)
 }
 
 // EventTx writes events, published after the transaction commits.
