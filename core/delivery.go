@@ -35,6 +35,12 @@ func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (
 	if err != nil {
 		return "", err
 	}
+	if !ok {
+		// A part of a reply sent as several provider messages.
+		if found, err := s.applyPartStatus(ctx, tx, st); err != nil || found {
+			return ResultStatus, err
+		}
+	}
 	if !ok && st.MessageID != "" {
 		// The provider echoed the gateway's id: a send whose answer was lost
 		// (the dispatcher died) is linked to the provider's id now, and the

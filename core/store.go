@@ -65,6 +65,7 @@ type Tx interface {
 	OutboxTx
 	EventTx
 	ChatTx
+	PartTx
 }
 
 // CustomerTx finds and creates customers one at a time.
@@ -181,6 +182,18 @@ type ChatTx interface {
 	// customer owning an identity sent or was sent, oldest first: never a
 	// note, nor a reply that is queued or failed.
 	VisitorHistory(ctx context.Context, id Identity, channel string, limit int) ([]StoredMessage, error)
+}
+
+// PartTx records the parts of replies sent as several provider messages.
+type PartTx interface {
+	// InsertPart records a sent part; false if the part is recorded already.
+	InsertPart(ctx context.Context, p MessagePart) (bool, error)
+	// PartByProviderID finds a part by its provider's id.
+	PartByProviderID(ctx context.Context, provider, providerMessageID string) (MessagePart, bool, error)
+	// Parts returns the recorded parts of a message in order.
+	Parts(ctx context.Context, messageID string) ([]MessagePart, error)
+	// SetPartStatus records a part's delivery state.
+	SetPartStatus(ctx context.Context, messageID string, part int, status string) error
 }
 
 // EventTx writes events, published after the transaction commits.
