@@ -108,6 +108,10 @@ type Config struct {
 	// hosts it names exactly. It also lists the hosts operators may attach
 	// files from in replies.
 	MediaAllowedHosts []string
+
+	// ChatHistory is how many of a returning visitor's latest messages the
+	// chat shows them (GATEWAY_CHAT_HISTORY, default 50; 0 shows none).
+	ChatHistory int
 }
 
 // Has reports whether the process runs a role.
@@ -358,6 +362,10 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			c.MediaAllowedHosts = append(c.MediaAllowedHosts, h)
 		}
+	}
+	c.ChatHistory = num("GATEWAY_CHAT_HISTORY", 50)
+	if c.ChatHistory < 0 || c.ChatHistory > 1000 {
+		bad("GATEWAY_CHAT_HISTORY", "must be between 0 and 1000")
 	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))

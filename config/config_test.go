@@ -199,3 +199,17 @@ func TestMediaAllowedHosts(t *testing.T) {
 		}
 	}
 }
+
+func TestChatHistory(t *testing.T) {
+	for v, want := range map[string]int{"": 50, "0": 0, "200": 200} {
+		c, err := Load(env(map[string]string{"GATEWAY_CHAT_HISTORY": v}))
+		if err != nil || c.ChatHistory != want {
+			t.Errorf("GATEWAY_CHAT_HISTORY=%q: %d %v, want %d", v, c.ChatHistory, err, want)
+		}
+	}
+	for _, v := range []string{"-1", "5000", "all"} {
+		if _, err := Load(env(map[string]string{"GATEWAY_CHAT_HISTORY": v})); err == nil || !strings.Contains(err.Error(), "GATEWAY_CHAT_HISTORY") {
+			t.Errorf("GATEWAY_CHAT_HISTORY=%q: %v", v, err)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/normalize"
@@ -35,6 +34,12 @@ func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (
 	m, ok, err := tx.MessageByProviderID(ctx, st.Provider, st.ProviderMessageID)
 	if err != nil {
 		return "", err
+	}
+	if !ok {
+		// A part of a reply sent as several provider messages.
+		if found, err := s.applyPartStatus(ctx, tx, st); err != nil || found {
+			return ResultStatus, err
+		}
 	}
 	if !ok && st.MessageID != "" {
 		// The provider echoed the gateway's id: a send whose answer was lost
@@ -220,13 +225,9 @@ func truncate(s string, n int) string {
 // PendingChat returns the web chat replies sent to a visitor (by party
 // address) that their browser has not confirmed yet, oldest first.
 func (s *Service) PendingChat(ctx context.Context, address string) ([]StoredMessage, error) {
-	kind := normalize.KindChat
-	if strings.Contains(address, "@") {
-		kind = normalize.KindEmail
-	}
 	var out []StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		ms, err := tx.OutboundUpTo(ctx, "webchat", Identity{Kind: kind, Address: address}, tx.Now())
+		ms, err := tx.OutboundUpTo(ctx, "webchat", chatIdentity(address), tx.Now())
 		for _, m := range ms {
 			if m.Status == normalize.StatusSent && m.Channel == normalize.ChannelChat {
 				out = append(out, m)

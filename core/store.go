@@ -66,6 +66,8 @@ type Tx interface {
 	EventTx
 	PresetTx
 	ReadTx
+	ChatTx
+	PartTx
 }
 
 // PresetTx keeps the presets of customers.
@@ -193,6 +195,26 @@ type OutboxTx interface {
 	OutboxByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
 	// UpdateOutbox records the state of a reply's sending.
 	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr string) error
+}
+
+// ChatTx reads what a returning web chat visitor is shown.
+type ChatTx interface {
+	// VisitorHistory returns the last limit messages on a channel that the
+	// customer owning an identity sent or was sent, oldest first: never a
+	// note, nor a reply that is queued or failed.
+	VisitorHistory(ctx context.Context, id Identity, channel string, limit int) ([]StoredMessage, error)
+}
+
+// PartTx records the parts of replies sent as several provider messages.
+type PartTx interface {
+	// InsertPart records a sent part; false if the part is recorded already.
+	InsertPart(ctx context.Context, p MessagePart) (bool, error)
+	// PartByProviderID finds a part by its provider's id.
+	PartByProviderID(ctx context.Context, provider, providerMessageID string) (MessagePart, bool, error)
+	// Parts returns the recorded parts of a message in order.
+	Parts(ctx context.Context, messageID string) ([]MessagePart, error)
+	// SetPartStatus records a part's delivery state.
+	SetPartStatus(ctx context.Context, messageID string, part int, status string) error
 }
 
 // EventTx writes events, published after the transaction commits.

@@ -25,6 +25,16 @@ type Jobs interface {
 	MarkSentBatch(ctx context.Context, sent []core.Sent) error
 	RetryLater(ctx context.Context, j core.OutboxJob, at time.Time, cause error) error
 	MarkFailed(ctx context.Context, j core.OutboxJob, derr core.DeliveryError) error
+	Parts
+}
+
+// Parts records the sends of a reply split into several (Splitter).
+type Parts interface {
+	// SentParts returns the parts of a reply the provider took.
+	SentParts(ctx context.Context, messageID string) ([]core.MessagePart, error)
+	// MarkPartSent records that the provider took part of parts, under its
+	// id; the last one completes the reply.
+	MarkPartSent(ctx context.Context, j core.OutboxJob, part, parts int, provider, providerMessageID string) error
 }
 
 var _ Jobs = (*core.Service)(nil)
@@ -162,6 +172,12 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 		d.fail(ctx, j, ob.Channel, &SendError{Permanent: true, Message: "no sender is configured for provider " + ob.Provider})
 		return
 	}
+	if sp, ok := sender.(Splitter); ok {
+		if parts := sp.Split(ob); len(parts) > 1 {
+			d.processParts(ctx, j, sender, ob, parts)
+			return
+		}
+	}
 	if j.Resend {
 		// Its dispatcher died after claiming it: if the provider has told us
 		// about the message meanwhile, it was sent; record it, do not send again.
@@ -174,11 +190,7 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 	if err := d.limiter(ob.Channel, ob.From.Address).Wait(ctx); err != nil {
 		return // shutting down: the lease runs out and the row is sent later
 	}
-	sctx, cancel := context.WithTimeout(work, d.cfg.SendTimeout)
-	start := time.Now()
-	res, err := sender.Send(sctx, ob)
-	cancel()
-	d.m.latency.WithLabelValues(ob.Channel).Observe(time.Since(start).Seconds())
+	res, err := d.send(work, sender, ob)
 
 	switch {
 	case err == nil:
@@ -192,6 +204,74 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 		d.log.Info("outbox: send will be retried", "message_id", j.MessageID, "channel", ob.Channel, "attempt", j.Attempts+1, "at", at, "error", err)
 		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, err) })
 	}
+}
+
+// processParts sends a reply its channel carries only as several provider
+// messages, in order, recording each part as the provider takes it: a
+// retry, or another dispatcher after this one died, sends only the parts
+// not recorded. A part that fails for good fails the reply, and the parts
+// after it are not sent. Parts stop before the row's lease could run out;
+// the rest go on the next turn.
+func (d *Dispatcher) processParts(ctx context.Context, j core.OutboxJob, sender Sender, ob Send, parts []Send) {
+	work := context.WithoutCancel(ctx)
+	start := time.Now()
+	done, err := d.svc.SentParts(work, j.MessageID)
+	if err != nil {
+		at := time.Now().Add(d.backoff(j.Attempts, err))
+		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, err) })
+		return
+	}
+	recorded := map[int]core.MessagePart{}
+	for _, p := range done {
+		recorded[p.Part] = p
+	}
+	last := len(parts) - 1
+	for k, part := range parts {
+		if p, ok := recorded[k]; ok {
+			if k == last { // every part was taken, the reply's completion was not recorded
+				d.record(ctx, "mark sent", func() error { return d.svc.MarkPartSent(work, j, k, len(parts), p.Provider, p.ProviderMessageID) })
+			}
+			continue
+		}
+		if k > 0 && time.Since(start)+d.cfg.SendTimeout >= d.cfg.Lease {
+			err := errors.New("outbox: the lease ends before every part is sent; the rest follow")
+			d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, time.Now(), err) })
+			return
+		}
+		part.MessageID = core.PartID(j.MessageID, k)
+		if err := d.limiter(ob.Channel, ob.From.Address).Wait(ctx); err != nil {
+			return // shutting down: the lease runs out and the rest is sent later
+		}
+		res, err := d.send(work, sender, part)
+		switch {
+		case err == nil:
+			d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
+			if d.record(ctx, "mark part sent", func() error {
+				return d.svc.MarkPartSent(work, j, k, len(parts), ob.Provider, res.ProviderMessageID)
+			}) != nil {
+				return // not recorded: the next part waits, or it could be sent before this one is known
+			}
+		case errors.Is(err, ErrPermanent), j.Attempts+1 >= d.cfg.MaxAttempts:
+			d.fail(ctx, j, ob.Channel, err)
+			return
+		default:
+			d.m.attempts.WithLabelValues(ob.Channel, "retry").Inc()
+			at := time.Now().Add(d.backoff(j.Attempts, err))
+			d.log.Info("outbox: send of a part will be retried", "message_id", j.MessageID, "channel", ob.Channel, "part", k, "attempt", j.Attempts+1, "at", at, "error", err)
+			d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, err) })
+			return
+		}
+	}
+}
+
+// send makes one provider request within SendTimeout.
+func (d *Dispatcher) send(work context.Context, sender Sender, s Send) (Result, error) {
+	sctx, cancel := context.WithTimeout(work, d.cfg.SendTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := sender.Send(sctx, s)
+	d.m.latency.WithLabelValues(s.Channel).Observe(time.Since(start).Seconds())
+	return res, err
 }
 
 func (d *Dispatcher) fail(ctx context.Context, j core.OutboxJob, channel string, err error) {
@@ -250,10 +330,12 @@ var recordPolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 12800 * time.
 
 // record runs fn, an update that does not take ctx, retrying with waits
 // that end with ctx.
-func (d *Dispatcher) record(ctx context.Context, what string, fn func() error) {
-	if err := retry.Do(ctx, recordPolicy, fn); err != nil {
+func (d *Dispatcher) record(ctx context.Context, what string, fn func() error) error {
+	err := retry.Do(ctx, recordPolicy, fn)
+	if err != nil {
 		d.log.Error("outbox: could not record the outcome of a send", "what", what, "error", err)
 	}
+	return err
 }
 
 // backoff is exponential with jitter, at least the provider's Retry-After.

@@ -42,6 +42,16 @@ type Sender interface {
 	Send(ctx context.Context, s Send) (Result, error)
 }
 
+// Splitter is a Sender whose channel carries some replies only as several
+// provider messages (Meta: one attachment per message). Split returns the
+// sends of s in the order the customer should get them, one when s fits in
+// one. The dispatcher sends them in that order as parts of one message
+// record, each recorded as the provider takes it, so a retry never sends
+// an earlier part again.
+type Splitter interface {
+	Split(s Send) []Send
+}
+
 // ErrPermanent is wrapped by errors that retrying cannot fix.
 var ErrPermanent = errors.New("permanent send failure")
 

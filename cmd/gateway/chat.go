@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/connectors"
@@ -60,16 +61,36 @@ func (g *Gateway) deliverChat(ctx context.Context, src *kafkabus.Consumer) {
 	}
 }
 
-// chatReplay gives a visitor who connects the replies they have not seen.
-func (g *Gateway) chatReplay(ctx context.Context, address string) []webchat.OutboundMessage {
+// chatReplay gives a visitor who connects their latest messages both ways
+// (GATEWAY_CHAT_HISTORY of them) and the replies they have not seen.
+func (g *Gateway) chatReplay(ctx context.Context, address string) webchat.Returning {
+	var r webchat.Returning
+	history, err := g.service.ChatHistory(ctx, address, g.cfg.ChatHistory)
+	if err != nil {
+		g.log.Warn("chat: history", "error", err)
+	}
+	for _, m := range history {
+		h := webchat.HistoryMessage{MessageID: m.ID, Direction: m.Direction, Text: m.Text, Attachments: m.Message.Attachments, SentAt: m.CreatedAt}
+		if m.Direction == normalize.Outbound {
+			h.Author, h.Status = agentName(m.Author), m.Status
+		}
+		r.History = append(r.History, h)
+	}
 	msgs, err := g.service.PendingChat(ctx, address)
 	if err != nil {
 		g.log.Warn("chat: pending replies", "error", err)
-		return nil
 	}
-	out := make([]webchat.OutboundMessage, len(msgs))
-	for i, m := range msgs {
-		out[i] = webchat.OutboundMessage{MessageID: m.ID, Text: m.Text, Attachments: m.Message.Attachments, SentAt: m.CreatedAt}
+	for _, m := range msgs {
+		r.Pending = append(r.Pending, webchat.OutboundMessage{MessageID: m.ID, Text: m.Text, Attachments: m.Message.Attachments, SentAt: m.CreatedAt})
 	}
-	return out
+	return r
+}
+
+// agentName is the name a visitor sees on a reply: the agent of an
+// "agent:<name>" (or "admin:<name>") actor, else none.
+func agentName(actor string) string {
+	if kind, name, ok := strings.Cut(actor, ":"); ok && (kind == "agent" || kind == "admin") {
+		return name
+	}
+	return ""
 }

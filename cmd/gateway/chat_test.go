@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,13 +60,21 @@ func TestBrowserChat(t *testing.T) {
 		t.Fatalf("browser: %v\n%s", runErr, out)
 	}
 	var res struct {
-		OK        bool   `json:"ok"`
-		MessageID string `json:"message_id"`
-		Reply     string `json:"reply"`
+		OK          bool   `json:"ok"`
+		MessageID   string `json:"message_id"`
+		Reply       string `json:"reply"`
+		AfterReload []struct {
+			Who, Text, Status string
+		} `json:"after_reload"`
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || !res.OK || res.MessageID != msg["message_id"] || res.Reply != "Hi! How can I help?" {
 		t.Fatalf("browser saw %s (%v)", out, err)
+	}
+	// After a reload the widget shows the conversation so far, the reply
+	// as delivered.
+	if got := fmt.Sprint(res.AfterReload); got != "[{visitor Hello from Chromium acked} {agent Hi! How can I help? delivered}]" {
+		t.Fatalf("after the reload the widget shows %s", got)
 	}
 	consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.delivered") == 1 })
 	// The browser's message is on inbound.v1 as a normalized message.received.

@@ -268,7 +268,10 @@ func (p *fbParser) message(ev fbEvent, sender, recipient, entryID string) bool {
 			keepAll = true
 			continue
 		}
-		m.Attachments = append(m.Attachments, normalize.Attachment{URL: a.Payload.URL, ProviderRef: a.Payload.URL})
+		// Meta's CDN links expire: the core copies the file into the media
+		// store (the Messenger fetcher downloads it) and links to the copy.
+		m.Attachments = append(m.Attachments, normalize.Attachment{URL: a.Payload.URL, ProviderRef: a.Payload.URL,
+			Status: "pending"})
 	}
 	if keepAll {
 		m.Extra["attachments"] = all

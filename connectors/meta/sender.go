@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
@@ -101,8 +102,8 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 // attachment (image, video, audio or document by Content-Type, with Text as
 // caption), else Text. Messenger/Instagram: Text or one attachment, with
 // messaging_type (default RESPONSE, MESSAGE_TAG when a Tag is given) and tag.
-// Several attachments, or text with an attachment on Messenger, must be
-// split into several sends by the caller: each is one provider message with
+// Several attachments, or text with an attachment on Messenger, are
+// refused: Split makes them several sends, each one provider message with
 // its own id.
 func (s *Sender) Send(ctx context.Context, m outbox.Send) (outbox.Result, error) {
 	switch m.Channel {
@@ -112,6 +113,56 @@ func (s *Sender) Send(ctx context.Context, m outbox.Send) (outbox.Result, error)
 		return s.sendMessenger(ctx, m)
 	}
 	return outbox.Result{}, invalid("channel %q is not sent through Meta", m.Channel)
+}
+
+var _ outbox.Splitter = (*Sender)(nil)
+
+// maxCaption is the longest WhatsApp media caption, in characters.
+const maxCaption = 1024
+
+// Split implements outbox.Splitter. WhatsApp takes one attachment per
+// message, with the text as its caption (not on audio, at most 1024
+// characters); Messenger and Instagram take text or one attachment. A reply
+// with more goes as several messages in order: the text (as the first
+// attachment's caption where it can be one), then each attachment. A
+// template, or anything else, is one send.
+func (s *Sender) Split(m outbox.Send) []outbox.Send {
+	if m.Template != nil || len(m.Attachments) == 0 {
+		return []outbox.Send{m}
+	}
+	atts := m.Attachments
+	var out []outbox.Send
+	part := func(text string, a []normalize.Attachment) {
+		p := m
+		p.Text, p.Attachments = text, a
+		out = append(out, p)
+	}
+	switch m.Channel {
+	case normalize.ChannelWhatsApp:
+		caption := m.Text == "" || whatsAppMediaType(atts[0].ContentType) != "audio" && utf8.RuneCountInString(m.Text) <= maxCaption
+		if len(atts) == 1 && caption {
+			return []outbox.Send{m}
+		}
+		if caption {
+			part(m.Text, atts[:1])
+			atts = atts[1:]
+		} else {
+			part(m.Text, nil)
+		}
+	case normalize.ChannelMessenger, normalize.ChannelInstagram:
+		if len(atts) == 1 && m.Text == "" {
+			return []outbox.Send{m}
+		}
+		if m.Text != "" {
+			part(m.Text, nil)
+		}
+	default:
+		return []outbox.Send{m}
+	}
+	for _, a := range atts {
+		part("", []normalize.Attachment{a})
+	}
+	return out
 }
 
 func invalid(format string, a ...any) error {

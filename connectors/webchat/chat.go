@@ -11,6 +11,11 @@
 //
 //	→ {"type":"hello","token":"…","identity":{"email":"…","user_id":"…","signature":"hex"}}
 //	← {"type":"welcome","visitor_id":"…","token":"…"}
+//	← {"type":"history","messages":[{"message_id":"…","direction":"inbound"|"outbound","text":"…",
+//	   "attachments":[…],"sent_at":"…","author":"…","status":"sent"|"delivered"|"read"}]}
+//	                 (a returning visitor: their latest messages both ways, oldest first; a reply
+//	                  names its agent in author and says in status whether it reached the visitor)
+//	← {"type":"message",…}                                  (replies not confirmed yet, again as below)
 //	→ {"type":"message","client_id":"…","text":"…"}
 //	← {"type":"ack","client_id":"…","message_id":"…"}      (the message is durably in Kafka)
 //	← {"type":"error","client_id":"…","code":"unavailable"|"invalid","message":"…"}
@@ -106,6 +111,31 @@ type OutboundMessage struct {
 	SentAt      time.Time              `json:"sent_at"`
 }
 
+// HistoryMessage is one message of a visitor's history as the browser gets
+// it: one of theirs (inbound) or a reply (outbound).
+type HistoryMessage struct {
+	MessageID   string                 `json:"message_id"`
+	Direction   string                 `json:"direction"`
+	Text        string                 `json:"text,omitempty"`
+	Attachments []normalize.Attachment `json:"attachments,omitempty"`
+	SentAt      time.Time              `json:"sent_at"`
+	// Author is the name of the agent who wrote a reply.
+	Author string `json:"author,omitempty"`
+	// Status is a reply's delivery state: sent, delivered (the visitor's
+	// browser confirmed it) or read.
+	Status string `json:"status,omitempty"`
+}
+
+// Returning is what a visitor gets when they connect.
+type Returning struct {
+	// History is their latest messages both ways, oldest first (the history
+	// frame, sent only when there is any).
+	History []HistoryMessage
+	// Pending are replies their browser has not confirmed, oldest first,
+	// sent again as message frames after the history.
+	Pending []OutboundMessage
+}
+
 // Publish takes events to inbound.v1 and returns once Kafka has them.
 type Publish func(ctx context.Context, evs []webhook.Event) error
 
@@ -114,7 +144,7 @@ type Chat struct {
 	cfg     Config
 	publish Publish
 	log     *slog.Logger
-	onConn  func(ctx context.Context, address string) []OutboundMessage
+	onConn  func(ctx context.Context, address string) Returning
 
 	mu    sync.Mutex
 	conns map[string]map[*conn]struct{} // by the visitor's party address
@@ -212,9 +242,9 @@ func New(cfg Config, publish Publish, log *slog.Logger, reg prometheus.Registere
 	return c
 }
 
-// OnConnect sets what a visitor who connects gets first: replies that were
-// sent while they were away.
-func (c *Chat) OnConnect(fn func(ctx context.Context, address string) []OutboundMessage) {
+// OnConnect sets what a visitor who connects gets first: their history, and
+// the replies that were sent while they were away.
+func (c *Chat) OnConnect(fn func(ctx context.Context, address string) Returning) {
 	c.onConn = fn
 }
 
@@ -431,10 +461,7 @@ func (c *Chat) serve(ws *websocket.Conn) {
 	c.add(party.Address, k)
 	defer c.remove(party.Address, k)
 	if c.onConn != nil {
-		for _, m := range c.onConn(context.Background(), party.Address) {
-			k.track(m.MessageID)
-			_ = k.send(outboundFrame(m))
-		}
+		c.greet(k, c.onConn(context.Background(), party.Address))
 	}
 	// Keepalive: one pinger for every socket (see pingAll); a visitor that
 	// stops answering is dropped by the read deadline, and one that answers
@@ -480,6 +507,30 @@ func (c *Chat) serve(ws *websocket.Conn) {
 			c.delivered(party, f.MessageID)
 		}
 	}
+}
+
+// greet sends a returning visitor their history, then the replies they have
+// not confirmed. Every reply among them may be acknowledged on this socket.
+func (c *Chat) greet(k *conn, r Returning) {
+	if len(r.History) > 0 {
+		for _, m := range r.History {
+			if m.Direction == normalize.Outbound {
+				k.track(m.MessageID)
+			}
+		}
+		if k.send(historyFrame{Type: "history", Messages: r.History}) != nil {
+			return
+		}
+	}
+	for _, m := range r.Pending {
+		k.track(m.MessageID)
+		_ = k.send(outboundFrame(m))
+	}
+}
+
+type historyFrame struct {
+	Type     string           `json:"type"`
+	Messages []HistoryMessage `json:"messages"`
 }
 
 // receipt reports whether a visitor may acknowledge a reply: one sent to

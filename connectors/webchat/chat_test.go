@@ -168,8 +168,8 @@ func TestOriginAllowList(t *testing.T) {
 func TestDeliverToEveryTabAndReplay(t *testing.T) {
 	chat, cap, addr := serve(t, Config{Secret: secret})
 	origin := "http://" + addr
-	chat.OnConnect(func(_ context.Context, address string) []OutboundMessage {
-		return []OutboundMessage{{MessageID: "m-offline", Text: "sent while you were away"}}
+	chat.OnConnect(func(_ context.Context, address string) Returning {
+		return Returning{Pending: []OutboundMessage{{MessageID: "m-offline", Text: "sent while you were away"}}}
 	})
 	tab1 := dial(t, addr, origin)
 	w := roundtrip(t, tab1, map[string]any{"type": "hello"})

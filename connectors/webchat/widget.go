@@ -30,16 +30,55 @@ const widgetJS = `(function () {
     if (panel.style.display === "flex") input.focus();
   };
 
-  function line(text, who, id) {
+  var css = document.createElement("style");
+  css.textContent = "#gwchat .gwchat-agent[data-author]::before{content:attr(data-author);display:block;font-size:11px;color:#666;margin-bottom:2px}" +
+    "#gwchat .gwchat-agent[data-status=read]::after,#gwchat .gwchat-agent[data-status=delivered]::after{content:' \\2713';font-size:11px;color:#2457d6}";
+  document.head.appendChild(css);
+
+  // bubble makes a message: the visitor's (right) or a reply (left), with
+  // links to its attachments.
+  function bubble(text, who, atts) {
     var el = document.createElement("div");
     el.className = "gwchat-msg gwchat-" + who;
     el.textContent = text;
     el.style.cssText = "margin:6px 0;padding:8px 10px;border-radius:8px;max-width:80%;white-space:pre-wrap;" +
       (who === "visitor" ? "margin-left:auto;background:#e8eefc" : "background:#f1f1f1");
+    (atts || []).forEach(function (a) {
+      if (!/^https?:/.test(a.url || "")) return;
+      var link = document.createElement("a");
+      link.href = a.url; link.target = "_blank"; link.rel = "noopener";
+      link.textContent = a.filename || "attachment";
+      link.style.display = "block";
+      el.appendChild(link);
+    });
+    return el;
+  }
+  function line(text, who, id, atts) {
+    var el = bubble(text, who, atts);
     if (id) el.dataset.id = id;
     log.appendChild(el);
     log.scrollTop = log.scrollHeight;
     return el;
+  }
+  function find(attr, id) {
+    return log.querySelector("[" + attr + '="' + (window.CSS && CSS.escape ? CSS.escape(id) : id) + '"]');
+  }
+  // history shows a returning visitor's conversation, oldest first, above
+  // anything this page shows already (kept once: a reconnect sends it again).
+  function history(msgs) {
+    var frag = document.createDocumentFragment();
+    (msgs || []).forEach(function (m) {
+      var mine = m.direction === "inbound", el = find(mine ? "data-message-id" : "data-id", m.message_id);
+      if (!el) {
+        el = bubble(m.text || "", mine ? "visitor" : "agent", m.attachments);
+        if (mine) { el.dataset.messageId = m.message_id; el.dataset.state = "acked"; } else el.dataset.id = m.message_id;
+      }
+      if (!mine && m.author) el.dataset.author = m.author;
+      if (!mine && m.status) el.dataset.status = m.status;
+      frag.appendChild(el);
+    });
+    log.insertBefore(frag, log.firstChild);
+    log.scrollTop = log.scrollHeight;
   }
   function uuid() {
     if (crypto.randomUUID) return crypto.randomUUID();
@@ -68,9 +107,12 @@ const widgetJS = `(function () {
       } else if (f.type === "error" && f.client_id) {
         var el2 = status[f.client_id];
         if (el2) { el2.dataset.state = "failed"; el2.title = f.message; }
+      } else if (f.type === "history") {
+        history(f.messages);
       } else if (f.type === "message") {
-        if (!log.querySelector('[data-id="' + f.message_id + '"]')) line(f.text || "", "agent", f.message_id);
+        var el3 = find("data-id", f.message_id) || line(f.text || "", "agent", f.message_id, f.attachments);
         send({type: "received", message_id: f.message_id});
+        el3.dataset.status = "delivered";
       }
     };
     ws.onclose = function () {

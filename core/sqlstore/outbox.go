@@ -238,3 +238,52 @@ func (t *tx) OutboundUpTo(ctx context.Context, provider string, id core.Identity
 		AND customer_id = (SELECT customer_id FROM identities WHERE kind = ? AND address = ?) ORDER BY created_at, id`,
 		provider, micros(at), id.Kind, id.Address)
 }
+
+func (t *tx) InsertPart(ctx context.Context, p core.MessagePart) (bool, error) {
+	res, err := t.exec(ctx, `INSERT INTO message_parts (message_id, part, provider, provider_message_id, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, p.MessageID, p.Part, p.Provider, p.ProviderMessageID, p.Status, micros(t.now))
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: insert part: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+const partColumns = `message_id, part, provider, provider_message_id, status`
+
+func (t *tx) PartByProviderID(ctx context.Context, provider, providerMessageID string) (core.MessagePart, bool, error) {
+	var p core.MessagePart
+	err := t.row(ctx, `SELECT `+partColumns+` FROM message_parts WHERE provider = ? AND provider_message_id = ?`, provider, providerMessageID).
+		Scan(&p.MessageID, &p.Part, &p.Provider, &p.ProviderMessageID, &p.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("sqlstore: part by provider id: %w", err)
+	}
+	return p, true, nil
+}
+
+func (t *tx) Parts(ctx context.Context, messageID string) ([]core.MessagePart, error) {
+	rows, err := t.query(ctx, `SELECT `+partColumns+` FROM message_parts WHERE message_id = ? ORDER BY part`, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: parts: %w", err)
+	}
+	defer rows.Close()
+	var out []core.MessagePart
+	for rows.Next() {
+		var p core.MessagePart
+		if err := rows.Scan(&p.MessageID, &p.Part, &p.Provider, &p.ProviderMessageID, &p.Status); err != nil {
+			return nil, fmt.Errorf("sqlstore: parts: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) SetPartStatus(ctx context.Context, messageID string, part int, status string) error {
+	if _, err := t.exec(ctx, `UPDATE message_parts SET status = ? WHERE message_id = ? AND part = ?`, status, messageID, part); err != nil {
+		return fmt.Errorf("sqlstore: set part status: %w", err)
+	}
+	return nil
+}

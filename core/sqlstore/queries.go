@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -221,4 +222,12 @@ func (t *tx) Stats(ctx context.Context, agent string) (core.Stats, error) {
 	}
 	st.ByTopic, err = t.byTopic(ctx)
 	return st, err
+}
+
+func (t *tx) VisitorHistory(ctx context.Context, id core.Identity, channel string, limit int) ([]core.StoredMessage, error) {
+	ms, err := t.messages(ctx, `kind = 'message' AND channel = ? AND NOT (direction = 'outbound' AND status IN ('queued', 'failed'))
+		AND customer_id = (SELECT customer_id FROM identities WHERE kind = ? AND address = ?)
+		ORDER BY created_at DESC, id DESC LIMIT ?`, channel, id.Kind, id.Address, limit)
+	slices.Reverse(ms)
+	return ms, err
 }

@@ -1,6 +1,7 @@
 // Opens the chat demo page in headless Chromium, sends a message through the
 // widget, waits until the gateway acknowledged it (stored in Kafka), then
-// waits for a reply to appear. Prints a JSON line with what it saw.
+// waits for a reply to appear, then reloads the page and reads the
+// conversation the widget shows again. Prints a JSON line with what it saw.
 //
 //	node chat.mjs http://127.0.0.1:8080/chat/ "Hello from the browser"
 import { chromium } from "playwright-core";
@@ -32,6 +33,17 @@ try {
   if (replyTimeout > 0) {
     const reply = await page.waitForSelector(".gwchat-agent", { timeout: replyTimeout });
     out.reply = await reply.textContent();
+    // A returning visitor sees the conversation so far: reload the page
+    // (same browser, same visitor token) and read what the widget shows.
+    await page.waitForSelector('.gwchat-agent[data-status="delivered"]', { state: "attached", timeout: 10000 });
+    await page.reload();
+    await page.waitForSelector('#gwchat[data-state="connected"]', { state: "attached", timeout: 10000 });
+    await page.waitForSelector('.gwchat-agent[data-status="delivered"]', { state: "attached", timeout: 10000 });
+    out.after_reload = await page.$$eval(".gwchat-msg", (els) => els.map((el) => ({
+      who: el.classList.contains("gwchat-visitor") ? "visitor" : "agent",
+      text: el.textContent,
+      status: el.dataset.status || el.dataset.state || "",
+    })));
   }
   console.log(JSON.stringify(out));
 } finally {
