@@ -17,12 +17,13 @@ import (
 func TestPartStatusesBeforeTheirSends(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect, core.Policy{})
+		e.withMedia(t)
 		wa := whatsapp("+14155550101", "hello")
 		wa.Provider, wa.ReceivedAt = "meta_whatsapp", e.clock.Now()
 		e.receive(wa)
 		conv := e.conversationOf("+14155550101")
 		m := must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "listen",
-			Attachments: []normalize.Attachment{{URL: "https://media.example.com/v.ogg", ContentType: "audio/ogg"}}}, core.AgentActor("ann")))
+			Attachments: []normalize.Attachment{{URL: "https://files.shop.example/v.ogg", ContentType: "audio/ogg"}}}, core.AgentActor("ann")))
 		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
 		if len(jobs) != 1 {
 			t.Fatalf("claimed %+v", jobs)

@@ -28,7 +28,9 @@ func TestMessengerAttachmentsAreCopied(t *testing.T) {
 		w.Write([]byte("\x89PNG a cat"))
 	}))
 	defer cdn.Close()
-	g := startGateway(t, sqlstore.SQLite, map[string]string{"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify})
+	// The fake CDN is on loopback: named exactly, as an operator would a proxy.
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify,
+		"GATEWAY_MEDIA_ALLOWED_HOSTS": strings.TrimPrefix(cdn.URL, "http://")})
 	link := regexp.MustCompile(`^` + regexp.QuoteMeta(testPublic) + `/media/[^?]+\?expires=[0-9]+&sig=[0-9a-f]+$`)
 	for i, object := range []string{"page", "instagram"} {
 		body := []byte(fmt.Sprintf(`{"object":%q,"entry":[{"id":"682498302938465","time":%d,"messaging":[{"sender":{"id":"527581170247183%d"},"recipient":{"id":"682498302938465"},"timestamp":%d,"message":{"mid":"mid.attachment-%d","attachments":[{"type":"image","payload":{"url":"%s/v/t1.15752-9/cat.png?_nc_cat=1&oh=00_AfB"}}]}}]}]}`,

@@ -13,6 +13,7 @@ import (
 	"github.com/opengateway/gateway/connectors/meta"
 	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
@@ -89,6 +90,13 @@ func newPartsEnv(t *testing.T, dialect string) *partsEnv {
 	store := sqltest.Open(t, dialect)
 	svc := core.NewService(store, core.Policy{ReopenWindow: time.Hour, AutoCloseAfter: time.Hour},
 		core.EventTopics{Events: "events", DLQ: "dlq"}, slog.New(slog.NewTextHandler(io.Discard, nil)), core.NewMetrics(nil))
+	// Operators may attach files from media.example.com.
+	hosts, err := media.ParseHosts([]string{"media.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetMedia(media.NewCopier(media.Dir{Root: t.TempDir()}, nil, media.Config{PublicURL: "https://gw.example.com",
+		Secret: []byte("k"), AttachmentHosts: hosts}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil))
 	in := normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelWhatsApp, Provider: meta.ProviderWhatsApp,
 		ProviderMessageID: "wamid.IN1", Direction: normalize.Inbound, From: normalize.Party{Kind: "phone", Address: "+16505551234"},
 		To: normalize.Party{Kind: "phone", Address: "+15550783881"}, Text: "the recording?", ReceivedAt: time.Now()}
