@@ -90,6 +90,17 @@ type Config struct {
 	// ChatIdleTimeout closes a chat socket that sent nothing for that long
 	// (GATEWAY_CHAT_IDLE_TIMEOUT, default 30m).
 	ChatIdleTimeout time.Duration
+
+	// Spool: when Kafka cannot take a webhook's records they are fsynced to
+	// DataDir/spool and drained to Kafka later (GATEWAY_SPOOL, on or off,
+	// default on), within SpoolMaxBytes of disk (GATEWAY_SPOOL_MAX_BYTES,
+	// default 1 GiB).
+	Spool         bool
+	SpoolMaxBytes int64
+	// InstanceID names this instance where Kafka needs a stable name per
+	// instance (the web chat's consumer group); empty: one made once and
+	// kept under DataDir (GATEWAY_INSTANCE_ID).
+	InstanceID string
 }
 
 // Has reports whether the process runs a role.
@@ -332,10 +343,44 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ChatIdleTimeout < time.Second {
 		bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")
 	}
+
+	// Spool and instance.
+	switch v := strings.ToLower(str("GATEWAY_SPOOL", "on")); v {
+	case "on", "true", "1":
+		c.Spool = true
+	case "off", "false", "0":
+	default:
+		bad("GATEWAY_SPOOL", "%q is not on or off", v)
+	}
+	c.SpoolMaxBytes = 1 << 30
+	if v := str("GATEWAY_SPOOL_MAX_BYTES", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1<<20 {
+			bad("GATEWAY_SPOOL_MAX_BYTES", "%q is not a number of bytes of at least 1048576", v)
+		} else {
+			c.SpoolMaxBytes = n
+		}
+	}
+	c.InstanceID = str("GATEWAY_INSTANCE_ID", "")
+	if c.InstanceID != "" && !validInstanceID(c.InstanceID) {
+		bad("GATEWAY_INSTANCE_ID", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.InstanceID)
+	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+func validInstanceID(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseDuration accepts Go durations plus a days suffix (7d).

@@ -73,6 +73,7 @@ type Spool struct {
 	disk    int64 // bytes of every segment file
 	oldest  time.Time
 	closed  bool
+	full    bool // an append was refused for room, and nothing drained since
 
 	results *prometheus.CounterVec
 }
@@ -268,6 +269,7 @@ func (s *Spool) append(buf []byte, n int, now time.Time) error {
 		return ErrClosed
 	}
 	if s.disk+int64(len(buf)) > s.opt.MaxBytes {
+		s.full = true
 		return fmt.Errorf("%w: %d of %d bytes used", ErrFull, s.disk, s.opt.MaxBytes)
 	}
 	if s.w == nil || s.segs[len(s.segs)-1].size >= s.opt.SegmentBytes {
@@ -437,6 +439,7 @@ func (s *Spool) Ack(b Batch) error {
 		return ErrClosed
 	}
 	s.pos = b.next
+	s.full = false
 	s.records -= int64(len(b.Records))
 	s.pending -= b.bytes
 	drained := s.pending <= 0
@@ -545,12 +548,12 @@ func (s *Spool) Empty() bool {
 	return s.pending <= 0
 }
 
-// Writable reports whether Append can take records: the spool is open and
-// not full.
+// Writable reports whether Append can take records: the spool is open, not
+// full, and has not refused records for room since it last drained some.
 func (s *Spool) Writable() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && s.disk < s.opt.MaxBytes
+	return !s.closed && !s.full && s.disk < s.opt.MaxBytes
 }
 
 // Records is the number of records waiting.
