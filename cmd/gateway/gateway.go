@@ -324,7 +324,7 @@ func (g *Gateway) Wait(ctx context.Context) error {
 }
 
 // Close shuts down in order: stop taking requests and let those in flight
-// finish (their events reach Kafka), stop the workers after their current
+// finish (their events reach Kafka or the spool), stop the workers after their current
 // batch (offsets committed), relay what is left, then close Kafka clients,
 // the database and the embedded broker (which flushes its log).
 func (g *Gateway) Close() error {
