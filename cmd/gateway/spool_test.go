@@ -38,7 +38,21 @@ func postSMS(t *testing.T, g *Gateway, i int) inboundSMS {
 // at most once when maybe says so.
 func checkAccounting(t *testing.T, g *Gateway, sent []inboundSMS, maybe ...inboundSMS) {
 	t.Helper()
-	evs := consume(t, g, g.cfg.TopicPrefix+"events.v1", func(e []topicEvent) bool { return count(e, "message.received") >= len(sent) })
+	all := func(e []topicEvent) bool {
+		got := map[string]bool{}
+		for _, r := range ofType(e, "message.received") {
+			msg, _ := r.Data["message"].(map[string]any)
+			sid, _ := msg["provider_message_id"].(string)
+			got[sid] = true
+		}
+		for _, m := range sent {
+			if !got[m.sid] {
+				return false
+			}
+		}
+		return true
+	}
+	evs := consume(t, g, g.cfg.TopicPrefix+"events.v1", all)
 	time.Sleep(300 * time.Millisecond) // room for a duplicate to show
 	evs = consume(t, g, g.cfg.TopicPrefix+"events.v1", func(e []topicEvent) bool { return len(e) >= len(evs) })
 	want, optional := map[string]inboundSMS{}, map[string]inboundSMS{}
