@@ -112,6 +112,17 @@ type Config struct {
 	// ChatHistory is how many of a returning visitor's latest messages the
 	// chat shows them (GATEWAY_CHAT_HISTORY, default 50; 0 shows none).
 	ChatHistory int
+
+	// Spool: when Kafka cannot take a webhook's records they are fsynced to
+	// DataDir/spool and drained to Kafka later (GATEWAY_SPOOL, on or off,
+	// default on), within SpoolMaxBytes of disk (GATEWAY_SPOOL_MAX_BYTES,
+	// default 1 GiB).
+	Spool         bool
+	SpoolMaxBytes int64
+	// InstanceID names this instance where Kafka needs a stable name per
+	// instance (the web chat's consumer group); empty: one made once and
+	// kept under DataDir (GATEWAY_INSTANCE_ID).
+	InstanceID string
 }
 
 // Has reports whether the process runs a role.
@@ -367,10 +378,44 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ChatHistory < 0 || c.ChatHistory > 1000 {
 		bad("GATEWAY_CHAT_HISTORY", "must be between 0 and 1000")
 	}
+
+	// Spool and instance.
+	switch v := strings.ToLower(str("GATEWAY_SPOOL", "on")); v {
+	case "on", "true", "1":
+		c.Spool = true
+	case "off", "false", "0":
+	default:
+		bad("GATEWAY_SPOOL", "%q is not on or off", v)
+	}
+	c.SpoolMaxBytes = 1 << 30
+	if v := str("GATEWAY_SPOOL_MAX_BYTES", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1<<20 {
+			bad("GATEWAY_SPOOL_MAX_BYTES", "%q is not a number of bytes of at least 1048576", v)
+		} else {
+			c.SpoolMaxBytes = n
+		}
+	}
+	c.InstanceID = str("GATEWAY_INSTANCE_ID", "")
+	if c.InstanceID != "" && !validInstanceID(c.InstanceID) {
+		bad("GATEWAY_INSTANCE_ID", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.InstanceID)
+	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+func validInstanceID(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // hostPattern reports whether p is "host", "host:port" or "*.suffix" (with

@@ -213,3 +213,26 @@ func TestChatHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestSpoolAndInstance(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Spool || c.SpoolMaxBytes != 1<<30 || c.InstanceID != "" {
+		t.Fatalf("defaults: spool %v, max %d, instance %q; want on, 1 GiB, none", c.Spool, c.SpoolMaxBytes, c.InstanceID)
+	}
+	c, err = Load(env(map[string]string{"GATEWAY_SPOOL": "off", "GATEWAY_SPOOL_MAX_BYTES": "10485760", "GATEWAY_INSTANCE_ID": "ingest-0.eu_west"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Spool || c.SpoolMaxBytes != 10<<20 || c.InstanceID != "ingest-0.eu_west" {
+		t.Fatalf("set: spool %v, max %d, instance %q", c.Spool, c.SpoolMaxBytes, c.InstanceID)
+	}
+	_, err = Load(env(map[string]string{"GATEWAY_SPOOL": "maybe", "GATEWAY_SPOOL_MAX_BYTES": "1000", "GATEWAY_INSTANCE_ID": "a/b"}))
+	for _, name := range []string{"GATEWAY_SPOOL:", "GATEWAY_SPOOL_MAX_BYTES", "GATEWAY_INSTANCE_ID"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -11,13 +14,15 @@ import (
 	"github.com/opengateway/gateway/connectors/webchat"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/retry"
 	"github.com/opengateway/gateway/normalize"
 )
 
 // mountChat serves the web chat and delivers replies to the visitors whose
 // sockets this instance holds: every instance reads message.sent from
 // events.v1 (its own consumer group, from the end) and pushes chat replies
-// to its local sockets.
+// to its local sockets. The group is named after the instance (one group
+// per instance, the same across restarts).
 func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, topics kafkabus.Topics) error {
 	secret, err := keyFile(g.cfg.ChatSecret, g.cfg.DataDir, "chat.key")
 	if err != nil {
@@ -28,23 +33,56 @@ func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, topics
 		MaxSockets: g.cfg.ChatMaxSockets, MaxSocketsPerIP: g.cfg.ChatMaxSocketsPerIP, IdleTimeout: g.cfg.ChatIdleTimeout}, wh.PublishEvents, g.log, g.reg)
 	g.chat.Mount(g.app)
 	g.goWork("chat pinger", func() error { g.chat.Run(ctx); return nil })
-	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-chat-" + normalize.NewID(),
+	id, err := instanceID(g.cfg.InstanceID, g.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("GATEWAY_INSTANCE_ID: %w", err)
+	}
+	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: chatGroup(id),
 		Topics: []string{topics.Events()}, FromEnd: true})
 	g.closers = append(g.closers, src.Close)
 	g.goWork("chat delivery", func() error { g.deliverChat(ctx, src); return nil })
 	return nil
 }
 
+// chatGroup is the consumer group of an instance's chat delivery.
+func chatGroup(instance string) string { return "gateway-chat-" + instance }
+
+// instanceID is the configured instance id, or one made once and kept
+// under the data dir.
+func instanceID(configured, dataDir string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	path := filepath.Join(dataDir, "instance-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	id := normalize.NewID()
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 func (g *Gateway) deliverChat(ctx context.Context, src *kafkabus.Consumer) {
+	policy := retry.Policy{Base: 200 * time.Millisecond, Max: 5 * time.Second}
+	failures := 0
 	for ctx.Err() == nil {
 		batch, err := src.FetchBatch(ctx, 500)
 		if err != nil {
 			if ctx.Err() == nil {
 				g.log.Warn("chat: read events", "error", err)
-				time.Sleep(time.Second)
+				retry.Sleep(ctx, policy.Backoff(min(failures, 10), err))
+				failures++
 			}
 			continue
 		}
+		failures = 0
 		for _, m := range batch {
 			ev, err := normalize.DecodeEvent(m.Value)
 			if err != nil || ev.Type != normalize.TypeMessageSent {

@@ -287,8 +287,9 @@ func get(t *testing.T, g *Gateway, path string) string {
 	return fmt.Sprintf("%d %s", resp.StatusCode, b)
 }
 
+// With GATEWAY_SPOOL=off, a webhook Kafka cannot take is answered 503.
 func TestKafkaDownAnswers503(t *testing.T) {
-	g := startGateway(t, sqlstore.SQLite, nil)
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_SPOOL": "off"})
 	if got := get(t, g, "/readyz"); !strings.HasPrefix(got, "200") {
 		t.Fatalf("readyz before: %s", got)
 	}

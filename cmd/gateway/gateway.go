@@ -26,6 +26,7 @@ import (
 	"github.com/opengateway/gateway/core/coremetrics"
 	"github.com/opengateway/gateway/core/httpapi"
 	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/kafkabus/spool"
 	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/core/sqlstore"
 	"github.com/opengateway/gateway/outbox"
@@ -65,13 +66,16 @@ type Gateway struct {
 	embedded *kafkabus.Embedded
 	brokers  []string
 	producer *kafkabus.Producer
-	store    *sqlstore.Store
-	service  *core.Service
-	app      *fiber.App
-	ln       net.Listener
-	opsLn    net.Listener
-	media    *media.Copier
-	chat     *webchat.Chat
+	// spool holds webhook records while Kafka cannot take them (ingest,
+	// GATEWAY_SPOOL on).
+	spool   *spool.Spool
+	store   *sqlstore.Store
+	service *core.Service
+	app     *fiber.App
+	ln      net.Listener
+	opsLn   net.Listener
+	media   *media.Copier
+	chat    *webchat.Chat
 	// conns are the providers' connectors, built once; mediaAtIngest is set
 	// when one of them stores files that arrive inside its webhooks.
 	conns         []connector.Connector
@@ -131,9 +135,17 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		}
 		return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
 	}
+	if cfg.Has(config.RoleIngest) && cfg.Spool {
+		dir := filepath.Join(cfg.DataDir, "spool")
+		g.spool, err = spool.Open(dir, spool.Options{MaxBytes: cfg.SpoolMaxBytes, Log: log, Registerer: reg})
+		if err != nil {
+			return nil, fmt.Errorf("GATEWAY_SPOOL: %w", err)
+		}
+		g.closers = append(g.closers, g.spool.Close)
+	}
 	ready := map[string]connectors.Pinger{
 		"workers": g.work,
-		"kafka":   connectors.PingFunc(func(ctx context.Context) error { return kafkabus.Ping(ctx, g.producer.Client()) }),
+		"kafka":   kafkaCheck{client: g.producer.Client(), spool: g.spool, log: log},
 	}
 
 	// Database, for the roles that keep state.
@@ -220,7 +232,13 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 			return err
 		}
 	}
-	wh := connectors.NewWebhooks(g.producer, topics, g.cfg.PublicURL, g.log, g.reg)
+	var pub connectors.Publisher = g.producer
+	if g.spool != nil {
+		d := spool.NewDrainer(g.spool, g.producer, g.log)
+		g.goWork("spool drainer", func() error { d.Run(ctx); return nil })
+		pub = spool.NewPublisher(g.producer, g.spool, d)
+	}
+	wh := connectors.NewWebhooks(pub, topics, g.cfg.PublicURL, g.log, g.reg)
 	wh.Mount(g.app, g.webhookRoutes(conns)...)
 	return g.mountChat(ctx, wh, topics)
 }
@@ -309,7 +327,7 @@ func (g *Gateway) Wait(ctx context.Context) error {
 }
 
 // Close shuts down in order: stop taking requests and let those in flight
-// finish (their events reach Kafka), stop the workers after their current
+// finish (their events reach Kafka or the spool), stop the workers after their current
 // batch (offsets committed), relay what is left, then close Kafka clients,
 // the database and the embedded broker (which flushes its log).
 func (g *Gateway) Close() error {

@@ -48,7 +48,7 @@ func TestOpsListener(t *testing.T) {
 // /readyz names each check and whether it passes; why one fails (hosts,
 // users, addresses in the error text) stays in the log.
 func TestReadyzNamesChecksOnly(t *testing.T) {
-	g := startGateway(t, sqlstore.SQLite, nil)
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_SPOOL": "off"})
 	g.embedded.Close()
 	g.store.Close()
 	got := get(t, g, "/readyz")
