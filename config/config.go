@@ -90,6 +90,10 @@ type Config struct {
 	// ChatIdleTimeout closes a chat socket that sent nothing for that long
 	// (GATEWAY_CHAT_IDLE_TIMEOUT, default 30m).
 	ChatIdleTimeout time.Duration
+
+	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on a
+	// listener of its own, never on the public port (GATEWAY_PPROF_ADDR).
+	PprofAddr string
 }
 
 // Has reports whether the process runs a role.
@@ -331,6 +335,14 @@ func Load(getenv func(string) string) (Config, error) {
 	c.ChatIdleTimeout = dur("GATEWAY_CHAT_IDLE_TIMEOUT", 30*time.Minute)
 	if c.ChatIdleTimeout < time.Second {
 		bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")
+	}
+
+	// Profiling.
+	c.PprofAddr = str("GATEWAY_PPROF_ADDR", "")
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			bad("GATEWAY_PPROF_ADDR", "%q is not host:port", c.PprofAddr)
+		}
 	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,6 +71,8 @@ type Gateway struct {
 	app      *fiber.App
 	ln       net.Listener
 	opsLn    net.Listener
+	pprofLn  net.Listener
+	pprofSrv *http.Server
 	media    *media.Copier
 	chat     *webchat.Chat
 	// conns are the providers' connectors, built once; mediaAtIngest is set
@@ -161,6 +164,11 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		connectors.MountOps(app, ops)
 	} else if err := g.listenOps(ops); err != nil {
 		return nil, err
+	}
+	if cfg.PprofAddr != "" {
+		if err := g.listenPprof(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Has(config.RoleIngest) {
 		if err := g.mountWebhooks(workCtx, topics); err != nil {
@@ -318,6 +326,9 @@ func (g *Gateway) Close() error {
 		}
 		if g.opsApp != nil {
 			_ = g.opsApp.ShutdownWithTimeout(5 * time.Second)
+		}
+		if g.pprofSrv != nil {
+			_ = g.pprofSrv.Close()
 		}
 		// A listener the server had not started serving yet is closed here.
 		for _, ln := range []net.Listener{g.ln, g.opsLn} {
