@@ -123,6 +123,10 @@ type Config struct {
 	// instance (the web chat's consumer group); empty: one made once and
 	// kept under DataDir (GATEWAY_INSTANCE_ID).
 	InstanceID string
+
+	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on a
+	// listener of its own, never on the public port (GATEWAY_PPROF_ADDR).
+	PprofAddr string
 }
 
 // Has reports whether the process runs a role.
@@ -399,6 +403,14 @@ func Load(getenv func(string) string) (Config, error) {
 	c.InstanceID = str("GATEWAY_INSTANCE_ID", "")
 	if c.InstanceID != "" && !validInstanceID(c.InstanceID) {
 		bad("GATEWAY_INSTANCE_ID", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.InstanceID)
+	}
+
+	// Profiling.
+	c.PprofAddr = str("GATEWAY_PPROF_ADDR", "")
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			bad("GATEWAY_PPROF_ADDR", "%q is not host:port", c.PprofAddr)
+		}
 	}
 	if len(problems) > 0 {
 		return c, errors.New("config: " + strings.Join(problems, "; "))

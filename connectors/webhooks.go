@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/valyala/fasthttp"
 
 	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/httperr"
@@ -23,6 +27,8 @@ import (
 )
 
 // Publisher takes records to Kafka and returns once they are acknowledged.
+// Produce must not keep recs or any slice in them after it returns, whatever
+// it returns: the caller reuses their memory.
 type Publisher interface {
 	Produce(ctx context.Context, recs ...kafkabus.Record) error
 }
@@ -33,11 +39,12 @@ type Route = webhook.Route
 // Webhooks serves provider webhooks: verify, normalize, publish to Kafka,
 // and only then answer the provider.
 type Webhooks struct {
-	pub       Publisher
-	topics    kafkabus.Topics
-	publicURL string
-	timeout   time.Duration
-	log       *slog.Logger
+	pub Publisher
+	// raw and inbound are the topic names, built once.
+	raw, inbound string
+	publicURL    string
+	timeout      time.Duration
+	log          *slog.Logger
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -47,7 +54,7 @@ type Webhooks struct {
 // NewWebhooks returns the webhook routes' shared machinery.
 func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Webhooks {
 	w := &Webhooks{
-		pub: pub, topics: topics, publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
+		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
 			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, encoded, unavailable, disabled, error.",
@@ -75,10 +82,48 @@ func (w *Webhooks) Mount(app *fiber.App, routes ...Route) {
 		for _, m := range rt.Methods {
 			app.Add(m, rt.Path, h)
 		}
-		for _, o := range []string{"accepted", "signature", "malformed"} {
-			w.requests.WithLabelValues(rt.Name, o) // export zeros for the common outcomes
-		}
 	}
+}
+
+// routeMetrics are one route's metric children, resolved once at Mount so
+// that a request does not hash its label values.
+type routeMetrics struct {
+	name     string
+	duration prometheus.Observer
+	// common are the outcomes exported from the start (zeros included);
+	// the others are created when they first happen.
+	common map[string]prometheus.Counter
+	w      *Webhooks
+
+	mu     sync.Mutex
+	events map[string]prometheus.Counter
+}
+
+func (w *Webhooks) routeMetrics(name string) *routeMetrics {
+	m := &routeMetrics{name: name, duration: w.duration.WithLabelValues(name), w: w,
+		common: map[string]prometheus.Counter{}, events: map[string]prometheus.Counter{}}
+	for _, o := range []string{"accepted", "signature", "malformed"} {
+		m.common[o] = w.requests.WithLabelValues(name, o) // export zeros for the common outcomes
+	}
+	return m
+}
+
+func (m *routeMetrics) request(outcome string) prometheus.Counter {
+	if c, ok := m.common[outcome]; ok {
+		return c
+	}
+	return m.w.requests.WithLabelValues(m.name, outcome)
+}
+
+func (m *routeMetrics) event(typ string) prometheus.Counter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.events[typ]
+	if !ok {
+		c = m.w.events.WithLabelValues(m.name, typ)
+		m.events[typ] = c
+	}
+	return c
 }
 
 func (w *Webhooks) handler(rt Route) fiber.Handler {
@@ -86,12 +131,13 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 	if maxBody <= 0 {
 		maxBody = 1 << 20
 	}
+	metrics := w.routeMetrics(rt.Name)
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		outcome := "accepted"
 		defer func() {
-			w.requests.WithLabelValues(rt.Name, outcome).Inc()
-			w.duration.WithLabelValues(rt.Name).Observe(time.Since(start).Seconds())
+			metrics.request(outcome).Inc()
+			metrics.duration.Observe(time.Since(start).Seconds())
 		}()
 		if rt.Handler == nil {
 			outcome = "disabled"
@@ -136,7 +182,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			outcome = "ignored"
 		}
 		for _, ev := range res.Events {
-			w.events.WithLabelValues(rt.Name, ev.Event.Type).Inc()
+			metrics.event(ev.Event.Type).Inc()
 		}
 		if res.ContentType != "" {
 			c.Set(fiber.HeaderContentType, res.ContentType)
@@ -145,24 +191,43 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 	}
 }
 
-// request copies what the handler needs out of fiber's reused buffers.
+// fiberHeader reads the request's headers where fiber keeps them: nothing
+// is copied until a provider asks for a header or the raw record is built.
+// It is valid only while the handler runs.
+type fiberHeader struct{ h *fasthttp.RequestHeader }
+
+var _ webhook.Header = fiberHeader{}
+
+// Get returns a copy of the first value of a header.
+func (f fiberHeader) Get(name string) string { return string(f.h.Peek(name)) }
+
+// Values returns copies of every value of a header.
+func (f fiberHeader) Values(name string) []string {
+	var out []string
+	for _, v := range f.h.PeekAll(name) {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+// request is what the provider's handler sees: the body copied out of
+// fiber's reused buffers (it is the raw record's value), the headers where
+// fiber keeps them, the query parsed only when there is one.
 func (w *Webhooks) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Request {
-	h := make(http.Header)
-	c.Request().Header.VisitAll(func(k, v []byte) { h.Add(string(k), string(v)) })
 	orig := c.OriginalURL()
 	base := w.publicURL
 	if base == "" {
 		base = c.Protocol() + "://" + string(c.Request().Host())
 	}
-	q, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
+	var q url.Values
+	if qs := c.Request().URI().QueryString(); len(qs) > 0 {
+		q, _ = url.ParseQuery(string(qs))
+	}
 	return &webhook.Request{
-		Method: c.Method(), URL: base + orig, Header: h, Query: q,
+		Method: c.Method(), URL: base + orig, Header: fiberHeader{&c.Request().Header}, Query: q,
 		Body: bytes.Clone(body), ReceivedAt: at.UTC(),
 	}
 }
-
-// headersNotKept are request headers never written to raw.v1 (credentials).
-var headersNotKept = map[string]bool{"Authorization": true, "Cookie": true, "Proxy-Authorization": true}
 
 // PublishEvents writes normalized events to inbound.v1 (the web chat, which
 // has no provider request to keep on raw.v1).
@@ -170,32 +235,148 @@ func (w *Webhooks) PublishEvents(ctx context.Context, evs []webhook.Event) error
 	return w.publish(ctx, "", nil, webhook.Result{Events: evs, NoRaw: true})
 }
 
+// bufs holds the buffers a request's records are written into (the raw
+// record's headers and key, the encoded events). A buffer goes back only
+// after Produce returned success, when Kafka has acknowledged every record
+// and nothing refers to it any more.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooled bounds the buffers kept in bufs.
+const maxPooled = 64 << 10
+
+var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(normalize.ContentType)}}
+
 // publish writes the raw request to raw.v1 and the events to inbound.v1,
-// all acknowledged by every in-sync replica, in one call.
+// all acknowledged by every in-sync replica, in one call. The raw record is
+// keyed like the events (the contact), so that one contact's requests stay
+// in order while a route's spread over the partitions.
 func (w *Webhooks) publish(ctx context.Context, route string, req *webhook.Request, res webhook.Result) error {
+	bp := bufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	recs := make([]kafkabus.Record, 0, len(res.Events)+1)
 	if !res.NoRaw {
-		hs := []kafka.Header{
-			{Key: "route", Value: []byte(route)}, {Key: "method", Value: []byte(req.Method)},
-			{Key: "url", Value: []byte(req.URL)}, {Key: "received_at", Value: []byte(req.ReceivedAt.Format(time.RFC3339Nano))},
+		var rec kafkabus.Record
+		rec, buf = rawRecord(w.raw, route, req, res, buf)
+		recs = append(recs, rec)
+	}
+	for _, ev := range res.Events {
+		start := len(buf)
+		buf = append(buf, ev.Key...)
+		key := buf[start:len(buf):len(buf)]
+		start = len(buf)
+		var err error
+		if buf, err = ev.Event.AppendEncode(buf); err != nil {
+			return err
 		}
-		for k, vs := range req.Header {
-			if headersNotKept[k] {
+		recs = append(recs, kafkabus.Record{Topic: w.inbound, Key: key, Value: buf[start:len(buf):len(buf)], Headers: contentTypeHeaders})
+	}
+	err := w.pub.Produce(ctx, recs...)
+	if err == nil && cap(buf) <= maxPooled {
+		*bp = buf[:0]
+		bufs.Put(bp)
+	}
+	return err
+}
+
+// headersNotKept are request headers never written to raw.v1 (credentials).
+var headersNotKept = []string{"Authorization", "Cookie", "Proxy-Authorization"}
+
+func kept(name []byte) bool {
+	for _, n := range headersNotKept {
+		if equalFold(name, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFold reports whether b and s are equal ignoring ASCII case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// rawRecord builds the raw.v1 record of a request: its body as received,
+// the route, method, URL and arrival time, and every request header but
+// credentials as http-<lower-case name>. Header values are copied once,
+// into buf.
+func rawRecord(topic, route string, req *webhook.Request, res webhook.Result, buf []byte) (kafkabus.Record, []byte) {
+	put := func(s string) []byte {
+		start := len(buf)
+		buf = append(buf, s...)
+		return buf[start:len(buf):len(buf)]
+	}
+	hs := make([]kafka.Header, 4, 16)
+	hs[0] = kafka.Header{Key: "route", Value: put(route)}
+	hs[1] = kafka.Header{Key: "method", Value: put(req.Method)}
+	hs[2] = kafka.Header{Key: "url", Value: put(req.URL)}
+	start := len(buf)
+	buf = req.ReceivedAt.AppendFormat(buf, time.RFC3339Nano)
+	hs[3] = kafka.Header{Key: "received_at", Value: buf[start:len(buf):len(buf)]}
+	switch h := req.Header.(type) {
+	case fiberHeader:
+		h.h.VisitAll(func(k, v []byte) {
+			if kept(k) {
+				start := len(buf)
+				buf = append(buf, v...)
+				hs = append(hs, kafka.Header{Key: headerKey(k), Value: buf[start:len(buf):len(buf)]})
+			}
+		})
+	case http.Header:
+		for k, vs := range h {
+			if !kept([]byte(k)) {
 				continue
 			}
 			for _, v := range vs {
-				hs = append(hs, kafka.Header{Key: "http-" + strings.ToLower(k), Value: []byte(v)})
+				hs = append(hs, kafka.Header{Key: "http-" + strings.ToLower(k), Value: put(v)})
 			}
 		}
-		recs = append(recs, kafkabus.Record{Topic: w.topics.Raw(), Key: []byte(route), Value: req.Body, Headers: hs})
 	}
-	for _, ev := range res.Events {
-		b, err := ev.Event.Encode()
-		if err != nil {
-			return err
-		}
-		recs = append(recs, kafkabus.Record{Topic: w.topics.Inbound(), Key: []byte(ev.Key), Value: b,
-			Headers: []kafka.Header{{Key: "content-type", Value: []byte(normalize.ContentType)}}})
+	var key []byte
+	if len(res.Events) > 0 && res.Events[0].Key != "" {
+		key = put(res.Events[0].Key)
+	} else {
+		// Nothing names the contact: spread by the body.
+		h := fnv.New64a()
+		h.Write(req.Body)
+		start := len(buf)
+		buf = strconv.AppendUint(buf, h.Sum64(), 16)
+		key = buf[start:len(buf):len(buf)]
 	}
-	return w.pub.Produce(ctx, recs...)
+	return kafkabus.Record{Topic: topic, Key: key, Value: req.Body, Headers: hs}, buf
+}
+
+// rawHeaderKeys are the raw record's header names of common request
+// headers, so that they are not built for every request.
+var rawHeaderKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "Content-Length", "Content-Type", "User-Agent", "Accept", "Accept-Encoding",
+		"Connection", "Cache-Control", "Pragma", "X-Twilio-Signature", "I-Twilio-Idempotency-Token", "X-Home-Region",
+		"X-Hub-Signature-256", "X-Hub-Signature", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+		"X-Forwarded-Port", "X-Real-Ip", "X-Request-Id", "X-Amzn-Trace-Id", "Traceparent", "Tracestate", "Via",
+		"X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp", "Accept-Language"} {
+		m[k] = "http-" + strings.ToLower(k)
+	}
+	return m
+}()
+
+func headerKey(k []byte) string {
+	if s, ok := rawHeaderKeys[string(k)]; ok {
+		return s
+	}
+	return "http-" + strings.ToLower(string(k))
 }

@@ -90,6 +90,58 @@ func (e Event) Encode() ([]byte, error) {
 	return append(out, '}'), nil
 }
 
+// AppendEncode appends the event as JSON to dst and returns the extended
+// buffer: the bytes of Encode, written without a JSON encoder (the webhook
+// path encodes into pooled buffers). Strings that need escaping and times
+// outside what RFC 3339 can say go through encoding/json.
+func (e Event) AppendEncode(dst []byte) ([]byte, error) {
+	if y := e.Time.Year(); y < 0 || y > 9999 {
+		b, err := e.Encode()
+		return append(dst, b...), err
+	}
+	var err error
+	dst = append(dst, `{"specversion":`...)
+	dst, err = appendString(dst, e.SpecVersion, err)
+	dst = append(dst, `,"id":`...)
+	dst, err = appendString(dst, e.ID, err)
+	dst = append(dst, `,"source":`...)
+	dst, err = appendString(dst, e.Source, err)
+	dst = append(dst, `,"type":`...)
+	dst, err = appendString(dst, e.Type, err)
+	if e.Subject != "" {
+		dst = append(dst, `,"subject":`...)
+		dst, err = appendString(dst, e.Subject, err)
+	}
+	dst = append(dst, `,"time":"`...)
+	dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","datacontenttype":`...)
+	dst, err = appendString(dst, e.DataContentType, err)
+	dst = append(dst, `,"data":`...)
+	if len(e.Data) == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, e.Data...)
+	}
+	return append(dst, '}'), err
+}
+
+// appendString appends s as a JSON string exactly as encoding/json writes
+// it: plain printable ASCII as it is, anything else through json.Marshal.
+func appendString(dst []byte, s string, err error) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, merr := json.Marshal(s)
+			if err == nil {
+				err = merr
+			}
+			return append(dst, b...), err
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"'), err
+}
+
 // ErrEvent is wrapped by every decoding error.
 var ErrEvent = errors.New("invalid event")
 

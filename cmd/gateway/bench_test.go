@@ -32,6 +32,7 @@ func BenchmarkTwilioWebhook(b *testing.B) {
 	target := "http://" + g.Addr() + path
 	var n atomic.Int64
 	lat := make([]time.Duration, b.N)
+	b.ReportAllocs()
 	b.SetParallelism(64)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

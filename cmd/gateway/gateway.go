@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -68,14 +69,16 @@ type Gateway struct {
 	producer *kafkabus.Producer
 	// spool holds webhook records while Kafka cannot take them (ingest,
 	// GATEWAY_SPOOL on).
-	spool   *spool.Spool
-	store   *sqlstore.Store
-	service *core.Service
-	app     *fiber.App
-	ln      net.Listener
-	opsLn   net.Listener
-	media   *media.Copier
-	chat    *webchat.Chat
+	spool    *spool.Spool
+	store    *sqlstore.Store
+	service  *core.Service
+	app      *fiber.App
+	ln       net.Listener
+	opsLn    net.Listener
+	pprofLn  net.Listener
+	pprofSrv *http.Server
+	media    *media.Copier
+	chat     *webchat.Chat
 	// conns are the providers' connectors, built once; mediaAtIngest is set
 	// when one of them stores files that arrive inside its webhooks.
 	conns         []connector.Connector
@@ -173,6 +176,11 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		connectors.MountOps(app, ops)
 	} else if err := g.listenOps(ops); err != nil {
 		return nil, err
+	}
+	if cfg.PprofAddr != "" {
+		if err := g.listenPprof(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Has(config.RoleIngest) {
 		if err := g.mountWebhooks(workCtx, topics); err != nil {
@@ -339,6 +347,9 @@ func (g *Gateway) Close() error {
 		}
 		if g.opsApp != nil {
 			_ = g.opsApp.ShutdownWithTimeout(5 * time.Second)
+		}
+		if g.pprofSrv != nil {
+			_ = g.pprofSrv.Close()
 		}
 		// A listener the server had not started serving yet is closed here.
 		for _, ln := range []net.Listener{g.ln, g.opsLn} {

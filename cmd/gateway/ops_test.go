@@ -102,3 +102,21 @@ func TestEveryRouteBoundsItsBody(t *testing.T) {
 		t.Fatalf("only %d routes that take a body were found", seen)
 	}
 }
+
+// With GATEWAY_PPROF_ADDR, net/http/pprof answers on a listener of its own
+// and never on the public port.
+func TestPprofListener(t *testing.T) {
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_PPROF_ADDR": "127.0.0.1:0", "GATEWAY_ROLES": "ingest"})
+	if g.PprofAddr() == "" {
+		t.Fatal("no pprof listener")
+	}
+	if got := getAt(t, g.PprofAddr(), "/debug/pprof/"); !strings.HasPrefix(got, "200") || !strings.Contains(got, "goroutine") {
+		t.Errorf("/debug/pprof/ on the pprof port: %.80s, want 200 and the profile index", got)
+	}
+	if got := getAt(t, g.PprofAddr(), "/debug/pprof/goroutine?debug=1"); !strings.HasPrefix(got, "200") {
+		t.Errorf("goroutine profile on the pprof port: %.80s, want 200", got)
+	}
+	if got := get(t, g, "/debug/pprof/"); !strings.HasPrefix(got, "404") {
+		t.Errorf("/debug/pprof/ on the public port: %.80s, want 404", got)
+	}
+}

@@ -43,6 +43,7 @@ func main() {
 	senders := flag.Int("senders", 10000, "distinct customer phone numbers")
 	events := flag.String("events", "", "Kafka broker: after sending, read events.v1 and report webhook → event latency")
 	topic := flag.String("topic", "gateway.events.v1", "events topic for -events")
+	summary := flag.Bool("summary", false, "also print one machine-readable line: RESULT sent= errors= rps= p50_ms= p99_ms=")
 	sockets := flag.Int("chat-sockets", 0, "instead of webhooks: open this many idle web chat sockets, hold them for -duration")
 	flag.Parse()
 	if *sockets > 0 {
@@ -59,6 +60,9 @@ func main() {
 	defer stop()
 	r := run(ctx, *base, *public, *token, *rate, *dur, *conns, *senders)
 	fmt.Println(r)
+	if *summary {
+		fmt.Println(r.summary())
+	}
 	if *events != "" {
 		fmt.Println(eventLatency(ctx, *events, *topic, r.sent-r.errors))
 	}
@@ -85,6 +89,19 @@ func (r report) String() string {
 	return fmt.Sprintf("requests %d in %v: %.0f/s; errors %d; statuses %v; latency p50 %v p90 %v p99 %v p99.9 %v max %v",
 		r.sent, r.elapsed.Round(time.Millisecond), float64(r.sent)/r.elapsed.Seconds(), r.errors, r.statuses,
 		p(.5), p(.9), p(.99), p(.999), p(1))
+}
+
+// summary is the report as one line of key=value pairs, for scripts.
+func (r report) summary() string {
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	p := func(q float64) float64 {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		return float64(r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))].Microseconds()) / 1000
+	}
+	return fmt.Sprintf("RESULT sent=%d errors=%d rps=%.0f p50_ms=%.2f p99_ms=%.2f", r.sent, r.errors,
+		float64(r.sent)/r.elapsed.Seconds(), p(.5), p(.99))
 }
 
 func run(ctx context.Context, base, public, token string, rate int, dur time.Duration, conns, senders int) report {

@@ -328,7 +328,7 @@ func TestGolden(t *testing.T) {
 		return connectortest.Suite{
 			Handler: h,
 			Request: func(body []byte) *webhook.Request { return postRequest(body, "") },
-			Sign:    func(r *webhook.Request) { r.Header.Set(SignatureHeader, Sign(secret, r.Body)) },
+			Sign:    func(r *webhook.Request) { r.Header.(http.Header).Set(SignatureHeader, Sign(secret, r.Body)) },
 		}
 	}
 	tampered := connectortest.Case{Label: "tampered after signing", File: "wa_image.json", ExpectedErr: webhook.ErrSignature,

@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
+
 	"net/url"
 	"strings"
 
@@ -30,7 +30,7 @@ type Verifier struct {
 
 // Verify checks the signature header of a body exactly as received. Never
 // pass re-serialized JSON: Meta signs its escaped form (\u00e4, \/).
-func (v Verifier) Verify(h http.Header, body []byte) error {
+func (v Verifier) Verify(h webhook.Header, body []byte) error {
 	if v.AppSecret == "" {
 		return fmt.Errorf("meta: %w: no app secret configured", webhook.ErrSignature)
 	}

@@ -282,7 +282,7 @@ func TestInbound(t *testing.T) {
 	}
 	// Not multipart: 415; not an email: 400.
 	req := inboundRequest([]byte("from=x"), inboundUser, inboundPass)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.(http.Header).Set("Content-Type", "application/x-www-form-urlencoded")
 	if _, err := (Inbound{User: inboundUser, Password: inboundPass}).Handle(context.Background(), req); !errors.Is(err, webhook.ErrUnsupported) {
 		t.Errorf("urlencoded: %v", err)
 	}
@@ -323,12 +323,12 @@ func TestGolden(t *testing.T) {
 		Handler: Inbound{User: inboundUser, Password: inboundPass, Media: keepMedia{}},
 		Request: func(body []byte) *webhook.Request { return inboundRequest(body, "", "") },
 		Sign: func(r *webhook.Request) {
-			req := &http.Request{Header: r.Header}
+			req := &http.Request{Header: r.Header.(http.Header)}
 			req.SetBasicAuth(inboundUser, inboundPass)
 		},
 		Output: connectortest.Payload,
 	}.Run(t, append(connectortest.Files(t, "inbound_*.txt"), connectortest.Case{Label: "no credentials", File: "inbound_default.txt",
-		Prep: func(r *webhook.Request) { r.Header.Del("Authorization") }, ExpectedErr: webhook.ErrUnauthorized}))
+		Prep: func(r *webhook.Request) { r.Header.(http.Header).Del("Authorization") }, ExpectedErr: webhook.ErrUnauthorized}))
 }
 
 func FuzzInbound(f *testing.F) {

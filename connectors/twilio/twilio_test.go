@@ -232,13 +232,13 @@ func TestGolden(t *testing.T) {
 		return connectortest.Suite{
 			Handler: h,
 			Request: func(body []byte) *webhook.Request { return formRequest(u, body, "") },
-			Sign:    func(r *webhook.Request) { r.Header.Set("X-Twilio-Signature", sign(r.URL, r.Body)) },
+			Sign:    func(r *webhook.Request) { r.Header.(http.Header).Set("X-Twilio-Signature", sign(r.URL, r.Body)) },
 			Output:  connectortest.Payload,
 		}
 	}
 	v := NewVerifier(token)
 	unsigned := connectortest.Case{Label: "unsigned", File: "twilio_sms_inbound.form", ExpectedErr: webhook.ErrSignature,
-		Prep: func(r *webhook.Request) { r.Header.Del("X-Twilio-Signature") }}
+		Prep: func(r *webhook.Request) { r.Header.(http.Header).Del("X-Twilio-Signature") }}
 	suite(Messaging{Verifier: v}, hookURL).Run(t, append(connectortest.Files(t, "twilio_*_inbound*.form"), unsigned))
 	suite(Status{Verifier: v}, "https://gw.example.com/webhooks/twilio/status").Run(t, connectortest.Files(t, "twilio_status_*.form"))
 }

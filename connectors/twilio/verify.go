@@ -27,7 +27,7 @@ type Verifier struct {
 
 // NewVerifier returns a verifier for an account's primary auth token.
 func NewVerifier(authToken string) *Verifier {
-	return &Verifier{s: signer{key: []byte(authToken)}}
+	return &Verifier{s: newSigner([]byte(authToken))}
 }
 
 // VerifyForm checks a form POST whose body the caller has parsed already,

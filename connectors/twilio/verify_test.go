@@ -259,3 +259,14 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// portVariants parses once what withPort and withoutPort each parse.
+func TestPortVariants(t *testing.T) {
+	for _, u := range []string{"https://gw.example.com/webhooks/twilio/messaging", "http://gw.example.com:8080/a?b=c",
+		"https://gw.example.com:443/x", "http://gw.example.com/x?bodySHA256=abc", "http://[::1]:80/x", "::not a url", ""} {
+		with, without := portVariants(u)
+		if with != withPort(u) || without != withoutPort(u) {
+			t.Errorf("portVariants(%q) = %q, %q; want %q, %q", u, with, without, withPort(u), withoutPort(u))
+		}
+	}
+}

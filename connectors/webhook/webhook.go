@@ -16,13 +16,27 @@ import (
 	"github.com/opengateway/gateway/normalize"
 )
 
+// Header reads a request's headers by name, case-insensitively; http.Header
+// satisfies it. The webhook routes pass the server's own header block
+// without copying it, so a Header (and the strings it returns, which are
+// copies) is only for use while Handle runs.
+type Header interface {
+	// Get returns the first value of a header, "" when absent.
+	Get(name string) string
+	// Values returns every value of a header.
+	Values(name string) []string
+}
+
+var _ Header = http.Header(nil)
+
 // Request is one webhook call as received.
 type Request struct {
 	Method string
 	// URL is the public URL the provider called: GATEWAY_PUBLIC_URL, the
 	// path and the query exactly as sent.
-	URL        string
-	Header     http.Header
+	URL    string
+	Header Header
+	// Query is the parsed query string (nil when the URL has none).
 	Query      url.Values
 	Body       []byte
 	ReceivedAt time.Time

@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/produce"
 )
 
 // Record is one Kafka record to produce.
@@ -37,10 +39,14 @@ type Record struct {
 var ErrUnavailable = errors.New("kafka unavailable")
 
 // Producer sends records with acks from all in-sync replicas. Calls from many
-// goroutines share produce requests: each partition has at most one request
-// in flight, and every record that arrives meanwhile rides in the next one.
-// No record waits for a timer, so a lone request goes out at once and a busy
-// partition sends large batches.
+// goroutines share produce requests (group commit): each partition has at
+// most one request in flight, which keeps a partition's records in order,
+// and every record that arrives meanwhile rides in the next one. A request
+// carries every partition that is free to send, of every topic, that one
+// broker leads: one write for the whole batch, and a partition waiting for
+// its acknowledgement never holds up records of the others, which leave at
+// once in a request of their own. No record waits for a timer, so a lone
+// request goes out at once and a busy producer sends large batches.
 type Producer struct {
 	client   *kafka.Client
 	balancer kafka.Murmur2Balancer
@@ -48,8 +54,10 @@ type Producer struct {
 	maxBatch int
 
 	mu     sync.Mutex
-	parts  map[string][]int
+	topics map[string]*topicMeta
 	queues map[topicPartition]*queue
+	// ready are the partitions with records to send and no request in flight.
+	ready []*queue
 
 	latency *prometheus.HistogramVec
 	errs    *prometheus.CounterVec
@@ -61,22 +69,47 @@ type topicPartition struct {
 	partition int
 }
 
+// topicMeta is what the producer knows of a topic: its partitions and the
+// broker leading each.
+type topicMeta struct {
+	parts   []int
+	leaders []int
+}
+
+// call is one Produce call: it returns once none of its records is held by
+// the producer any more (each acknowledged, failed or withdrawn).
+type call struct {
+	left int
+	err  error
+	done chan struct{}
+	tps  []topicPartition
+}
+
 type pending struct {
 	rec  kafka.Record
-	done chan<- error
+	call *call
 }
 
 type queue struct {
-	mu      sync.Mutex
-	busy    bool
+	tp      topicPartition
+	leader  int
+	busy    bool // a request of this partition is in flight
+	queued  bool // in Producer.ready
 	pending []pending
+}
+
+// partBatch is what one request carries for one partition.
+type partBatch struct {
+	q     *queue
+	items []pending
 }
 
 // ProducerConfig configures a Producer.
 type ProducerConfig struct {
 	Brokers []string
 	Timeout time.Duration // one produce request, default 5s
-	// MaxBatch caps the records in one produce request, default 2000.
+	// MaxBatch caps the records of one partition in one produce request,
+	// default 2000.
 	MaxBatch int
 }
 
@@ -92,7 +125,7 @@ func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) *Producer {
 		client:   NewClient(cfg.Brokers, cfg.Timeout),
 		timeout:  cfg.Timeout,
 		maxBatch: cfg.MaxBatch,
-		parts:    map[string][]int{},
+		topics:   map[string]*topicMeta{},
 		queues:   map[topicPartition]*queue{},
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "kafka", Name: "produce_seconds",
@@ -133,164 +166,313 @@ func NewClient(brokers []string, timeout time.Duration) *kafka.Client {
 func (p *Producer) Client() *kafka.Client { return p.client }
 
 // Produce sends the records and returns once every one is acknowledged, or
-// the first error. Records with the same topic and partition keep their order.
+// with the first error. Records with the same topic and partition keep
+// their order. Produce never returns while the producer still holds one of
+// recs (when ctx ends, the records not yet sent are withdrawn and a request
+// in flight is waited for, at most the request timeout), so the caller may
+// reuse their memory as soon as it returns.
 func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	done := make(chan error, len(recs))
-	for _, r := range recs {
+	at := time.Now()
+	c := &call{left: len(recs), done: make(chan struct{})}
+	items := make([]pending, len(recs))
+	qs := make([]*queue, len(recs))
+	for i, r := range recs {
+		tm, err := p.meta(ctx, r.Topic)
+		if err != nil {
+			return err
+		}
 		part := r.Partition
 		if !r.PartitionSet {
-			parts, err := p.partitions(ctx, r.Topic)
-			if err != nil {
-				return err
-			}
-			part = p.balancer.Balance(kafka.Message{Key: r.Key}, parts...)
+			part = p.balancer.Balance(kafka.Message{Key: r.Key}, tm.parts...)
 		}
-		p.enqueue(topicPartition{r.Topic, part}, pending{
-			rec:  kafka.Record{Time: time.Now(), Key: kafka.NewBytes(r.Key), Value: kafka.NewBytes(r.Value), Headers: r.Headers},
-			done: done,
-		})
+		if part < 0 || part >= len(tm.leaders) {
+			return fmt.Errorf("%w: %s has no partition %d", ErrUnavailable, r.Topic, part)
+		}
+		items[i] = pending{
+			rec:  kafka.Record{Time: at, Key: kafka.NewBytes(r.Key), Value: kafka.NewBytes(r.Value), Headers: r.Headers},
+			call: c,
+		}
+		qs[i] = p.queue(topicPartition{r.Topic, part}, tm.leaders[part])
 	}
-	var first error
-	for range recs {
-		select {
-		case err := <-done:
-			if err != nil && first == nil {
-				first = err
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	p.mu.Lock()
+	for i, q := range qs {
+		q.pending = append(q.pending, items[i])
+		c.tps = append(c.tps, q.tp)
+		if !q.busy && !q.queued {
+			q.queued = true
+			p.ready = append(p.ready, q)
 		}
 	}
-	return first
+	batches := p.take()
+	p.mu.Unlock()
+	for _, b := range batches {
+		go p.run(b)
+	}
+
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+	}
+	p.withdraw(c, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err()))
+	<-c.done
+	return c.err
 }
 
-func (p *Producer) enqueue(tp topicPartition, pe pending) {
+// queue returns the queue of a partition, made on first use.
+func (p *Producer) queue(tp topicPartition, leader int) *queue {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	q := p.queues[tp]
 	if q == nil {
-		q = &queue{}
+		q = &queue{tp: tp}
 		p.queues[tp] = q
 	}
-	p.mu.Unlock()
-	q.mu.Lock()
-	q.pending = append(q.pending, pe)
-	start := !q.busy
-	q.busy = true
-	q.mu.Unlock()
-	if start {
-		go p.drain(tp, q)
+	q.leader = leader
+	return q
+}
+
+// withdraw takes the records of c that no request carries yet out of the
+// queues; c is done once those in flight are answered.
+func (p *Producer) withdraw(c *call, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, tp := range c.tps {
+		q := p.queues[tp]
+		if q == nil {
+			continue
+		}
+		kept := q.pending[:0]
+		for _, pe := range q.pending {
+			if pe.call == c {
+				p.settle(c, err)
+				continue
+			}
+			kept = append(kept, pe)
+		}
+		clear(q.pending[len(kept):])
+		q.pending = kept
 	}
 }
 
-// drain sends what is pending on one partition, one request at a time, until
-// nothing is left.
-func (p *Producer) drain(tp topicPartition, q *queue) {
-	for {
-		q.mu.Lock()
-		n := len(q.pending)
-		if n == 0 {
-			q.busy = false
-			q.mu.Unlock()
-			return
+// settle marks one record of c as no longer held. Called with p.mu held.
+func (p *Producer) settle(c *call, err error) {
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	c.left--
+	if c.left == 0 {
+		close(c.done)
+	}
+}
+
+// take makes the requests for every ready partition, one per leading
+// broker, and marks their partitions busy. Called with p.mu held.
+func (p *Producer) take() [][]partBatch {
+	if len(p.ready) == 0 {
+		return nil
+	}
+	var out [][]partBatch
+	byLeader := map[int]int{}
+	for _, q := range p.ready {
+		q.queued = false
+		if q.busy || len(q.pending) == 0 {
+			continue
 		}
-		if n > p.maxBatch {
-			n = p.maxBatch
-		}
-		batch := make([]pending, n)
-		copy(batch, q.pending)
+		n := min(len(q.pending), p.maxBatch)
+		items := make([]pending, n)
+		copy(items, q.pending)
 		rest := copy(q.pending, q.pending[n:])
 		clear(q.pending[rest:])
 		q.pending = q.pending[:rest]
-		q.mu.Unlock()
+		q.busy = true
+		i, ok := byLeader[q.leader]
+		if !ok {
+			i = len(out)
+			byLeader[q.leader] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], partBatch{q: q, items: items})
+	}
+	clear(p.ready)
+	p.ready = p.ready[:0]
+	return out
+}
 
-		err := p.send(tp, batch)
-		for _, pe := range batch {
-			pe.done <- err
+// run sends a request, answers its callers, and goes on with what became
+// ready meanwhile: the first of the next requests in this goroutine, the
+// others in their own.
+func (p *Producer) run(b []partBatch) {
+	for b != nil {
+		errs := p.send(b)
+		p.mu.Lock()
+		for i, pb := range b {
+			for _, pe := range pb.items {
+				p.settle(pe.call, errs[i])
+			}
+			pb.q.busy = false
+			if len(pb.q.pending) > 0 && !pb.q.queued {
+				pb.q.queued = true
+				p.ready = append(p.ready, pb.q)
+			}
+		}
+		next := p.take()
+		p.mu.Unlock()
+		b = nil
+		for i, n := range next {
+			if i == 0 {
+				b = n
+				continue
+			}
+			go p.run(n)
 		}
 	}
 }
 
-func (p *Producer) send(tp topicPartition, batch []pending) error {
-	recs := make([]kafka.Record, len(batch))
-	for i, pe := range batch {
-		recs[i] = pe.rec
+// send writes one produce request carrying every partition of b and
+// returns each partition's outcome.
+func (p *Producer) send(b []partBatch) []error {
+	req := &produce.Request{Acks: int16(kafka.RequireAll), Timeout: int32(p.timeout / time.Millisecond)}
+	topicIndex := map[string]int{}
+	records := 0
+	for _, pb := range b {
+		recs := make([]kafka.Record, len(pb.items))
+		for i, pe := range pb.items {
+			recs[i] = pe.rec
+		}
+		records += len(recs)
+		i, ok := topicIndex[pb.q.tp.topic]
+		if !ok {
+			i = len(req.Topics)
+			topicIndex[pb.q.tp.topic] = i
+			req.Topics = append(req.Topics, produce.RequestTopic{Topic: pb.q.tp.topic})
+		}
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, produce.RequestPartition{
+			Partition: int32(pb.q.tp.partition),
+			RecordSet: protocol.RecordSet{Records: kafka.NewRecordReader(recs...)},
+		})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	start := time.Now()
-	resp, err := p.client.Produce(ctx, &kafka.ProduceRequest{
-		Topic: tp.topic, Partition: tp.partition, RequiredAcks: kafka.RequireAll,
-		Records: kafka.NewRecordReader(recs...),
-	})
-	if err == nil && resp.Error != nil {
-		err = resp.Error
-	}
+	msg, err := p.client.Transport.RoundTrip(ctx, p.client.Addr, req)
+	errs := make([]error, len(b))
 	if err == nil {
-		for _, e := range resp.RecordErrors {
-			err = e
-			break
+		res, ok := msg.(*produce.Response)
+		if !ok {
+			err = fmt.Errorf("unexpected response %T", msg)
+		} else {
+			got := map[topicPartition]error{}
+			answered := map[topicPartition]bool{}
+			for _, t := range res.Topics {
+				for _, pr := range t.Partitions {
+					tp := topicPartition{t.Topic, int(pr.Partition)}
+					answered[tp] = true
+					if pr.ErrorCode != 0 {
+						got[tp] = kafka.Error(pr.ErrorCode)
+					} else if len(pr.RecordErrors) > 0 {
+						got[tp] = errors.New(pr.RecordErrors[0].BatchIndexErrorMessage)
+					}
+				}
+			}
+			for i, pb := range b {
+				if e := got[pb.q.tp]; e != nil {
+					errs[i] = e
+				} else if !answered[pb.q.tp] {
+					errs[i] = errors.New("no answer for the partition")
+				}
+			}
 		}
 	}
-	if err != nil {
-		p.errs.WithLabelValues(tp.topic).Inc()
-		p.forget(tp.topic)
-		return fmt.Errorf("%w: produce to %s/%d: %v", ErrUnavailable, tp.topic, tp.partition, err)
+	elapsed := time.Since(start).Seconds()
+	seen := map[string]bool{}
+	for i, pb := range b {
+		e := errs[i]
+		if err != nil {
+			e = err
+		}
+		tp := pb.q.tp
+		if e != nil {
+			errs[i] = fmt.Errorf("%w: produce to %s/%d: %v", ErrUnavailable, tp.topic, tp.partition, e)
+			if !seen[tp.topic] {
+				p.errs.WithLabelValues(tp.topic).Inc()
+				p.forget(tp.topic)
+			}
+		} else if !seen[tp.topic] {
+			p.latency.WithLabelValues(tp.topic).Observe(elapsed)
+		}
+		seen[tp.topic] = true
 	}
-	p.latency.WithLabelValues(tp.topic).Observe(time.Since(start).Seconds())
-	p.batch.Observe(float64(len(batch)))
-	return nil
+	p.batch.Observe(float64(records))
+	return errs
 }
 
-func (p *Producer) partitions(ctx context.Context, topic string) ([]int, error) {
+// meta returns a topic's partitions and their leaders, read once and
+// again after a failure.
+func (p *Producer) meta(ctx context.Context, topic string) (*topicMeta, error) {
 	p.mu.Lock()
-	parts, ok := p.parts[topic]
+	tm, ok := p.topics[topic]
 	p.mu.Unlock()
 	if ok {
-		return parts, nil
+		return tm, nil
 	}
-	n, err := PartitionCount(ctx, p.client, topic)
+	leaders, err := partitionLeaders(ctx, p.client, topic)
 	if err != nil {
 		return nil, err
 	}
-	parts = make([]int, n)
-	for i := range parts {
-		parts[i] = i
+	tm = &topicMeta{parts: make([]int, len(leaders)), leaders: leaders}
+	for i := range tm.parts {
+		tm.parts[i] = i
 	}
 	p.mu.Lock()
-	p.parts[topic] = parts
+	p.topics[topic] = tm
 	p.mu.Unlock()
-	return parts, nil
+	return tm, nil
 }
 
 // forget drops the cached partition list of a topic so that the next produce
 // reads it again (partitions may have been added, or the broker replaced).
 func (p *Producer) forget(topic string) {
 	p.mu.Lock()
-	delete(p.parts, topic)
+	delete(p.topics, topic)
 	p.mu.Unlock()
 }
 
 // PartitionCount returns the number of partitions of a topic.
 func PartitionCount(ctx context.Context, c *kafka.Client, topic string) (int, error) {
+	leaders, err := partitionLeaders(ctx, c, topic)
+	return len(leaders), err
+}
+
+// partitionLeaders returns, for each partition of a topic by number, the id
+// of the broker leading it.
+func partitionLeaders(ctx context.Context, c *kafka.Client, topic string) ([]int, error) {
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return 0, fmt.Errorf("%w: metadata for %s: %v", ErrUnavailable, topic, err)
+		return nil, fmt.Errorf("%w: metadata for %s: %v", ErrUnavailable, topic, err)
 	}
 	for _, t := range md.Topics {
 		if t.Name == topic {
 			if t.Error != nil {
-				return 0, fmt.Errorf("%w: metadata for %s: %v", ErrUnavailable, topic, t.Error)
+				return nil, fmt.Errorf("%w: metadata for %s: %v", ErrUnavailable, topic, t.Error)
 			}
 			if len(t.Partitions) == 0 {
 				break
 			}
-			return len(t.Partitions), nil
+			leaders := make([]int, len(t.Partitions))
+			for _, pt := range t.Partitions {
+				if pt.ID < 0 || pt.ID >= len(leaders) {
+					return nil, fmt.Errorf("%w: metadata for %s: partition %d of %d", ErrUnavailable, topic, pt.ID, len(leaders))
+				}
+				leaders[pt.ID] = pt.Leader.ID
+			}
+			return leaders, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: topic %s has no partitions", ErrUnavailable, topic)
+	return nil, fmt.Errorf("%w: topic %s has no partitions", ErrUnavailable, topic)
 }
 
 // Ping reports whether a broker answers (ApiVersions: never served from the

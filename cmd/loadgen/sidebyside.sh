@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# sidebyside.sh: the gateway (role ingest) and the naive handler (cmd/naive)
+# measured in one run on one machine, alternating, each against a fresh kfake
+# broker (cmd/kfakebroker, 6 partitions) in its own process, with
+# cmd/loadgen sending signed Twilio SMS webhooks from the same machine.
+#
+# For each of ROUNDS rounds and each server: a warm-up, a closed loop
+# (CONNS connections, DURATION) and an open loop at RATE/s (DURATION).
+# Server CPU per request is the utime+stime delta of the server process
+# (/proc/<pid>/stat) over a run divided by the requests of that run.
+#
+#   cmd/loadgen/sidebyside.sh                      # the table
+#   PROFILE=/tmp/gw.pprof cmd/loadgen/sidebyside.sh  # instead: one CPU profile of the gateway's closed loop
+#
+# Environment: ROUNDS (3), DURATION (15s), WARMUP (3s), CONNS (64), RATE (5000), SENDERS (10000).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-3s}
+CONNS=${CONNS:-64}
+RATE=${RATE:-5000}
+SENDERS=${SENDERS:-10000}
+BROKER=127.0.0.1:19092
+GW=127.0.0.1:18081
+NAIVE=127.0.0.1:18080
+PPROF=127.0.0.1:16060
+TOKEN=benchtoken
+
+work=$(mktemp -d)
+bin=$work/bin
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$bin/" ./cmd/gateway ./cmd/naive ./cmd/kfakebroker ./cmd/loadgen
+hz=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+wait_http() {
+	for _ in $(seq 100); do
+		curl -fs -o /dev/null "http://$1$2" && return 0
+		sleep 0.1
+	done
+	echo "no answer from $1$2" >&2
+	return 1
+}
+
+start_broker() {
+	"$bin/kfakebroker" -addr $BROKER -partitions 6 >"$work/broker.log" 2>&1 &
+	broker=$!
+	pids+=("$broker")
+	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/19092) 2>/dev/null && return 0; sleep 0.1; done
+	echo "broker did not start" >&2
+	return 1
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# start_server NAME: sets server (pid) and base (URL).
+start_server() {
+	case $1 in
+	gateway)
+		env -i PATH="$PATH" GATEWAY_ROLES=ingest KAFKA_BROKERS=$BROKER KAFKA_PARTITIONS=6 KAFKA_REPLICATION_FACTOR=1 \
+			GATEWAY_HTTP_ADDR=$GW GATEWAY_PUBLIC_URL=http://$GW GATEWAY_DATA_DIR="$work/data" \
+			TWILIO_ACCOUNT_SID=ACbench TWILIO_AUTH_TOKEN=$TOKEN GATEWAY_LOG_LEVEL=error \
+			${PROFILE:+GATEWAY_PPROF_ADDR=$PPROF} "$bin/gateway" >"$work/gateway.log" 2>&1 &
+		server=$!
+		base=http://$GW
+		wait_http $GW /readyz
+		;;
+	naive)
+		"$bin/naive" -addr $NAIVE -brokers $BROKER >"$work/naive.log" 2>&1 &
+		server=$!
+		base=http://$NAIVE
+		wait_http $NAIVE /healthz
+		;;
+	esac
+	pids+=("$server")
+}
+
+# load ARGS...: runs loadgen against $base, prints "sent p99_ms rps cpu_us_per_request".
+load() {
+	local before after out
+	before=$(cpu_ticks "$server")
+	out=$("$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -summary "$@" | grep '^RESULT') || true
+	after=$(cpu_ticks "$server")
+	echo "$out" | awk -v d=$((after - before)) -v hz="$hz" '{
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		cpu = v["sent"] > 0 ? d / hz * 1e6 / v["sent"] : 0
+		printf "%s %s %s %.1f %s\n", v["sent"], v["p99_ms"], v["rps"], cpu, v["errors"]
+	}'
+}
+
+if [[ -n ${PROFILE:-} ]]; then
+	start_broker
+	start_server gateway
+	"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" -duration "$WARMUP" >/dev/null
+	secs=${DURATION%s}
+	curl -fs -o "$PROFILE" "http://$PPROF/debug/pprof/profile?seconds=$((secs - 2))" &
+	prof=$!
+	"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" -duration "$DURATION" -summary | grep '^RESULT'
+	wait $prof
+	go tool pprof -top -nodecount=15 "$bin/gateway" "$PROFILE" 2>/dev/null | head -21
+	exit 0
+fi
+
+rows=$work/rows
+echo "| round | server | closed loop ($CONNS conns) req/s | CPU µs/req (closed) | p99 ms at $RATE/s | CPU µs/req at $RATE/s | errors |"
+echo "|---|---|---|---|---|---|---|"
+for round in $(seq "$ROUNDS"); do
+	for name in gateway naive; do
+		start_broker
+		start_server $name
+		"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" -duration "$WARMUP" >/dev/null || true
+		read -r c_sent _ c_rps c_cpu c_err < <(load -conns "$CONNS" -duration "$DURATION")
+		read -r r_sent r_p99 _ r_cpu r_err < <(load -conns "$CONNS" -rate "$RATE" -duration "$DURATION")
+		stop "$server"
+		stop "$broker"
+		echo "| $round | $name | $c_rps | $c_cpu | $r_p99 | $r_cpu | $((c_err + r_err)) |"
+		echo "$name $c_rps $c_cpu $r_p99 $r_cpu" >>"$rows"
+	done
+done
+
+echo
+echo "| server | median req/s (closed) | median CPU µs/req (closed) | median p99 ms at $RATE/s | median CPU µs/req at $RATE/s |"
+echo "|---|---|---|---|---|"
+for name in gateway naive; do
+	med() { grep "^$name " "$rows" | awk -v c="$1" '{print $c}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+	echo "| $name | $(med 2) | $(med 3) | $(med 4) | $(med 5) |"
+done
+g=$(grep '^gateway ' "$rows" | awk '{print $2}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+n=$(grep '^naive ' "$rows" | awk '{print $2}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+awk -v g="$g" -v n="$n" 'BEGIN { printf "\ngateway / naive closed-loop throughput (medians): %.2fx\n", g / n }'
