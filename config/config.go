@@ -160,262 +160,283 @@ func Load(getenv func(string) string) (Config, error) {
 			return file[k]
 		}
 	}
-	var problems []string
-	bad := func(name, format string, args ...any) {
-		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	r := &reader{get: get}
+	var c Config
+	for _, section := range []func(*Config){r.server, r.kafkaAndStore, r.providers, r.conversations, r.chat, r.media} {
+		section(&c)
 	}
-	str := func(name, def string) string {
-		if v := strings.TrimSpace(get(name)); v != "" {
-			return v
-		}
+	if len(r.problems) > 0 {
+		return c, errors.New("config: " + strings.Join(r.problems, "; "))
+	}
+	return c, nil
+}
+
+// reader reads variables and collects every problem, named by variable.
+type reader struct {
+	get      func(string) string
+	problems []string
+}
+
+func (r *reader) bad(name, format string, args ...any) {
+	r.problems = append(r.problems, name+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.get(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) dur(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
 		return def
 	}
-	dur := func(name string, def time.Duration) time.Duration {
-		v := str(name, "")
-		if v == "" {
-			return def
-		}
-		d, err := parseDuration(v)
-		if err != nil || d < 0 {
-			bad(name, "%q is not a duration (like 72h, 30m or 7d)", v)
-			return def
-		}
-		return d
+	d, err := parseDuration(v)
+	if err != nil || d < 0 {
+		r.bad(name, "%q is not a duration (like 72h, 30m or 7d)", v)
+		return def
 	}
-	num := func(name string, def int) int {
-		v := str(name, "")
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			bad(name, "%q is not an integer", v)
-			return def
-		}
-		return n
-	}
+	return d
+}
 
-	c := Config{
-		HTTPAddr:          str("GATEWAY_HTTP_ADDR", ":8080"),
-		OpsAddr:           str("GATEWAY_OPS_ADDR", ""),
-		MaxConns:          num("GATEWAY_MAX_CONNS", 20000),
-		MaxConnsPerIP:     num("GATEWAY_MAX_CONNS_PER_IP", 1000),
-		PublicURL:         strings.TrimRight(str("GATEWAY_PUBLIC_URL", ""), "/"),
-		DataDir:           str("GATEWAY_DATA_DIR", "./data"),
-		EmbeddedKafkaAddr: str("GATEWAY_EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"),
-		TopicPrefix:       str("KAFKA_TOPIC_PREFIX", "gateway."),
-		KafkaPartitions:   num("KAFKA_PARTITIONS", 12),
-		CoreBatch:         num("GATEWAY_CORE_BATCH", 100),
-		DatabaseURL:       str("DATABASE_URL", ""),
-		LogLevel:          str("GATEWAY_LOG_LEVEL", "info"),
-
-		TwilioAccountSID: str("TWILIO_ACCOUNT_SID", ""), TwilioAuthToken: str("TWILIO_AUTH_TOKEN", ""),
-		TwilioAPIURL: str("TWILIO_API_URL", "https://api.twilio.com"), TwilioFromNumber: str("TWILIO_FROM_NUMBER", ""),
-		SendGridAPIKey: str("SENDGRID_API_KEY", ""), SendGridInboundUser: str("SENDGRID_INBOUND_USER", ""),
-		SendGridInboundPassword: str("SENDGRID_INBOUND_PASSWORD", ""), SendGridEventPublicKey: str("SENDGRID_EVENT_PUBLIC_KEY", ""),
-		SendGridAPIURL: str("SENDGRID_API_URL", "https://api.sendgrid.com"), SendGridFromEmail: str("SENDGRID_FROM_EMAIL", ""),
-		MetaAppSecret: str("META_APP_SECRET", ""), MetaVerifyToken: str("META_VERIFY_TOKEN", ""),
-		MetaGraphURL: str("META_GRAPH_URL", "https://graph.facebook.com"), MetaGraphVersion: str("META_GRAPH_VERSION", "v23.0"),
-		WhatsAppAccessToken: str("WHATSAPP_ACCESS_TOKEN", ""), WhatsAppPhoneNumberID: str("WHATSAPP_PHONE_NUMBER_ID", ""),
-		MessengerPageAccessToken: str("MESSENGER_PAGE_ACCESS_TOKEN", ""),
-		ChatSecret:               str("GATEWAY_CHAT_SECRET", ""),
-		MediaSecret:              str("GATEWAY_MEDIA_SECRET", ""),
-		MediaMaxBytes:            int64(num("GATEWAY_MEDIA_MAX_BYTES", 20<<20)),
-		MediaURLTTL:              dur("GATEWAY_MEDIA_URL_TTL", 7*24*time.Hour),
-
-		ReopenWindow:          dur("GATEWAY_REOPEN_WINDOW", 72*time.Hour),
-		AutoCloseAfter:        dur("GATEWAY_AUTO_CLOSE_AFTER", 96*time.Hour),
-		ReopenWindowByChannel: map[string]time.Duration{},
+func (r *reader) num(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
 	}
-	for _, ch := range Channels {
-		name := "GATEWAY_REOPEN_WINDOW_" + strings.ToUpper(ch)
-		if str(name, "") != "" {
-			c.ReopenWindowByChannel[ch] = dur(name, 0)
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.bad(name, "%q is not an integer", v)
+		return def
+	}
+	return n
+}
+
+// hostPort checks that v, when set, is host:port.
+func (r *reader) hostPort(name, v string) {
+	if v == "" {
+		return
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		r.bad(name, "%q is not host:port", v)
+	}
+}
+
+// httpURL checks that v, when set, is an http(s) URL with a host.
+func (r *reader) httpURL(name, v string) {
+	if v == "" {
+		return
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.bad(name, "%q is not an http(s) URL", v)
+	}
+}
+
+// atLeast checks that n is min or more.
+func (r *reader) atLeast(name string, n, min int, why string) {
+	if n < min {
+		r.bad(name, "%s", why)
+	}
+}
+
+// server: listeners, public URL, data dir, connection caps, log level.
+func (r *reader) server(c *Config) {
+	c.HTTPAddr = r.str("GATEWAY_HTTP_ADDR", ":8080")
+	c.OpsAddr = r.str("GATEWAY_OPS_ADDR", "")
+	c.PprofAddr = r.str("GATEWAY_PPROF_ADDR", "")
+	c.PublicURL = strings.TrimRight(r.str("GATEWAY_PUBLIC_URL", ""), "/")
+	c.DataDir = r.str("GATEWAY_DATA_DIR", "./data")
+	c.LogLevel = r.str("GATEWAY_LOG_LEVEL", "info")
+	c.MaxConns = r.num("GATEWAY_MAX_CONNS", 20000)
+	c.MaxConnsPerIP = r.num("GATEWAY_MAX_CONNS_PER_IP", 1000)
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		r.bad("GATEWAY_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	r.hostPort("GATEWAY_OPS_ADDR", c.OpsAddr)
+	r.hostPort("GATEWAY_PPROF_ADDR", c.PprofAddr)
+	r.httpURL("GATEWAY_PUBLIC_URL", c.PublicURL)
+	r.atLeast("GATEWAY_MAX_CONNS", c.MaxConns, 0, "must be 0 (no cap) or more")
+	r.atLeast("GATEWAY_MAX_CONNS_PER_IP", c.MaxConnsPerIP, 0, "must be 0 (no cap) or more")
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		r.bad("GATEWAY_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	c.Roles = map[string]bool{}
+	for _, role := range strings.Split(r.str("GATEWAY_ROLES", "all"), ",") {
+		switch role = strings.TrimSpace(role); role {
+		case "all":
+			c.Roles[RoleIngest], c.Roles[RoleCore], c.Roles[RoleOutbox] = true, true, true
+		case RoleIngest, RoleCore, RoleOutbox:
+			c.Roles[role] = true
+		default:
+			r.bad("GATEWAY_ROLES", "unknown role %q (want all or a comma list of ingest, core, outbox)", role)
 		}
 	}
+}
+
+// kafkaAndStore: brokers (or the embedded one), topics, the database, the
+// core's batch and the local spool.
+func (r *reader) kafkaAndStore(c *Config) {
+	c.EmbeddedKafkaAddr = r.str("GATEWAY_EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092")
+	c.TopicPrefix = r.str("KAFKA_TOPIC_PREFIX", "gateway.")
+	c.KafkaPartitions = r.num("KAFKA_PARTITIONS", 12)
+	c.CoreBatch = r.num("GATEWAY_CORE_BATCH", 100)
+	c.DatabaseURL = r.str("DATABASE_URL", "")
+	r.hostPort("GATEWAY_EMBEDDED_KAFKA_ADDR", c.EmbeddedKafkaAddr)
+	if v := r.str("KAFKA_BROKERS", ""); v != "" {
+		for _, b := range strings.Split(v, ",") {
+			b = strings.TrimSpace(b)
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				r.bad("KAFKA_BROKERS", "%q is not host:port", b)
+				continue
+			}
+			c.KafkaBrokers = append(c.KafkaBrokers, b)
+		}
+	}
+	c.KafkaReplication = r.num("KAFKA_REPLICATION_FACTOR", map[bool]int{true: 1, false: 3}[len(c.KafkaBrokers) == 0])
+	if c.CoreBatch < 1 || c.CoreBatch > 5000 {
+		r.bad("GATEWAY_CORE_BATCH", "must be between 1 and 5000")
+	}
+	r.atLeast("KAFKA_PARTITIONS", c.KafkaPartitions, 1, "must be at least 1")
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		r.bad("DATABASE_URL", "must be a postgres:// URL (leave it empty for SQLite under GATEWAY_DATA_DIR)")
+	}
+	switch v := strings.ToLower(r.str("GATEWAY_SPOOL", "on")); v {
+	case "on", "true", "1":
+		c.Spool = true
+	case "off", "false", "0":
+	default:
+		r.bad("GATEWAY_SPOOL", "%q is not on or off", v)
+	}
+	c.SpoolMaxBytes = 1 << 30
+	if v := r.str("GATEWAY_SPOOL_MAX_BYTES", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1<<20 {
+			r.bad("GATEWAY_SPOOL_MAX_BYTES", "%q is not a number of bytes of at least 1048576", v)
+		} else {
+			c.SpoolMaxBytes = n
+		}
+	}
+	c.InstanceID = r.str("GATEWAY_INSTANCE_ID", "")
+	if c.InstanceID != "" && !validInstanceID(c.InstanceID) {
+		r.bad("GATEWAY_INSTANCE_ID", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.InstanceID)
+	}
+}
+
+// providers: credentials, API URLs and sender addresses of Twilio,
+// SendGrid and Meta; the age of SendGrid's signed events; inbound email
+// whose sender is not authenticated.
+func (r *reader) providers(c *Config) {
+	c.TwilioAccountSID, c.TwilioAuthToken = r.str("TWILIO_ACCOUNT_SID", ""), r.str("TWILIO_AUTH_TOKEN", "")
+	c.TwilioAPIURL, c.TwilioFromNumber = r.str("TWILIO_API_URL", "https://api.twilio.com"), r.str("TWILIO_FROM_NUMBER", "")
+	c.SendGridAPIKey, c.SendGridInboundUser = r.str("SENDGRID_API_KEY", ""), r.str("SENDGRID_INBOUND_USER", "")
+	c.SendGridInboundPassword, c.SendGridEventPublicKey = r.str("SENDGRID_INBOUND_PASSWORD", ""), r.str("SENDGRID_EVENT_PUBLIC_KEY", "")
+	c.SendGridAPIURL, c.SendGridFromEmail = r.str("SENDGRID_API_URL", "https://api.sendgrid.com"), r.str("SENDGRID_FROM_EMAIL", "")
+	c.MetaAppSecret, c.MetaVerifyToken = r.str("META_APP_SECRET", ""), r.str("META_VERIFY_TOKEN", "")
+	c.MetaGraphURL, c.MetaGraphVersion = r.str("META_GRAPH_URL", "https://graph.facebook.com"), r.str("META_GRAPH_VERSION", "v23.0")
+	c.WhatsAppAccessToken, c.WhatsAppPhoneNumberID = r.str("WHATSAPP_ACCESS_TOKEN", ""), r.str("WHATSAPP_PHONE_NUMBER_ID", "")
+	c.MessengerPageAccessToken = r.str("MESSENGER_PAGE_ACCESS_TOKEN", "")
+	r.httpURL("TWILIO_API_URL", c.TwilioAPIURL)
+	r.httpURL("SENDGRID_API_URL", c.SendGridAPIURL)
+	r.httpURL("META_GRAPH_URL", c.MetaGraphURL)
+	c.SendGridEventMaxAge = r.dur("SENDGRID_EVENT_MAX_AGE", 10*time.Minute)
+	if c.SendGridEventMaxAge < time.Minute || c.SendGridEventMaxAge > 24*time.Hour {
+		r.bad("SENDGRID_EVENT_MAX_AGE", "must be between 1m and 24h")
+	}
+	c.EmailUnverified = strings.ToLower(r.str("GATEWAY_EMAIL_UNVERIFIED", "mark"))
+	if c.EmailUnverified != "mark" && c.EmailUnverified != "separate" {
+		r.bad("GATEWAY_EMAIL_UNVERIFIED", "%q is not mark or separate", c.EmailUnverified)
+	}
+}
+
+// conversations: reopen windows, auto-close, send rates, operator tokens
+// and assignment.
+func (r *reader) conversations(c *Config) {
+	c.ReopenWindow = r.dur("GATEWAY_REOPEN_WINDOW", 72*time.Hour)
+	c.AutoCloseAfter = r.dur("GATEWAY_AUTO_CLOSE_AFTER", 96*time.Hour)
+	c.ReopenWindowByChannel = map[string]time.Duration{}
 	c.OutboxRates = map[string]float64{}
 	for _, ch := range Channels {
-		name := "GATEWAY_OUTBOX_RATE_" + strings.ToUpper(ch)
-		if v := str(name, ""); v != "" {
+		name := "GATEWAY_REOPEN_WINDOW_" + strings.ToUpper(ch)
+		if r.str(name, "") != "" {
+			c.ReopenWindowByChannel[ch] = r.dur(name, 0)
+		}
+		name = "GATEWAY_OUTBOX_RATE_" + strings.ToUpper(ch)
+		if v := r.str(name, ""); v != "" {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f <= 0 {
-				bad(name, "%q is not a positive number of messages per second", v)
+				r.bad(name, "%q is not a positive number of messages per second", v)
 				continue
 			}
 			c.OutboxRates[ch] = f
 		}
 	}
 	if c.AutoCloseAfter == 0 {
-		bad("GATEWAY_AUTO_CLOSE_AFTER", "must be more than 0")
+		r.bad("GATEWAY_AUTO_CLOSE_AFTER", "must be more than 0")
 	}
+	var problems []string
+	c.APITokens, c.MultiAssign, problems = parseAgents(r.str("GATEWAY_API_TOKENS", ""), r.str("GATEWAY_MULTI_ASSIGN", "false"))
+	r.problems = append(r.problems, problems...)
+}
 
-	// Addresses.
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		bad("GATEWAY_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
-	}
-	if c.OpsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
-			bad("GATEWAY_OPS_ADDR", "%q is not host:port", c.OpsAddr)
-		}
-	}
-	if c.MaxConns < 0 {
-		bad("GATEWAY_MAX_CONNS", "must be 0 (no cap) or more")
-	}
-	if c.MaxConnsPerIP < 0 {
-		bad("GATEWAY_MAX_CONNS_PER_IP", "must be 0 (no cap) or more")
-	}
-	if _, _, err := net.SplitHostPort(c.EmbeddedKafkaAddr); err != nil {
-		bad("GATEWAY_EMBEDDED_KAFKA_ADDR", "%q is not host:port", c.EmbeddedKafkaAddr)
-	}
-	if c.PublicURL != "" {
-		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("GATEWAY_PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
-		}
-	}
-	for name, v := range map[string]string{"TWILIO_API_URL": c.TwilioAPIURL, "SENDGRID_API_URL": c.SendGridAPIURL, "META_GRAPH_URL": c.MetaGraphURL} {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(name, "%q is not an http(s) URL", v)
-		}
-	}
-	if v := str("KAFKA_BROKERS", ""); v != "" {
-		for _, b := range strings.Split(v, ",") {
-			b = strings.TrimSpace(b)
-			if _, _, err := net.SplitHostPort(b); err != nil {
-				bad("KAFKA_BROKERS", "%q is not host:port", b)
-				continue
-			}
-			c.KafkaBrokers = append(c.KafkaBrokers, b)
-		}
-	}
-	c.KafkaReplication = num("KAFKA_REPLICATION_FACTOR", map[bool]int{true: 1, false: 3}[len(c.KafkaBrokers) == 0])
-	if c.CoreBatch < 1 || c.CoreBatch > 5000 {
-		bad("GATEWAY_CORE_BATCH", "must be between 1 and 5000")
-	}
-	if c.KafkaPartitions < 1 {
-		bad("KAFKA_PARTITIONS", "must be at least 1")
-	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		bad("DATABASE_URL", "must be a postgres:// URL (leave it empty for SQLite under GATEWAY_DATA_DIR)")
-	}
-
-	// Roles.
-	c.Roles = map[string]bool{}
-	for _, r := range strings.Split(str("GATEWAY_ROLES", "all"), ",") {
-		switch r = strings.TrimSpace(r); r {
-		case "all":
-			c.Roles[RoleIngest], c.Roles[RoleCore], c.Roles[RoleOutbox] = true, true, true
-		case RoleIngest, RoleCore, RoleOutbox:
-			c.Roles[r] = true
-		default:
-			bad("GATEWAY_ROLES", "unknown role %q (want all or a comma list of ingest, core, outbox)", r)
-		}
-	}
-
-	var agentProblems []string
-	c.APITokens, c.MultiAssign, agentProblems = parseAgents(str("GATEWAY_API_TOKENS", ""), str("GATEWAY_MULTI_ASSIGN", "false"))
-	problems = append(problems, agentProblems...)
-	if v := str("GATEWAY_CHAT_ALLOWED_ORIGINS", ""); v != "" {
+// chat: the web chat's key, origins, limits and history.
+func (r *reader) chat(c *Config) {
+	c.ChatSecret = r.str("GATEWAY_CHAT_SECRET", "")
+	if v := r.str("GATEWAY_CHAT_ALLOWED_ORIGINS", ""); v != "" {
 		for _, o := range strings.Split(v, ",") {
 			c.ChatAllowedOrigins = append(c.ChatAllowedOrigins, strings.TrimSpace(o))
 		}
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("GATEWAY_LOG_LEVEL", "%q is not one of debug, info, warn, error", c.LogLevel)
-	}
-
-	// Limits against hostile input.
-	c.SendGridEventMaxAge = dur("SENDGRID_EVENT_MAX_AGE", 10*time.Minute)
-	if c.SendGridEventMaxAge < time.Minute || c.SendGridEventMaxAge > 24*time.Hour {
-		bad("SENDGRID_EVENT_MAX_AGE", "must be between 1m and 24h")
-	}
-	c.ChatMaxFrameBytes = num("GATEWAY_CHAT_MAX_FRAME_BYTES", 16<<10)
+	c.ChatMaxFrameBytes = r.num("GATEWAY_CHAT_MAX_FRAME_BYTES", 16<<10)
 	if c.ChatMaxFrameBytes < 1024 || c.ChatMaxFrameBytes > 1<<20 {
-		bad("GATEWAY_CHAT_MAX_FRAME_BYTES", "must be between 1024 and 1048576")
+		r.bad("GATEWAY_CHAT_MAX_FRAME_BYTES", "must be between 1024 and 1048576")
 	}
 	c.ChatRate, c.ChatBurst = 5, 20
-	if v := str("GATEWAY_CHAT_RATE", ""); v != "" {
-		r, b, _ := strings.Cut(v, ":")
-		f, err1 := strconv.ParseFloat(r, 64)
-		n, err2 := strconv.Atoi(b)
-		if b == "" {
+	if v := r.str("GATEWAY_CHAT_RATE", ""); v != "" {
+		rate, burst, _ := strings.Cut(v, ":")
+		f, err1 := strconv.ParseFloat(rate, 64)
+		n, err2 := strconv.Atoi(burst)
+		if burst == "" {
 			n, err2 = max(1, int(f)), nil
 		}
 		if err1 != nil || err2 != nil || f <= 0 || n < 1 {
-			bad("GATEWAY_CHAT_RATE", "%q is not frames per second with an optional burst (like 5:20)", v)
+			r.bad("GATEWAY_CHAT_RATE", "%q is not frames per second with an optional burst (like 5:20)", v)
 		} else {
 			c.ChatRate, c.ChatBurst = f, n
 		}
 	}
-	c.ChatMaxSockets = num("GATEWAY_CHAT_MAX_SOCKETS", 10000)
-	c.ChatMaxSocketsPerIP = num("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", 20)
-	if c.ChatMaxSockets < 1 {
-		bad("GATEWAY_CHAT_MAX_SOCKETS", "must be at least 1")
-	}
-	if c.ChatMaxSocketsPerIP < 1 {
-		bad("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", "must be at least 1")
-	}
-	c.ChatIdleTimeout = dur("GATEWAY_CHAT_IDLE_TIMEOUT", 30*time.Minute)
+	c.ChatMaxSockets = r.num("GATEWAY_CHAT_MAX_SOCKETS", 10000)
+	c.ChatMaxSocketsPerIP = r.num("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", 20)
+	r.atLeast("GATEWAY_CHAT_MAX_SOCKETS", c.ChatMaxSockets, 1, "must be at least 1")
+	r.atLeast("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", c.ChatMaxSocketsPerIP, 1, "must be at least 1")
+	c.ChatIdleTimeout = r.dur("GATEWAY_CHAT_IDLE_TIMEOUT", 30*time.Minute)
 	if c.ChatIdleTimeout < time.Second {
-		bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")
+		r.bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")
 	}
-
-	// Sender authentication of inbound email.
-	c.EmailUnverified = strings.ToLower(str("GATEWAY_EMAIL_UNVERIFIED", "mark"))
-	if c.EmailUnverified != "mark" && c.EmailUnverified != "separate" {
-		bad("GATEWAY_EMAIL_UNVERIFIED", "%q is not mark or separate", c.EmailUnverified)
+	c.ChatHistory = r.num("GATEWAY_CHAT_HISTORY", 50)
+	if c.ChatHistory < 0 || c.ChatHistory > 1000 {
+		r.bad("GATEWAY_CHAT_HISTORY", "must be between 0 and 1000")
 	}
+}
 
-	// Where media may be fetched from.
-	if v := str("GATEWAY_MEDIA_ALLOWED_HOSTS", ""); v != "" {
+// media: the store's key, limits, link lifetime and allowed hosts.
+func (r *reader) media(c *Config) {
+	c.MediaSecret = r.str("GATEWAY_MEDIA_SECRET", "")
+	c.MediaMaxBytes = int64(r.num("GATEWAY_MEDIA_MAX_BYTES", 20<<20))
+	c.MediaURLTTL = r.dur("GATEWAY_MEDIA_URL_TTL", 7*24*time.Hour)
+	if v := r.str("GATEWAY_MEDIA_ALLOWED_HOSTS", ""); v != "" {
 		for _, h := range strings.Split(v, ",") {
 			h = strings.ToLower(strings.TrimSpace(h))
 			if !hostPattern(h) {
-				bad("GATEWAY_MEDIA_ALLOWED_HOSTS", "%q is not a host, host:port or *.suffix", h)
+				r.bad("GATEWAY_MEDIA_ALLOWED_HOSTS", "%q is not a host, host:port or *.suffix", h)
 				continue
 			}
 			c.MediaAllowedHosts = append(c.MediaAllowedHosts, h)
 		}
 	}
-	c.ChatHistory = num("GATEWAY_CHAT_HISTORY", 50)
-	if c.ChatHistory < 0 || c.ChatHistory > 1000 {
-		bad("GATEWAY_CHAT_HISTORY", "must be between 0 and 1000")
-	}
-
-	// Spool and instance.
-	switch v := strings.ToLower(str("GATEWAY_SPOOL", "on")); v {
-	case "on", "true", "1":
-		c.Spool = true
-	case "off", "false", "0":
-	default:
-		bad("GATEWAY_SPOOL", "%q is not on or off", v)
-	}
-	c.SpoolMaxBytes = 1 << 30
-	if v := str("GATEWAY_SPOOL_MAX_BYTES", ""); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1<<20 {
-			bad("GATEWAY_SPOOL_MAX_BYTES", "%q is not a number of bytes of at least 1048576", v)
-		} else {
-			c.SpoolMaxBytes = n
-		}
-	}
-	c.InstanceID = str("GATEWAY_INSTANCE_ID", "")
-	if c.InstanceID != "" && !validInstanceID(c.InstanceID) {
-		bad("GATEWAY_INSTANCE_ID", "%q must be 1 to 64 letters, digits, '.', '_' or '-'", c.InstanceID)
-	}
-
-	// Profiling.
-	c.PprofAddr = str("GATEWAY_PPROF_ADDR", "")
-	if c.PprofAddr != "" {
-		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
-			bad("GATEWAY_PPROF_ADDR", "%q is not host:port", c.PprofAddr)
-		}
-	}
-	if len(problems) > 0 {
-		return c, errors.New("config: " + strings.Join(problems, "; "))
-	}
-	return c, nil
 }
 
 func validInstanceID(s string) bool {
