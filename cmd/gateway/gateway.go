@@ -117,53 +117,21 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		}
 	}()
 
-	// Kafka.
-	g.brokers = cfg.KafkaBrokers
-	if cfg.Embedded() {
-		g.embedded, err = kafkabus.StartEmbedded(cfg.DataDir, cfg.EmbeddedKafkaAddr, cfg.KafkaPartitions)
-		if err != nil {
-			return nil, fmt.Errorf("GATEWAY_EMBEDDED_KAFKA_ADDR: %w", err)
-		}
-		g.closers = append(g.closers, func() error { g.embedded.Close(); return nil })
-		g.brokers = []string{g.embedded.Addr()}
-		log.Info("embedded kafka broker started", "addr", g.embedded.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
-	}
-	topics := kafkabus.Topics{Prefix: cfg.TopicPrefix}
-	g.producer = kafkabus.NewProducer(kafkabus.ProducerConfig{Brokers: g.brokers}, reg)
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := kafkabus.EnsureTopics(setup, g.producer.Client(), topics.All(), cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
-		if errors.Is(err, kafka.InvalidReplicationFactor) {
-			return nil, fmt.Errorf("KAFKA_REPLICATION_FACTOR: %d is more than the cluster allows: %w", cfg.KafkaReplication, err)
-		}
-		return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
-	}
-	if cfg.Has(config.RoleIngest) && cfg.Spool {
-		dir := filepath.Join(cfg.DataDir, "spool")
-		g.spool, err = spool.Open(dir, spool.Options{MaxBytes: cfg.SpoolMaxBytes, Log: log, Registerer: reg})
-		if err != nil {
-			return nil, fmt.Errorf("GATEWAY_SPOOL: %w", err)
-		}
-		g.closers = append(g.closers, g.spool.Close)
+	topics := kafkabus.Topics{Prefix: cfg.TopicPrefix}
+	if err := g.openKafka(setup, topics); err != nil {
+		return nil, err
 	}
 	ready := map[string]connectors.Pinger{
 		"workers": g.work,
 		"kafka":   kafkaCheck{client: g.producer.Client(), spool: g.spool, log: log},
 	}
-
-	// Database, for the roles that keep state.
 	if cfg.Has(config.RoleCore) || cfg.Has(config.RoleOutbox) {
-		url := cfg.DatabaseURL
-		if url == "" {
-			url = filepath.Join(cfg.DataDir, "gateway.db")
+		if err := g.openStore(setup); err != nil {
+			return nil, err
 		}
-		g.store, err = sqlstore.Open(setup, url)
-		if err != nil {
-			return nil, fmt.Errorf("DATABASE_URL: %w", err)
-		}
-		g.closers = append(g.closers, g.store.Close)
 		ready["database"] = g.store
-		log.Info("database ready", "dialect", g.store.Dialect())
 	}
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -201,6 +169,52 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 	g.work.Go("http listener", func() error { return app.Listener(ln) })
 	log.Info("gateway started", "addr", g.ln.Addr().String(), "version", version, "roles", roleList(cfg))
 	return g, nil
+}
+
+// openKafka starts the embedded broker when no brokers are configured,
+// the producer, the topics, and (ingest) the local spool.
+func (g *Gateway) openKafka(ctx context.Context, topics kafkabus.Topics) (err error) {
+	cfg := g.cfg
+	g.brokers = cfg.KafkaBrokers
+	if cfg.Embedded() {
+		g.embedded, err = kafkabus.StartEmbedded(cfg.DataDir, cfg.EmbeddedKafkaAddr, cfg.KafkaPartitions)
+		if err != nil {
+			return fmt.Errorf("GATEWAY_EMBEDDED_KAFKA_ADDR: %w", err)
+		}
+		g.closers = append(g.closers, func() error { g.embedded.Close(); return nil })
+		g.brokers = []string{g.embedded.Addr()}
+		g.log.Info("embedded kafka broker started", "addr", g.embedded.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
+	}
+	g.producer = kafkabus.NewProducer(kafkabus.ProducerConfig{Brokers: g.brokers}, g.reg)
+	if err := kafkabus.EnsureTopics(ctx, g.producer.Client(), topics.All(), cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
+		if errors.Is(err, kafka.InvalidReplicationFactor) {
+			return fmt.Errorf("KAFKA_REPLICATION_FACTOR: %d is more than the cluster allows: %w", cfg.KafkaReplication, err)
+		}
+		return fmt.Errorf("KAFKA_BROKERS: %w", err)
+	}
+	if cfg.Has(config.RoleIngest) && cfg.Spool {
+		g.spool, err = spool.Open(filepath.Join(cfg.DataDir, "spool"), spool.Options{MaxBytes: cfg.SpoolMaxBytes, Log: g.log, Registerer: g.reg})
+		if err != nil {
+			return fmt.Errorf("GATEWAY_SPOOL: %w", err)
+		}
+		g.closers = append(g.closers, g.spool.Close)
+	}
+	return nil
+}
+
+// openStore opens (and migrates) the database of the roles that keep state.
+func (g *Gateway) openStore(ctx context.Context) (err error) {
+	url := g.cfg.DatabaseURL
+	if url == "" {
+		url = filepath.Join(g.cfg.DataDir, "gateway.db")
+	}
+	g.store, err = sqlstore.Open(ctx, url)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	g.closers = append(g.closers, g.store.Close)
+	g.log.Info("database ready", "dialect", g.store.Dialect())
+	return nil
 }
 
 // listenOps serves /metrics, /readyz and /healthz on GATEWAY_OPS_ADDR, away
