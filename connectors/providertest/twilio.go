@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -107,61 +108,73 @@ func (tw *Twilio) fail(w http.ResponseWriter, e twilioErr) bool {
 	return false
 }
 
-func (tw *Twilio) handle(w http.ResponseWriter, r *http.Request, req *Request) bool {
+// check refuses a request as Twilio's Messages API does: path, method,
+// credentials, content type, required and well-formed parameters, and the
+// magic test numbers' errors.
+func (tw *Twilio) check(r *http.Request, f url.Values) (twilioErr, bool) {
 	m := twilioPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
-		return tw.fail(w, twilioErr{404, 20404, "The requested resource " + r.URL.Path + " was not found"})
+		return twilioErr{404, 20404, "The requested resource " + r.URL.Path + " was not found"}, false
 	}
 	if r.Method != http.MethodPost {
-		return tw.fail(w, twilioErr{405, 20004, "Method not allowed"})
+		return twilioErr{405, 20004, "Method not allowed"}, false
 	}
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != tw.AccountSID || pass != tw.AuthToken {
-		return tw.fail(w, twilioErr{401, 20003, "Authenticate"})
+		return twilioErr{401, 20003, "Authenticate"}, false
 	}
 	if !twilioSID.MatchString(m[1]) || m[1] != tw.AccountSID {
-		return tw.fail(w, twilioErr{404, 20404, "The requested resource " + r.URL.Path + " was not found"})
+		return twilioErr{404, 20404, "The requested resource " + r.URL.Path + " was not found"}, false
 	}
 	if mediaType(r.Header) != "application/x-www-form-urlencoded" {
-		return tw.fail(w, twilioErr{400, 20001, "Content-Type must be application/x-www-form-urlencoded"})
+		return twilioErr{400, 20001, "Content-Type must be application/x-www-form-urlencoded"}, false
 	}
-	f := req.Form
 	to, from, mg := f.Get("To"), f.Get("From"), f.Get("MessagingServiceSid")
 	body, media, contentSid, vars := f.Get("Body"), f["MediaUrl"], f.Get("ContentSid"), f.Get("ContentVariables")
 	switch {
 	case to == "":
-		return tw.fail(w, twilioErr{400, 21604, "A 'To' phone number is required."})
+		return twilioErr{400, 21604, "A 'To' phone number is required."}, false
 	case from == "" && mg == "":
-		return tw.fail(w, twilioErr{400, 21603, "A 'From' phone number is required."})
+		return twilioErr{400, 21603, "A 'From' phone number is required."}, false
 	case body == "" && len(media) == 0 && contentSid == "":
-		return tw.fail(w, twilioErr{400, 21602, "Message body is required."})
+		return twilioErr{400, 21602, "Message body is required."}, false
 	case utf8.RuneCountInString(body) > 1600:
-		return tw.fail(w, twilioErr{400, 21617, "The concatenated message body exceeds the 1600 character limit."})
+		return twilioErr{400, 21617, "The concatenated message body exceeds the 1600 character limit."}, false
 	case len(media) > 10:
-		return tw.fail(w, twilioErr{400, 21623, "Number of media files exceeds allowed limit."})
+		return twilioErr{400, 21623, "Number of media files exceeds allowed limit."}, false
 	}
 	toNum, toWA := strings.CutPrefix(to, "whatsapp:")
 	if !e164.MatchString(toNum) {
-		return tw.fail(w, twilioErr{400, 21211, "Invalid 'To' Phone Number: " + to})
+		return twilioErr{400, 21211, "Invalid 'To' Phone Number: " + to}, false
 	}
 	if from != "" {
 		fromNum, fromWA := strings.CutPrefix(from, "whatsapp:")
 		if !e164.MatchString(fromNum) {
-			return tw.fail(w, twilioErr{400, 21212, "Invalid From Number (caller ID): " + from})
+			return twilioErr{400, 21212, "Invalid From Number (caller ID): " + from}, false
 		}
 		if fromWA != toWA {
-			return tw.fail(w, twilioErr{400, 21910, "Invalid From and To pair. From and To should be of the same channel"})
+			return twilioErr{400, 21910, "Invalid From and To pair. From and To should be of the same channel"}, false
 		}
 	}
 	if vars != "" {
 		var obj map[string]any
 		if contentSid == "" || json.Unmarshal([]byte(vars), &obj) != nil {
-			return tw.fail(w, twilioErr{400, 21656, "The ContentVariables Parameter is invalid."})
+			return twilioErr{400, 21656, "The ContentVariables Parameter is invalid."}, false
 		}
 	}
 	if e, ok := twilioMagic[toNum]; ok && (e.code != 63016 || toWA && contentSid == "") {
+		return e, false
+	}
+	return twilioErr{}, true
+}
+
+func (tw *Twilio) handle(w http.ResponseWriter, r *http.Request, req *Request) bool {
+	if e, ok := tw.check(r, req.Form); !ok {
 		return tw.fail(w, e)
 	}
+	f := req.Form
+	to, from, mg := f.Get("To"), f.Get("From"), f.Get("MessagingServiceSid")
+	body, media, contentSid, vars := f.Get("Body"), f["MediaUrl"], f.Get("ContentSid"), f.Get("ContentVariables")
 
 	token := r.Header.Get("I-Twilio-Idempotency-Token")
 	tw.mu.Lock()
