@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -280,13 +279,7 @@ func testSMSEndToEnd(t *testing.T, dialect string) {
 
 func get(t *testing.T, g *Gateway, path string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + g.Addr() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return fmt.Sprintf("%d %s", resp.StatusCode, b)
+	return getAt(t, g.Addr(), path)
 }
 
 // With GATEWAY_SPOOL=off, a webhook Kafka cannot take is answered 503.
