@@ -13,6 +13,9 @@
 // Publisher puts the spool in front of a producer: records go straight to
 // Kafka while the spool is empty and Kafka takes them, to the spool
 // otherwise, so that nothing overtakes what is spooled.
+//
+// It imports kafkabus (the record and producer types) and core/retry; it
+// must not import the core, the connectors or fiber.
 package spool
 
 import (
