@@ -10,6 +10,9 @@ import (
 
 // relayLockKey is the PostgreSQL advisory lock that gives one instance at a
 // time the turn to publish the event outbox, so events keep their order.
+// The lock is taken per schema (its second key is a hash of the schema
+// name): gateways whose tables live in different schemas of one database
+// have outboxes of their own and never wait for each other.
 const relayLockKey = 7243011
 
 // ClaimEvents publishes the oldest outbox events and deletes them.
@@ -19,7 +22,7 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.
 		t := ct.(*tx)
 		if s.dialect == Postgres {
 			var got bool
-			if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock(?)`, relayLockKey).Scan(&got); err != nil {
+			if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock(?, hashtext(current_schema()))`, relayLockKey).Scan(&got); err != nil {
 				return fmt.Errorf("sqlstore: relay lock: %w", err)
 			}
 			if !got {
