@@ -85,7 +85,9 @@ const maxHeaderBytes = 8 << 10
 // are streamed: none is read or allocated until its route reads it within
 // its limit (edge.LimitBody, edge.ReadBody), which refuse encoded bodies with
 // 415. Slow clients are cut by the read and write timeouts; edge.LimitListener caps
-// connections in all and per client address.
+// connections in all and per client address. Every request is named
+// (edge.RequestID): its id is answered as X-Request-Id and logged as
+// request_id.
 func NewApp(cfg Config) *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -100,9 +102,11 @@ func NewApp(cfg Config) *fiber.App {
 		IdleTimeout:                  120 * time.Second,
 		// Idle keep-alive connections (and chat sockets) give their buffers back.
 		ReduceMemoryUsage: true,
-		ErrorHandler:      httperr.Handler(cfg.Log),
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			return httperr.Handler(edge.Log(c, cfg.Log))(c, err)
+		},
 	})
-	app.Use(edge.CloseUnread)
+	app.Use(edge.RequestID, edge.CloseUnread)
 	return app
 }
 

@@ -136,8 +136,10 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		start := time.Now()
 		outcome := "accepted"
 		defer func() {
+			took := time.Since(start)
 			metrics.request(outcome).Inc()
-			metrics.duration.Observe(time.Since(start).Seconds())
+			metrics.duration.Observe(took.Seconds())
+			w.access(c, rt.Name, outcome, took)
 		}()
 		if rt.Handler == nil {
 			outcome = "disabled"
@@ -164,18 +166,18 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			code, o := webhookError(err)
 			outcome = o
 			if code == core.EINTERNAL {
-				w.log.Error("webhook: handle", "connector", rt.Name, "error", err)
+				w.log.Error("webhook: handle", "connector", rt.Name, "outcome", o, "request_id", edge.ID(c), "error", err)
 				return httperr.Write(c, code, "internal error")
 			}
 			if o == "unauthorized" {
 				c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gateway"`)
 			}
-			w.log.Warn("webhook: refused", "connector", rt.Name, "outcome", o, "error", err)
+			w.log.Warn("webhook: refused", "connector", rt.Name, "outcome", o, "request_id", edge.ID(c), "error", err)
 			return httperr.Write(c, code, err.Error())
 		}
-		if err := w.publish(ctx, rt.Name, req, res); err != nil {
+		if err := w.publish(ctx, rt.Name, req, edge.RawID(c), res); err != nil {
 			outcome = "unavailable"
-			w.log.Error("webhook: publish", "connector", rt.Name, "error", err)
+			w.log.Error("webhook: publish", "connector", rt.Name, "outcome", outcome, "request_id", edge.ID(c), "error", err)
 			return httperr.Write(c, httperr.CodeUnavailable, "the event could not be stored; retry later")
 		}
 		if len(res.Events) == 0 && res.Ignored > 0 {
@@ -189,6 +191,19 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		}
 		return c.Status(fiber.StatusOK).Send(res.Body)
 	}
+}
+
+// access writes a request's one info line: its connector, outcome, status
+// and duration under its request id; never its body, addresses or
+// headers.
+func (w *Webhooks) access(c *fiber.Ctx, connector, outcome string, took time.Duration) {
+	ctx := c.UserContext()
+	if !w.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	w.log.LogAttrs(ctx, slog.LevelInfo, "webhook", slog.String("connector", connector), slog.String("outcome", outcome),
+		slog.Int("status", c.Response().StatusCode()), slog.Int64("duration_ms", took.Milliseconds()),
+		slog.String("request_id", edge.ID(c)))
 }
 
 // fiberHeader reads the request's headers where fiber keeps them: nothing
@@ -232,7 +247,7 @@ func (w *Webhooks) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Req
 // PublishEvents writes normalized events to inbound.v1 (the web chat, which
 // has no provider request to keep on raw.v1).
 func (w *Webhooks) PublishEvents(ctx context.Context, evs []webhook.Event) error {
-	return w.publish(ctx, "", nil, webhook.Result{Events: evs, NoRaw: true})
+	return w.publish(ctx, "", nil, nil, webhook.Result{Events: evs, NoRaw: true})
 }
 
 // bufs holds the buffers a request's records are written into (the raw
@@ -249,14 +264,15 @@ var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(norm
 // publish writes the raw request to raw.v1 and the events to inbound.v1,
 // all acknowledged by every in-sync replica, in one call. The raw record is
 // keyed like the events (the contact), so that one contact's requests stay
-// in order while a route's spread over the partitions.
-func (w *Webhooks) publish(ctx context.Context, route string, req *webhook.Request, res webhook.Result) error {
+// in order while a route's spread over the partitions. id is the request's
+// id, kept on the raw record as its request_id header.
+func (w *Webhooks) publish(ctx context.Context, route string, req *webhook.Request, id []byte, res webhook.Result) error {
 	bp := bufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	recs := make([]kafkabus.Record, 0, len(res.Events)+1)
 	if !res.NoRaw {
 		var rec kafkabus.Record
-		rec, buf = rawRecord(w.raw, route, req, res, buf)
+		rec, buf = rawRecord(w.raw, route, req, id, res, buf)
 		recs = append(recs, rec)
 	}
 	for _, ev := range res.Events {
@@ -311,22 +327,25 @@ func equalFold(b []byte, s string) bool {
 }
 
 // rawRecord builds the raw.v1 record of a request: its body as received,
-// the route, method, URL and arrival time, and every request header but
-// credentials as http-<lower-case name>. Header values are copied once,
-// into buf.
-func rawRecord(topic, route string, req *webhook.Request, res webhook.Result, buf []byte) (kafkabus.Record, []byte) {
+// the route, method, URL, arrival time and request id, and every request
+// header but credentials as http-<lower-case name>. Header values are
+// copied once, into buf.
+func rawRecord(topic, route string, req *webhook.Request, id []byte, res webhook.Result, buf []byte) (kafkabus.Record, []byte) {
 	put := func(s string) []byte {
 		start := len(buf)
 		buf = append(buf, s...)
 		return buf[start:len(buf):len(buf)]
 	}
-	hs := make([]kafka.Header, 4, 16)
+	hs := make([]kafka.Header, 5, 16)
 	hs[0] = kafka.Header{Key: "route", Value: put(route)}
 	hs[1] = kafka.Header{Key: "method", Value: put(req.Method)}
 	hs[2] = kafka.Header{Key: "url", Value: put(req.URL)}
 	start := len(buf)
 	buf = req.ReceivedAt.AppendFormat(buf, time.RFC3339Nano)
 	hs[3] = kafka.Header{Key: "received_at", Value: buf[start:len(buf):len(buf)]}
+	start = len(buf)
+	buf = append(buf, id...)
+	hs[4] = kafka.Header{Key: "request_id", Value: buf[start:len(buf):len(buf)]}
 	switch h := req.Header.(type) {
 	case fiberHeader:
 		h.h.VisitAll(func(k, v []byte) {

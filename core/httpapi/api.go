@@ -157,7 +157,8 @@ func (a *API) observe(route string, c *fiber.Ctx, start time.Time) {
 func (a *API) run(c *fiber.Ctx, pattern string, h fiber.Handler) {
 	defer func() {
 		if r := recover(); r != nil {
-			a.log.Error("api: panic", "route", pattern, "method", c.Method(), "panic", r, "stack", string(debug.Stack()))
+			a.log.Error("api: panic", "route", pattern, "method", c.Method(), "outcome", "panic", "request_id", edge.ID(c),
+				"panic", r, "stack", string(debug.Stack()))
 			c.Response().ResetBody()
 			_ = httperr.Write(c, core.EINTERNAL, "internal error")
 		}
@@ -180,10 +181,12 @@ func (a *API) fail(c *fiber.Ctx, pattern string, err error) error {
 	case errors.As(err, &fe):
 		return httperr.WriteFiber(c, fe)
 	case errors.Is(err, core.ErrTransient), errors.Is(err, context.DeadlineExceeded):
-		a.log.Warn("api: database unavailable", "route", pattern, "method", c.Method(), "error", err)
+		a.log.Warn("api: database unavailable", "route", pattern, "method", c.Method(), "outcome", httperr.CodeUnavailable,
+			"request_id", edge.ID(c), "error", err)
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return httperr.Write(c, httperr.CodeUnavailable, "the database is busy or unavailable: retry")
 	}
-	a.log.Error("api: request failed", "route", pattern, "method", c.Method(), "error", err)
+	a.log.Error("api: request failed", "route", pattern, "method", c.Method(), "outcome", core.EINTERNAL,
+		"request_id", edge.ID(c), "error", err)
 	return httperr.Write(c, core.EINTERNAL, "internal error")
 }

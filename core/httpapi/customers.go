@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/core"
 )
 
@@ -84,7 +85,7 @@ func (a *API) eraseCustomer(c *fiber.Ctx) error {
 		// Kept responses may hold the customer's data; they would expire
 		// within a day, but erasure means now.
 		if err := a.idem.ForgetIdempotentResponses(c.UserContext(), id); err != nil {
-			a.log.Error("api: erase kept responses of a customer", "customer_id", id, "error", err)
+			a.log.Error("api: erase kept responses of a customer", "customer_id", id, "request_id", edge.ID(c), "error", err)
 		}
 	}
 	c.Status(fiber.StatusNoContent)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/core"
 )
@@ -71,7 +72,7 @@ func (a *API) idempotent(c *fiber.Ctx, pattern string, h fiber.Handler) error {
 	defer cancel()
 	if status := c.Response().StatusCode(); status >= 500 {
 		if err := a.idem.AbandonIdempotent(ctx, p.tokenHash, route, key); err != nil {
-			a.log.Warn("api: abandon idempotency key", "route", pattern, "error", err)
+			a.log.Warn("api: abandon idempotency key", "route", pattern, "request_id", edge.ID(c), "error", err)
 		}
 		return nil
 	}
@@ -79,7 +80,7 @@ func (a *API) idempotent(c *fiber.Ctx, pattern string, h fiber.Handler) error {
 	// is refused (409) until the claim's lease runs out.
 	if err := a.idem.FinishIdempotent(ctx, p.tokenHash, route, key, subjectOf(c),
 		c.Response().StatusCode(), bytes.Clone(c.Response().Body())); err != nil {
-		a.log.Warn("api: record idempotent response", "route", pattern, "error", err)
+		a.log.Warn("api: record idempotent response", "route", pattern, "request_id", edge.ID(c), "error", err)
 	}
 	return nil
 }
