@@ -209,6 +209,9 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 			return err
 		}
 		if agent := by.agentName(); agent != "" {
+			if err := s.letSee(ctx, tx, &conv, agent, by); err != nil {
+				return err
+			}
 			if err := s.assign(ctx, tx, &conv, []string{agent}, conv.Inbox, "proactive", by); err != nil {
 				return err
 			}

@@ -128,3 +128,13 @@ func (s *Service) setVisibility(ctx context.Context, tx Tx, c *Conversation, vis
 	return s.emit(ctx, tx, normalize.TypeConversationVisibilityChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
 		VisibleTo: visibleTo, PrevVisibleTo: prev, Actor: string(by), Conversation: c})
 }
+
+// letSee adds an agent to a conversation visible only to some agents (the
+// opener of a proactive conversation whose customer's presets restrict
+// it): the one who writes to the customer sees the conversation.
+func (s *Service) letSee(ctx context.Context, tx Tx, c *Conversation, agent string, by Actor) error {
+	if len(c.VisibleTo) == 0 || slices.Contains(c.VisibleTo, agent) {
+		return nil
+	}
+	return s.setVisibility(ctx, tx, c, append(slices.Clone(c.VisibleTo), agent), by)
+}
