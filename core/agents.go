@@ -108,6 +108,9 @@ func (s *Service) SetTopics(ctx context.Context, id string, topics []string, by 
 // the conversation's inbox (with MultiAssign only when given). It emits
 // conversation.assigned, and a new conversation becomes open.
 func (s *Service) assign(ctx context.Context, tx Tx, c *Conversation, agents []string, inbox, reason string, by Actor) error {
+	if err := checkVisibleAssignees(c.VisibleTo, agents); err != nil {
+		return err
+	}
 	prev := c.Assignee
 	if s.policy.MultiAssign {
 		for _, a := range agents {
@@ -170,11 +173,17 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 	})
 }
 
-// applyPresets gives a new conversation its customer's preset assignees and inbox.
+// applyPresets gives a new conversation its customer's preset visibility,
+// assignees and inbox.
 func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) error {
 	p, ok, err := tx.CustomerPresets(ctx, c.CustomerID)
 	if err != nil || !ok {
 		return err
+	}
+	if len(p.VisibleTo) > 0 {
+		if err := s.setVisibility(ctx, tx, c, p.VisibleTo, SystemActor("presets")); err != nil {
+			return err
+		}
 	}
 	if len(p.Assignees) > 0 {
 		return s.assign(ctx, tx, c, p.Assignees, p.Inbox, "preset", SystemActor("presets"))
@@ -200,21 +209,32 @@ func (s *Service) Presets(ctx context.Context, customerID string) (Presets, erro
 	if out.Assignees == nil {
 		out.Assignees = []string{}
 	}
+	if out.VisibleTo == nil {
+		out.VisibleTo = []string{}
+	}
 	return out, err
 }
 
-// SetPresets replaces the assignees and inbox each new conversation of a
-// customer starts with. Without Policy.MultiAssign there is at most one
-// assignee.
+// SetPresets replaces the visibility, assignees and inbox each new
+// conversation of a customer starts with. Without Policy.MultiAssign there
+// is at most one assignee; the assignees must be among the visible.
 func (s *Service) SetPresets(ctx context.Context, customerID string, p Presets) (Presets, error) {
 	p.Assignees = dedupe(p.Assignees)
+	visibleTo, err := cleanVisibleTo(p.VisibleTo)
+	if err != nil {
+		return Presets{}, err
+	}
+	p.VisibleTo = visibleTo
+	if err := checkVisibleAssignees(p.VisibleTo, p.Assignees); err != nil {
+		return Presets{}, err
+	}
 	if len(p.Assignees) > 1 && !s.policy.MultiAssign {
 		return Presets{}, Errorf(EUNPROCESSABLE, "a conversation has one assignee (GATEWAY_MULTI_ASSIGN is off)")
 	}
 	if len(p.Assignees) > MaxAssignees {
 		return Presets{}, Errorf(EINVALID, "at most %d assignees", MaxAssignees)
 	}
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err = s.store.InTx(ctx, func(tx Tx) error {
 		if err := customerExists(ctx, tx, customerID); err != nil {
 			return err
 		}
@@ -239,12 +259,9 @@ func (s *Service) MarkRead(ctx context.Context, id, agent string) (Conversation,
 	}
 	var out Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		c, ok, err := tx.ConversationByID(ctx, id)
+		c, err := visibleConversation(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return Errorf(ENOTFOUND, "conversation %s not found", id)
 		}
 		zero := 0
 		c.Unread = &zero

@@ -328,7 +328,8 @@ func wakeStatus(c Conversation) string {
 func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, reason, actor string) (Conversation, error) {
 	now := tx.Now()
 	conv := Conversation{ID: normalize.NewID(), CustomerID: customerID, Status: StatusNew,
-		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, Assignees: []string{}, Topics: []string{}}
+		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, Assignees: []string{}, Topics: []string{},
+		VisibleTo: []string{}}
 	ok, err := tx.InsertConversation(ctx, conv)
 	if err != nil {
 		return Conversation{}, err

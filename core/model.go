@@ -62,6 +62,9 @@ type Conversation struct {
 	ResolutionSeconds    *float64   `json:"resolution_seconds,omitempty"`
 	// Topics are free labels (MaxTopics of at most MaxTopicLen bytes).
 	Topics []string `json:"topics"`
+	// VisibleTo are the agents who may see the conversation besides admins
+	// and bots; empty: everyone.
+	VisibleTo []string `json:"visible_to"`
 	// Unread counts the customer's messages since the viewing agent's read
 	// mark; nil when nobody in particular views it.
 	Unread *int `json:"unread,omitempty"`
@@ -72,6 +75,7 @@ type Conversation struct {
 type Presets struct {
 	Assignees []string  `json:"assignees"`
 	Inbox     string    `json:"inbox"`
+	VisibleTo []string  `json:"visible_to"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 

@@ -31,12 +31,9 @@ func (a Actor) agentName() string {
 func (s *Service) withConversation(ctx context.Context, id string, fn func(tx Tx, c *Conversation) error) (Conversation, error) {
 	var out Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		c, ok, err := tx.ConversationByID(ctx, id)
+		c, err := visibleConversation(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if !ok {
-			return Errorf(ENOTFOUND, "conversation %s not found", id)
 		}
 		if err := tx.LockCustomer(ctx, c.CustomerID); err != nil {
 			return err
@@ -60,11 +57,8 @@ func (s *Service) withConversation(ctx context.Context, id string, fn func(tx Tx
 func (s *Service) Conversation(ctx context.Context, id string) (Conversation, error) {
 	var c Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		var ok bool
 		var err error
-		if c, ok, err = tx.ConversationByID(ctx, id); err == nil && !ok {
-			err = Errorf(ENOTFOUND, "conversation %s not found", id)
-		}
+		c, err = visibleConversation(ctx, tx, id)
 		return err
 	})
 	return c, err
@@ -77,6 +71,7 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 	default:
 		return nil, Errorf(EINVALID, "status must be new, open, waiting or closed")
 	}
+	f.Viewer = viewerOf(ctx)
 	var out []Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
@@ -90,10 +85,7 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 func (s *Service) Messages(ctx context.Context, conversationID string) ([]StoredMessage, error) {
 	var out []StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if _, ok, err := tx.ConversationByID(ctx, conversationID); err != nil || !ok {
-			if err == nil {
-				err = Errorf(ENOTFOUND, "conversation %s not found", conversationID)
-			}
+		if _, err := visibleConversation(ctx, tx, conversationID); err != nil {
 			return err
 		}
 		var err error
@@ -217,6 +209,9 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 			return err
 		}
 		if agent := by.agentName(); agent != "" {
+			if err := s.letSee(ctx, tx, &conv, agent, by); err != nil {
+				return err
+			}
 			if err := s.assign(ctx, tx, &conv, []string{agent}, conv.Inbox, "proactive", by); err != nil {
 				return err
 			}
@@ -324,6 +319,7 @@ func (s *Service) Timeline(ctx context.Context, id string) (Timeline, error) {
 		if err != nil {
 			return err
 		}
+		convs = visibleOnly(ctx, convs, func(c Conversation) Conversation { return c })
 		out.Conversations = []TimelineConversation{}
 		for _, conv := range convs {
 			msgs, err := tx.Messages(ctx, conv.ID)
@@ -465,7 +461,7 @@ func (s *Service) Stats(ctx context.Context, agent string) (Stats, error) {
 	var st Stats
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		st, err = tx.Stats(ctx, agent)
+		st, err = tx.Stats(ctx, agent, viewerOf(ctx))
 		return err
 	})
 	return st, err

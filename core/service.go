@@ -130,6 +130,8 @@ type EventData struct {
 	Assignees      []string           `json:"assignees,omitzero"`
 	Topics         []string           `json:"topics,omitzero"`
 	PreviousTopics []string           `json:"previous_topics,omitzero"`
+	VisibleTo      []string           `json:"visible_to,omitzero"`
+	PrevVisibleTo  []string           `json:"previous_visible_to,omitzero"`
 	Note           *StoredMessage     `json:"note,omitempty"`
 }
 

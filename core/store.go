@@ -68,6 +68,14 @@ type Tx interface {
 	ReadTx
 	ChatTx
 	PartTx
+	VisibilityTx
+}
+
+// VisibilityTx keeps who may see each conversation.
+type VisibilityTx interface {
+	// SetVisibleTo replaces a conversation's visible_to (UpdateConversation
+	// leaves it as it is).
+	SetVisibleTo(ctx context.Context, conversationID string, visibleTo []string, updatedAt time.Time) error
 }
 
 // PresetTx keeps the presets of customers.
@@ -85,7 +93,8 @@ type ReadTx interface {
 	// Unread counts, for each of the conversations, the customer's messages
 	// agent has not read (conversations without any are absent).
 	Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error)
-	// AgentFigures returns an agent's own dashboard figures.
+	// AgentFigures returns an agent's own dashboard figures, over the
+	// conversations visible to them.
 	AgentFigures(ctx context.Context, agent string) (AgentFigures, error)
 }
 
@@ -173,8 +182,9 @@ type QueryTx interface {
 	Messages(ctx context.Context, conversationID string) ([]StoredMessage, error)
 	// DueWaiting returns waiting conversations that have waited since before t.
 	DueWaiting(ctx context.Context, before time.Time, limit int) ([]Conversation, error)
-	// Stats returns the dashboard figures; agent may be empty.
-	Stats(ctx context.Context, agent string) (Stats, error)
+	// Stats returns the dashboard figures of the conversations v sees (nil:
+	// every one); agent may be empty.
+	Stats(ctx context.Context, agent string, v *Viewer) (Stats, error)
 }
 
 // DeliveryTx records delivery states, including those that arrive early.
@@ -235,6 +245,8 @@ type ConversationFilter struct {
 	// Topic selects conversations carrying this topic.
 	Topic      string
 	CustomerID string
+	// Viewer keeps the conversations this viewer sees; nil keeps every one.
+	Viewer *Viewer
 	// After is the cursor: the last conversation of the previous page.
 	After *Cursor
 	Limit int

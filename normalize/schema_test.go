@@ -15,7 +15,7 @@ func TestSchemasLoad(t *testing.T) {
 	}
 	for _, typ := range []string{TypeCustomerCreated, TypeCustomerMerged, TypeCustomerErased, TypeConversationCreated,
 		TypeConversationReopened, TypeConversationAssigned, TypeConversationStatusChanged, TypeConversationClosed,
-		TypeConversationDeleted, TypeConversationTopicsChanged, TypeMessageReceived, TypeMessageQueued, TypeMessageSent, TypeMessageDelivered,
+		TypeConversationDeleted, TypeConversationTopicsChanged, TypeConversationVisibilityChanged, TypeMessageReceived, TypeMessageQueued, TypeMessageSent, TypeMessageDelivered,
 		TypeMessageRead, TypeMessageFailed, TypeNoteAdded, "inbound/" + TypeMessageReceived, "inbound/" + TypeMessageStatus} {
 		if !have[typ] {
 			t.Errorf("no schema for %s", typ)

@@ -53,7 +53,7 @@ func (a *API) getPresets(c *fiber.Ctx) error {
 	return c.JSON(p)
 }
 
-// setPresets answers PUT /v1/customers/{id}/presets {assignees, inbox}:
+// setPresets answers PUT /v1/customers/{id}/presets {assignees, inbox, visible_to}:
 // what each new conversation of the customer starts with.
 func (a *API) setPresets(c *fiber.Ctx) error {
 	id, err := pathID(c, "customer")
@@ -63,6 +63,7 @@ func (a *API) setPresets(c *fiber.Ctx) error {
 	var req struct {
 		Assignees []string `json:"assignees"`
 		Inbox     string   `json:"inbox"`
+		VisibleTo []string `json:"visible_to"`
 	}
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -78,7 +79,10 @@ func (a *API) setPresets(c *fiber.Ctx) error {
 	if err := checkName("inbox", req.Inbox); err != nil {
 		return err
 	}
-	p, err := a.svc.SetPresets(c.UserContext(), id, core.Presets{Assignees: req.Assignees, Inbox: req.Inbox})
+	if err := checkAgents("visible_to", req.VisibleTo); err != nil {
+		return err
+	}
+	p, err := a.svc.SetPresets(c.UserContext(), id, core.Presets{Assignees: req.Assignees, Inbox: req.Inbox, VisibleTo: req.VisibleTo})
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,7 @@ func (a *API) authenticate(c *fiber.Ctx, role string) (principal, error) {
 	if err := p.identify(found, c.Get(HeaderAgent)); err != nil {
 		return principal{}, err
 	}
+	c.SetUserContext(core.WithViewer(c.UserContext(), p.viewer()))
 	return p, nil
 }
 

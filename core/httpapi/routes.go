@@ -25,6 +25,7 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodGet, "/customers/:id/timeline", RoleAgent, a.timeline},
 		{fiber.MethodPost, "/customers/:id/merge", RoleAdmin, a.merge},
 		{fiber.MethodPut, "/conversations/:id/topics", RoleAgent, a.setTopics},
+		{fiber.MethodPut, "/conversations/:id/visibility", RoleAgent, a.setVisibility},
 		{fiber.MethodPost, "/conversations/:id/read", RoleAgent, a.markRead},
 		{fiber.MethodGet, "/customers/:id/presets", RoleAgent, a.getPresets},
 		{fiber.MethodPut, "/customers/:id/presets", RoleAgent, a.setPresets},

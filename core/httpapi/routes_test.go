@@ -220,6 +220,18 @@ func scenario() []step {
 			body: map[string]any{"assignees": []string{"ann", "bob"}}, status: 422, code: "unprocessable"},
 		{name: "presets of unknown customer", method: "PUT", path: "/v1/customers/nope/presets", token: ag, body: map[string]any{"inbox": "x"}, status: 404, code: "not_found"},
 		{name: "presets read back", method: "GET", path: "/v1/customers/{custA}/presets", token: ag, status: 200, check: wantField("inbox", "vip")},
+		{name: "set visibility", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: ag, hdr: ann,
+			body: map[string]any{"visible_to": []string{"ann", "bob", "ann"}}, status: 200, check: wantField("visible_to", []any{"ann", "bob"})},
+		{name: "hidden from another agent", method: "GET", path: "/v1/conversations/{convA}", token: ag, hdr: []string{"X-Agent", "carl"}, status: 404, code: "not_found"},
+		{name: "visibility leaving out the assignee", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: ad,
+			body: map[string]any{"visible_to": []string{"bob"}}, status: 422, code: "unprocessable"},
+		{name: "visibility missing", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: ad, body: map[string]any{}, status: 400, code: "invalid"},
+		{name: "visible to everyone again", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: ad,
+			body: map[string]any{"visible_to": []string{}}, status: 200, check: wantField("visible_to", []any{})},
+		{name: "preset visibility", method: "PUT", path: "/v1/customers/{custA}/presets", token: ag,
+			body: map[string]any{"assignees": []string{"ann"}, "inbox": "vip", "visible_to": []string{"ann"}}, status: 200, check: wantField("visible_to", []any{"ann"})},
+		{name: "preset assignee not visible", method: "PUT", path: "/v1/customers/{custA}/presets", token: ag,
+			body: map[string]any{"assignees": []string{"bob"}, "visible_to": []string{"ann"}}, status: 422, code: "unprocessable"},
 		{name: "stats by topic", method: "GET", path: "/v1/stats", token: ag, hdr: ann, status: 200,
 			check: func(t *testing.T, r resp) {
 				var st core.Stats

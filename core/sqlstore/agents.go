@@ -31,12 +31,12 @@ func (s *Store) elements(column string) string {
 
 func (t *tx) CustomerPresets(ctx context.Context, customerID string) (core.Presets, bool, error) {
 	var p core.Presets
-	var assignees string
+	var assignees, visibleTo string
 	var updated int64
-	err := t.row(ctx, `SELECT assignees, inbox, updated_at FROM customer_presets WHERE customer_id = ?`, customerID).
-		Scan(&assignees, &p.Inbox, &updated)
+	err := t.row(ctx, `SELECT assignees, inbox, visible_to, updated_at FROM customer_presets WHERE customer_id = ?`, customerID).
+		Scan(&assignees, &p.Inbox, &visibleTo, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return core.Presets{Assignees: []string{}}, false, nil
+		return core.Presets{Assignees: []string{}, VisibleTo: []string{}}, false, nil
 	}
 	if err != nil {
 		return p, false, fmt.Errorf("sqlstore: presets: %w", err)
@@ -44,14 +44,18 @@ func (t *tx) CustomerPresets(ctx context.Context, customerID string) (core.Prese
 	if p.Assignees, err = decodeList(assignees); err != nil {
 		return p, false, fmt.Errorf("sqlstore: presets of %s: %w", customerID, err)
 	}
+	if p.VisibleTo, err = decodeList(visibleTo); err != nil {
+		return p, false, fmt.Errorf("sqlstore: presets of %s: %w", customerID, err)
+	}
 	p.UpdatedAt = fromMicros(updated)
 	return p, true, nil
 }
 
 func (t *tx) SetCustomerPresets(ctx context.Context, customerID string, p core.Presets) error {
-	_, err := t.exec(ctx, `INSERT INTO customer_presets (customer_id, assignees, inbox, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (customer_id) DO UPDATE SET assignees = excluded.assignees, inbox = excluded.inbox, updated_at = excluded.updated_at`,
-		customerID, encodeList(p.Assignees), p.Inbox, micros(p.UpdatedAt))
+	_, err := t.exec(ctx, `INSERT INTO customer_presets (customer_id, assignees, inbox, visible_to, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (customer_id) DO UPDATE SET assignees = excluded.assignees, inbox = excluded.inbox,
+		visible_to = excluded.visible_to, updated_at = excluded.updated_at`,
+		customerID, encodeList(p.Assignees), p.Inbox, encodeList(p.VisibleTo), micros(p.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlstore: set presets: %w", err)
 	}
@@ -105,12 +109,13 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 	return out, nil
 }
 
-// assignedTo counts the active conversations an agent is assigned to and
-// their unreplied messages.
-func (t *tx) assignedTo(ctx context.Context, agent string) (assigned, unreplied int, err error) {
+// assignedTo counts the active conversations an agent is assigned to, of
+// those v sees, and their unreplied messages.
+func (t *tx) assignedTo(ctx context.Context, agent string, v *core.Viewer) (assigned, unreplied int, err error) {
 	var u sql.NullInt64
-	err = t.row(ctx, `SELECT COUNT(*), SUM(unreplied) FROM conversations WHERE status <> 'closed' AND `+t.s.hasElement("assignees"), agent).
-		Scan(&assigned, &u)
+	vis, visArgs := t.s.visibleTo("visible_to", v)
+	err = t.row(ctx, `SELECT COUNT(*), SUM(unreplied) FROM conversations WHERE status <> 'closed' AND `+t.s.hasElement("assignees")+
+		` AND `+vis, append([]any{agent}, visArgs...)...).Scan(&assigned, &u)
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlstore: agent stats: %w", err)
 	}
@@ -120,11 +125,14 @@ func (t *tx) assignedTo(ctx context.Context, agent string) (assigned, unreplied 
 func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures, error) {
 	f := core.AgentFigures{Agent: agent}
 	var err error
-	if f.Assigned, f.Unreplied, err = t.assignedTo(ctx, agent); err != nil {
+	own := &core.Viewer{Agent: agent}
+	if f.Assigned, f.Unreplied, err = t.assignedTo(ctx, agent, own); err != nil {
 		return f, err
 	}
+	vis, visArgs := t.s.visibleTo("c.visible_to", own)
 	err = t.row(ctx, `SELECT COUNT(*), COUNT(DISTINCT m.conversation_id) FROM `+unreadFrom+`
-		JOIN conversations c ON c.id = m.conversation_id WHERE c.status <> 'closed' AND `+unreadWhere, agent).
+		JOIN conversations c ON c.id = m.conversation_id WHERE c.status <> 'closed' AND `+unreadWhere+` AND `+vis,
+		append([]any{agent}, visArgs...)...).
 		Scan(&f.Unread, &f.UnreadConversations)
 	if err != nil {
 		return f, fmt.Errorf("sqlstore: agent unread: %w", err)
@@ -133,13 +141,14 @@ func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures,
 }
 
 // byTopic counts conversations by topic.
-func (t *tx) byTopic(ctx context.Context) (map[string]core.TopicFigures, error) {
+func (t *tx) byTopic(ctx context.Context, v *core.Viewer) (map[string]core.TopicFigures, error) {
+	vis, visArgs := t.s.visibleTo("c.visible_to", v)
 	out := map[string]core.TopicFigures{}
 	rows, err := t.query(ctx, `SELECT j.value,
 		SUM(CASE WHEN c.status <> 'closed' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN c.status <> 'closed' THEN c.unreplied ELSE 0 END)
-		FROM conversations c, `+t.s.elements("c.topics")+` GROUP BY j.value`)
+		FROM conversations c, `+t.s.elements("c.topics")+` WHERE `+vis+` GROUP BY j.value`, visArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: stats by topic: %w", err)
 	}

@@ -17,7 +17,7 @@ func (t *tx) ConversationByID(ctx context.Context, id string) (core.Conversation
 }
 
 func (t *tx) conversations(ctx context.Context, where string, args ...any) ([]core.Conversation, error) {
-	rows, err := t.query(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE `+where, args...)
+	rows, err := t.query(ctx, `SELECT `+conversationRead+` FROM conversations WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: conversations: %w", err)
 	}
@@ -55,6 +55,10 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 	}
 	if f.CustomerID != "" {
 		add("customer_id = ?", f.CustomerID)
+	}
+	if f.Viewer != nil {
+		cond, a := t.s.visibleTo("visible_to", f.Viewer)
+		add(cond, a...)
 	}
 	if f.After != nil {
 		at := micros(f.After.LastActivityAt)
@@ -180,9 +184,10 @@ func (t *tx) EraseCustomer(ctx context.Context, id string) error {
 	return nil
 }
 
-func (t *tx) Stats(ctx context.Context, agent string) (core.Stats, error) {
+func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stats, error) {
 	st := core.Stats{ByStatus: map[string]int{core.StatusNew: 0, core.StatusOpen: 0, core.StatusWaiting: 0, core.StatusClosed: 0}}
-	rows, err := t.query(ctx, `SELECT status, COUNT(*) FROM conversations GROUP BY status`)
+	vis, visArgs := t.s.visibleTo("visible_to", v)
+	rows, err := t.query(ctx, `SELECT status, COUNT(*) FROM conversations WHERE `+vis+` GROUP BY status`, visArgs...)
 	if err != nil {
 		return st, fmt.Errorf("sqlstore: stats: %w", err)
 	}
@@ -204,23 +209,24 @@ func (t *tx) Stats(ctx context.Context, agent string) (core.Stats, error) {
 		AVG(first_response_seconds), AVG(resolution_seconds),
 		COALESCE(SUM(CASE WHEN first_response_seconds IS NOT NULL THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN resolution_seconds IS NOT NULL THEN 1 ELSE 0 END), 0)
-		FROM conversations`).Scan(&st.Unassigned, &unreplied, &frAvg, &resAvg, &st.ConversationsWithReplies, &st.Resolved)
+		FROM conversations WHERE `+vis, visArgs...).Scan(&st.Unassigned, &unreplied, &frAvg, &resAvg, &st.ConversationsWithReplies, &st.Resolved)
 	if err != nil {
 		return st, fmt.Errorf("sqlstore: stats: %w", err)
 	}
 	st.Unreplied = int(unreplied.Int64)
-	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')`).Scan(&st.OutboxPending); err != nil {
+	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
+		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, visArgs...).Scan(&st.OutboxPending); err != nil {
 		return st, fmt.Errorf("sqlstore: outbox stats: %w", err)
 	}
 	st.FirstResponseSecondsAvg, st.ResolutionSecondsAvg = floatPtr(frAvg), floatPtr(resAvg)
 	if agent != "" {
-		assigned, u, err := t.assignedTo(ctx, agent)
+		assigned, u, err := t.assignedTo(ctx, agent, v)
 		if err != nil {
 			return st, err
 		}
 		st.AgentAssigned, st.AgentUnreplied = &assigned, &u
 	}
-	st.ByTopic, err = t.byTopic(ctx)
+	st.ByTopic, err = t.byTopic(ctx, v)
 	return st, err
 }
 

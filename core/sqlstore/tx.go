@@ -89,6 +89,10 @@ const conversationColumns = `id, customer_id, status, assignee, inbox, created_a
 	closed_at, close_reason, waiting_since, channel, contact_address, business_address, last_inbound_at,
 	unreplied, message_count, first_inbound_at, first_response_seconds, resolution_seconds, assignees, topics`
 
+// conversationRead are the columns a conversation is read from: those it is
+// written with and visible_to, which only SetVisibleTo writes.
+const conversationRead = conversationColumns + `, visible_to`
+
 type scanner interface{ Scan(...any) error }
 
 func scanConversation(r scanner) (core.Conversation, error) {
@@ -96,10 +100,10 @@ func scanConversation(r scanner) (core.Conversation, error) {
 	var created, updated, activity int64
 	var closed, waiting, lastIn, firstIn sql.NullInt64
 	var firstResp, resolution sql.NullFloat64
-	var assignees, topics string
+	var assignees, topics, visibleTo string
 	err := r.Scan(&c.ID, &c.CustomerID, &c.Status, &c.Assignee, &c.Inbox, &created, &updated, &activity,
 		&closed, &c.CloseReason, &waiting, &c.Channel, &c.ContactAddress, &c.BusinessAddress, &lastIn,
-		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution, &assignees, &topics)
+		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution, &assignees, &topics, &visibleTo)
 	if err != nil {
 		return c, err
 	}
@@ -109,6 +113,9 @@ func scanConversation(r scanner) (core.Conversation, error) {
 	if c.Topics, err = decodeList(topics); err != nil {
 		return c, fmt.Errorf("conversation %s topics: %w", c.ID, err)
 	}
+	if c.VisibleTo, err = decodeList(visibleTo); err != nil {
+		return c, fmt.Errorf("conversation %s visible_to: %w", c.ID, err)
+	}
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = fromMicros(created), fromMicros(updated), fromMicros(activity)
 	c.ClosedAt, c.WaitingSince, c.LastInboundAt, c.FirstInboundAt = timePtr(closed), timePtr(waiting), timePtr(lastIn), timePtr(firstIn)
 	c.FirstResponseSeconds, c.ResolutionSeconds = floatPtr(firstResp), floatPtr(resolution)
@@ -116,7 +123,7 @@ func scanConversation(r scanner) (core.Conversation, error) {
 }
 
 func (t *tx) oneConversation(ctx context.Context, where string, args ...any) (core.Conversation, bool, error) {
-	c, err := scanConversation(t.row(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE `+where, args...))
+	c, err := scanConversation(t.row(ctx, `SELECT `+conversationRead+` FROM conversations WHERE `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Conversation{}, false, nil
 	}
