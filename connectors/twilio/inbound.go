@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/normalize"
@@ -128,6 +129,11 @@ func ParseMessage(form url.Values, at time.Time) (normalize.Message, error) {
 // with the whatsapp: prefix removed. A WhatsApp user known only by a
 // business-scoped id keeps that id, with the whatsapp kind.
 func party(addr, channel string) (normalize.Party, error) {
+	// The address is the Kafka key and, JSON-encoded, the customer's
+	// address: bytes that are not UTF-8 would differ between the two.
+	if !utf8.ValidString(addr) {
+		return normalize.Party{}, fmt.Errorf("%q is not UTF-8", addr)
+	}
 	p, err := normalize.CanonicalPhone(addr)
 	if err == nil {
 		return normalize.Party{Kind: normalize.KindPhone, Address: p}, nil

@@ -1,0 +1,217 @@
+package sendgrid
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime/multipart"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/normalize"
+)
+
+// inboundFiles are the Inbound Parse requests of testdata/ (default and raw mode).
+func inboundFiles(f *testing.F) [][]byte {
+	files, err := filepath.Glob(filepath.Join("testdata", "inbound_*.txt"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no inbound payloads in testdata: %v", err)
+	}
+	var out [][]byte
+	for _, p := range files {
+		out = append(out, read(f, filepath.Base(p)))
+	}
+	return out
+}
+
+// discardMedia keeps nothing and reports each file stored, like a media store that works.
+type discardMedia struct{}
+
+func (discardMedia) Put(_ context.Context, key string, r io.Reader, a normalize.Attachment) normalize.Attachment {
+	n, _ := io.Copy(io.Discard, r)
+	a.Status, a.URL, a.Size = "stored", "https://gw.example.com/media/"+key, n
+	return a
+}
+
+// checkInbound is the contract of an authorized Inbound Parse request: no
+// panic, a refusal is ErrMalformed, an accepted email is one valid
+// message.received event whose attachments are the files received.
+func checkInbound(t *testing.T, body []byte) {
+	t.Helper()
+	r := inboundRequest(body, inboundUser, inboundPass)
+	res, err := Inbound{User: inboundUser, Password: inboundPass, Media: discardMedia{}}.Handle(context.Background(), r)
+	if err != nil {
+		if !errors.Is(err, webhook.ErrMalformed) {
+			t.Fatalf("error %v, want ErrMalformed", err)
+		}
+		return
+	}
+	if len(res.Events) != 1 {
+		t.Fatalf("accepted with %d events", len(res.Events))
+	}
+	m := checkEvent(t, res.Events[0]).(normalize.Message)
+	_, files, err := ParseInbound(r)
+	if err != nil {
+		t.Fatalf("handler accepted what ParseInbound refuses: %v", err)
+	}
+	if len(m.Attachments) != len(files) || len(files) > maxAttachments {
+		t.Fatalf("%d attachments for %d files", len(m.Attachments), len(files))
+	}
+	for i, a := range m.Attachments {
+		if a.Size != int64(len(files[i].Data)) || a.Status != "stored" {
+			t.Fatalf("attachment %d: %+v for %d bytes", i, a, len(files[i].Data))
+		}
+	}
+}
+
+// FuzzInboundMultipart fuzzes the whole multipart/form-data body of Inbound
+// Parse (both modes), with valid basic auth.
+func FuzzInboundMultipart(f *testing.F) {
+	for _, b := range inboundFiles(f) {
+		f.Add(b)
+	}
+	f.Add([]byte("--xYzZY\r\nContent-Disposition: form-data; name=\"from\"\r\n\r\na@b.c\r\n--xYzZY\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\nc@d.e\r\n--xYzZY--\r\n"))
+	f.Fuzz(func(t *testing.T, body []byte) { checkInbound(t, body) })
+}
+
+// FuzzInboundRaw fuzzes the raw MIME email of raw mode: the fuzzed bytes are
+// the "email" field of a well-formed request, so the mutations reach the
+// MIME walker rather than the outer form.
+func FuzzInboundRaw(f *testing.F) {
+	for _, b := range inboundFiles(f) {
+		fields := formFields(b)
+		if raw := fields["email"]; raw != "" {
+			f.Add([]byte(raw))
+			continue
+		}
+		// A default-mode request: its headers and text make a raw email.
+		f.Add([]byte(strings.TrimRight(fields["headers"], "\r\n") + "\r\n\r\n" + fields["text"]))
+	}
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n" +
+		"Content-Disposition: attachment; filename=\"=?UTF-8?B?w6k=?=\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--c--\r\n--b--\r\n"))
+	f.Fuzz(func(t *testing.T, email []byte) {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		if err := w.SetBoundary("xYzZY"); err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range [][2]string{{"from", "Carol <carol@example.com>"}, {"to", "support@shop.example"},
+			{"envelope", `{"to":["support@shop.example"],"from":"carol@example.com"}`}, {"email", string(email)}} {
+			if err := w.WriteField(kv[0], kv[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkInbound(t, buf.Bytes())
+	})
+}
+
+// formFields reads the text fields of a testdata request.
+func formFields(body []byte) map[string]string {
+	out := map[string]string{}
+	mr := multipart.NewReader(bytes.NewReader(body), "xYzZY")
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return out
+		}
+		b, _ := io.ReadAll(p)
+		if p.FileName() == "" {
+			out[p.FormName()] = string(b)
+		}
+	}
+}
+
+// FuzzParseEvents fuzzes the Event Webhook batch parser, which runs after
+// the ECDSA signature check: a refusal is ErrMalformed, every event of the
+// batch is either a status or counted as ignored, and every status makes a
+// valid message.status event.
+func FuzzParseEvents(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "sendgrid_event_*.bin"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no event payloads in testdata: %v", err)
+	}
+	for _, p := range files {
+		f.Add(read(f, filepath.Base(p)))
+	}
+	f.Add([]byte(`[{"event":"deferred","sg_message_id":"x.y.z","timestamp":"1513299569","email":"A <A@B.C>","response":"try later"},{"event":"click"}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sts, ignored, err := ParseEvents(body)
+		if err != nil {
+			if !errors.Is(err, webhook.ErrMalformed) || len(sts) != 0 {
+				t.Fatalf("error %v with %d statuses, want ErrMalformed and none", err, len(sts))
+			}
+			return
+		}
+		var batch []json.RawMessage
+		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&batch); err != nil {
+			t.Fatalf("accepted a body that is not an array: %v", err)
+		}
+		if ignored < 0 || len(sts)+ignored != len(batch) {
+			t.Fatalf("%d statuses and %d ignored from %d events", len(sts), ignored, len(batch))
+		}
+		for _, st := range sts {
+			if st.ProviderMessageID == "" || strings.Contains(st.ProviderMessageID, ".") && !strings.HasPrefix(st.ProviderMessageID, ".") {
+				t.Fatalf("provider message id %q", st.ProviderMessageID)
+			}
+			ev, err := webhook.StatusEvent(source, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkEvent(t, ev)
+		}
+	})
+}
+
+// checkEvent asserts that an accepted event is valid against its inbound
+// schema and survives the Kafka round trip; it returns the decoded message or status.
+func checkEvent(t *testing.T, ev webhook.Event) any {
+	t.Helper()
+	raw, err := ev.Event.Encode()
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	if err := normalize.ValidateEvent("inbound", raw); err != nil {
+		t.Fatalf("accepted event fails its schema: %v\n%s", err, raw)
+	}
+	back, err := normalize.DecodeEvent(raw)
+	if err != nil {
+		t.Fatalf("decode own event: %v\n%s", err, raw)
+	}
+	var typed any
+	switch back.Type {
+	case normalize.TypeMessageReceived:
+		m, err := back.DecodeMessage()
+		if err != nil {
+			t.Fatalf("decode own message: %v\n%s", err, raw)
+		}
+		if want := normalize.InboundKey(m.Channel, m.Contact().Address); ev.Key != want {
+			t.Fatalf("key %q, want %q", ev.Key, want)
+		}
+		typed = m
+	case normalize.TypeMessageStatus:
+		s, err := back.DecodeStatus()
+		if err != nil {
+			t.Fatalf("decode own status: %v\n%s", err, raw)
+		}
+		typed = s
+	default:
+		t.Fatalf("event type %q", back.Type)
+	}
+	again, err := json.Marshal(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var va, vb any
+	if json.Unmarshal(again, &va) != nil || json.Unmarshal(ev.Event.Data, &vb) != nil || !reflect.DeepEqual(va, vb) {
+		t.Fatalf("re-encoding differs:\n%s\n%s", ev.Event.Data, again)
+	}
+	return typed
+}
