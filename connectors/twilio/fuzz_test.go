@@ -37,12 +37,12 @@ func fuzzSeeds(f *testing.F) {
 // signer when the body is a form (a body that is not one cannot be signed).
 func signedForm(fullURL string, body []byte) (*webhook.Request, bool) {
 	form, err := url.ParseQuery(string(body))
-	r := &webhook.Request{Method: "POST", URL: fullURL, Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
-		Body: body, ReceivedAt: at}
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	h.Set("X-Twilio-Signature", Sign(token, fullURL, form))
+	r := &webhook.Request{Method: "POST", URL: fullURL, Header: h, Body: body, ReceivedAt: at}
 	if u, perr := url.Parse(fullURL); perr == nil {
 		r.Query = u.Query()
 	}
-	r.Header.Set("X-Twilio-Signature", Sign(token, fullURL, form))
 	return r, err == nil
 }
 

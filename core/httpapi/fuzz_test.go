@@ -1,4 +1,4 @@
-package connectors
+package httpapi
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/opengateway/gateway/connectors"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/sqlstore"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
@@ -36,8 +37,8 @@ func FuzzDecodeBody(f *testing.F) {
 	store := sqltest.Open(f, sqlstore.SQLite)
 	svc := core.NewService(store, core.Policy{ReopenWindow: 72 * time.Hour, AutoCloseAfter: 96 * time.Hour},
 		core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
-	app := NewApp(Config{Log: log})
-	api := NewAPI(svc, map[string]string{token: RoleAgent}, nil, log, nil)
+	app := connectors.NewApp(connectors.Config{Log: log})
+	api := New(svc, map[string]string{token: RoleAgent}, nil, log, nil)
 	verdict := make(chan error, 1)
 	api.Handle(fiber.MethodPost, "/fuzz/decode", RoleAgent, func(c *fiber.Ctx) error {
 		var req core.ReplyRequest
