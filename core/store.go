@@ -68,6 +68,7 @@ type Tx interface {
 	ReadTx
 	ChatTx
 	PartTx
+	ContactTx
 }
 
 // PresetTx keeps the presets of customers.
