@@ -26,6 +26,11 @@ const (
 // Channels with a per-channel reopen window (GATEWAY_REOPEN_WINDOW_<CHANNEL>).
 var Channels = []string{"sms", "mms", "whatsapp", "messenger", "instagram", "email", "chat"}
 
+// defaultContactTimeouts are the per-channel contact timeouts unless
+// GATEWAY_CONTACT_TIMEOUT_<CHANNEL> says otherwise: a chat visitor is gone
+// after minutes, an email thread lasts days.
+var defaultContactTimeouts = map[string]time.Duration{"chat": 10 * time.Minute, "email": 72 * time.Hour}
+
 // Config is the whole configuration.
 type Config struct {
 	HTTPAddr string
@@ -72,6 +77,15 @@ type Config struct {
 	ReopenWindow          time.Duration
 	ReopenWindowByChannel map[string]time.Duration
 	AutoCloseAfter        time.Duration
+	// ContactTimeout ends a contact after this long without a message on it
+	// (GATEWAY_CONTACT_TIMEOUT, default 24h; 0: never);
+	// ContactTimeoutByChannel overrides it (GATEWAY_CONTACT_TIMEOUT_<CHANNEL>,
+	// defaults chat 10m and email 72h).
+	ContactTimeout          time.Duration
+	ContactTimeoutByChannel map[string]time.Duration
+	// WaitingWhenEnded moves a conversation to waiting once all its contacts
+	// have ended and nothing waits for a reply (GATEWAY_WAITING_WHEN_ENDED).
+	WaitingWhenEnded bool
 
 	// Limits against hostile input.
 	// SendGridEventMaxAge: how far the signed timestamp of an Event Webhook
@@ -358,11 +372,26 @@ func (r *reader) conversations(c *Config) {
 	c.ReopenWindow = r.dur("GATEWAY_REOPEN_WINDOW", 72*time.Hour)
 	c.AutoCloseAfter = r.dur("GATEWAY_AUTO_CLOSE_AFTER", 96*time.Hour)
 	c.ReopenWindowByChannel = map[string]time.Duration{}
+	c.ContactTimeout = r.dur("GATEWAY_CONTACT_TIMEOUT", 24*time.Hour)
+	c.ContactTimeoutByChannel = map[string]time.Duration{}
+	for ch, def := range defaultContactTimeouts {
+		c.ContactTimeoutByChannel[ch] = def
+	}
+	switch v := r.str("GATEWAY_WAITING_WHEN_ENDED", "false"); v {
+	case "true", "false":
+		c.WaitingWhenEnded = v == "true"
+	default:
+		r.bad("GATEWAY_WAITING_WHEN_ENDED", "%q is neither true nor false", v)
+	}
 	c.OutboxRates = map[string]float64{}
 	for _, ch := range Channels {
 		name := "GATEWAY_REOPEN_WINDOW_" + strings.ToUpper(ch)
 		if r.str(name, "") != "" {
 			c.ReopenWindowByChannel[ch] = r.dur(name, 0)
+		}
+		name = "GATEWAY_CONTACT_TIMEOUT_" + strings.ToUpper(ch)
+		if r.str(name, "") != "" {
+			c.ContactTimeoutByChannel[ch] = r.dur(name, 0)
 		}
 		name = "GATEWAY_OUTBOX_RATE_" + strings.ToUpper(ch)
 		if v := r.str(name, ""); v != "" {

@@ -236,3 +236,31 @@ func TestSpoolAndInstance(t *testing.T) {
 		}
 	}
 }
+
+// Contacts end after a per-channel timeout; conversations go to waiting
+// when all their contacts have ended only when asked to.
+func TestContactTimeouts(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ContactTimeout != 24*time.Hour || c.ContactTimeoutByChannel["chat"] != 10*time.Minute ||
+		c.ContactTimeoutByChannel["email"] != 72*time.Hour || len(c.ContactTimeoutByChannel) != 2 || c.WaitingWhenEnded {
+		t.Fatalf("defaults: %v %v %v", c.ContactTimeout, c.ContactTimeoutByChannel, c.WaitingWhenEnded)
+	}
+	c, err = Load(env(map[string]string{"GATEWAY_CONTACT_TIMEOUT": "2h", "GATEWAY_CONTACT_TIMEOUT_CHAT": "30m",
+		"GATEWAY_CONTACT_TIMEOUT_SMS": "1d", "GATEWAY_WAITING_WHEN_ENDED": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ContactTimeout != 2*time.Hour || c.ContactTimeoutByChannel["chat"] != 30*time.Minute ||
+		c.ContactTimeoutByChannel["sms"] != 24*time.Hour || c.ContactTimeoutByChannel["email"] != 72*time.Hour || !c.WaitingWhenEnded {
+		t.Fatalf("overrides: %v %v %v", c.ContactTimeout, c.ContactTimeoutByChannel, c.WaitingWhenEnded)
+	}
+	_, err = Load(env(map[string]string{"GATEWAY_CONTACT_TIMEOUT_EMAIL": "soon", "GATEWAY_WAITING_WHEN_ENDED": "yes"}))
+	for _, name := range []string{"GATEWAY_CONTACT_TIMEOUT_EMAIL", "GATEWAY_WAITING_WHEN_ENDED"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}

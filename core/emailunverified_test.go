@@ -77,7 +77,7 @@ func TestUnverifiedEmailSeparate(t *testing.T) {
 			t.Fatalf("forged mail: %v, want created", res)
 		}
 		evs := e.events()
-		if want := []string{"customer.created", "conversation.created", "message.received"}; !equal(types(evs), want) {
+		if want := []string{"customer.created", "conversation.created", "message.received", "contact.started"}; !equal(types(evs), want) {
 			t.Fatalf("events %v, want %v", types(evs), want)
 		}
 		fake := evs[2].Data

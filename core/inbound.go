@@ -102,12 +102,14 @@ type batchState struct {
 	dirty     []*Conversation
 	isDirty   map[*Conversation]bool
 	messages  []StoredMessage
+	contacts  contactCache
 }
 
 // prefetch reads in bulk what the batch's messages need, after locking the
 // known customers (so no other transaction changes them meanwhile).
 func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*batchState, error) {
-	st := &batchState{locked: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{}}
+	st := &batchState{locked: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{},
+		contacts: contactCache{}}
 	var ids []Identity
 	var keys []ProviderKey
 	for _, in := range batch {
@@ -283,8 +285,15 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 		}
 	}
 	st.touch(conv)
-	return result, s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: cust.ID,
-		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m})
+	if err := s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: cust.ID,
+		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m}); err != nil {
+		return "", err
+	}
+	starter := "customer"
+	if !fromCustomer {
+		starter = "business"
+	}
+	return result, s.noteContact(ctx, tx, st.contacts, conv, m.Channel, starter)
 }
 
 // conversationFor returns the conversation a new message of the customer

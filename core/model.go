@@ -68,6 +68,9 @@ type Conversation struct {
 	// Unread counts the customer's messages since the viewing agent's read
 	// mark; nil when nobody in particular views it.
 	Unread *int `json:"unread,omitempty"`
+	// Contacts are the conversation's contacts, oldest first; only
+	// Service.Conversation fills them.
+	Contacts []Contact `json:"contacts,omitzero"`
 }
 
 // Presets are what each new conversation of a customer starts with

@@ -58,7 +58,12 @@ func (s *Service) Conversation(ctx context.Context, id string) (Conversation, er
 	var c Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		c, err = visibleConversation(ctx, tx, id)
+		if c, err = visibleConversation(ctx, tx, id); err != nil {
+			return err
+		}
+		if c.Contacts, err = tx.Contacts(ctx, id); err == nil && c.Contacts == nil {
+			c.Contacts = []Contact{}
+		}
 		return err
 	})
 	return c, err
@@ -502,11 +507,16 @@ func (s *Service) AutoClose(ctx context.Context) (int, error) {
 	}
 }
 
-// RunAutoClose runs AutoClose every interval until ctx ends.
+// RunAutoClose runs EndIdleContacts and AutoClose every interval until ctx ends.
 func (s *Service) RunAutoClose(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if n, err := s.EndIdleContacts(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("core: end idle contacts", "error", err)
+		} else if n > 0 {
+			s.log.Info("core: ended idle contacts", "count", n)
+		}
 		if n, err := s.AutoClose(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("core: auto close", "error", err)
 		} else if n > 0 {

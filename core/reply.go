@@ -151,8 +151,11 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if err := tx.UpdateConversation(ctx, *c); err != nil {
 		return out, err
 	}
-	return out, s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
-		Channel: ob.Channel, MessageID: ob.MessageID, Status: normalize.StatusQueued, Actor: string(by), Message: &msg})
+	if err := s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		Channel: ob.Channel, MessageID: ob.MessageID, Status: normalize.StatusQueued, Actor: string(by), Message: &msg}); err != nil {
+		return out, err
+	}
+	return out, s.noteContact(ctx, tx, nil, c, ob.Channel, string(by))
 }
 
 // replyAttachments checks the attachments of an operator's reply. The

@@ -31,6 +31,13 @@ type Policy struct {
 	// MultiAssign lets a conversation have several assignees (Converso);
 	// by default it has one (Gladly).
 	MultiAssign bool
+	// ContactTimeout ends a contact after this long without a message on
+	// it (0: never); ContactTimeoutByChannel overrides it per channel.
+	ContactTimeout          time.Duration
+	ContactTimeoutByChannel map[string]time.Duration
+	// WaitingWhenEnded moves a conversation to waiting once all its
+	// contacts have ended and no customer message waits for a reply.
+	WaitingWhenEnded bool
 }
 
 // Values of Policy.EmailUnverified.
@@ -133,6 +140,7 @@ type EventData struct {
 	VisibleTo      []string           `json:"visible_to,omitzero"`
 	PrevVisibleTo  []string           `json:"previous_visible_to,omitzero"`
 	Note           *StoredMessage     `json:"note,omitempty"`
+	Contact        *Contact           `json:"contact,omitempty"`
 }
 
 // eventSource is the CloudEvents source of the core's events.

@@ -162,7 +162,7 @@ func TestFirstMessageCreatesCustomerAndConversation(t *testing.T) {
 			t.Fatalf("result %v, want created", res)
 		}
 		evs := e.events()
-		want := []string{"customer.created", "conversation.created", "message.received"}
+		want := []string{"customer.created", "conversation.created", "message.received", "contact.started"}
 		if !equal(types(evs), want) {
 			t.Fatalf("events %v, want %v", types(evs), want)
 		}
@@ -195,7 +195,8 @@ func TestSecondMessageJoinsTheConversation(t *testing.T) {
 			t.Fatalf("results %v, want attached twice", res)
 		}
 		evs := e.events()
-		if !equal(types(evs), []string{"message.received", "message.received"}) {
+		// The WhatsApp message starts a second contact.
+		if !equal(types(evs), []string{"message.received", "message.received", "contact.started"}) {
 			t.Fatalf("events %v", types(evs))
 		}
 		for _, ev := range evs {

@@ -69,6 +69,7 @@ type Tx interface {
 	ChatTx
 	PartTx
 	VisibilityTx
+	ContactTx
 }
 
 // VisibilityTx keeps who may see each conversation.

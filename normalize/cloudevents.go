@@ -36,6 +36,8 @@ const (
 	TypeMessageRead                   = "message.read"
 	TypeMessageFailed                 = "message.failed"
 	TypeNoteAdded                     = "note.added"
+	TypeContactStarted                = "contact.started"
+	TypeContactEnded                  = "contact.ended"
 )
 
 // Event is a CloudEvents 1.0 event in structured JSON mode.

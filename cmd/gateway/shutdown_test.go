@@ -75,14 +75,16 @@ func TestShutdownAndRestartKeepsEverything(t *testing.T) {
 		}
 		consume(t, g, events, func(e []topicEvent) bool { return count(e, "message.received") == 2 })
 	})
+	// customer.created, conversation.created, two message.received and the
+	// contact.started of the first.
 	runOnce(func(g *Gateway) {
-		consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 4 })
+		consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 5 })
 		time.Sleep(500 * time.Millisecond) // room for a wrongful redelivery to show
 		if m := get(t, g, "/metrics"); strings.Contains(m, "gateway_core_messages_total{") {
 			t.Errorf("the restarted core processed messages again:\n%s", grepLines(m, "gateway_core_messages_total"))
 		}
-		evs := consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 4 })
-		if len(evs) != 4 || count(evs, "message.received") != 2 {
+		evs := consume(t, g, events, func(e []topicEvent) bool { return len(e) >= 5 })
+		if len(evs) != 5 || count(evs, "message.received") != 2 || count(evs, "contact.started") != 1 {
 			t.Fatalf("after restart events.v1 holds %v", typesOf(evs))
 		}
 	})

@@ -30,6 +30,7 @@ func scenarioEnv(t *testing.T, dialect string) (*apiEnv, map[string]string) {
 	ids := map[string]string{}
 	ids["custA"], ids["convA"] = e.customer("+14155550101")
 	ids["custB"], ids["convB"] = e.customer("+14155550102")
+	ids["contactA"] = e.firstContact(ids["convA"])
 	return e, ids
 }
 

@@ -105,6 +105,9 @@ func (t *tx) DeleteConversation(ctx context.Context, id string) error {
 	if _, err := t.exec(ctx, `DELETE FROM conversation_reads WHERE conversation_id = ?`, id); err != nil {
 		return fmt.Errorf("sqlstore: delete read marks: %w", err)
 	}
+	if _, err := t.exec(ctx, `DELETE FROM contacts WHERE conversation_id = ?`, id); err != nil {
+		return fmt.Errorf("sqlstore: delete contacts: %w", err)
+	}
 	if _, err := t.exec(ctx, `DELETE FROM messages WHERE conversation_id = ?`, id); err != nil {
 		return fmt.Errorf("sqlstore: delete messages: %w", err)
 	}
@@ -171,6 +174,7 @@ func (t *tx) EraseCustomer(ctx context.Context, id string) error {
 	for _, q := range []string{
 		`DELETE FROM messages WHERE customer_id = ?`,
 		`DELETE FROM conversation_reads WHERE conversation_id IN (SELECT id FROM conversations WHERE customer_id = ?)`,
+		`DELETE FROM contacts WHERE conversation_id IN (SELECT id FROM conversations WHERE customer_id = ?)`,
 		`DELETE FROM conversations WHERE customer_id = ?`,
 		`DELETE FROM customer_presets WHERE customer_id = ?`,
 		`DELETE FROM identities WHERE customer_id = ?`,

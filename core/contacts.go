@@ -1,0 +1,211 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/opengateway/gateway/normalize"
+)
+
+// Contact is one interaction on one channel within a conversation (Gladly:
+// a conversation is made of contacts). The first message on a channel with
+// no open contact starts one: the customer's, or the business's (an agent's
+// reply, a proactive message, an echo of a message sent from the
+// provider's app). An agent or a bot ends it, or inactivity does: no
+// message on it, either way, for the channel's contact timeout. A chat
+// contact uses the same rule: the visitor counts as gone once the chat
+// timeout has passed since the last message.
+type Contact struct {
+	ID             string `json:"id"`
+	ConversationID string `json:"conversation_id"`
+	Channel        string `json:"channel"`
+	// StartedBy is "customer" or the actor who wrote first ("agent:ann",
+	// "business" for an echo).
+	StartedBy      string    `json:"started_by"`
+	StartedAt      time.Time `json:"started_at"`
+	LastActivityAt time.Time `json:"last_activity_at"`
+	// EndedAt is nil while the contact is open.
+	EndedAt *time.Time `json:"ended_at,omitempty"`
+	// EndReason is "ended" (by EndedBy) or "inactivity".
+	EndReason string `json:"end_reason,omitempty"`
+	EndedBy   string `json:"ended_by,omitempty"`
+}
+
+// Reasons a contact ends.
+const (
+	ContactEnded      = "ended"
+	ContactInactivity = "inactivity"
+)
+
+// ContactTx keeps the contacts of conversations.
+type ContactTx interface {
+	// OpenContact returns a conversation's open contact on a channel.
+	OpenContact(ctx context.Context, conversationID, channel string) (Contact, bool, error)
+	// ContactByID returns one contact.
+	ContactByID(ctx context.Context, id string) (Contact, bool, error)
+	// InsertContact stores a new contact.
+	InsertContact(ctx context.Context, c Contact) error
+	// UpdateContact writes every field of a contact.
+	UpdateContact(ctx context.Context, c Contact) error
+	// Contacts returns a conversation's contacts, oldest first.
+	Contacts(ctx context.Context, conversationID string) ([]Contact, error)
+	// IdleContacts returns open contacts on a channel with no activity
+	// since before, oldest activity first.
+	IdleContacts(ctx context.Context, channel string, before time.Time, limit int) ([]Contact, error)
+}
+
+// contactChannels are the channels the inactivity sweep looks at.
+var contactChannels = []string{normalize.ChannelSMS, normalize.ChannelMMS, normalize.ChannelWhatsApp,
+	normalize.ChannelMessenger, normalize.ChannelInstagram, normalize.ChannelEmail, normalize.ChannelChat}
+
+// ContactTimeoutFor returns how long a contact on channel stays open
+// without a message (0: it never ends by inactivity).
+func (p Policy) ContactTimeoutFor(channel string) time.Duration {
+	if d, ok := p.ContactTimeoutByChannel[channel]; ok {
+		return d
+	}
+	return p.ContactTimeout
+}
+
+// contactCache is what one transaction knows of open contacts, by
+// conversation id and channel.
+type contactCache map[[2]string]*Contact
+
+// noteContact records a message on a channel of a conversation: it extends
+// the open contact there, or starts one (emitting contact.started).
+func (s *Service) noteContact(ctx context.Context, tx Tx, cache contactCache, c *Conversation, channel, by string) error {
+	if channel == "" {
+		return nil
+	}
+	now := tx.Now()
+	key := [2]string{c.ID, channel}
+	ct := cache[key]
+	if ct == nil {
+		open, ok, err := tx.OpenContact(ctx, c.ID, channel)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			open = Contact{ID: normalize.NewID(), ConversationID: c.ID, Channel: channel, StartedBy: by,
+				StartedAt: now, LastActivityAt: now}
+			if err := tx.InsertContact(ctx, open); err != nil {
+				return err
+			}
+			if cache != nil {
+				cache[key] = &open
+			}
+			return s.emit(ctx, tx, normalize.TypeContactStarted, EventData{CustomerID: c.CustomerID,
+				ConversationID: c.ID, Channel: channel, Actor: by, Contact: &open})
+		}
+		ct = &open
+		if cache != nil {
+			cache[key] = ct
+		}
+	}
+	if !ct.LastActivityAt.Before(now) {
+		return nil
+	}
+	ct.LastActivityAt = now
+	return tx.UpdateContact(ctx, *ct)
+}
+
+// EndContact ends a contact of a conversation for an agent or a bot, and
+// returns the conversation with its contacts. Ending a contact that has
+// ended already changes nothing.
+func (s *Service) EndContact(ctx context.Context, conversationID, contactID string, by Actor) (Conversation, error) {
+	return s.withConversation(ctx, conversationID, func(tx Tx, c *Conversation) error {
+		ct, ok, err := tx.ContactByID(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		if !ok || ct.ConversationID != c.ID {
+			return Errorf(ENOTFOUND, "contact %s not found in conversation %s", contactID, conversationID)
+		}
+		if ct.EndedAt == nil {
+			if _, err := s.endContact(ctx, tx, c, ct, ContactEnded, string(by)); err != nil {
+				return err
+			}
+		}
+		c.Contacts, err = tx.Contacts(ctx, c.ID)
+		return err
+	})
+}
+
+// endContact ends an open contact, emits contact.ended, and moves the
+// conversation to waiting when Policy.WaitingWhenEnded says so.
+func (s *Service) endContact(ctx context.Context, tx Tx, c *Conversation, ct Contact, reason, by string) (Contact, error) {
+	now := tx.Now()
+	ct.EndedAt, ct.EndReason, ct.EndedBy = &now, reason, by
+	if err := tx.UpdateContact(ctx, ct); err != nil {
+		return ct, err
+	}
+	if err := s.emit(ctx, tx, normalize.TypeContactEnded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		Channel: ct.Channel, Reason: reason, Actor: by, Contact: &ct}); err != nil {
+		return ct, err
+	}
+	return ct, s.waitWhenEnded(ctx, tx, c, by)
+}
+
+// waitWhenEnded moves a new or open conversation to waiting when
+// Policy.WaitingWhenEnded is set, every contact has ended and no customer
+// message waits for a reply.
+func (s *Service) waitWhenEnded(ctx context.Context, tx Tx, c *Conversation, by string) error {
+	if !s.policy.WaitingWhenEnded || (c.Status != StatusNew && c.Status != StatusOpen) || c.Unreplied > 0 {
+		return nil
+	}
+	cts, err := tx.Contacts(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	for _, ct := range cts {
+		if ct.EndedAt == nil {
+			return nil
+		}
+	}
+	return s.transition(ctx, tx, c, StatusWaiting, "contacts_ended", by)
+}
+
+// EndIdleContacts ends the open contacts that had no message for their
+// channel's timeout. Safe with several instances: each contact is re-read
+// under its customer's lock and ended only if it is still open and idle.
+func (s *Service) EndIdleContacts(ctx context.Context) (int, error) {
+	ended := 0
+	actor := string(SystemActor("contact_timeout"))
+	for _, ch := range contactChannels {
+		timeout := s.policy.ContactTimeoutFor(ch)
+		if timeout <= 0 {
+			continue
+		}
+		for {
+			var due []Contact
+			err := s.store.InTx(ctx, func(tx Tx) error {
+				var err error
+				due, err = tx.IdleContacts(ctx, ch, tx.Now().Add(-timeout), 100)
+				return err
+			})
+			if err != nil {
+				return ended, err
+			}
+			progress := 0
+			for _, d := range due {
+				_, err := s.withConversation(ctx, d.ConversationID, func(tx Tx, c *Conversation) error {
+					ct, ok, err := tx.ContactByID(ctx, d.ID)
+					if err != nil || !ok || ct.EndedAt != nil || ct.LastActivityAt.After(tx.Now().Add(-timeout)) {
+						return err
+					}
+					progress++
+					_, err = s.endContact(ctx, tx, c, ct, ContactInactivity, actor)
+					return err
+				})
+				if err != nil && ErrorCode(err) != ENOTFOUND {
+					return ended, err
+				}
+			}
+			ended += progress
+			if len(due) < 100 || progress == 0 {
+				break
+			}
+		}
+	}
+	return ended, nil
+}

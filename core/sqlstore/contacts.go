@@ -1,0 +1,98 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opengateway/gateway/core"
+)
+
+const contactColumns = `id, conversation_id, channel, started_by, started_at, last_activity_at, ended_at, end_reason, ended_by`
+
+func scanContact(sc interface{ Scan(...any) error }) (core.Contact, error) {
+	var c core.Contact
+	var started, last int64
+	var ended sql.NullInt64
+	if err := sc.Scan(&c.ID, &c.ConversationID, &c.Channel, &c.StartedBy, &started, &last, &ended, &c.EndReason, &c.EndedBy); err != nil {
+		return c, err
+	}
+	c.StartedAt, c.LastActivityAt = fromMicros(started), fromMicros(last)
+	if ended.Valid {
+		at := fromMicros(ended.Int64)
+		c.EndedAt = &at
+	}
+	return c, nil
+}
+
+func endedMicros(c core.Contact) any {
+	if c.EndedAt == nil {
+		return nil
+	}
+	return micros(*c.EndedAt)
+}
+
+func (t *tx) contact(ctx context.Context, what, where string, args ...any) (core.Contact, bool, error) {
+	c, err := scanContact(t.row(ctx, `SELECT `+contactColumns+` FROM contacts WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Contact{}, false, nil
+	}
+	if err != nil {
+		return core.Contact{}, false, fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	return c, true, nil
+}
+
+func (t *tx) OpenContact(ctx context.Context, conversationID, channel string) (core.Contact, bool, error) {
+	return t.contact(ctx, "open contact", `conversation_id = ? AND channel = ? AND ended_at IS NULL`, conversationID, channel)
+}
+
+func (t *tx) ContactByID(ctx context.Context, id string) (core.Contact, bool, error) {
+	return t.contact(ctx, "contact", `id = ?`, id)
+}
+
+func (t *tx) InsertContact(ctx context.Context, c core.Contact) error {
+	_, err := t.exec(ctx, `INSERT INTO contacts (`+contactColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.ConversationID, c.Channel, c.StartedBy, micros(c.StartedAt), micros(c.LastActivityAt), endedMicros(c), c.EndReason, c.EndedBy)
+	if err != nil {
+		return fmt.Errorf("sqlstore: insert contact: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) UpdateContact(ctx context.Context, c core.Contact) error {
+	_, err := t.exec(ctx, `UPDATE contacts SET last_activity_at = ?, ended_at = ?, end_reason = ?, ended_by = ? WHERE id = ?`,
+		micros(c.LastActivityAt), endedMicros(c), c.EndReason, c.EndedBy, c.ID)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update contact: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) contacts(ctx context.Context, query string, args ...any) ([]core.Contact, error) {
+	rows, err := t.query(ctx, `SELECT `+contactColumns+` FROM contacts WHERE `+query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: contacts: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: contacts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) Contacts(ctx context.Context, conversationID string) ([]core.Contact, error) {
+	return t.contacts(ctx, `conversation_id = ? ORDER BY started_at, id`, conversationID)
+}
+
+func (t *tx) IdleContacts(ctx context.Context, channel string, before time.Time, limit int) ([]core.Contact, error) {
+	return t.contacts(ctx, `channel = ? AND ended_at IS NULL AND last_activity_at < ? ORDER BY last_activity_at, id LIMIT ?`,
+		channel, micros(before), limit)
+}
