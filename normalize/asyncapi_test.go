@@ -69,7 +69,7 @@ func topicMessages(t *testing.T) (map[string][]string, map[string][]string) {
 // Every topic the gateway uses is described.
 func TestAsyncAPIDescribesEveryTopic(t *testing.T) {
 	byTopic, _ := topicMessages(t)
-	for _, topic := range []string{"gateway.raw.v1", "gateway.inbound.v1", "gateway.events.v1", "gateway.outbound.v1", "gateway.dlq.v1"} {
+	for _, topic := range []string{"gateway.raw.v1", "gateway.inbound.v1", "gateway.events.v1", "gateway.outbound.v1", "gateway.dlq.v1", "gateway.commands.v1"} {
 		if len(byTopic[topic]) == 0 {
 			t.Errorf("topic %s: no channel with messages", topic)
 		}
@@ -112,6 +112,11 @@ func TestAsyncAPIHasEveryEventType(t *testing.T) {
 	if !slices.Contains(byTopic["gateway.outbound.v1"], "message.send") {
 		t.Errorf("message.send is not a message of gateway.outbound.v1")
 	}
+	for _, typ := range CommandTypes {
+		if !slices.Contains(byTopic["gateway.commands.v1"], typ) {
+			t.Errorf("command %s is not a message of gateway.commands.v1", typ)
+		}
+	}
 }
 
 // Every shipped schema is the payload of a message on its topic, and every
@@ -144,8 +149,11 @@ func TestAsyncAPIReferencesShippedSchemas(t *testing.T) {
 	walk(doc)
 	for _, name := range SchemaNames() {
 		topic, file := "gateway.events.v1", "./schemas/"+name+".json"
-		if strings.HasPrefix(name, "inbound/") {
+		switch {
+		case strings.HasPrefix(name, "inbound/"):
 			topic = "gateway.inbound.v1"
+		case strings.HasPrefix(name, "commands/"):
+			topic = "gateway.commands.v1"
 		}
 		if !slices.Contains(refs[topic], file) {
 			t.Errorf("schema %s is not the payload of a message on %s", file, topic)

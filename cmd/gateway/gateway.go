@@ -317,6 +317,11 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
 		g.goWork("auto-close", func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
 		g.closers = append(g.closers, src.Close)
+		cmdSrc := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-commands", Topics: []string{topics.Commands()}})
+		kafkabus.LagGauge(g.reg, "gateway-commands", cmdSrc)
+		commands := kafkabus.NewCommandConsumer(g.service, cmdSrc, dlq, topics.Events(), g.log, relay.Wake)
+		g.goWork("commands consumer", func() error { return commands.Run(ctx) })
+		g.closers = append(g.closers, cmdSrc.Close)
 	}
 	if cfg.Has(config.RoleOutbox) {
 		senders, err := sendersOf(conns)

@@ -15,6 +15,8 @@ const (
 	TopicEvents   = "events.v1"
 	TopicOutbound = "outbound.v1"
 	TopicDLQ      = "dlq.v1"
+	// TopicCommands carries the operator actions of bots (CommandConsumer).
+	TopicCommands = "commands.v1"
 )
 
 // Topics names the gateway's topics under one prefix.
@@ -25,10 +27,11 @@ func (t Topics) Inbound() string  { return t.Prefix + TopicInbound }
 func (t Topics) Events() string   { return t.Prefix + TopicEvents }
 func (t Topics) Outbound() string { return t.Prefix + TopicOutbound }
 func (t Topics) DLQ() string      { return t.Prefix + TopicDLQ }
+func (t Topics) Commands() string { return t.Prefix + TopicCommands }
 
 // All returns every topic name.
 func (t Topics) All() []string {
-	return []string{t.Raw(), t.Inbound(), t.Events(), t.Outbound(), t.DLQ()}
+	return []string{t.Raw(), t.Inbound(), t.Events(), t.Outbound(), t.DLQ(), t.Commands()}
 }
 
 // EnsureTopics creates the topics that do not exist yet.
