@@ -20,11 +20,13 @@ var faultLong = flag.Bool("fault.long", false, "run the fault suite's long versi
 // faultTime is how long a fault or its load lasts: d, or ten times d for
 // the long versions.
 func faultTime(d time.Duration) time.Duration {
-	if *faultLong || os.Getenv("GATEWAY_TEST_FAULT_LONG") == "1" {
+	if faultLongRun() {
 		return 10 * d
 	}
 	return d
 }
+
+func faultLongRun() bool { return *faultLong || os.Getenv("GATEWAY_TEST_FAULT_LONG") == "1" }
 
 // childGateway is the gateway run as a process of its own (the test binary
 // calling main, see TestMain), on fixed ports and one data dir so that it
@@ -48,7 +50,7 @@ type addrListener struct {
 
 func (a addrListener) Addr() net.Addr { return a.addr }
 
-func startChild(t *testing.T, dialect string) *childGateway {
+func startChild(t *testing.T, dialect string, extra map[string]string) *childGateway {
 	t.Helper()
 	env := map[string]string{
 		"GATEWAY_HTTP_ADDR":           freePort(t),
@@ -62,6 +64,9 @@ func startChild(t *testing.T, dialect string) *childGateway {
 	}
 	if dialect == sqlstore.Postgres {
 		env["DATABASE_URL"] = sqltest.URL(t, dialect)
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -141,7 +146,7 @@ func readyAt(addr string) bool {
 func TestFaultSIGKILLUnderLoad(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			c := startChild(t, dialect)
+			c := startChild(t, dialect, nil)
 			l := startLoad(c.view, 4, 0)
 			time.Sleep(faultTime(time.Second))
 			c.kill()
