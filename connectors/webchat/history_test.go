@@ -16,9 +16,9 @@ func TestReturningVisitorGetsHistory(t *testing.T) {
 	chat, cap, addr := serve(t, Config{Secret: secret})
 	origin := "http://" + addr
 	at := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
-	var asked string
+	asked := make(chan string, 1)
 	chat.OnConnect(func(_ context.Context, address string) Returning {
-		asked = address
+		asked <- address
 		return Returning{
 			History: []HistoryMessage{
 				{MessageID: "in-1", Direction: normalize.Inbound, Text: "anyone there?", SentAt: at},
@@ -30,10 +30,11 @@ func TestReturningVisitorGetsHistory(t *testing.T) {
 	})
 	ws := dial(t, addr, origin)
 	w := roundtrip(t, ws, map[string]any{"type": "hello"})
-	if asked != w["visitor_id"] {
-		t.Fatalf("history asked for %q, visitor %v", asked, w["visitor_id"])
-	}
 	h := roundtrip(t, ws, nil)
+	// The history frame comes from the callback: it has run by now.
+	if a := <-asked; a != w["visitor_id"] {
+		t.Fatalf("history asked for %q, visitor %v", a, w["visitor_id"])
+	}
 	msgs, _ := h["messages"].([]any)
 	if h["type"] != "history" || len(msgs) != 3 {
 		t.Fatalf("history frame %v", h)
