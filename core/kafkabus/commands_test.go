@@ -235,7 +235,8 @@ func TestCommandsApplyEveryTypeOnce(t *testing.T) {
 				"conversation.assigned:unassigned", "conversation.status_changed:unassigned",
 				"conversation.status_changed:no_reply_needed",
 				"conversation.status_changed:spam", "conversation.closed:spam",
-				"conversation.created:proactive", "message.queued:",
+				// The proactive first message starts the new conversation's first contact.
+				"conversation.created:proactive", "message.queued:", "contact.started:",
 				"conversation.status_changed:merged", "conversation.closed:merged", "customer.merged:",
 			}
 			if !slices.Equal(got, want) {
