@@ -16,6 +16,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -210,4 +211,56 @@ func Payload(t testing.TB, res webhook.Result) any {
 	}
 	m.MessageID = "" // random per delivery
 	return m
+}
+
+// CheckEvent asserts what every connector's fuzz target asserts of an
+// event it accepted: it passes its inbound JSON Schema, survives the Kafka
+// round trip (Encode, DecodeEvent, DecodeMessage or DecodeStatus, Marshal)
+// with the same data, and a message carries the Kafka key of its contact.
+// It returns the decoded message or status.
+func CheckEvent(t testing.TB, ev webhook.Event) any {
+	t.Helper()
+	raw, err := ev.Event.Encode()
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	if err := normalize.ValidateEvent("inbound", raw); err != nil {
+		t.Fatalf("accepted event fails its schema: %v\n%s", err, raw)
+	}
+	back, err := normalize.DecodeEvent(raw)
+	if err != nil {
+		t.Fatalf("decode own event: %v\n%s", err, raw)
+	}
+	if !bytes.Equal(back.Data, ev.Event.Data) {
+		t.Fatalf("data changed in the round trip:\n%s\n%s", ev.Event.Data, back.Data)
+	}
+	var typed any
+	switch back.Type {
+	case normalize.TypeMessageReceived:
+		m, err := back.DecodeMessage()
+		if err != nil {
+			t.Fatalf("decode own message: %v\n%s", err, raw)
+		}
+		if want := normalize.InboundKey(m.Channel, m.Contact().Address); ev.Key != want {
+			t.Fatalf("key %q, want %q", ev.Key, want)
+		}
+		typed = m
+	case normalize.TypeMessageStatus:
+		s, err := back.DecodeStatus()
+		if err != nil {
+			t.Fatalf("decode own status: %v\n%s", err, raw)
+		}
+		typed = s
+	default:
+		t.Fatalf("event type %q", back.Type)
+	}
+	again, err := json.Marshal(typed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if json.Unmarshal(again, &a) != nil || json.Unmarshal(ev.Event.Data, &b) != nil || !reflect.DeepEqual(a, b) {
+		t.Fatalf("re-encoding differs:\n%s\n%s", ev.Event.Data, again)
+	}
+	return typed
 }

@@ -2,13 +2,11 @@ package meta
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"reflect"
 	"testing"
 
+	"github.com/opengateway/gateway/connectors/connectortest"
 	"github.com/opengateway/gateway/connectors/webhook"
-	"github.com/opengateway/gateway/normalize"
 )
 
 // checkBatch is the contract of a signed body on a Meta route: no panic; a
@@ -33,44 +31,7 @@ func checkBatch(t *testing.T, h webhook.Handler, parse parser, body []byte) {
 		t.Fatalf("%d events and %d ignored from a batch of %d items and %d ignored", len(res.Events), res.Ignored, len(b.Items), b.Ignored)
 	}
 	for _, ev := range res.Events {
-		raw, err := ev.Event.Encode()
-		if err != nil {
-			t.Fatalf("encode: %v", err)
-		}
-		if err := normalize.ValidateEvent("inbound", raw); err != nil {
-			t.Fatalf("accepted event fails its schema: %v\n%s", err, raw)
-		}
-		back, err := normalize.DecodeEvent(raw)
-		if err != nil {
-			t.Fatalf("decode own event: %v\n%s", err, raw)
-		}
-		var typed any
-		switch back.Type {
-		case normalize.TypeMessageReceived:
-			m, err := back.DecodeMessage()
-			if err != nil {
-				t.Fatalf("decode own message: %v\n%s", err, raw)
-			}
-			if want := normalize.InboundKey(m.Channel, m.Contact().Address); ev.Key != want {
-				t.Fatalf("key %q, want %q", ev.Key, want)
-			}
-			typed = m
-		case normalize.TypeMessageStatus:
-			s, err := back.DecodeStatus()
-			if err != nil {
-				t.Fatalf("decode own status: %v\n%s", err, raw)
-			}
-			typed = s
-		default:
-			t.Fatalf("event type %q", back.Type)
-		}
-		again, err := json.Marshal(typed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sameJSON(again, ev.Event.Data) {
-			t.Fatalf("re-encoding differs:\n%s\n%s", ev.Event.Data, again)
-		}
+		connectortest.CheckEvent(t, ev)
 	}
 }
 
@@ -87,14 +48,4 @@ func FuzzMessengerSigned(f *testing.F) {
 	seeds(f)
 	h := Messenger{AppSecret: secret, VerifyToken: verifyToken}
 	f.Fuzz(func(t *testing.T, body []byte) { checkBatch(t, h, ParseMessenger, body) })
-}
-
-// sameJSON reports whether two documents hold the same values (numbers
-// compared as numbers: Extra keeps them as written, 0.000000 and 0 are equal).
-func sameJSON(a, b []byte) bool {
-	var va, vb any
-	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
-		return false
-	}
-	return reflect.DeepEqual(va, vb)
 }

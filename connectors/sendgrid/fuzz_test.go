@@ -8,10 +8,10 @@ import (
 	"io"
 	"mime/multipart"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/opengateway/gateway/connectors/connectortest"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/normalize"
 )
@@ -54,7 +54,7 @@ func checkInbound(t *testing.T, body []byte) {
 	if len(res.Events) != 1 {
 		t.Fatalf("accepted with %d events", len(res.Events))
 	}
-	m := checkEvent(t, res.Events[0]).(normalize.Message)
+	m := connectortest.CheckEvent(t, res.Events[0]).(normalize.Message)
 	_, files, err := ParseInbound(r)
 	if err != nil {
 		t.Fatalf("handler accepted what ParseInbound refuses: %v", err)
@@ -165,53 +165,7 @@ func FuzzParseEvents(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkEvent(t, ev)
+			connectortest.CheckEvent(t, ev)
 		}
 	})
-}
-
-// checkEvent asserts that an accepted event is valid against its inbound
-// schema and survives the Kafka round trip; it returns the decoded message or status.
-func checkEvent(t *testing.T, ev webhook.Event) any {
-	t.Helper()
-	raw, err := ev.Event.Encode()
-	if err != nil {
-		t.Fatalf("encode: %v", err)
-	}
-	if err := normalize.ValidateEvent("inbound", raw); err != nil {
-		t.Fatalf("accepted event fails its schema: %v\n%s", err, raw)
-	}
-	back, err := normalize.DecodeEvent(raw)
-	if err != nil {
-		t.Fatalf("decode own event: %v\n%s", err, raw)
-	}
-	var typed any
-	switch back.Type {
-	case normalize.TypeMessageReceived:
-		m, err := back.DecodeMessage()
-		if err != nil {
-			t.Fatalf("decode own message: %v\n%s", err, raw)
-		}
-		if want := normalize.InboundKey(m.Channel, m.Contact().Address); ev.Key != want {
-			t.Fatalf("key %q, want %q", ev.Key, want)
-		}
-		typed = m
-	case normalize.TypeMessageStatus:
-		s, err := back.DecodeStatus()
-		if err != nil {
-			t.Fatalf("decode own status: %v\n%s", err, raw)
-		}
-		typed = s
-	default:
-		t.Fatalf("event type %q", back.Type)
-	}
-	again, err := json.Marshal(typed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var va, vb any
-	if json.Unmarshal(again, &va) != nil || json.Unmarshal(ev.Event.Data, &vb) != nil || !reflect.DeepEqual(va, vb) {
-		t.Fatalf("re-encoding differs:\n%s\n%s", ev.Event.Data, again)
-	}
-	return typed
 }

@@ -3,17 +3,15 @@ package twilio
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"reflect"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/opengateway/gateway/connectors/connectortest"
 	"github.com/opengateway/gateway/connectors/webhook"
-	"github.com/opengateway/gateway/normalize"
 )
 
 // fuzzSeeds adds every payload of testdata/ (forms and the JSON body).
@@ -58,54 +56,6 @@ func checkFuzzError(t *testing.T, err error, isForm bool) {
 	}
 }
 
-// checkEvent asserts that an accepted event is valid against its inbound
-// schema and survives the Kafka round trip: Encode, DecodeEvent, and the
-// typed decode give back the same data.
-func checkEvent(t *testing.T, ev webhook.Event) {
-	t.Helper()
-	raw, err := ev.Event.Encode()
-	if err != nil {
-		t.Fatalf("encode: %v", err)
-	}
-	if err := normalize.ValidateEvent("inbound", raw); err != nil {
-		t.Fatalf("accepted event fails its schema: %v\n%s", err, raw)
-	}
-	back, err := normalize.DecodeEvent(raw)
-	if err != nil {
-		t.Fatalf("decode own event: %v\n%s", err, raw)
-	}
-	if !bytes.Equal(back.Data, ev.Event.Data) {
-		t.Fatalf("data changed in the round trip:\n%s\n%s", ev.Event.Data, back.Data)
-	}
-	var typed any
-	switch back.Type {
-	case normalize.TypeMessageReceived:
-		m, err := back.DecodeMessage()
-		if err != nil {
-			t.Fatalf("decode own message: %v\n%s", err, raw)
-		}
-		if want := normalize.InboundKey(m.Channel, m.Contact().Address); ev.Key != want {
-			t.Fatalf("key %q, want %q", ev.Key, want)
-		}
-		typed = m
-	case normalize.TypeMessageStatus:
-		s, err := back.DecodeStatus()
-		if err != nil {
-			t.Fatalf("decode own status: %v\n%s", err, raw)
-		}
-		typed = s
-	default:
-		t.Fatalf("event type %q", back.Type)
-	}
-	again, err := json.Marshal(typed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sameJSON(again, ev.Event.Data) {
-		t.Fatalf("re-encoding differs:\n%s\n%s", ev.Event.Data, again)
-	}
-}
-
 // FuzzMessaging sends any body, correctly signed, to the inbound messaging
 // handler: it never panics, refuses only with ErrMalformed, and what it
 // accepts is one valid message.received event answered with empty TwiML.
@@ -122,7 +72,7 @@ func FuzzMessaging(f *testing.F) {
 		if len(res.Events) != 1 || !bytes.Equal(res.Body, EmptyTwiML) {
 			t.Fatalf("accepted with %d events and body %q", len(res.Events), res.Body)
 		}
-		checkEvent(t, res.Events[0])
+		connectortest.CheckEvent(t, res.Events[0])
 	})
 }
 
@@ -151,20 +101,10 @@ func FuzzStatus(f *testing.F) {
 		if len(res.Events) != 1 {
 			t.Fatalf("accepted with %d events", len(res.Events))
 		}
-		checkEvent(t, res.Events[0])
+		connectortest.CheckEvent(t, res.Events[0])
 		st, _ := res.Events[0].Event.DecodeStatus()
 		if want := r.Query.Get(CallbackParam); utf8.ValidString(want) && st.MessageID != want {
 			t.Fatalf("message id %q, want %q from the callback URL", st.MessageID, want)
 		}
 	})
-}
-
-// sameJSON reports whether two documents hold the same values (numbers
-// compared as numbers: Extra keeps them as written, 0.000000 and 0 are equal).
-func sameJSON(a, b []byte) bool {
-	var va, vb any
-	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
-		return false
-	}
-	return reflect.DeepEqual(va, vb)
 }
