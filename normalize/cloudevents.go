@@ -120,12 +120,33 @@ func (e Event) AppendEncode(dst []byte) ([]byte, error) {
 	dst = append(dst, `","datacontenttype":`...)
 	dst, err = appendString(dst, e.DataContentType, err)
 	dst = append(dst, `,"data":`...)
-	if len(e.Data) == 0 {
+	switch {
+	case len(e.Data) == 0:
 		dst = append(dst, "null"...)
-	} else {
+	case needsHTMLEscape(e.Data):
+		// As encoding/json writes a RawMessage: <, >, &, U+2028 and
+		// U+2029 escaped (data built by NewEvent never has them raw).
+		var b bytes.Buffer
+		json.HTMLEscape(&b, e.Data)
+		dst = append(dst, b.Bytes()...)
+	default:
 		dst = append(dst, e.Data...)
 	}
 	return append(dst, '}'), err
+}
+
+// needsHTMLEscape reports whether raw JSON holds a byte encoding/json
+// escapes in a RawMessage.
+func needsHTMLEscape(b []byte) bool {
+	for i, c := range b {
+		switch {
+		case c == '<', c == '>', c == '&':
+			return true
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9):
+			return true
+		}
+	}
+	return false
 }
 
 // appendString appends s as a JSON string exactly as encoding/json writes
