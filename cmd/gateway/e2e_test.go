@@ -96,7 +96,7 @@ func consume(t *testing.T, g *Gateway, topic string, done func([]topicEvent) boo
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: g.brokers, GroupID: "test-" + normalize.NewID(), Topic: topic,
 		StartOffset: kafka.FirstOffset, MaxWait: 50 * time.Millisecond})
 	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out []topicEvent
 	for !done(out) {
