@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -50,23 +47,7 @@ func chatGroup(instance string) string { return "gateway-chat-" + instance }
 // instanceID is the configured instance id, or one made once and kept
 // under the data dir.
 func instanceID(configured, dataDir string) (string, error) {
-	if configured != "" {
-		return configured, nil
-	}
-	path := filepath.Join(dataDir, "instance-id")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	id := normalize.NewID()
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return id, nil
+	return persisted(configured, dataDir, "instance-id", 1, func() (string, error) { return normalize.NewID(), nil })
 }
 
 func (g *Gateway) deliverChat(ctx context.Context, src *kafkabus.Consumer) {

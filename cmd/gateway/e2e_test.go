@@ -28,32 +28,40 @@ const (
 // embedded broker and the given store.
 func startGateway(t testing.TB, dialect string, extra map[string]string) *Gateway {
 	t.Helper()
-	env := map[string]string{
-		"GATEWAY_HTTP_ADDR":           "127.0.0.1:0",
-		"GATEWAY_EMBEDDED_KAFKA_ADDR": "127.0.0.1:0",
-		"GATEWAY_DATA_DIR":            t.TempDir(),
-		"GATEWAY_PUBLIC_URL":          testPublic,
-		"KAFKA_PARTITIONS":            "4",
-		"TWILIO_ACCOUNT_SID":          "ACtest123",
-		"TWILIO_AUTH_TOKEN":           testToken,
-		"GATEWAY_LOG_LEVEL":           "warn",
-	}
-	if dialect == sqlstore.Postgres {
-		env["DATABASE_URL"] = sqltest.URL(t, dialect)
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := testConfig(t, dialect, map[string]string{"GATEWAY_HTTP_ADDR": "127.0.0.1:0",
+		"GATEWAY_EMBEDDED_KAFKA_ADDR": "127.0.0.1:0", "GATEWAY_DATA_DIR": t.TempDir()}, extra)
 	g, err := start(context.Background(), cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
 	return g
+}
+
+// testConfig is the configuration of a test gateway: Twilio enabled with
+// the test token, the store of dialect, then base and extra (extra wins).
+func testConfig(t testing.TB, dialect string, base, extra map[string]string) (map[string]string, config.Config) {
+	t.Helper()
+	env := map[string]string{
+		"GATEWAY_PUBLIC_URL": testPublic,
+		"KAFKA_PARTITIONS":   "4",
+		"TWILIO_ACCOUNT_SID": "ACtest123",
+		"TWILIO_AUTH_TOKEN":  testToken,
+		"GATEWAY_LOG_LEVEL":  "warn",
+	}
+	if dialect == sqlstore.Postgres {
+		env["DATABASE_URL"] = sqltest.URL(t, dialect)
+	}
+	for _, m := range []map[string]string{base, extra} {
+		for k, v := range m {
+			env[k] = v
+		}
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, cfg
 }
 
 func smsForm(sid, from, body string) url.Values {

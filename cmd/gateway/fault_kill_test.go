@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opengateway/gateway/config"
-	"github.com/opengateway/gateway/core/sqlstore"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 )
 
@@ -52,26 +50,8 @@ func (a addrListener) Addr() net.Addr { return a.addr }
 
 func startChild(t *testing.T, dialect string, extra map[string]string) *childGateway {
 	t.Helper()
-	env := map[string]string{
-		"GATEWAY_HTTP_ADDR":           freePort(t),
-		"GATEWAY_EMBEDDED_KAFKA_ADDR": freePort(t),
-		"GATEWAY_DATA_DIR":            t.TempDir(),
-		"GATEWAY_PUBLIC_URL":          testPublic,
-		"KAFKA_PARTITIONS":            "4",
-		"TWILIO_ACCOUNT_SID":          "ACtest123",
-		"TWILIO_AUTH_TOKEN":           testToken,
-		"GATEWAY_LOG_LEVEL":           "warn",
-	}
-	if dialect == sqlstore.Postgres {
-		env["DATABASE_URL"] = sqltest.URL(t, dialect)
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, cfg := testConfig(t, dialect, map[string]string{"GATEWAY_HTTP_ADDR": freePort(t),
+		"GATEWAY_EMBEDDED_KAFKA_ADDR": freePort(t), "GATEWAY_DATA_DIR": t.TempDir()}, extra)
 	addr, err := net.ResolveTCPAddr("tcp", env["GATEWAY_HTTP_ADDR"])
 	if err != nil {
 		t.Fatal(err)

@@ -63,25 +63,36 @@ func (g *Gateway) mediaCopier() (*media.Copier, error) {
 // keyFile is the configured key, or one made once and kept under the data
 // dir (so links and visitor tokens survive a restart).
 func keyFile(configured, dataDir, name string) ([]byte, error) {
+	key, err := persisted(configured, dataDir, name, 32, func() (string, error) {
+		var k [32]byte
+		_, err := rand.Read(k[:])
+		return hex.EncodeToString(k[:]), err
+	})
+	return []byte(key), err
+}
+
+// persisted is the configured value, or the one kept in dataDir/name (at
+// least min bytes), or a new one made once and kept there, so that it
+// survives a restart.
+func persisted(configured, dataDir, name string, min int, make func() (string, error)) (string, error) {
 	if configured != "" {
-		return []byte(configured), nil
+		return configured, nil
 	}
 	path := filepath.Join(dataDir, name)
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
-		return []byte(strings.TrimSpace(string(b))), nil
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= min {
+		return strings.TrimSpace(string(b)), nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return "", err
 	}
-	var k [32]byte
-	if _, err := rand.Read(k[:]); err != nil {
-		return nil, err
+	v, err := make()
+	if err != nil {
+		return "", err
 	}
-	key := hex.EncodeToString(k[:])
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, err
+		return "", err
 	}
-	if err := os.WriteFile(path, []byte(key), 0o600); err != nil {
-		return nil, err
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", err
 	}
-	return []byte(key), nil
+	return v, nil
 }
