@@ -67,23 +67,64 @@ func (p Policy) ContactTimeoutFor(channel string) time.Duration {
 	return p.ContactTimeout
 }
 
-// contactCache is what one transaction knows of open contacts, by
-// conversation id and channel.
-type contactCache map[[2]string]*Contact
+// contactBatch is what one batch's transaction knows of open contacts:
+// those of the conversations it prefetched (read in one query), those it
+// looked up or started since, and the ones whose new activity it has yet to
+// write (in one statement, when the batch is flushed).
+type contactBatch struct {
+	open    map[[2]string]*Contact // by conversation id and channel
+	loaded  map[string]bool        // conversations whose open contacts are all in open
+	dirty   []*Contact
+	isDirty map[*Contact]bool
+}
+
+func newContactBatch() *contactBatch {
+	return &contactBatch{open: map[[2]string]*Contact{}, loaded: map[string]bool{}, isDirty: map[*Contact]bool{}}
+}
+
+// load keeps the open contacts of conversations read in bulk.
+func (b *contactBatch) load(conversationIDs []string, open []Contact) {
+	for _, id := range conversationIDs {
+		b.loaded[id] = true
+	}
+	for i := range open {
+		b.open[[2]string{open[i].ConversationID, open[i].Channel}] = &open[i]
+	}
+}
+
+// flush writes the activity of the contacts the batch extended.
+func (b *contactBatch) flush(ctx context.Context, tx BatchTx) error {
+	if len(b.dirty) == 0 {
+		return nil
+	}
+	cs := make([]Contact, len(b.dirty))
+	for i, c := range b.dirty {
+		cs[i] = *c
+	}
+	b.dirty, b.isDirty = nil, map[*Contact]bool{}
+	return tx.UpdateContacts(ctx, cs)
+}
 
 // noteContact records a message on a channel of a conversation: it extends
-// the open contact there, or starts one (emitting contact.started).
-func (s *Service) noteContact(ctx context.Context, tx Tx, cache contactCache, c *Conversation, channel, by string) error {
+// the open contact there, or starts one (emitting contact.started). In a
+// batch (b not nil) the extension is written when the batch is flushed.
+func (s *Service) noteContact(ctx context.Context, tx Tx, b *contactBatch, c *Conversation, channel, by string) error {
 	if channel == "" {
 		return nil
 	}
 	now := tx.Now()
 	key := [2]string{c.ID, channel}
-	ct := cache[key]
+	var ct *Contact
+	if b != nil {
+		ct = b.open[key]
+	}
 	if ct == nil {
-		open, ok, err := tx.OpenContact(ctx, c.ID, channel)
-		if err != nil {
-			return err
+		open, ok := Contact{}, false
+		if b == nil || !b.loaded[c.ID] {
+			var err error
+			if open, ok, err = tx.OpenContact(ctx, c.ID, channel); err != nil {
+				return err
+			}
 		}
 		if !ok {
 			open = Contact{ID: normalize.NewID(), ConversationID: c.ID, Channel: channel, StartedBy: by,
@@ -91,22 +132,29 @@ func (s *Service) noteContact(ctx context.Context, tx Tx, cache contactCache, c 
 			if err := tx.InsertContact(ctx, open); err != nil {
 				return err
 			}
-			if cache != nil {
-				cache[key] = &open
+			if b != nil {
+				b.open[key] = &open
 			}
 			return s.emit(ctx, tx, normalize.TypeContactStarted, EventData{CustomerID: c.CustomerID,
 				ConversationID: c.ID, Channel: channel, Actor: by, Contact: &open})
 		}
 		ct = &open
-		if cache != nil {
-			cache[key] = ct
+		if b != nil {
+			b.open[key] = ct
 		}
 	}
 	if !ct.LastActivityAt.Before(now) {
 		return nil
 	}
 	ct.LastActivityAt = now
-	return tx.UpdateContact(ctx, *ct)
+	if b == nil {
+		return tx.UpdateContact(ctx, *ct)
+	}
+	if !b.isDirty[ct] {
+		b.isDirty[ct] = true
+		b.dirty = append(b.dirty, ct)
+	}
+	return nil
 }
 
 // EndContact ends a contact of a conversation for an agent or a bot, and

@@ -102,14 +102,14 @@ type batchState struct {
 	dirty     []*Conversation
 	isDirty   map[*Conversation]bool
 	messages  []StoredMessage
-	contacts  contactCache
+	contacts  *contactBatch
 }
 
 // prefetch reads in bulk what the batch's messages need, after locking the
 // known customers (so no other transaction changes them meanwhile).
 func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*batchState, error) {
 	st := &batchState{locked: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{},
-		contacts: contactCache{}}
+		contacts: newContactBatch()}
 	var ids []Identity
 	var keys []ProviderKey
 	for _, in := range batch {
@@ -141,9 +141,16 @@ func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*b
 	if err != nil {
 		return nil, err
 	}
+	convIDs := make([]string, 0, len(active))
 	for id, c := range active {
 		st.active[id] = &c
+		convIDs = append(convIDs, c.ID)
 	}
+	open, err := tx.OpenContacts(ctx, convIDs)
+	if err != nil {
+		return nil, err
+	}
+	st.contacts.load(convIDs, open)
 	return st, nil
 }
 
@@ -169,7 +176,10 @@ func (st *batchState) flush(ctx context.Context, tx BatchTx) error {
 	for i, c := range st.dirty {
 		cs[i] = *c
 	}
-	return tx.UpdateConversations(ctx, cs)
+	if err := tx.UpdateConversations(ctx, cs); err != nil {
+		return err
+	}
+	return st.contacts.flush(ctx, tx)
 }
 
 // KindEmailUnverified is the identity kind of inbound email whose sender

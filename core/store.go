@@ -154,6 +154,11 @@ type BatchTx interface {
 	InsertMessages(ctx context.Context, ms []StoredMessage) (int, error)
 	// UpdateConversations writes every field of each conversation.
 	UpdateConversations(ctx context.Context, cs []Conversation) error
+	// OpenContacts returns the open contacts of conversations.
+	OpenContacts(ctx context.Context, conversationIDs []string) ([]Contact, error)
+	// UpdateContacts writes every field of each contact but its identity
+	// and start.
+	UpdateContacts(ctx context.Context, cs []Contact) error
 }
 
 // MessageTx finds and stores single messages.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/core"
@@ -95,4 +96,49 @@ func (t *tx) Contacts(ctx context.Context, conversationID string) ([]core.Contac
 func (t *tx) IdleContacts(ctx context.Context, channel string, before time.Time, limit int) ([]core.Contact, error) {
 	return t.contacts(ctx, `channel = ? AND ended_at IS NULL AND last_activity_at < ? ORDER BY last_activity_at, id LIMIT ?`,
 		channel, micros(before), limit)
+}
+
+func (t *tx) OpenContacts(ctx context.Context, conversationIDs []string) ([]core.Contact, error) {
+	var out []core.Contact
+	for start := 0; start < len(conversationIDs); start += chunkSize {
+		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		cs, err := t.contacts(ctx, `ended_at IS NULL AND conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
+// UpdateContacts writes contacts in one statement per chunk on PostgreSQL,
+// one by one on SQLite (where a statement costs no round trip).
+func (t *tx) UpdateContacts(ctx context.Context, cs []core.Contact) error {
+	if t.s.dialect != Postgres {
+		for _, c := range cs {
+			if err := t.UpdateContact(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for start := 0; start < len(cs); start += chunkSize {
+		chunk := cs[start:min(start+chunkSize, len(cs))]
+		args := make([]any, 0, 5*len(chunk))
+		for _, c := range chunk {
+			args = append(args, c.ID, micros(c.LastActivityAt), endedMicros(c), c.EndReason, c.EndedBy)
+		}
+		row := `(?::text, ?::bigint, ?::bigint, ?::text, ?::text)`
+		q := `UPDATE contacts SET last_activity_at = v.last_activity_at, ended_at = v.ended_at, end_reason = v.end_reason,
+			ended_by = v.ended_by FROM (VALUES ` + row + strings.Repeat(", "+row, len(chunk)-1) +
+			`) AS v(id, last_activity_at, ended_at, end_reason, ended_by) WHERE contacts.id = v.id`
+		if _, err := t.exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("sqlstore: update contacts: %w", err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# endtoend.sh: the whole gateway (all roles) on PostgreSQL against a kfake
+# broker (cmd/kfakebroker, 6 partitions) in its own process, cmd/loadgen
+# sending signed Twilio SMS webhooks from 1,000 customers and then reading
+# events.v1: the time from a webhook's arrival to its message.received
+# event on events.v1, at each rate of RATES, after a warm-up.
+#
+#   cmd/loadgen/endtoend.sh
+#
+# Environment: RATES ("2000 4000"), DURATION (15s), WARMUP (5s), SENDERS (1000),
+# BUSY (0: CPU spinners running meanwhile), DATABASE (the PostgreSQL server URL
+# without a database name; a database gateway_bench is created anew there).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RATES=${RATES:-2000 4000}
+DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-5s}
+SENDERS=${SENDERS:-1000}
+BUSY=${BUSY:-0}
+DATABASE=${DATABASE:-postgres://postgres@127.0.0.1:5432}
+BROKER=127.0.0.1:19093
+GW=127.0.0.1:18082
+TOKEN=benchtoken
+
+work=$(mktemp -d)
+bin=$work/bin
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$bin/" ./cmd/gateway ./cmd/kfakebroker ./cmd/loadgen
+psql -q "$DATABASE/postgres?sslmode=disable" -c 'DROP DATABASE IF EXISTS gateway_bench' -c 'CREATE DATABASE gateway_bench'
+
+"$bin/kfakebroker" -addr $BROKER -partitions 6 >"$work/broker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>/dev/tcp/${BROKER%:*}/${BROKER#*:}) 2>/dev/null && break; sleep 0.1; done
+
+env -i PATH="$PATH" KAFKA_BROKERS=$BROKER KAFKA_PARTITIONS=6 KAFKA_REPLICATION_FACTOR=1 \
+	DATABASE_URL="$DATABASE/gateway_bench?sslmode=disable" \
+	GATEWAY_HTTP_ADDR=$GW GATEWAY_PUBLIC_URL=http://$GW GATEWAY_DATA_DIR="$work/data" \
+	TWILIO_ACCOUNT_SID=ACbench TWILIO_AUTH_TOKEN=$TOKEN GATEWAY_LOG_LEVEL=error "$bin/gateway" >"$work/gateway.log" 2>&1 &
+gateway=$!
+pids+=("$gateway")
+for _ in $(seq 300); do curl -fs -o /dev/null "http://$GW/readyz" && break; sleep 0.1; done
+curl -fs -o /dev/null "http://$GW/readyz" || { cat "$work/gateway.log" >&2; exit 1; }
+
+for _ in $(seq "$BUSY"); do
+	awk 'BEGIN { while (1) {} }' &
+	pids+=($!)
+done
+
+"$bin/loadgen" -url "http://$GW" -token $TOKEN -senders "$SENDERS" -rate "${RATES%% *}" -duration "$WARMUP" >/dev/null
+for rate in $RATES; do
+	echo "== $rate/s for $DURATION, $SENDERS customers, all roles, PostgreSQL, BUSY=$BUSY"
+	"$bin/loadgen" -url "http://$GW" -token $TOKEN -senders "$SENDERS" -rate "$rate" -duration "$DURATION" -events $BROKER -summary | grep -v '^RESULT'
+done
