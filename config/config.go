@@ -89,7 +89,8 @@ type Config struct {
 
 	// Limits against hostile input.
 	// SendGridEventMaxAge: how far the signed timestamp of an Event Webhook
-	// request may be from now (SENDGRID_EVENT_MAX_AGE, default 10m).
+	// request may be from now (SENDGRID_EVENT_TOLERANCE, formerly
+	// SENDGRID_EVENT_MAX_AGE, default 10m).
 	SendGridEventMaxAge time.Duration
 	// ChatMaxFrameBytes bounds one chat frame (GATEWAY_CHAT_MAX_FRAME_BYTES,
 	// default 16384).
@@ -141,6 +142,9 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on a
 	// listener of its own, never on the public port (GATEWAY_PPROF_ADDR).
 	PprofAddr string
+	// Pprof serves /debug/pprof/ on the operations listener beside
+	// /metrics (GATEWAY_PPROF=true; it needs GATEWAY_OPS_ADDR).
+	Pprof bool
 }
 
 // Has reports whether the process runs a role.
@@ -228,6 +232,19 @@ func (r *reader) num(name string, def int) int {
 	return n
 }
 
+// boolean reads true or false.
+func (r *reader) boolean(name string, def bool) bool {
+	switch v := strings.ToLower(r.str(name, "")); v {
+	case "":
+		return def
+	case "true", "false":
+		return v == "true"
+	default:
+		r.bad(name, "%q is neither true nor false", v)
+		return def
+	}
+}
+
 // hostPort checks that v, when set, is host:port.
 func (r *reader) hostPort(name, v string) {
 	if v == "" {
@@ -260,6 +277,10 @@ func (r *reader) server(c *Config) {
 	c.HTTPAddr = r.str("GATEWAY_HTTP_ADDR", ":8080")
 	c.OpsAddr = r.str("GATEWAY_OPS_ADDR", "")
 	c.PprofAddr = r.str("GATEWAY_PPROF_ADDR", "")
+	c.Pprof = r.boolean("GATEWAY_PPROF", false)
+	if c.Pprof && c.OpsAddr == "" {
+		r.bad("GATEWAY_PPROF", "needs GATEWAY_OPS_ADDR: profiles are never served on the public port (or set GATEWAY_PPROF_ADDR)")
+	}
 	c.PublicURL = strings.TrimRight(r.str("GATEWAY_PUBLIC_URL", ""), "/")
 	c.DataDir = r.str("GATEWAY_DATA_DIR", "./data")
 	c.LogLevel = r.str("GATEWAY_LOG_LEVEL", "info")
@@ -356,9 +377,17 @@ func (r *reader) providers(c *Config) {
 	r.httpURL("TWILIO_API_URL", c.TwilioAPIURL)
 	r.httpURL("SENDGRID_API_URL", c.SendGridAPIURL)
 	r.httpURL("META_GRAPH_URL", c.MetaGraphURL)
-	c.SendGridEventMaxAge = r.dur("SENDGRID_EVENT_MAX_AGE", 10*time.Minute)
+	// SENDGRID_EVENT_TOLERANCE is the design's name; SENDGRID_EVENT_MAX_AGE
+	// the name earlier releases read.
+	tolerance := "SENDGRID_EVENT_TOLERANCE"
+	if r.str(tolerance, "") == "" {
+		tolerance = "SENDGRID_EVENT_MAX_AGE"
+	} else if r.str("SENDGRID_EVENT_MAX_AGE", "") != "" {
+		r.bad(tolerance, "SENDGRID_EVENT_MAX_AGE is set too: set only SENDGRID_EVENT_TOLERANCE")
+	}
+	c.SendGridEventMaxAge = r.dur(tolerance, 10*time.Minute)
 	if c.SendGridEventMaxAge < time.Minute || c.SendGridEventMaxAge > 24*time.Hour {
-		r.bad("SENDGRID_EVENT_MAX_AGE", "must be between 1m and 24h")
+		r.bad(tolerance, "must be between 1m and 24h")
 	}
 	c.EmailUnverified = strings.ToLower(r.str("GATEWAY_EMAIL_UNVERIFIED", "mark"))
 	if c.EmailUnverified != "mark" && c.EmailUnverified != "separate" {
@@ -377,12 +406,7 @@ func (r *reader) conversations(c *Config) {
 	for ch, def := range defaultContactTimeouts {
 		c.ContactTimeoutByChannel[ch] = def
 	}
-	switch v := r.str("GATEWAY_WAITING_WHEN_ENDED", "false"); v {
-	case "true", "false":
-		c.WaitingWhenEnded = v == "true"
-	default:
-		r.bad("GATEWAY_WAITING_WHEN_ENDED", "%q is neither true nor false", v)
-	}
+	c.WaitingWhenEnded = r.boolean("GATEWAY_WAITING_WHEN_ENDED", false)
 	c.OutboxRates = map[string]float64{}
 	for _, ch := range Channels {
 		name := "GATEWAY_REOPEN_WINDOW_" + strings.ToUpper(ch)

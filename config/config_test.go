@@ -264,3 +264,26 @@ func TestContactTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// The design's names are read: SENDGRID_EVENT_TOLERANCE (the older
+// SENDGRID_EVENT_MAX_AGE still works, both together are refused) and
+// GATEWAY_PPROF=true, which needs the operations listener.
+func TestDesignNames(t *testing.T) {
+	c, err := Load(env(map[string]string{"SENDGRID_EVENT_TOLERANCE": "3m", "GATEWAY_PPROF": "true", "GATEWAY_OPS_ADDR": "127.0.0.1:9090"}))
+	if err != nil || c.SendGridEventMaxAge != 3*time.Minute || !c.Pprof {
+		t.Fatalf("tolerance %v, pprof %v, %v", c.SendGridEventMaxAge, c.Pprof, err)
+	}
+	if _, err := Load(env(map[string]string{"SENDGRID_EVENT_TOLERANCE": "3m", "SENDGRID_EVENT_MAX_AGE": "4m"})); err == nil ||
+		!strings.Contains(err.Error(), "SENDGRID_EVENT_TOLERANCE") {
+		t.Errorf("both names set: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"SENDGRID_EVENT_TOLERANCE": "48h"})); err == nil || !strings.Contains(err.Error(), "SENDGRID_EVENT_TOLERANCE") {
+		t.Errorf("48h tolerance: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"GATEWAY_PPROF": "true"})); err == nil || !strings.Contains(err.Error(), "GATEWAY_OPS_ADDR") {
+		t.Errorf("pprof without the ops listener: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"GATEWAY_PPROF": "yes"})); err == nil || !strings.Contains(err.Error(), "GATEWAY_PPROF") {
+		t.Errorf("GATEWAY_PPROF=yes: %v", err)
+	}
+}

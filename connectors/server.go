@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -75,6 +76,9 @@ type OpsConfig struct {
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	Log      *slog.Logger
+	// Pprof serves Go's profiles under /debug/pprof/ (only on the
+	// operations listener: GATEWAY_PPROF).
+	Pprof bool
 }
 
 // maxHeaderBytes bounds a request's line and headers (fasthttp answers 431
@@ -142,5 +146,8 @@ func MountOps(app *fiber.App, cfg OpsConfig) {
 	if cfg.Gatherer != nil {
 		h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 		app.Get("/metrics", func(c *fiber.Ctx) error { h(c.Context()); return nil })
+	}
+	if cfg.Pprof {
+		app.Use(pprof.New())
 	}
 }

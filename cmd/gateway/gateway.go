@@ -139,7 +139,7 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 
 	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Log: log})
 	g.app = app
-	ops := connectors.OpsConfig{Ready: ready, Gatherer: reg, Log: log}
+	ops := connectors.OpsConfig{Ready: ready, Gatherer: reg, Log: log, Pprof: cfg.Pprof}
 	if cfg.OpsAddr == "" {
 		connectors.MountOps(app, ops)
 	} else if err := g.listenOps(ops); err != nil {

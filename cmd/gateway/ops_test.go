@@ -120,3 +120,15 @@ func TestPprofListener(t *testing.T) {
 		t.Errorf("/debug/pprof/ on the public port: %.80s, want 404", got)
 	}
 }
+
+// With GATEWAY_PPROF=true (the design's switch), the profiles answer on the
+// operations listener beside /metrics and never on the public port.
+func TestPprofOnOpsListener(t *testing.T) {
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_PPROF": "true", "GATEWAY_OPS_ADDR": "127.0.0.1:0", "GATEWAY_ROLES": "ingest"})
+	if got := getAt(t, g.OpsAddr(), "/debug/pprof/"); !strings.HasPrefix(got, "200") || !strings.Contains(got, "goroutine") {
+		t.Errorf("/debug/pprof/ on the ops port: %.80s, want 200 and the profile index", got)
+	}
+	if got := get(t, g, "/debug/pprof/"); !strings.HasPrefix(got, "404") {
+		t.Errorf("/debug/pprof/ on the public port: %.80s, want 404", got)
+	}
+}

@@ -10,9 +10,12 @@
 # (/proc/<pid>/stat) over a run divided by the requests of that run.
 #
 #   cmd/loadgen/sidebyside.sh                      # the table
+#   BUSY=1 cmd/loadgen/sidebyside.sh               # the same while one CPU-bound process runs beside
 #   PROFILE=/tmp/gw.pprof cmd/loadgen/sidebyside.sh  # instead: one CPU profile of the gateway's closed loop
+#   PROFILE=/tmp/gw.pprof PROFILE_RATE=5000 cmd/loadgen/sidebyside.sh  # … of the gateway at 5,000/s
 #
-# Environment: ROUNDS (3), DURATION (15s), WARMUP (3s), CONNS (64), RATE (5000), SENDERS (10000).
+# Environment: ROUNDS (3), DURATION (15s), WARMUP (3s), CONNS (64), RATE (5000), SENDERS (10000),
+# BUSY (0: how many CPU-bound spinners run during the measurements, the "other work").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,6 +25,7 @@ WARMUP=${WARMUP:-3s}
 CONNS=${CONNS:-64}
 RATE=${RATE:-5000}
 SENDERS=${SENDERS:-10000}
+BUSY=${BUSY:-0}
 BROKER=127.0.0.1:19092
 GW=127.0.0.1:18081
 NAIVE=127.0.0.1:18080
@@ -98,6 +102,11 @@ load() {
 	}'
 }
 
+for _ in $(seq "$BUSY"); do
+	awk 'BEGIN { while (1) {} }' &
+	pids+=($!)
+done
+
 if [[ -n ${PROFILE:-} ]]; then
 	start_broker
 	start_server gateway
@@ -105,13 +114,16 @@ if [[ -n ${PROFILE:-} ]]; then
 	secs=${DURATION%s}
 	curl -fs -o "$PROFILE" "http://$PPROF/debug/pprof/profile?seconds=$((secs - 2))" &
 	prof=$!
-	"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" -duration "$DURATION" -summary | grep '^RESULT'
+	"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" ${PROFILE_RATE:+-rate $PROFILE_RATE} \
+		-duration "$DURATION" -summary | grep '^RESULT'
 	wait $prof
 	go tool pprof -top -nodecount=15 "$bin/gateway" "$PROFILE" 2>/dev/null | head -21
 	exit 0
 fi
 
 rows=$work/rows
+echo "BUSY=$BUSY, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
 echo "| round | server | closed loop ($CONNS conns) req/s | CPU µs/req (closed) | p99 ms at $RATE/s | CPU µs/req at $RATE/s | errors |"
 echo "|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
