@@ -57,7 +57,7 @@ func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *s
 		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, encoded, unavailable, disabled, error.",
+			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error.",
 		}, []string{"connector", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "duration_seconds",
@@ -176,6 +176,13 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			return httperr.Write(c, code, err.Error())
 		}
 		if err := w.publish(ctx, rt.Name, req, edge.RawID(c), res); err != nil {
+			if errors.Is(err, kafkabus.ErrRejected) {
+				// Sending it again will not help: say so, and never spool it.
+				outcome = "rejected"
+				w.log.Error("webhook: Kafka refused the record (larger than the topic's max.message.bytes?)", "connector", rt.Name,
+					"outcome", outcome, "request_id", edge.ID(c), "bytes", len(body), "error", err)
+				return httperr.Write(c, httperr.CodeTooLarge, "the event is larger than Kafka accepts")
+			}
 			outcome = "unavailable"
 			w.log.Error("webhook: publish", "connector", rt.Name, "outcome", outcome, "request_id", edge.ID(c), "error", err)
 			return httperr.Write(c, httperr.CodeUnavailable, "the event could not be stored; retry later")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -34,11 +35,19 @@ func (t Topics) All() []string {
 	return []string{t.Raw(), t.Inbound(), t.Events(), t.Outbound(), t.DLQ(), t.Commands()}
 }
 
-// EnsureTopics creates the topics that do not exist yet.
+// MaxRecordBytes is the max.message.bytes of the topics the gateway
+// creates: a raw.v1 record holds a webhook's whole body (up to 32 MiB for
+// SendGrid Inbound Parse) and its headers, far over Kafka's default of
+// 1 MiB, which would refuse an email with a photo attached.
+const MaxRecordBytes = 34 << 20
+
+// EnsureTopics creates the topics that do not exist yet, each taking
+// records up to MaxRecordBytes. Topics that exist are left as they are.
 func EnsureTopics(ctx context.Context, c *kafka.Client, names []string, partitions, replication int) error {
 	req := &kafka.CreateTopicsRequest{}
 	for _, n := range names {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: n, NumPartitions: partitions, ReplicationFactor: replication})
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: n, NumPartitions: partitions, ReplicationFactor: replication,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(MaxRecordBytes)}}})
 	}
 	resp, err := c.CreateTopics(ctx, req)
 	if err != nil {

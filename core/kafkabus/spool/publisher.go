@@ -77,6 +77,9 @@ type Drainer struct {
 	BatchBytes   int64
 	// Retry paces produce attempts while Kafka does not take the records.
 	Retry retry.Policy
+	// isolate counts the records still to send one at a time after Kafka
+	// refused a record of a batch.
+	isolate int
 }
 
 // NewDrainer returns a drainer of s into kafka.
@@ -127,15 +130,39 @@ func (d *Drainer) Run(ctx context.Context) {
 	}
 }
 
+// drainOnce hands one batch to Kafka. When Kafka refuses a record of it
+// for good (kafkabus.ErrRejected), the batch's records go one at a time
+// until the refused one is found and set aside (Spool.Reject): it never
+// holds up the records behind it.
 func (d *Drainer) drainOnce(ctx context.Context) error {
-	b, err := d.spool.Read(d.BatchRecords, d.BatchBytes)
+	n := d.BatchRecords
+	if d.isolate > 0 {
+		n = 1
+	}
+	b, err := d.spool.Read(n, d.BatchBytes)
 	if err != nil {
 		return err
 	}
 	if len(b.Records) > 0 {
-		if err := d.kafka.Produce(ctx, b.Records...); err != nil {
+		err := d.kafka.Produce(ctx, b.Records...)
+		switch {
+		case errors.Is(err, kafkabus.ErrRejected) && len(b.Records) > 1:
+			d.isolate = len(b.Records)
+			return nil
+		case errors.Is(err, kafkabus.ErrRejected):
+			path, rerr := d.spool.Reject(b)
+			if rerr != nil {
+				return rerr
+			}
+			r := b.Records[0]
+			d.log.Error("spool: Kafka refuses a spooled record for good; set aside, the drain goes on", "topic", r.Topic,
+				"bytes", len(r.Value), "file", path, "error", err)
+			d.isolate = max(d.isolate-1, 0)
+			return nil
+		case err != nil:
 			return err
 		}
 	}
+	d.isolate = max(d.isolate-len(b.Records), 0)
 	return d.spool.Ack(b)
 }

@@ -115,10 +115,10 @@ func Open(dir string, opt Options) (*Spool, error) {
 	s := &Spool{dir: dir, opt: opt, log: opt.Log,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "spool", Name: "records_total",
-			Help: "Records by what became of them: spooled (written while Kafka could not take them), drained (acknowledged by Kafka and removed), refused (the spool was full or failing: 503), corrupt (a torn or damaged frame skipped).",
+			Help: "Records by what became of them: spooled (written while Kafka could not take them), drained (acknowledged by Kafka and removed), refused (the spool was full or failing: 503), corrupt (a torn or damaged frame skipped), rejected (Kafka refuses it for good: set aside under rejected/ and skipped).",
 		}, []string{"result"}),
 	}
-	for _, r := range []string{"spooled", "drained", "refused", "corrupt"} {
+	for _, r := range []string{"spooled", "drained", "refused", "corrupt", "rejected"} {
 		s.results.WithLabelValues(r)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -332,13 +332,15 @@ func (s *Spool) roll() error {
 	return nil
 }
 
-func (s *Spool) syncDir() error {
-	d, err := os.Open(s.dir)
+func (s *Spool) syncDir() error { return syncDir(s.dir, s.opt.Sync) }
+
+func syncDir(dir string, sync func(*os.File) error) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return s.opt.Sync(d)
+	return sync(d)
 }
 
 // Batch is what Read returns: records to hand to Kafka, then to Ack.
@@ -428,7 +430,49 @@ func (s *Spool) readSegment(sg segment, pos *Pos, b *Batch, size *int64, maxReco
 
 // Ack records that the batch's records are in Kafka: the position moves
 // past them (persisted and fsynced) and drained segments are deleted.
-func (s *Spool) Ack(b Batch) error {
+func (s *Spool) Ack(b Batch) error { return s.ack(b, "drained") }
+
+// RejectedDir is the folder under the spool's where records Kafka refused
+// for good are kept, one file per record in the spool's frame format.
+const RejectedDir = "rejected"
+
+// Reject sets aside the records of b, which Kafka refuses for what they are
+// (kafkabus.ErrRejected): they are written to a file of their own under
+// RejectedDir (fsynced), then acknowledged like drained ones, so they no
+// longer hold up the records behind them. It returns the file's path.
+func (s *Spool) Reject(b Batch) (string, error) {
+	dir := filepath.Join(s.dir, RejectedDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("spool: reject: %w", err)
+	}
+	now := time.Now()
+	var buf []byte
+	for _, r := range b.Records {
+		buf = appendFrame(buf, r, now)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%016x-%d%s", now.UTC().Format("20060102T150405.000000000Z"), b.next.Seg, b.next.Off, segSuffix))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return "", fmt.Errorf("spool: reject: %w", err)
+	}
+	_, err = f.Write(buf)
+	if err == nil {
+		err = s.opt.Sync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(dir, s.opt.Sync)
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", fmt.Errorf("spool: reject: %w", err)
+	}
+	return path, s.ack(b, "rejected")
+}
+
+func (s *Spool) ack(b Batch, result string) error {
 	for _, d := range b.damaged {
 		what := "spool: corrupt frame skipped (bad checksum or content)"
 		if d.torn {
@@ -469,7 +513,7 @@ func (s *Spool) Ack(b Batch) error {
 	if !drained {
 		s.oldest = s.peekTime()
 	}
-	s.results.WithLabelValues("drained").Add(float64(len(b.Records)))
+	s.results.WithLabelValues(result).Add(float64(len(b.Records)))
 	s.results.WithLabelValues("corrupt").Add(float64(len(b.damaged)))
 	return nil
 }

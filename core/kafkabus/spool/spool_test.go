@@ -373,6 +373,9 @@ type fakeKafka struct {
 	down bool
 	err  error
 	got  []kafkabus.Record
+	// refuse, when set, is the value of a record Kafka refuses for good
+	// (and with it the batch that carries it).
+	refuse string
 }
 
 func (f *fakeKafka) Produce(_ context.Context, recs ...kafkabus.Record) error {
@@ -380,6 +383,11 @@ func (f *fakeKafka) Produce(_ context.Context, recs ...kafkabus.Record) error {
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
+	}
+	for _, r := range recs {
+		if f.refuse != "" && string(r.Value) == f.refuse && !f.down {
+			return fmt.Errorf("%w: [10] Message Size Too Large", kafkabus.ErrRejected)
+		}
 	}
 	if f.down {
 		return fmt.Errorf("%w: connection refused", kafkabus.ErrUnavailable)
@@ -443,6 +451,58 @@ func TestPublisher(t *testing.T) {
 	k.err = errors.New("bad record")
 	if err := p.Produce(ctx, rec(6)); err == nil || s.Records() != 0 {
 		t.Fatalf("permanent error: %v, %d spooled", err, s.Records())
+	}
+}
+
+// A spooled record Kafka refuses for good (larger than the topic takes) is
+// set aside under rejected/, counted, and the records behind it drain in
+// order: it never holds up the spool.
+func TestDrainSetsAsideARecordKafkaRefuses(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	s := open(t, dir, Options{Registerer: reg})
+	k := &fakeKafka{down: true, refuse: `{"n":3}`}
+	d := NewDrainer(s, k, slogDiscard())
+	d.Retry.Base, d.Retry.Max = time.Millisecond, 5*time.Millisecond
+	p := NewPublisher(k, s, d)
+	for i := 0; i < 7; i++ {
+		if err := p.Produce(t.Context(), rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.set(false)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	waitFor(t, s.Empty)
+	stop()
+	<-done
+	if got, want := strings.Join(k.values(), " "), `{"n":0} {"n":1} {"n":2} {"n":4} {"n":5} {"n":6}`; got != want {
+		t.Fatalf("kafka got %s, want %s", got, want)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, RejectedDir, "*"+segSuffix))
+	if len(files) != 1 {
+		t.Fatalf("rejected files %v, want one", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := newFrameReader(bytes.NewReader(b), 0, int64(len(b)))
+	payload, err := fr.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := decode(payload); err != nil || !reflect.DeepEqual(r, rec(3)) {
+		t.Fatalf("set aside %+v, %v; want %+v", r, err, rec(3))
+	}
+	if n := testutil.ToFloat64(s.results.WithLabelValues("rejected")); n != 1 {
+		t.Fatalf("rejected counted %v, want 1", n)
+	}
+	// The spool opens again past it, with nothing to drain.
+	s.Close()
+	if again := open(t, dir, Options{}); !again.Empty() {
+		t.Fatalf("reopened spool holds %d records", again.Records())
 	}
 }
 
