@@ -23,22 +23,15 @@ BROKER=127.0.0.1:19093
 GW=127.0.0.1:18082
 TOKEN=benchtoken
 
-work=$(mktemp -d)
-bin=$work/bin
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=cmd/loadgen/common.sh
+. cmd/loadgen/common.sh
 
 go build -o "$bin/" ./cmd/gateway ./cmd/kfakebroker ./cmd/loadgen
 psql -q "$DATABASE/postgres?sslmode=disable" -c 'DROP DATABASE IF EXISTS gateway_bench' -c 'CREATE DATABASE gateway_bench'
 
 "$bin/kfakebroker" -addr $BROKER -partitions 6 >"$work/broker.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do (exec 3<>/dev/tcp/${BROKER%:*}/${BROKER#*:}) 2>/dev/null && break; sleep 0.1; done
+wait_tcp $BROKER
 
 env -i PATH="$PATH" KAFKA_BROKERS=$BROKER KAFKA_PARTITIONS=6 KAFKA_REPLICATION_FACTOR=1 \
 	DATABASE_URL="$DATABASE/gateway_bench?sslmode=disable" \
@@ -49,10 +42,7 @@ pids+=("$gateway")
 for _ in $(seq 300); do curl -fs -o /dev/null "http://$GW/readyz" && break; sleep 0.1; done
 curl -fs -o /dev/null "http://$GW/readyz" || { cat "$work/gateway.log" >&2; exit 1; }
 
-for _ in $(seq "$BUSY"); do
-	awk 'BEGIN { while (1) {} }' &
-	pids+=($!)
-done
+spin "$BUSY"
 
 "$bin/loadgen" -url "http://$GW" -token $TOKEN -senders "$SENDERS" -rate "${RATES%% *}" -duration "$WARMUP" >/dev/null
 for rate in $RATES; do

@@ -32,15 +32,8 @@ NAIVE=127.0.0.1:18080
 PPROF=127.0.0.1:16060
 TOKEN=benchtoken
 
-work=$(mktemp -d)
-bin=$work/bin
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=cmd/loadgen/common.sh
+. cmd/loadgen/common.sh
 
 go build -o "$bin/" ./cmd/gateway ./cmd/naive ./cmd/kfakebroker ./cmd/loadgen
 hz=$(getconf CLK_TCK)
@@ -60,9 +53,7 @@ start_broker() {
 	"$bin/kfakebroker" -addr $BROKER -partitions 6 >"$work/broker.log" 2>&1 &
 	broker=$!
 	pids+=("$broker")
-	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/19092) 2>/dev/null && return 0; sleep 0.1; done
-	echo "broker did not start" >&2
-	return 1
+	wait_tcp $BROKER
 }
 
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
@@ -102,10 +93,7 @@ load() {
 	}'
 }
 
-for _ in $(seq "$BUSY"); do
-	awk 'BEGIN { while (1) {} }' &
-	pids+=($!)
-done
+spin "$BUSY"
 
 if [[ -n ${PROFILE:-} ]]; then
 	start_broker

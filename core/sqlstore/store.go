@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,7 +51,15 @@ type Store struct {
 	// sweepMu guards lastSweep, when expired idempotency keys were last deleted.
 	sweepMu   sync.Mutex
 	lastSweep time.Time
+
+	// statements counts the statements sent (Statements).
+	statements atomic.Int64
 }
+
+// Statements returns how many statements the store has sent so far: on
+// PostgreSQL each is a round trip, so tests and benchmarks use it to hold
+// the work of a batch to a bound that does not grow with the batch.
+func (s *Store) Statements() int64 { return s.statements.Load() }
 
 var _ core.Store = (*Store)(nil)
 
@@ -149,6 +158,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // q returns a query with ? placeholders rewritten for the dialect.
 func (s *Store) q(query string) string {
+	s.statements.Add(1)
 	if s.dialect != Postgres {
 		return query
 	}

@@ -1,0 +1,40 @@
+package core_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/normalize"
+)
+
+// A batch of messages to customers who have a conversation costs the same
+// number of PostgreSQL statements (round trips) whatever its size: the
+// work is read and written in bulk. A feature that adds a statement per
+// message fails here rather than in a latency benchmark. (On SQLite a
+// statement is no round trip, and some writes go row by row.)
+func TestBatchRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
+	e := newEnv(t, sqlstore.Postgres, core.Policy{})
+	from := func(i int) string { return fmt.Sprintf("+1415555%04d", i) }
+	batch := func(first, n int) []normalize.Message {
+		var ms []normalize.Message
+		for i := first; i < first+n; i++ {
+			ms = append(ms, sms(from(i), "hi"))
+		}
+		return ms
+	}
+	e.receive(batch(0, 60)...)   // customers, conversations and contacts made
+	e.clock.Advance(time.Minute) // so every contact's activity is written
+	cost := func(ms []normalize.Message) int64 {
+		before := e.store.Statements()
+		e.receive(ms...)
+		return e.store.Statements() - before
+	}
+	small, large := cost(batch(0, 5)), cost(batch(5, 50))
+	t.Logf("statements: batch of 5 %d, batch of 50 %d", small, large)
+	if large > small {
+		t.Fatalf("a batch of 50 took %d statements, a batch of 5 %d: something is done per message", large, small)
+	}
+}
