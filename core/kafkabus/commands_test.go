@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,37 +19,6 @@ import (
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 	"github.com/opengateway/gateway/normalize"
 )
-
-// batches hands out its batches in turn and reports each commit.
-type batches struct {
-	mu        sync.Mutex
-	todo      [][]kafka.Message
-	committed []int64
-	commits   chan struct{}
-}
-
-func (b *batches) FetchBatch(ctx context.Context, _ int) ([]kafka.Message, error) {
-	b.mu.Lock()
-	if len(b.todo) > 0 {
-		next := b.todo[0]
-		b.todo = b.todo[1:]
-		b.mu.Unlock()
-		return next, nil
-	}
-	b.mu.Unlock()
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-func (b *batches) Commit(_ context.Context, msgs ...kafka.Message) error {
-	b.mu.Lock()
-	for _, m := range msgs {
-		b.committed = append(b.committed, m.Offset)
-	}
-	b.mu.Unlock()
-	b.commits <- struct{}{}
-	return nil
-}
 
 // cmdEnv is a conversation engine, its store and a command consumer's parts.
 type cmdEnv struct {
@@ -71,9 +39,9 @@ func newCmdEnv(t *testing.T, dialect string) *cmdEnv {
 }
 
 // run feeds the batches to a command consumer and returns once each is committed.
-func (e *cmdEnv) run(todo ...[]kafka.Message) *batches {
+func (e *cmdEnv) run(todo ...[]kafka.Message) *source {
 	e.t.Helper()
-	src := &batches{todo: todo, commits: make(chan struct{}, len(todo))}
+	src := &source{batches: todo, commits: make(chan struct{}, len(todo))}
 	c := kafkabus.NewCommandConsumer(e.svc, src, e.dlq, "gateway.events.v1",
 		slog.New(slog.NewTextHandler(io.Discard, nil)), func() { e.woken++ })
 	ctx, cancel := context.WithCancel(context.Background())

@@ -19,12 +19,13 @@ import (
 	"github.com/opengateway/gateway/normalize"
 )
 
-// source hands out one batch and records commits.
+// source hands out its batches in turn, records the committed offsets and
+// signals each commit on commits (buffered by the caller).
 type source struct {
 	mu        sync.Mutex
 	batches   [][]kafka.Message
 	committed []int64
-	done      chan struct{}
+	commits   chan struct{}
 }
 
 func (s *source) FetchBatch(ctx context.Context, max int) ([]kafka.Message, error) {
@@ -46,7 +47,7 @@ func (s *source) Commit(_ context.Context, msgs ...kafka.Message) error {
 	for _, m := range msgs {
 		s.committed = append(s.committed, m.Offset)
 	}
-	close(s.done)
+	s.commits <- struct{}{}
 	return nil
 }
 
@@ -110,7 +111,7 @@ func TestConsumerPoisonAndTransient(t *testing.T) {
 			noFrom := sms("+14155550102", "x")
 			noFrom.From = normalize.Party{}
 			bad, _ := normalize.NewEvent("/test", normalize.TypeMessageReceived, "k", time.Now(), noFrom)
-			src := &source{done: make(chan struct{}), batches: [][]kafka.Message{{
+			src := &source{commits: make(chan struct{}, 1), batches: [][]kafka.Message{{
 				{Topic: "gateway.inbound.v1", Offset: 10, Value: []byte("{not json")},
 				record(11, bad),
 				record(12, ev),
@@ -121,7 +122,7 @@ func TestConsumerPoisonAndTransient(t *testing.T) {
 			errc := make(chan error, 1)
 			go func() { errc <- c.Run(ctx) }()
 			select {
-			case <-src.done:
+			case <-src.commits:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the batch was never committed")
 			}
