@@ -39,19 +39,27 @@ type Record struct {
 // this time: trying again later may succeed.
 var ErrUnavailable = errors.New("kafka unavailable")
 
-// ErrRejected wraps Kafka's refusal of a record sent alone for what it is
-// (larger than the topic's max.message.bytes, invalid): trying it again
-// will not succeed.
+// ErrRejected wraps Kafka's refusal of one record for what it is (larger
+// than the topic's max.message.bytes, invalid): trying it again will not
+// succeed. Records batched with it are not refused with it: a batch Kafka
+// refuses for its content is sent again one record at a time.
 var ErrRejected = errors.New("kafka rejected the record")
 
-// rejects reports whether a produce error code refuses a record batch for
-// its content rather than for the state of the cluster.
+// errRecord marks a produce answer that names the records it refused.
+var errRecord = errors.New("records refused")
+
+// rejects are the produce error codes that refuse a record batch for its
+// content rather than for the state of the cluster.
 func rejects(err error) bool {
 	var ke kafka.Error
 	if !errors.As(err, &ke) {
 		return false
 	}
-	return ke == kafka.MessageSizeTooLarge || ke == kafka.InvalidRecord
+	switch ke {
+	case kafka.MessageSizeTooLarge, kafka.InvalidRecord, kafka.InvalidTimestamp, kafka.UnsupportedForMessageFormat:
+		return true
+	}
+	return false
 }
 
 // Producer sends records with acks from all in-sync replicas. Calls from many
@@ -68,6 +76,7 @@ type Producer struct {
 	balancer kafka.Murmur2Balancer
 	timeout  time.Duration
 	maxBatch int
+	maxBytes int
 
 	mu     sync.Mutex
 	topics map[string]*topicMeta
@@ -101,9 +110,15 @@ type call struct {
 	tps  []topicPartition
 }
 
+// pending is a record waiting in a queue. Its kafka.Record is made for
+// each request that carries it: kafka-go consumes the key and value
+// readers of a record it writes.
 type pending struct {
-	rec  kafka.Record
-	call *call
+	at         time.Time
+	key, value []byte
+	headers    []kafka.Header
+	size       int // of the key, value and headers
+	call       *call
 }
 
 type queue struct {
@@ -127,6 +142,11 @@ type ProducerConfig struct {
 	// MaxBatch caps the records of one partition in one produce request,
 	// default 2000.
 	MaxBatch int
+	// MaxBatchBytes caps the keys, values and headers of one partition's
+	// records in one produce request (a larger record goes alone), default
+	// 512 KiB: well under Kafka's default max.message.bytes, so batching
+	// never makes a batch of acceptable records too large.
+	MaxBatchBytes int
 }
 
 // NewProducer returns a producer for the given brokers.
@@ -137,10 +157,14 @@ func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) *Producer {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 2000
 	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = 512 << 10
+	}
 	p := &Producer{
 		client:   NewClient(cfg.Brokers, cfg.Timeout),
 		timeout:  cfg.Timeout,
 		maxBatch: cfg.MaxBatch,
+		maxBytes: cfg.MaxBatchBytes,
 		topics:   map[string]*topicMeta{},
 		queues:   map[topicPartition]*queue{},
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -207,8 +231,13 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 		if part < 0 || part >= len(tm.leaders) {
 			return fmt.Errorf("%w: %s has no partition %d", ErrUnavailable, r.Topic, part)
 		}
+		size := len(r.Key) + len(r.Value)
+		for _, h := range r.Headers {
+			size += len(h.Key) + len(h.Value)
+		}
 		items[i] = pending{
-			rec:  kafka.Record{Time: at, Key: kafka.NewBytes(r.Key), Value: kafka.NewBytes(r.Value), Headers: r.Headers},
+			at: at, key: r.Key, value: r.Value, headers: r.Headers,
+			size: size,
 			call: c,
 		}
 		qs[i] = p.queue(topicPartition{r.Topic, part}, tm.leaders[part])
@@ -298,7 +327,14 @@ func (p *Producer) take() [][]partBatch {
 		if q.busy || len(q.pending) == 0 {
 			continue
 		}
-		n := min(len(q.pending), p.maxBatch)
+		n, size := 0, 0
+		for n < min(len(q.pending), p.maxBatch) {
+			size += q.pending[n].size
+			if n > 0 && size > p.maxBytes {
+				break
+			}
+			n++
+		}
 		items := make([]pending, n)
 		copy(items, q.pending)
 		rest := copy(q.pending, q.pending[n:])
@@ -324,10 +360,24 @@ func (p *Producer) take() [][]partBatch {
 func (p *Producer) run(b []partBatch) {
 	for b != nil {
 		errs := p.send(b)
+		var alone [][]error
+		for i, pb := range b {
+			if errors.Is(errs[i], ErrRejected) && len(pb.items) > 1 {
+				// The partition is still busy: its order holds.
+				if alone == nil {
+					alone = make([][]error, len(b))
+				}
+				alone[i] = p.sendAlone(pb)
+			}
+		}
 		p.mu.Lock()
 		for i, pb := range b {
-			for _, pe := range pb.items {
-				p.settle(pe.call, errs[i])
+			for j, pe := range pb.items {
+				if alone != nil && alone[i] != nil {
+					p.settle(pe.call, alone[i][j])
+				} else {
+					p.settle(pe.call, errs[i])
+				}
 			}
 			pb.q.busy = false
 			if len(pb.q.pending) > 0 && !pb.q.queued {
@@ -348,6 +398,16 @@ func (p *Producer) run(b []partBatch) {
 	}
 }
 
+// sendAlone sends the records of a batch Kafka refused one per request, in
+// order, and returns each one's outcome.
+func (p *Producer) sendAlone(pb partBatch) []error {
+	errs := make([]error, len(pb.items))
+	for j := range pb.items {
+		errs[j] = p.send([]partBatch{{q: pb.q, items: pb.items[j : j+1]}})[0]
+	}
+	return errs
+}
+
 // send writes one produce request carrying every partition of b and
 // returns each partition's outcome.
 func (p *Producer) send(b []partBatch) []error {
@@ -357,7 +417,7 @@ func (p *Producer) send(b []partBatch) []error {
 	for _, pb := range b {
 		recs := make([]kafka.Record, len(pb.items))
 		for i, pe := range pb.items {
-			recs[i] = pe.rec
+			recs[i] = kafka.Record{Time: pe.at, Key: kafka.NewBytes(pe.key), Value: kafka.NewBytes(pe.value), Headers: pe.headers}
 		}
 		records += len(recs)
 		i, ok := topicIndex[pb.q.tp.topic]
@@ -389,8 +449,9 @@ func (p *Producer) send(b []partBatch) []error {
 					answered[tp] = true
 					if pr.ErrorCode != 0 {
 						got[tp] = kafka.Error(pr.ErrorCode)
-					} else if len(pr.RecordErrors) > 0 {
-						got[tp] = errors.New(pr.RecordErrors[0].BatchIndexErrorMessage)
+					}
+					if len(pr.RecordErrors) > 0 {
+						got[tp] = fmt.Errorf("%w: %v: %s", errRecord, got[tp], pr.RecordErrors[0].BatchIndexErrorMessage)
 					}
 				}
 			}
@@ -411,7 +472,7 @@ func (p *Producer) send(b []partBatch) []error {
 			e = err
 		}
 		tp := pb.q.tp
-		if e != nil && err == nil && len(pb.items) == 1 && rejects(e) {
+		if e != nil && err == nil && (rejects(e) || errors.Is(e, errRecord)) {
 			errs[i] = fmt.Errorf("%w: produce to %s/%d: %v", ErrRejected, tp.topic, tp.partition, e)
 			p.errs.WithLabelValues(tp.topic).Inc()
 		} else if e != nil {

@@ -119,3 +119,56 @@ func readPartition(ctx context.Context, t *testing.T, addr, topic string, part i
 	}
 	return n
 }
+
+// A record larger than the topic's max.message.bytes is refused with
+// ErrRejected (trying again would not help), not ErrUnavailable; the
+// records batched with it, and a batch of small records that together
+// exceed the limit, are still taken.
+func TestProducerRejectsOnlyTheRecordKafkaRefuses(t *testing.T) {
+	b, err := StartEmbedded("", "127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := NewProducer(ProducerConfig{Brokers: []string{b.Addr()}, MaxBatchBytes: 1 << 20}, nil)
+	const topic = "t.small"
+	res, err := p.Client().CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1,
+		ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "20000"}}}}})
+	if err != nil || res.Errors[topic] != nil {
+		t.Fatal(err, res.Errors)
+	}
+	const small = 60
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var bigErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-start
+		bigErr = p.Produce(ctx, Record{Topic: topic, Key: []byte("big"), Value: make([]byte, 30000)})
+	}()
+	for i := 0; i < small; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := p.Produce(ctx, Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: make([]byte, 1000)}); err != nil {
+				t.Errorf("small record %d: %v", i, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if !errors.Is(bigErr, ErrRejected) || errors.Is(bigErr, ErrUnavailable) {
+		t.Fatalf("big record: %v, want ErrRejected", bigErr)
+	}
+	if n := readPartition(ctx, t, b.Addr(), topic, 0, func(m kafka.Message) {
+		if len(m.Value) != 1000 {
+			t.Errorf("record of %d bytes in Kafka", len(m.Value))
+		}
+	}); n != small {
+		t.Fatalf("%d records in Kafka, want %d", n, small)
+	}
+}
