@@ -216,3 +216,50 @@ func TestRelayRetriesAndPublishes(t *testing.T) {
 		t.Fatalf("%d claims, want the two failures retried", store.calls)
 	}
 }
+
+// slowProducer holds each Produce until release is closed, and reports
+// whether the context it was given had ended by then.
+type slowProducer struct {
+	started, release chan struct{}
+	once             sync.Once
+	cut              atomic.Bool
+}
+
+func (p *slowProducer) Produce(ctx context.Context, recs ...kafkabus.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	p.once.Do(func() { close(p.started) })
+	<-p.release
+	if ctx.Err() != nil {
+		p.cut.Store(true)
+		return ctx.Err()
+	}
+	return nil
+}
+
+// A batch the relay has begun when its context ends (SIGTERM) is finished
+// and marked, not cut short: a batch cut after Kafka took some of it would
+// be published again after the restart (the same event id twice).
+func TestRelayFinishesTheBatchUnderWay(t *testing.T) {
+	store := &claimer{evs: []core.OutboxEvent{{Topic: "gateway.events.v1", Key: "cus_1", Value: []byte(`{"id":"1"}`)}}}
+	prod := &slowProducer{started: make(chan struct{}), release: make(chan struct{})}
+	r := kafkabus.NewRelay(store, prod, slog.New(slog.NewTextHandler(io.Discard, nil)), core.NewMetrics(nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	<-prod.started
+	cancel()
+	close(prod.release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay did not stop")
+	}
+	if prod.cut.Load() {
+		t.Fatal("the batch under way was cut short when the relay's context ended")
+	}
+	if len(store.evs) != 0 {
+		t.Fatalf("%d events left unmarked", len(store.evs))
+	}
+}

@@ -89,17 +89,26 @@ func (r *Relay) Run(ctx context.Context) {
 
 const relayBatch = 1000
 
-// drain publishes claimed events until fewer than a batch are left.
+// relayBatchTimeout bounds one batch (claim, produce, mark) once it has
+// started; the end of the relay's context does not cut it short.
+const relayBatchTimeout = 15 * time.Second
+
+// drain publishes claimed events until fewer than a batch are left. A
+// batch under way when ctx ends is finished: cutting it short after Kafka
+// took some of its records would leave them claimed-but-unmarked, and
+// publish them a second time after a restart.
 func (r *Relay) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
-		n, err := r.store.ClaimEvents(ctx, relayBatch, func(evs []core.OutboxEvent) error {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), relayBatchTimeout)
+		n, err := r.store.ClaimEvents(bctx, relayBatch, func(evs []core.OutboxEvent) error {
 			recs := make([]Record, len(evs))
 			for i, e := range evs {
 				recs[i] = Record{Topic: e.Topic, Key: []byte(e.Key), Value: e.Value,
 					Headers: []kafka.Header{{Key: "content-type", Value: []byte(normalize.ContentType)}}}
 			}
-			return r.prod.Produce(ctx, recs...)
+			return r.prod.Produce(bctx, recs...)
 		})
+		cancel()
 		if err != nil {
 			return err
 		}
