@@ -48,7 +48,11 @@ type Config struct {
 	TopicPrefix             string
 	KafkaPartitions         int
 	// CoreBatch is the most inbound records applied per transaction (GATEWAY_CORE_BATCH).
-	CoreBatch        int
+	CoreBatch int
+	// CommandIDsKeep is how long the ids of handled commands are kept to
+	// apply each command once (GATEWAY_COMMAND_IDS_KEEP, default 30d); it
+	// must exceed the retention of the commands topic.
+	CommandIDsKeep   time.Duration
 	KafkaReplication int
 	DatabaseURL      string
 	// APITokens maps a bearer token to its holder: "agent:ann",
@@ -319,6 +323,10 @@ func (r *reader) kafkaAndStore(c *Config) {
 	c.TopicPrefix = r.str("KAFKA_TOPIC_PREFIX", "gateway.")
 	c.KafkaPartitions = r.num("KAFKA_PARTITIONS", 12)
 	c.CoreBatch = r.num("GATEWAY_CORE_BATCH", 100)
+	c.CommandIDsKeep = r.dur("GATEWAY_COMMAND_IDS_KEEP", 30*24*time.Hour)
+	if c.CommandIDsKeep < 24*time.Hour {
+		r.bad("GATEWAY_COMMAND_IDS_KEEP", "must be at least 1d (and more than the commands topic's retention)")
+	}
 	c.DatabaseURL = r.str("DATABASE_URL", "")
 	r.hostPort("GATEWAY_EMBEDDED_KAFKA_ADDR", c.EmbeddedKafkaAddr)
 	if v := r.str("KAFKA_BROKERS", ""); v != "" {

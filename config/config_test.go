@@ -287,3 +287,15 @@ func TestDesignNames(t *testing.T) {
 		t.Errorf("GATEWAY_PPROF=yes: %v", err)
 	}
 }
+
+func TestCommandIDsKeep(t *testing.T) {
+	if c, err := Load(env(nil)); err != nil || c.CommandIDsKeep != 30*24*time.Hour {
+		t.Fatalf("default %v, %v; want 30d", c.CommandIDsKeep, err)
+	}
+	if c, err := Load(env(map[string]string{"GATEWAY_COMMAND_IDS_KEEP": "90d"})); err != nil || c.CommandIDsKeep != 90*24*time.Hour {
+		t.Fatalf("90d: %v, %v", c.CommandIDsKeep, err)
+	}
+	if _, err := Load(env(map[string]string{"GATEWAY_COMMAND_IDS_KEEP": "2h"})); err == nil || !strings.Contains(err.Error(), "GATEWAY_COMMAND_IDS_KEEP") {
+		t.Fatalf("2h accepted: %v", err)
+	}
+}

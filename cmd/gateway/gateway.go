@@ -321,6 +321,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		kafkabus.LagGauge(g.reg, "gateway-commands", cmdSrc)
 		commands := kafkabus.NewCommandConsumer(g.service, cmdSrc, dlq, topics.Events(), g.log, relay.Wake)
 		g.goWork("commands consumer", func() error { return commands.Run(ctx) })
+		g.goWork("command ids sweep", func() error { g.sweepCommands(ctx, time.Hour); return nil })
 		g.closers = append(g.closers, cmdSrc.Close)
 	}
 	if cfg.Has(config.RoleOutbox) {
@@ -341,6 +342,25 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 }
 
 func (g *Gateway) goWork(name string, fn func() error) { g.work.Go(name, fn) }
+
+// sweepCommands deletes the ids of commands handled longer ago than
+// GATEWAY_COMMAND_IDS_KEEP, at start and every interval until ctx ends.
+func (g *Gateway) sweepCommands(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := g.store.SweepCommands(ctx, g.cfg.CommandIDsKeep); err != nil && ctx.Err() == nil {
+			g.log.Warn("core: sweep processed commands", "error", err)
+		} else if n > 0 {
+			g.log.Info("core: swept processed commands", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // Wait runs until ctx ends or a worker fails, then closes the gateway; it
 // returns the failure, naming the worker.

@@ -324,3 +324,33 @@ func TestCommandsRetryTransient(t *testing.T) {
 		t.Fatalf("the transient failures were not retried (%d left)", flakyStore.n)
 	}
 }
+
+// The ids of handled commands are kept for GATEWAY_COMMAND_IDS_KEEP: a
+// sweep keeps the recent ones (a redelivery still does nothing) and
+// deletes those older than the keep (after which the id would act again).
+func TestCommandIDsSweep(t *testing.T) {
+	for _, dialect := range sqltest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newCmdEnv(t, dialect)
+			c := e.customer("+14155550101").ID
+			note := cmd(1, "s1", "/bots/triage", "note.add", c, map[string]any{"conversation_id": c, "text": "x"})
+			e.run([]kafka.Message{note})
+			e.events(has(normalize.TypeNoteAdded))
+			ctx := context.Background()
+			if n, err := e.store.SweepCommands(ctx, 24*time.Hour); err != nil || n != 0 {
+				t.Fatalf("sweep of a day: %d, %v; want nothing swept", n, err)
+			}
+			e.run([]kafka.Message{note}) // returns once committed: its events are written
+			if evs := e.events(func([]normalize.Event) bool { return true }); len(evs) != 0 {
+				t.Fatalf("redelivered after a sweep that kept it: %v", typesOf(evs))
+			}
+			if n, err := e.store.SweepCommands(ctx, 0); err != nil || n != 1 {
+				t.Fatalf("sweep of everything: %d, %v; want 1", n, err)
+			}
+			e.run([]kafka.Message{note})
+			if evs := e.events(has(normalize.TypeNoteAdded)); !has(normalize.TypeNoteAdded)(evs) {
+				t.Fatalf("a command whose id was swept did not act: %v", typesOf(evs))
+			}
+		})
+	}
+}
