@@ -29,6 +29,7 @@ import (
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/kafkabus/spool"
 	"github.com/opengateway/gateway/core/media"
+	"github.com/opengateway/gateway/core/retry"
 	"github.com/opengateway/gateway/core/sqlstore"
 	"github.com/opengateway/gateway/outbox"
 )
@@ -69,16 +70,19 @@ type Gateway struct {
 	producer *kafkabus.Producer
 	// spool holds webhook records while Kafka cannot take them (ingest,
 	// GATEWAY_SPOOL on).
-	spool    *spool.Spool
-	store    *sqlstore.Store
-	service  *core.Service
-	app      *fiber.App
-	ln       net.Listener
-	opsLn    net.Listener
-	pprofLn  net.Listener
-	pprofSrv *http.Server
-	media    *media.Copier
-	chat     *webchat.Chat
+	spool *spool.Spool
+	// topicsLater is set when Kafka did not answer at start: the topics are
+	// created in the background once it does (setUpTopicsLater).
+	topicsLater bool
+	store       *sqlstore.Store
+	service     *core.Service
+	app         *fiber.App
+	ln          net.Listener
+	opsLn       net.Listener
+	pprofLn     net.Listener
+	pprofSrv    *http.Server
+	media       *media.Copier
+	chat        *webchat.Chat
 	// conns are the providers' connectors, built once; mediaAtIngest is set
 	// when one of them stores files that arrive inside its webhooks.
 	conns         []connector.Connector
@@ -136,6 +140,9 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancelWork
+	if g.topicsLater {
+		g.goWork("topic setup", func() error { return g.setUpTopicsLater(workCtx, topics) })
+	}
 
 	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Log: log})
 	g.app = app
@@ -186,10 +193,16 @@ func (g *Gateway) openKafka(ctx context.Context, topics kafkabus.Topics) (err er
 		g.log.Info("embedded kafka broker started", "addr", g.embedded.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
 	}
 	g.producer = kafkabus.NewProducer(kafkabus.ProducerConfig{Brokers: g.brokers}, g.reg)
-	if err := kafkabus.EnsureTopics(ctx, g.producer.Client(), topics.All(), cfg.KafkaPartitions, cfg.KafkaReplication); err != nil {
-		if errors.Is(err, kafka.InvalidReplicationFactor) {
-			return fmt.Errorf("KAFKA_REPLICATION_FACTOR: %d is more than the cluster allows: %w", cfg.KafkaReplication, err)
-		}
+	switch err := kafkabus.EnsureTopics(ctx, g.producer.Client(), topics.All(), cfg.KafkaPartitions, cfg.KafkaReplication); {
+	case err == nil:
+	case errors.Is(err, kafka.InvalidReplicationFactor):
+		return fmt.Errorf("KAFKA_REPLICATION_FACTOR: %d is more than the cluster allows: %w", cfg.KafkaReplication, err)
+	case errors.Is(err, kafkabus.ErrUnavailable) && !cfg.Embedded():
+		// Kafka down is no reason not to start: webhooks go to the spool
+		// (ingest), consumers wait for it, and the topics are made later.
+		g.log.Warn("kafka does not answer at start; starting anyway, the topics are created once it does", "error", err)
+		g.topicsLater = true
+	default:
 		return fmt.Errorf("KAFKA_BROKERS: %w", err)
 	}
 	if cfg.Has(config.RoleIngest) && cfg.Spool {
@@ -200,6 +213,37 @@ func (g *Gateway) openKafka(ctx context.Context, topics kafkabus.Topics) (err er
 		g.closers = append(g.closers, g.spool.Close)
 	}
 	return nil
+}
+
+// setUpTopicsLater creates the topics once Kafka answers (it did not at
+// start), retrying with backoff, then waits for the gateway to stop. A
+// refusal that retrying cannot mend (a replication factor the cluster
+// cannot meet) fails the worker, and with it the gateway.
+func (g *Gateway) setUpTopicsLater(ctx context.Context, topics kafkabus.Topics) error {
+	policy := retry.Policy{Base: time.Second, Max: 30 * time.Second, Retryable: func(err error) bool { return errors.Is(err, kafkabus.ErrUnavailable) }}
+	err := retry.Do(ctx, policy, func() error {
+		// A client of its own each time: kafka-go's transport keeps the
+		// cluster it failed to read at first, and would not see the broker.
+		c := kafkabus.NewClient(g.brokers, 10*time.Second)
+		defer closeIdle(c)
+		return kafkabus.EnsureTopics(ctx, c, topics.All(), g.cfg.KafkaPartitions, g.cfg.KafkaReplication)
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("KAFKA_BROKERS: %w", err)
+	}
+	g.log.Info("kafka answers: topics ready")
+	<-ctx.Done()
+	return nil
+}
+
+// closeIdle closes the connections of a client made for one use.
+func closeIdle(c *kafka.Client) {
+	if t, ok := c.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // openStore opens (and migrates) the database of the roles that keep state.

@@ -197,7 +197,10 @@ func NewClient(brokers []string, timeout time.Duration) *kafka.Client {
 			Dial:        (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 			DialTimeout: 2 * time.Second,
 			IdleTimeout: 5 * time.Minute,
-			MetadataTTL: 30 * time.Second,
+			// kafka-go does not read the cluster again after a failed
+			// read until this has passed: short, so a broker that comes up
+			// (or moves) is used within seconds.
+			MetadataTTL: 5 * time.Second,
 		},
 	}
 }
