@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -601,6 +602,8 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+var yamlLine = regexp.MustCompile(`line \d+`)
+
 func readFile(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -608,7 +611,13 @@ func readFile(path string) (map[string]string, error) {
 	}
 	raw := map[string]any{}
 	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("config: GATEWAY_CONFIG: %s is not YAML: %w", path, err)
+		// yaml's error can quote the file's text, secrets included: only
+		// the line it names is kept.
+		where := ""
+		if m := yamlLine.FindString(err.Error()); m != "" {
+			where = " (" + m + ")"
+		}
+		return nil, fmt.Errorf("config: GATEWAY_CONFIG: %s is not a YAML mapping of names to values%s", path, where)
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {

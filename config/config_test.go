@@ -299,3 +299,28 @@ func TestCommandIDsKeep(t *testing.T) {
 		t.Fatalf("2h accepted: %v", err)
 	}
 }
+
+// A GATEWAY_CONFIG file that is not a mapping is refused with the line it
+// fails on, never with its text: it holds secrets.
+func TestConfigFileErrorHidesItsText(t *testing.T) {
+	const secret = "k9Q2x7Zp" // short: yaml quotes values of up to 10 characters whole (and the first 7 of longer ones)
+	for name, text := range map[string]string{
+		"a bare value":      secret + "\n",
+		"an unclosed quote": "GATEWAY_HTTP_ADDR: \":8080\"\nTWILIO_AUTH_TOKEN: \"" + secret + "\n",
+		"a list":            "- " + secret + "\n",
+	} {
+		path := filepath.Join(t.TempDir(), "gateway.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(env(map[string]string{"GATEWAY_CONFIG": path}))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "GATEWAY_CONFIG") {
+			t.Errorf("%s: %v", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+}
