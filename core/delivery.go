@@ -96,8 +96,12 @@ func (s *Service) advance(ctx context.Context, tx interface {
 	if err := tx.SetDelivery(ctx, m.ID, st.Status, "", "", derr); err != nil {
 		return err
 	}
-	return s.emit(ctx, tx, statusEvent[st.Status], EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
-		Channel: m.Channel, MessageID: m.ID, Status: st.Status, Error: derr, Message: &m.Message})
+	d := EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
+		Channel: m.Channel, MessageID: m.ID, Status: st.Status, Error: derr, Message: &m.Message}
+	if st.Status == normalize.StatusSent {
+		d.Actor = m.Author // who wrote the reply: the web chat shows the agent's name
+	}
+	return s.emit(ctx, tx, statusEvent[st.Status], d)
 }
 
 // ClaimOutbox leases due replies to a dispatcher.

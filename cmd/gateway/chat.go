@@ -74,7 +74,7 @@ func (g *Gateway) deliverChat(ctx context.Context, src *kafkabus.Consumer) {
 				continue
 			}
 			g.chat.Deliver(d.Message.To.Address, webchat.OutboundMessage{MessageID: d.MessageID, Text: d.Message.Text,
-				Attachments: d.Message.Attachments, SentAt: ev.Time})
+				Attachments: d.Message.Attachments, SentAt: ev.Time, Author: agentName(d.Actor)})
 		}
 		_ = src.Commit(ctx, batch...)
 	}
@@ -100,7 +100,8 @@ func (g *Gateway) chatReplay(ctx context.Context, address string) webchat.Return
 		g.log.Warn("chat: pending replies", "error", err)
 	}
 	for _, m := range msgs {
-		r.Pending = append(r.Pending, webchat.OutboundMessage{MessageID: m.ID, Text: m.Text, Attachments: m.Message.Attachments, SentAt: m.CreatedAt})
+		r.Pending = append(r.Pending, webchat.OutboundMessage{MessageID: m.ID, Text: m.Text, Attachments: m.Message.Attachments,
+			SentAt: m.CreatedAt, Author: agentName(m.Author)})
 	}
 	return r
 }

@@ -79,7 +79,8 @@ func TestChatReplyWaitsForTheVisitor(t *testing.T) {
 
 // A returning visitor sees their conversation so far: their messages and
 // the replies, the latest GATEWAY_CHAT_HISTORY of them, each reply with the
-// agent's name and whether it reached them. On both stores.
+// agent's name and whether it reached them; replies pushed while they are
+// online carry the name too. On both stores.
 func TestChatHistoryOnReturn(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -143,7 +144,7 @@ func TestChatHistoryOnReturn(t *testing.T) {
 				"<nil> inbound first <nil> <nil>",
 				"<nil> inbound anyone there? <nil> <nil>",
 				"<nil> outbound Yes, here! ann sent",
-				"message <nil> Yes, here! <nil> <nil>")
+				"message <nil> Yes, here! ann <nil>")
 			if err := back.WriteJSON(map[string]any{"type": "received", "message_id": got[3]["message_id"]}); err != nil {
 				t.Fatal(err)
 			}
@@ -157,9 +158,14 @@ func TestChatHistoryOnReturn(t *testing.T) {
 				"<nil> inbound anyone there? <nil> <nil>",
 				"<nil> outbound Yes, here! ann delivered",
 				"<nil> outbound Still there? ann sent",
-				"message <nil> Still there? <nil> <nil>")
+				"message <nil> Still there? ann <nil>")
 			if got[2]["message_id"] != got[3]["message_id"] || got[1]["sent_at"] == nil {
 				t.Fatalf("history %v", got)
+			}
+			// A reply while the visitor is online carries the agent's name too.
+			reply(conv, "Live now", 3)
+			if live := chatFrame(t, back, nil); live["type"] != "message" || live["text"] != "Live now" || live["author"] != "ann" {
+				t.Fatalf("live reply %v", live)
 			}
 		})
 	}

@@ -19,7 +19,7 @@
 //	→ {"type":"message","client_id":"…","text":"…"}
 //	← {"type":"ack","client_id":"…","message_id":"…"}      (the message is durably in Kafka)
 //	← {"type":"error","client_id":"…","code":"unavailable"|"invalid","message":"…"}
-//	← {"type":"message","message_id":"…","text":"…","attachments":[…],"sent_at":"…"}
+//	← {"type":"message","message_id":"…","text":"…","attachments":[…],"sent_at":"…","author":"…"}
 //	→ {"type":"received","message_id":"…"}                  (the reply reached the browser)
 //
 // Limits against a hostile visitor (Config): a frame larger than
@@ -109,6 +109,9 @@ type OutboundMessage struct {
 	Text        string                 `json:"text,omitempty"`
 	Attachments []normalize.Attachment `json:"attachments,omitempty"`
 	SentAt      time.Time              `json:"sent_at"`
+	// Author is the name of the agent who wrote the reply ("" for a bot or
+	// an unnamed holder).
+	Author string `json:"author,omitempty"`
 }
 
 // HistoryMessage is one message of a visitor's history as the browser gets
@@ -624,7 +627,11 @@ func (c *Chat) Deliver(address string, m OutboundMessage) bool {
 }
 
 func outboundFrame(m OutboundMessage) map[string]any {
-	return map[string]any{"type": "message", "message_id": m.MessageID, "text": m.Text, "attachments": m.Attachments, "sent_at": m.SentAt}
+	f := map[string]any{"type": "message", "message_id": m.MessageID, "text": m.Text, "attachments": m.Attachments, "sent_at": m.SentAt}
+	if m.Author != "" {
+		f["author"] = m.Author
+	}
+	return f
 }
 
 func (c *Chat) add(address string, k *conn) {

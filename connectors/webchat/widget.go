@@ -111,6 +111,7 @@ const widgetJS = `(function () {
         history(f.messages);
       } else if (f.type === "message") {
         var el3 = find("data-id", f.message_id) || line(f.text || "", "agent", f.message_id, f.attachments);
+        if (f.author) el3.dataset.author = f.author;
         send({type: "received", message_id: f.message_id});
         el3.dataset.status = "delivered";
       }
