@@ -31,6 +31,8 @@ func webhookError(err error) (code, outcome string) {
 	switch {
 	case errors.Is(err, webhook.ErrSignature):
 		return core.EFORBIDDEN, "signature"
+	case errors.Is(err, webhook.ErrExpired):
+		return core.EFORBIDDEN, "expired"
 	case errors.Is(err, webhook.ErrUnauthorized):
 		return core.EUNAUTHORIZED, "unauthorized"
 	case errors.Is(err, webhook.ErrMalformed):

@@ -57,7 +57,7 @@ func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *s
 		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error.",
+			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, expired, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error.",
 		}, []string{"connector", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "duration_seconds",

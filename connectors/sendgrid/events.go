@@ -107,7 +107,7 @@ func (h *Events) fresh(ts string) error {
 	}
 	if d := now().Sub(time.Unix(sec, 0)); d > maxAge || d < -maxAge {
 		return fmt.Errorf("sendgrid: %w: %s is %s away from now, more than %s (a replay, or a clock off)",
-			webhook.ErrSignature, TimestampHeader, d.Round(time.Second), maxAge)
+			webhook.ErrExpired, TimestampHeader, d.Round(time.Second), maxAge)
 	}
 	return nil
 }

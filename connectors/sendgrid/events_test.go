@@ -39,8 +39,8 @@ func TestEventsTimestampTolerance(t *testing.T) {
 			if c.ok && (err != nil || len(res.Events) != 1) {
 				t.Fatalf("refused: %v", err)
 			}
-			if !c.ok && !errors.Is(err, webhook.ErrSignature) {
-				t.Fatalf("err %v, want ErrSignature (403)", err)
+			if !c.ok && !errors.Is(err, webhook.ErrExpired) {
+				t.Fatalf("err %v, want ErrExpired (403, outcome expired)", err)
 			}
 		})
 	}
@@ -60,8 +60,8 @@ func TestEventsMaxAge(t *testing.T) {
 	h.Now = clockAt("1513299600")
 	body := []byte(`[]`)
 	thirtyMinOld := "1513297800"
-	if _, err := h.Handle(context.Background(), eventsRequest(body, signSelf(t, thirtyMinOld, body), thirtyMinOld)); !errors.Is(err, webhook.ErrSignature) {
-		t.Fatalf("30 minutes old with the default tolerance: %v, want ErrSignature", err)
+	if _, err := h.Handle(context.Background(), eventsRequest(body, signSelf(t, thirtyMinOld, body), thirtyMinOld)); !errors.Is(err, webhook.ErrExpired) {
+		t.Fatalf("30 minutes old with the default tolerance: %v, want ErrExpired", err)
 	}
 	h.MaxAge = time.Hour
 	if _, err := h.Handle(context.Background(), eventsRequest(body, signSelf(t, thirtyMinOld, body), thirtyMinOld)); err != nil {
@@ -69,7 +69,7 @@ func TestEventsMaxAge(t *testing.T) {
 	}
 	h.MaxAge = time.Minute
 	twoMinAhead := "1513299720"
-	if _, err := h.Handle(context.Background(), eventsRequest(body, signSelf(t, twoMinAhead, body), twoMinAhead)); !errors.Is(err, webhook.ErrSignature) {
-		t.Fatalf("2 minutes ahead with MAX_AGE 1m: %v, want ErrSignature", err)
+	if _, err := h.Handle(context.Background(), eventsRequest(body, signSelf(t, twoMinAhead, body), twoMinAhead)); !errors.Is(err, webhook.ErrExpired) {
+		t.Fatalf("2 minutes ahead with MAX_AGE 1m: %v, want ErrExpired", err)
 	}
 }

@@ -88,6 +88,12 @@ func TestEventsSignature(t *testing.T) {
 	}
 	// The vectors were signed long ago: the clock is set to their time.
 	official.Now, self.Now = clockAt(officialTS), clockAt(selfTS)
+	// The self-signed key, on the official vector's clock: only the key differs.
+	other, err := NewEvents(selfKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Now = clockAt(officialTS)
 	payload := read(t, "sendgrid_event_official_sdk_payload.bin")
 	cases := []struct {
 		label   string
@@ -104,7 +110,7 @@ func TestEventsSignature(t *testing.T) {
 		{"garbled signature", official, payload, officialSig + "causing failure", officialTS, false},
 		{"no signature", official, payload, "", officialTS, false},
 		{"no timestamp", official, payload, officialSig, "", false},
-		{"other key", self, payload, officialSig, officialTS, false},
+		{"other key", other, payload, officialSig, officialTS, false},
 	}
 	for _, c := range cases {
 		t.Run(c.label, func(t *testing.T) {

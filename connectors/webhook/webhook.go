@@ -79,6 +79,7 @@ type Result struct {
 // each to a status.
 var (
 	ErrSignature    = errors.New("signature verification failed") // 403
+	ErrExpired      = errors.New("signed timestamp out of range") // 403: a replay, or a clock off
 	ErrUnauthorized = errors.New("authentication required")       // 401
 	ErrMalformed    = errors.New("malformed payload")             // 400
 	ErrUnsupported  = errors.New("unsupported media type")        // 415
