@@ -49,6 +49,9 @@ type ContactTx interface {
 	UpdateContact(ctx context.Context, c Contact) error
 	// Contacts returns a conversation's contacts, oldest first.
 	Contacts(ctx context.Context, conversationID string) ([]Contact, error)
+	// ContactsOf returns the contacts of conversations, each
+	// conversation's oldest first.
+	ContactsOf(ctx context.Context, conversationIDs []string) ([]Contact, error)
 	// IdleContacts returns open contacts on a channel with no activity
 	// since before, oldest activity first.
 	IdleContacts(ctx context.Context, channel string, before time.Time, limit int) ([]Contact, error)

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -172,6 +173,24 @@ func TestAllContactsEndedAndNothingToReplyGoesToWaiting(t *testing.T) {
 				if ch.Data.Reason != "contacts_ended" || ch.Data.Actor != "agent:ann" {
 					t.Fatalf("status_changed %+v", ch.Data)
 				}
+			}
+		}
+	})
+}
+
+// A list page shows each conversation's contacts, as GET of one does.
+func TestListShowsContacts(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		e.receive(sms("+14155550101", "hi"), whatsapp("+14155550101", "also here"), sms("+14155550102", "hello"))
+		list, err := e.svc.ListConversations(ctx, core.ConversationFilter{Limit: 10})
+		if err != nil || len(list) != 2 {
+			t.Fatalf("list %v %v", list, err)
+		}
+		for _, c := range list {
+			want := e.contactsOf(c.ID)
+			if len(want) == 0 || fmt.Sprint(c.Contacts) != fmt.Sprint(want) {
+				t.Errorf("conversation %s: contacts in the list %+v, on GET %+v", c.ID, c.Contacts, want)
 			}
 		}
 	})

@@ -80,7 +80,21 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 	var out []Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = tx.ListConversations(ctx, f)
+		if out, err = tx.ListConversations(ctx, f); err != nil || len(out) == 0 {
+			return err
+		}
+		// The page's contacts in one query.
+		ids := make([]string, len(out))
+		at := make(map[string]int, len(out))
+		for i, c := range out {
+			ids[i], at[c.ID] = c.ID, i
+			out[i].Contacts = []Contact{}
+		}
+		cts, err := tx.ContactsOf(ctx, ids)
+		for _, ct := range cts {
+			i := at[ct.ConversationID]
+			out[i].Contacts = append(out[i].Contacts, ct)
+		}
 		return err
 	})
 	return out, err

@@ -93,12 +93,22 @@ func (t *tx) Contacts(ctx context.Context, conversationID string) ([]core.Contac
 	return t.contacts(ctx, `conversation_id = ? ORDER BY started_at, id`, conversationID)
 }
 
+func (t *tx) ContactsOf(ctx context.Context, conversationIDs []string) ([]core.Contact, error) {
+	return t.contactsIn(ctx, ``, conversationIDs, ` ORDER BY started_at, id`)
+}
+
 func (t *tx) IdleContacts(ctx context.Context, channel string, before time.Time, limit int) ([]core.Contact, error) {
 	return t.contacts(ctx, `channel = ? AND ended_at IS NULL AND last_activity_at < ? ORDER BY last_activity_at, id LIMIT ?`,
 		channel, micros(before), limit)
 }
 
 func (t *tx) OpenContacts(ctx context.Context, conversationIDs []string) ([]core.Contact, error) {
+	return t.contactsIn(ctx, `ended_at IS NULL AND `, conversationIDs, ``)
+}
+
+// contactsIn returns the contacts of conversations (before and after frame
+// the conversation_id condition), a chunk of ids per query.
+func (t *tx) contactsIn(ctx context.Context, before string, conversationIDs []string, after string) ([]core.Contact, error) {
 	var out []core.Contact
 	for start := 0; start < len(conversationIDs); start += chunkSize {
 		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
@@ -106,7 +116,7 @@ func (t *tx) OpenContacts(ctx context.Context, conversationIDs []string) ([]core
 		for i, id := range chunk {
 			args[i] = id
 		}
-		cs, err := t.contacts(ctx, `ended_at IS NULL AND conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		cs, err := t.contacts(ctx, before+`conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`+after, args...)
 		if err != nil {
 			return nil, err
 		}
