@@ -640,3 +640,33 @@ func (s *Spool) Close() error {
 	}
 	return nil
 }
+
+// ReadRejected returns the records of a file Reject wrote, in order. A
+// damaged frame is an error: nothing of a damaged file is returned.
+func ReadRejected(path string) ([]kafkabus.Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var out []kafkabus.Record
+	fr := newFrameReader(f, 0, info.Size())
+	for {
+		payload, err := fr.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		var rec kafkabus.Record
+		if err == nil {
+			rec, err = decode(payload)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("spool: %s: frame at %d: %w", path, fr.off, err)
+		}
+		out = append(out, rec)
+	}
+}
