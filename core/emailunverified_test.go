@@ -13,9 +13,9 @@ import (
 // email is an inbound email from an address; verified is its
 // sender_verified (nil: not said, as before the connector checked).
 func email(from, text string, verified *bool) normalize.Message {
-	seq++
+	n := seq.Add(1)
 	return normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelEmail, Provider: "sendgrid",
-		ProviderMessageID: fmt.Sprintf("mail-%d@example.com", seq), Direction: normalize.Inbound,
+		ProviderMessageID: fmt.Sprintf("mail-%d@example.com", n), Direction: normalize.Inbound,
 		From: normalize.Party{Kind: normalize.KindEmail, Address: from, Name: "Ann Lee"},
 		To:   normalize.Party{Kind: normalize.KindEmail, Address: "support@shop.example"}, Text: text, SenderVerified: verified}
 }

@@ -97,6 +97,7 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 type batchState struct {
 	customers map[Identity]Customer
 	locked    map[string]bool
+	fresh     map[string]bool // customers made in this transaction
 	stored    map[ProviderKey]bool
 	active    map[string]*Conversation // by customer id
 	dirty     []*Conversation
@@ -108,7 +109,7 @@ type batchState struct {
 // prefetch reads in bulk what the batch's messages need, after locking the
 // known customers (so no other transaction changes them meanwhile).
 func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*batchState, error) {
-	st := &batchState{locked: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{},
+	st := &batchState{locked: map[string]bool{}, fresh: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{},
 		contacts: newContactBatch()}
 	var ids []Identity
 	var keys []ProviderKey
@@ -202,19 +203,16 @@ func (s *Service) contactIdentity(m *normalize.Message) Identity {
 	return id
 }
 
-// resolveCustomer returns the customer owning the identity, creating one
-// (named name, and emitting customer.created) for a new one.
-func (s *Service) resolveCustomer(ctx context.Context, tx Tx, id Identity, name string) (Customer, error) {
-	c, ok, err := tx.CustomerByIdentity(ctx, id)
-	if err != nil || ok {
-		return c, err
-	}
-	c, created, err := tx.CreateCustomer(ctx, Customer{ID: normalize.NewID(), Name: name, CreatedAt: tx.Now()}, id)
+// createCustomer makes a customer for an identity the batch's prefetch
+// found no owner of (named name, emitting customer.created); created is
+// false when another transaction made one meanwhile, which is returned.
+func (s *Service) createCustomer(ctx context.Context, tx Tx, id Identity, name string) (c Customer, created bool, err error) {
+	c, created, err = tx.CreateCustomer(ctx, Customer{ID: normalize.NewID(), Name: name, CreatedAt: tx.Now()}, id)
 	if err != nil || !created {
-		return c, err
+		return c, false, err
 	}
 	c.Identities = []Identity{id}
-	return c, s.emit(ctx, tx, normalize.TypeCustomerCreated, EventData{CustomerID: c.ID, Customer: &c})
+	return c, true, s.emit(ctx, tx, normalize.TypeCustomerCreated, EventData{CustomerID: c.ID, Customer: &c})
 }
 
 // receive attaches an inbound message to the customer's single active
@@ -226,10 +224,16 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	cust, ok := st.customers[id]
 	if !ok {
 		var err error
-		if cust, err = s.resolveCustomer(ctx, tx, id, contact.Name); err != nil {
+		var created bool
+		if cust, created, err = s.createCustomer(ctx, tx, id, contact.Name); err != nil {
 			return "", err
 		}
 		st.customers[id] = cust
+		if created {
+			// Nobody else sees it before this transaction commits: it needs
+			// no lock, and has no conversation and no stored message.
+			st.locked[cust.ID], st.fresh[cust.ID] = true, true
+		}
 	}
 	if !st.locked[cust.ID] {
 		if err := tx.LockCustomer(ctx, cust.ID); err != nil {
@@ -258,12 +262,15 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	result := ResultAttached
 	conv := st.active[cust.ID]
 	if conv == nil {
-		c, r, err := s.conversationFor(ctx, tx, cust.ID, m.Channel, fromCustomer)
+		c, r, err := s.conversationFor(ctx, tx, cust.ID, m.Channel, fromCustomer, st.fresh[cust.ID])
 		if err != nil {
 			return "", err
 		}
 		conv, result = &c, r
 		st.active[cust.ID] = conv
+		if r == ResultCreated {
+			st.contacts.loaded[c.ID] = true // a new conversation has no contacts yet
+		}
 	} else if conv.Status == StatusWaiting && fromCustomer {
 		if err := s.transition(ctx, tx, conv, wakeStatus(*conv), "customer_message", "customer"); err != nil {
 			return "", err
@@ -306,31 +313,24 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	return result, s.noteContact(ctx, tx, st.contacts, conv, m.Channel, starter)
 }
 
-// conversationFor returns the conversation a new message of the customer
-// joins, waking a waiting one, reopening a recently closed one or creating
-// one. fromCustomer is false for echoes of the business's own messages.
-func (s *Service) conversationFor(ctx context.Context, tx Tx, customerID, channel string, fromCustomer bool) (Conversation, string, error) {
-	conv, ok, err := tx.ActiveConversation(ctx, customerID)
-	if err != nil {
-		return Conversation{}, "", err
-	}
-	if ok {
-		if conv.Status == StatusWaiting && fromCustomer {
-			err = s.transition(ctx, tx, &conv, wakeStatus(conv), "customer_message", "customer")
+// conversationFor returns the conversation a new message of a locked
+// customer who has no active one joins: a recently closed one reopened, or a
+// new one. fresh says the customer was made in this transaction (no
+// conversation to look for). fromCustomer is false for echoes of the
+// business's own messages.
+func (s *Service) conversationFor(ctx context.Context, tx Tx, customerID, channel string, fromCustomer, fresh bool) (Conversation, string, error) {
+	if !fresh {
+		last, ok, err := tx.LastClosedConversation(ctx, customerID)
+		if err != nil {
+			return Conversation{}, "", err
 		}
-		return conv, ResultAttached, err
+		if ok && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
+			tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
+			err = s.transition(ctx, tx, &last, wakeStatus(last), "customer_message", "customer")
+			return last, ResultReopened, err
+		}
 	}
-	last, ok, err := tx.LastClosedConversation(ctx, customerID)
-	if err != nil {
-		return Conversation{}, "", err
-	}
-	now := tx.Now()
-	if ok && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
-		now.Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
-		err = s.transition(ctx, tx, &last, wakeStatus(last), "customer_message", "customer")
-		return last, ResultReopened, err
-	}
-	conv, err = s.createConversation(ctx, tx, customerID, channel, "customer_message", "customer")
+	conv, err := s.createConversation(ctx, tx, customerID, channel, "customer_message", "customer")
 	return conv, ResultCreated, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,12 +62,13 @@ func forEachStore(t *testing.T, fn func(t *testing.T, dialect string)) {
 	}
 }
 
-var seq int
+// seq numbers provider message ids; tests send from many goroutines.
+var seq atomic.Int64
 
 func sms(from, text string) normalize.Message {
-	seq++
+	n := seq.Add(1)
 	return normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelSMS, Provider: "twilio",
-		ProviderMessageID: fmt.Sprintf("SM%032d", seq), Direction: normalize.Inbound,
+		ProviderMessageID: fmt.Sprintf("SM%032d", n), Direction: normalize.Inbound,
 		From: normalize.Party{Kind: normalize.KindPhone, Address: from},
 		To:   normalize.Party{Kind: normalize.KindPhone, Address: "+15558675310"}, Text: text}
 }
