@@ -133,6 +133,12 @@ type Config struct {
 	// chat shows them (GATEWAY_CHAT_HISTORY, default 50; 0 shows none).
 	ChatHistory int
 
+	// CoreURL is where an ingest-only instance reaches the core's internal
+	// API for web chat history and pending replies (GATEWAY_CORE_URL, e.g.
+	// http://gateway-core:8080). It needs GATEWAY_CHAT_SECRET, shared by
+	// every instance: the internal routes accept only a key derived from it.
+	CoreURL string
+
 	// Spool: when Kafka cannot take a webhook's records they are fsynced to
 	// DataDir/spool and drained to Kafka later (GATEWAY_SPOOL, on or off,
 	// default on), within SpoolMaxBytes of disk (GATEWAY_SPOOL_MAX_BYTES,
@@ -481,6 +487,11 @@ func (r *reader) chat(c *Config) {
 	c.ChatHistory = r.num("GATEWAY_CHAT_HISTORY", 50)
 	if c.ChatHistory < 0 || c.ChatHistory > 1000 {
 		r.bad("GATEWAY_CHAT_HISTORY", "must be between 0 and 1000")
+	}
+	c.CoreURL = strings.TrimRight(r.str("GATEWAY_CORE_URL", ""), "/")
+	r.httpURL("GATEWAY_CORE_URL", c.CoreURL)
+	if c.CoreURL != "" && c.ChatSecret == "" {
+		r.bad("GATEWAY_CORE_URL", "needs GATEWAY_CHAT_SECRET, the same on every instance (the core's internal routes accept only a key derived from it)")
 	}
 }
 

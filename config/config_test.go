@@ -324,3 +324,20 @@ func TestConfigFileErrorHidesItsText(t *testing.T) {
 		t.Logf("%s: %v", name, err)
 	}
 }
+
+// GATEWAY_CORE_URL is an http(s) URL, and needs the shared chat secret the
+// core's internal routes derive their key from.
+func TestCoreURL(t *testing.T) {
+	c, err := Load(env(map[string]string{"GATEWAY_CORE_URL": "http://gateway-core:8080/", "GATEWAY_CHAT_SECRET": "s"}))
+	if err != nil || c.CoreURL != "http://gateway-core:8080" {
+		t.Fatalf("%q %v", c.CoreURL, err)
+	}
+	for _, m := range []map[string]string{
+		{"GATEWAY_CORE_URL": "gateway-core:8080", "GATEWAY_CHAT_SECRET": "s"},
+		{"GATEWAY_CORE_URL": "http://gateway-core:8080"},
+	} {
+		if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "GATEWAY_CORE_URL") {
+			t.Errorf("%v: %v", m, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors"
 	"github.com/opengateway/gateway/connectors/webchat"
 	"github.com/opengateway/gateway/core"
@@ -29,6 +30,14 @@ func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, topics
 		MaxMessageBytes: g.cfg.ChatMaxFrameBytes, Rate: g.cfg.ChatRate, Burst: g.cfg.ChatBurst,
 		MaxSockets: g.cfg.ChatMaxSockets, MaxSocketsPerIP: g.cfg.ChatMaxSocketsPerIP, IdleTimeout: g.cfg.ChatIdleTimeout}, wh.PublishEvents, g.log, g.reg)
 	g.chat.Mount(g.app)
+	if !g.cfg.Has(config.RoleCore) {
+		// History and pending replies are in the core's database.
+		if g.cfg.CoreURL != "" {
+			g.chat.OnConnect(g.remoteChatReplay(secret))
+		} else {
+			g.log.Warn("web chat: GATEWAY_CORE_URL is not set on an instance without the core role: returning visitors get no history or pending replies")
+		}
+	}
 	g.goWork("chat pinger", func() error { g.chat.Run(ctx); return nil })
 	id, err := instanceID(g.cfg.InstanceID, g.cfg.DataDir)
 	if err != nil {
@@ -83,11 +92,18 @@ func (g *Gateway) deliverChat(ctx context.Context, src *kafkabus.Consumer) {
 // chatReplay gives a visitor who connects their latest messages both ways
 // (GATEWAY_CHAT_HISTORY of them) and the replies they have not seen.
 func (g *Gateway) chatReplay(ctx context.Context, address string) webchat.Returning {
-	var r webchat.Returning
-	history, err := g.service.ChatHistory(ctx, address, g.cfg.ChatHistory)
+	r, err := g.chatReturning(ctx, address)
 	if err != nil {
 		g.log.Warn("chat: history", "error", err)
 	}
+	return r
+}
+
+// chatReturning reads a returning visitor's history and pending replies;
+// on an error it returns what it could read with the error.
+func (g *Gateway) chatReturning(ctx context.Context, address string) (webchat.Returning, error) {
+	var r webchat.Returning
+	history, err := g.service.ChatHistory(ctx, address, g.cfg.ChatHistory)
 	for _, m := range history {
 		h := webchat.HistoryMessage{MessageID: m.ID, Direction: m.Direction, Text: m.Text, Attachments: m.Message.Attachments, SentAt: m.CreatedAt}
 		if m.Direction == normalize.Outbound {
@@ -95,15 +111,15 @@ func (g *Gateway) chatReplay(ctx context.Context, address string) webchat.Return
 		}
 		r.History = append(r.History, h)
 	}
-	msgs, err := g.service.PendingChat(ctx, address)
-	if err != nil {
-		g.log.Warn("chat: pending replies", "error", err)
-	}
+	msgs, perr := g.service.PendingChat(ctx, address)
 	for _, m := range msgs {
 		r.Pending = append(r.Pending, webchat.OutboundMessage{MessageID: m.ID, Text: m.Text, Attachments: m.Message.Attachments,
 			SentAt: m.CreatedAt, Author: agentName(m.Author)})
 	}
-	return r
+	if err == nil {
+		err = perr
+	}
+	return r, err
 }
 
 // agentName is the name a visitor sees on a reply: the agent of an

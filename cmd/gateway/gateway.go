@@ -351,6 +351,11 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		if g.chat != nil {
 			g.chat.OnConnect(g.chatReplay)
 		}
+		chatSecret, err := keyFile(cfg.ChatSecret, cfg.DataDir, "chat.key")
+		if err != nil {
+			return fmt.Errorf("GATEWAY_CHAT_SECRET: %w", err)
+		}
+		g.mountCoreInternal(chatSecret)
 		connectors.MountMedia(g.app, copier)
 		if len(cfg.APITokens) == 0 {
 			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")

@@ -133,10 +133,10 @@ type HistoryMessage struct {
 type Returning struct {
 	// History is their latest messages both ways, oldest first (the history
 	// frame, sent only when there is any).
-	History []HistoryMessage
+	History []HistoryMessage `json:"history"`
 	// Pending are replies their browser has not confirmed, oldest first,
 	// sent again as message frames after the history.
-	Pending []OutboundMessage
+	Pending []OutboundMessage `json:"pending"`
 }
 
 // Publish takes events to inbound.v1 and returns once Kafka has them.

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/sqlstore"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+)
+
+// splitRoles runs ingest, core and outbox as processes of their own against
+// one broker and PostgreSQL, as the manifests deploy them: ingest reaches
+// the core through GATEWAY_CORE_URL, and every instance shares
+// GATEWAY_CHAT_SECRET.
+func splitRoles(t *testing.T, extra map[string]string) (ingest, core, outbox *childGateway) {
+	t.Helper()
+	db := sqltest.URL(t, sqlstore.Postgres) // skips without PostgreSQL (fails in CI)
+	broker, err := kafkabus.StartEmbedded(t.TempDir(), "127.0.0.1:0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	role := func(name string, more map[string]string) *childGateway {
+		env := map[string]string{"GATEWAY_ROLES": name, "KAFKA_BROKERS": broker.Addr(), "KAFKA_REPLICATION_FACTOR": "1",
+			"DATABASE_URL": db, "GATEWAY_CHAT_SECRET": "a-secret-every-instance-shares"}
+		for _, m := range []map[string]string{extra, more} {
+			for k, v := range m {
+				env[k] = v
+			}
+		}
+		c := startChild(t, sqlstore.SQLite, env)
+		c.view.brokers = []string{broker.Addr()}
+		return c
+	}
+	core = role("core", nil)
+	outbox = role("outbox", nil)
+	ingest = role("ingest", map[string]string{"GATEWAY_CORE_URL": "http://" + core.view.Addr()})
+	return ingest, core, outbox
+}
+
+// With the roles in processes of their own, a visitor whose socket is on an
+// ingest-only instance gets their history and the reply sent while they were
+// away when they come back (through the core's internal API).
+func TestChatHistoryOnIngestOnlyInstance(t *testing.T) {
+	ingest, core, _ := splitRoles(t, map[string]string{"GATEWAY_API_TOKENS": "admin:ops-token"})
+	ws := chatDial(t, ingest.view)
+	w := chatFrame(t, ws, map[string]any{"type": "hello"})
+	if ack := chatFrame(t, ws, map[string]any{"type": "message", "client_id": "c1", "text": "anyone there?"}); ack["type"] != "ack" {
+		t.Fatalf("ack %v", ack)
+	}
+	ws.Close()
+	evs := consume(t, core.view, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 1 })
+	conv := ofType(evs, "message.received")[0].Data["conversation_id"].(string)
+	if s, b := post(t, core.view, "/v1/conversations/"+conv+"/messages", []byte(`{"text":"Yes, here!"}`),
+		map[string]string{"Authorization": "Bearer ops-token", "X-Agent": "ann", "Content-Type": "application/json"}); s != http.StatusAccepted {
+		t.Fatalf("reply: %d %s", s, b)
+	}
+	consume(t, core.view, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.sent") == 1 })
+
+	back := chatDial(t, ingest.view)
+	defer back.Close()
+	chatFrame(t, back, map[string]any{"type": "hello", "token": w["token"]})
+	h := chatFrame(t, back, nil)
+	if h["type"] != "history" {
+		t.Fatalf("on reconnect to the ingest-only instance, the first frame: %v", h)
+	}
+	msgs := h["messages"].([]any)
+	if len(msgs) != 2 || msgs[0].(map[string]any)["text"] != "anyone there?" || msgs[1].(map[string]any)["author"] != "ann" {
+		t.Fatalf("history: %v", msgs)
+	}
+	reply := chatFrame(t, back, nil)
+	if reply["type"] != "message" || reply["text"] != "Yes, here!" {
+		t.Fatalf("the pending reply on reconnect: %v", reply)
+	}
+	if err := back.WriteJSON(map[string]any{"type": "received", "message_id": reply["message_id"]}); err != nil {
+		t.Fatal(err)
+	}
+	consume(t, core.view, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.delivered") == 1 })
+}
+
+// The core's internal route answers only the key derived from the shared
+// chat secret.
+func TestCoreInternalRouteNeedsTheKey(t *testing.T) {
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_CHAT_SECRET": "s3cret"})
+	for key, want := range map[string]int{"": http.StatusUnauthorized, "wrong": http.StatusUnauthorized,
+		internalKey([]byte("s3cret")): http.StatusOK} {
+		s, b := post(t, g, chatReturningPath, []byte(`{"address":"v1"}`),
+			map[string]string{"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+		if s != want {
+			t.Errorf("key %q: %d %s, want %d", key, s, b, want)
+		}
+	}
+}
