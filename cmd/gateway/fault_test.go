@@ -31,11 +31,17 @@ type load struct {
 }
 
 func startLoad(g *Gateway, workers int, first int64) *load {
+	return startLoadFrom(g, workers, first, 200)
+}
+
+// startLoadFrom is startLoad with the workers' contacts numbered from
+// contact on (two loads at once need contacts of their own).
+func startLoadFrom(g *Gateway, workers int, first int64, contact int) *load {
 	l := &load{g: g, stop: make(chan struct{})}
 	l.next.Store(first)
 	client := &http.Client{Timeout: 20 * time.Second}
 	for w := range workers {
-		from := fmt.Sprintf("+1415555%04d", 200+w)
+		from := fmt.Sprintf("+1415555%04d", contact+w)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()

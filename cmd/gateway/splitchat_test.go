@@ -9,11 +9,15 @@ import (
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 )
 
-// splitRoles runs ingest, core and outbox as processes of their own against
-// one broker and PostgreSQL, as the manifests deploy them: ingest reaches
-// the core through GATEWAY_CORE_URL, and every instance shares
-// GATEWAY_CHAT_SECRET.
-func splitRoles(t *testing.T, extra map[string]string) (ingest, core, outbox *childGateway) {
+// cluster is one broker and one PostgreSQL database that gateway processes
+// of any roles join, as the manifests deploy them: every instance shares
+// GATEWAY_CHAT_SECRET, and ingest reaches a core through GATEWAY_CORE_URL.
+type cluster struct {
+	broker *kafkabus.Embedded
+	env    map[string]string
+}
+
+func newCluster(t *testing.T, extra map[string]string) *cluster {
 	t.Helper()
 	db := sqltest.URL(t, sqlstore.Postgres) // skips without PostgreSQL (fails in CI)
 	broker, err := kafkabus.StartEmbedded(t.TempDir(), "127.0.0.1:0", 4)
@@ -21,21 +25,35 @@ func splitRoles(t *testing.T, extra map[string]string) (ingest, core, outbox *ch
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	role := func(name string, more map[string]string) *childGateway {
-		env := map[string]string{"GATEWAY_ROLES": name, "KAFKA_BROKERS": broker.Addr(), "KAFKA_REPLICATION_FACTOR": "1",
-			"DATABASE_URL": db, "GATEWAY_CHAT_SECRET": "a-secret-every-instance-shares"}
-		for _, m := range []map[string]string{extra, more} {
-			for k, v := range m {
-				env[k] = v
-			}
-		}
-		c := startChild(t, sqlstore.SQLite, env)
-		c.view.brokers = []string{broker.Addr()}
-		return c
+	env := map[string]string{"KAFKA_BROKERS": broker.Addr(), "KAFKA_REPLICATION_FACTOR": "1",
+		"DATABASE_URL": db, "GATEWAY_CHAT_SECRET": "a-secret-every-instance-shares"}
+	for k, v := range extra {
+		env[k] = v
 	}
-	core = role("core", nil)
-	outbox = role("outbox", nil)
-	ingest = role("ingest", map[string]string{"GATEWAY_CORE_URL": "http://" + core.view.Addr()})
+	return &cluster{broker: broker, env: env}
+}
+
+// start runs a gateway process of the given role in the cluster.
+func (c *cluster) start(t *testing.T, role string, more map[string]string) *childGateway {
+	t.Helper()
+	env := map[string]string{"GATEWAY_ROLES": role}
+	for _, m := range []map[string]string{c.env, more} {
+		for k, v := range m {
+			env[k] = v
+		}
+	}
+	g := startChild(t, sqlstore.SQLite, env)
+	g.view.brokers = []string{c.broker.Addr()}
+	return g
+}
+
+// splitRoles runs ingest, core and outbox as processes of their own.
+func splitRoles(t *testing.T, extra map[string]string) (ingest, core, outbox *childGateway) {
+	t.Helper()
+	c := newCluster(t, extra)
+	core = c.start(t, "core", nil)
+	outbox = c.start(t, "outbox", nil)
+	ingest = c.start(t, "ingest", map[string]string{"GATEWAY_CORE_URL": "http://" + core.view.Addr()})
 	return ingest, core, outbox
 }
 
