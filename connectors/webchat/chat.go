@@ -11,6 +11,8 @@
 //
 //	→ {"type":"hello","token":"…","identity":{"email":"…","user_id":"…","signature":"hex"}}
 //	← {"type":"welcome","visitor_id":"…","token":"…"}
+//	← {"type":"error","code":"rate_limited","message":"…"} (instead of welcome: too many new visitors
+//	                 from this client network; the socket is then closed, 1013)
 //	← {"type":"history","messages":[{"message_id":"…","direction":"inbound"|"outbound","text":"…",
 //	   "attachments":[…],"sent_at":"…","author":"…","status":"sent"|"delivered"|"read"}]}
 //	                 (a returning visitor: their latest messages both ways, oldest first; a reply
@@ -18,7 +20,7 @@
 //	← {"type":"message",…}                                  (replies not confirmed yet, again as below)
 //	→ {"type":"message","client_id":"…","text":"…"}
 //	← {"type":"ack","client_id":"…","message_id":"…"}      (the message is durably in Kafka)
-//	← {"type":"error","client_id":"…","code":"unavailable"|"invalid","message":"…"}
+//	← {"type":"error","client_id":"…","code":"unavailable"|"invalid"|"rate_limited","message":"…"}
 //	← {"type":"message","message_id":"…","text":"…","attachments":[…],"sent_at":"…","author":"…"}
 //	→ {"type":"received","message_id":"…"}                  (the reply reached the browser)
 //
