@@ -108,6 +108,11 @@ type Config struct {
 	// an instance (GATEWAY_CHAT_MAX_SOCKETS, default 10000) and from one
 	// remote address (GATEWAY_CHAT_MAX_SOCKETS_PER_IP, default 20).
 	ChatMaxSockets, ChatMaxSocketsPerIP int
+	// ChatNewVisitorsPerMinute bounds the new visitors (a hello without a
+	// valid visitor token) one client network (an IPv4 address or an IPv6
+	// /64) may start a minute (GATEWAY_CHAT_NEW_VISITORS_PER_MINUTE,
+	// default 10).
+	ChatNewVisitorsPerMinute int
 	// ChatIdleTimeout closes a chat socket that sent nothing for that long
 	// (GATEWAY_CHAT_IDLE_TIMEOUT, default 30m).
 	ChatIdleTimeout time.Duration
@@ -480,6 +485,8 @@ func (r *reader) chat(c *Config) {
 	c.ChatMaxSocketsPerIP = r.num("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", 20)
 	r.atLeast("GATEWAY_CHAT_MAX_SOCKETS", c.ChatMaxSockets, 1, "must be at least 1")
 	r.atLeast("GATEWAY_CHAT_MAX_SOCKETS_PER_IP", c.ChatMaxSocketsPerIP, 1, "must be at least 1")
+	c.ChatNewVisitorsPerMinute = r.num("GATEWAY_CHAT_NEW_VISITORS_PER_MINUTE", 10)
+	r.atLeast("GATEWAY_CHAT_NEW_VISITORS_PER_MINUTE", c.ChatNewVisitorsPerMinute, 1, "must be at least 1")
 	c.ChatIdleTimeout = r.dur("GATEWAY_CHAT_IDLE_TIMEOUT", 30*time.Minute)
 	if c.ChatIdleTimeout < time.Second {
 		r.bad("GATEWAY_CHAT_IDLE_TIMEOUT", "must be at least 1s")

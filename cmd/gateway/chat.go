@@ -12,23 +12,36 @@ import (
 	"github.com/opengateway/gateway/connectors/webchat"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/kafkabus"
+	"github.com/opengateway/gateway/core/kafkabus/spool"
 	"github.com/opengateway/gateway/core/retry"
 	"github.com/opengateway/gateway/normalize"
 )
+
+// chatSpoolShare is the part of the spool (GATEWAY_SPOOL_MAX_BYTES / it)
+// chat records may take while Kafka is down; the rest stays for the
+// providers' webhooks, whatever visitors send.
+const chatSpoolShare = 10
 
 // mountChat serves the web chat and delivers replies to the visitors whose
 // sockets this instance holds: every instance reads message.sent from
 // events.v1 (its own consumer group, from the end) and pushes chat replies
 // to its local sockets. The group is named after the instance (one group
-// per instance, the same across restarts).
-func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, topics kafkabus.Topics) error {
+// per instance, the same across restarts). pub is the webhooks' publisher:
+// with a spool, chat records may take only a tenth of it.
+func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, pub connectors.Publisher, topics kafkabus.Topics) error {
 	secret, err := keyFile(g.cfg.ChatSecret, g.cfg.DataDir, "chat.key")
 	if err != nil {
 		return fmt.Errorf("GATEWAY_CHAT_SECRET: %w", err)
 	}
+	publish := wh.PublishEvents
+	if sp, ok := pub.(*spool.Publisher); ok {
+		// Only PublishEvents of this one is used: its routes and metrics are wh's.
+		publish = connectors.NewWebhooks(sp.Share(g.cfg.SpoolMaxBytes/chatSpoolShare), topics, g.cfg.PublicURL, g.log, nil).PublishEvents
+	}
 	g.chat = webchat.New(webchat.Config{Secret: secret, AllowedOrigins: g.cfg.ChatAllowedOrigins,
 		MaxMessageBytes: g.cfg.ChatMaxFrameBytes, Rate: g.cfg.ChatRate, Burst: g.cfg.ChatBurst,
-		MaxSockets: g.cfg.ChatMaxSockets, MaxSocketsPerIP: g.cfg.ChatMaxSocketsPerIP, IdleTimeout: g.cfg.ChatIdleTimeout}, wh.PublishEvents, g.log, g.reg)
+		MaxSockets: g.cfg.ChatMaxSockets, MaxSocketsPerIP: g.cfg.ChatMaxSocketsPerIP, IdleTimeout: g.cfg.ChatIdleTimeout,
+		NewVisitorsPerMinute: g.cfg.ChatNewVisitorsPerMinute}, publish, g.log, g.reg)
 	g.chat.Mount(g.app)
 	if !g.cfg.Has(config.RoleCore) {
 		// History and pending replies are in the core's database.

@@ -19,7 +19,7 @@ func customers(t *testing.T, g *Gateway) int {
 // Visitors without a token who only connect (and send junk receipts)
 // create no customer; the first message creates exactly one.
 func TestTokenlessSocketsCreateNoCustomer(t *testing.T) {
-	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_CHAT_MAX_SOCKETS_PER_IP": "50"})
+	g := startGateway(t, sqlstore.SQLite, map[string]string{"GATEWAY_CHAT_MAX_SOCKETS_PER_IP": "50", "GATEWAY_CHAT_NEW_VISITORS_PER_MINUTE": "50"})
 	var last map[string]any
 	for i := range 31 {
 		ws := chatDial(t, g)

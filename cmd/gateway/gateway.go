@@ -308,7 +308,7 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 	}
 	wh := connectors.NewWebhooks(pub, topics, g.cfg.PublicURL, g.log, g.reg)
 	wh.Mount(g.app, g.webhookRoutes(conns)...)
-	return g.mountChat(ctx, wh, topics)
+	return g.mountChat(ctx, wh, pub, topics)
 }
 
 // startService starts what works on the database: the event relay (both

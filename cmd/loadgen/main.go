@@ -213,7 +213,9 @@ func eventLatency(ctx context.Context, broker, topic string, want int64) string 
 
 // idleSockets opens n web chat sockets (each says hello and waits), holds
 // them, and reports how many were welcomed; measure the gateway's memory
-// meanwhile (e.g. VmRSS in /proc/<pid>/status).
+// meanwhile (e.g. VmRSS in /proc/<pid>/status). Every socket after the
+// first says hello with the first one's visitor token: a returning visitor
+// is not held to GATEWAY_CHAT_NEW_VISITORS_PER_MINUTE.
 func idleSockets(base string, n int, hold time.Duration) error {
 	u := strings.Replace(strings.Replace(base, "https://", "wss://", 1), "http://", "ws://", 1) + "/chat/ws"
 	origin := base
@@ -225,18 +227,20 @@ func idleSockets(base string, n int, hold time.Duration) error {
 	}()
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 256, WriteBufferSize: 256}
 	start := time.Now()
+	token := ""
 	for i := 0; i < n; i++ {
 		c, _, err := d.Dial(u, http.Header{"Origin": {origin}})
 		if err != nil {
 			return fmt.Errorf("socket %d: %w", i, err)
 		}
-		if err := c.WriteJSON(map[string]string{"type": "hello"}); err != nil {
+		if err := c.WriteJSON(map[string]string{"type": "hello", "token": token}); err != nil {
 			return err
 		}
 		var w map[string]any
 		if err := c.ReadJSON(&w); err != nil || w["type"] != "welcome" {
-			return fmt.Errorf("socket %d: no welcome (%v)", i, err)
+			return fmt.Errorf("socket %d: no welcome (%v %v)", i, w, err)
 		}
+		token, _ = w["token"].(string)
 		conns = append(conns, c)
 	}
 	fmt.Printf("%d sockets open and welcomed in %v; holding for %v\n", n, time.Since(start).Round(time.Millisecond), hold)

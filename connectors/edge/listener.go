@@ -7,7 +7,8 @@ import (
 )
 
 // LimitListener caps the connections ln hands out: at most total open at
-// once (0: no cap) and at most perIP from one client address (0: no cap).
+// once (0: no cap) and at most perIP from one client network (0: no cap):
+// an IPv4 address or an IPv6 /64, see ClientNetwork.
 // A connection over a cap is answered 503 (total) or 429 (per address) and
 // closed at once, without reaching the HTTP server. Each connection is
 // counted once however often it is closed (websockets close theirs too).
@@ -33,7 +34,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c)
+		ip := ClientOf(c.RemoteAddr())
 		if refusal := l.admit(ip); refusal != "" {
 			go refuse(c, refusal)
 			continue
@@ -70,14 +71,6 @@ func refuse(c net.Conn, status string) {
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write([]byte("HTTP/1.1 " + status + "\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
 	_ = c.Close()
-}
-
-func remoteIP(c net.Conn) string {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-	return host
 }
 
 type limitedConn struct {

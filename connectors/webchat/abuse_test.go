@@ -117,12 +117,16 @@ func TestFrameFlood(t *testing.T) {
 }
 
 // One address may hold at most 20 sockets (by default); the next is
-// refused with 429 before the handshake.
+// refused with 429 before the handshake. (The sockets are one returning
+// visitor's, whom the new-visitor limit does not count.)
 func TestSocketsPerAddress(t *testing.T) {
 	_, _, addr := serve(t, Config{Secret: secret})
 	origin := "http://" + addr
-	for range 20 {
-		roundtrip(t, dial(t, addr, origin), map[string]any{"type": "hello"})
+	token := roundtrip(t, dial(t, addr, origin), map[string]any{"type": "hello"})["token"]
+	for range 19 {
+		if r := roundtrip(t, dial(t, addr, origin), map[string]any{"type": "hello", "token": token}); r["type"] != "welcome" {
+			t.Fatalf("hello: %v", r)
+		}
 	}
 	_, resp, err := fws.DefaultDialer.Dial("ws://"+addr+"/chat/ws", http.Header{"Origin": {origin}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {

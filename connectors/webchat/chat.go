@@ -11,6 +11,8 @@
 //
 //	→ {"type":"hello","token":"…","identity":{"email":"…","user_id":"…","signature":"hex"}}
 //	← {"type":"welcome","visitor_id":"…","token":"…"}
+//	← {"type":"error","code":"rate_limited","message":"…"} (instead of welcome: too many new visitors
+//	                 from this client network; the socket is then closed, 1013)
 //	← {"type":"history","messages":[{"message_id":"…","direction":"inbound"|"outbound","text":"…",
 //	   "attachments":[…],"sent_at":"…","author":"…","status":"sent"|"delivered"|"read"}]}
 //	                 (a returning visitor: their latest messages both ways, oldest first; a reply
@@ -18,7 +20,7 @@
 //	← {"type":"message",…}                                  (replies not confirmed yet, again as below)
 //	→ {"type":"message","client_id":"…","text":"…"}
 //	← {"type":"ack","client_id":"…","message_id":"…"}      (the message is durably in Kafka)
-//	← {"type":"error","client_id":"…","code":"unavailable"|"invalid","message":"…"}
+//	← {"type":"error","client_id":"…","code":"unavailable"|"invalid"|"rate_limited","message":"…"}
 //	← {"type":"message","message_id":"…","text":"…","attachments":[…],"sent_at":"…","author":"…"}
 //	→ {"type":"received","message_id":"…"}                  (the reply reached the browser)
 //
@@ -28,9 +30,13 @@
 // this socket was not sent (another visitor's, a watermark, an unknown or
 // overlong id) gets an error frame with code "invalid" and publishes
 // nothing; a socket that sends no frame for IdleTimeout is closed (1000);
-// sockets beyond MaxSocketsPerIP from one address (429) or MaxSockets in all
-// (503) are refused before the handshake, and counted in
-// gateway_chat_refused_total{reason}.
+// sockets beyond MaxSocketsPerIP from one client network (429) or
+// MaxSockets in all (503) are refused before the handshake; a hello without
+// a valid token beyond NewVisitorsPerMinute from one client network gets an
+// error frame with code "rate_limited" and the socket is closed (1013)
+// before anything is stored. Refusals are counted in
+// gateway_chat_refused_total{reason}. A client network is an IPv4 address or
+// an IPv6 /64 (edge.ClientNetwork).
 package webchat
 
 import (
@@ -55,6 +61,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
@@ -80,8 +87,12 @@ type Config struct {
 	Rate  float64
 	Burst int
 	// MaxSockets bounds the open sockets of this instance (default 10,000),
-	// MaxSocketsPerIP those from one remote address (default 20).
+	// MaxSocketsPerIP those from one client network (default 20).
 	MaxSockets, MaxSocketsPerIP int
+	// NewVisitorsPerMinute bounds the hellos without a valid visitor token
+	// one client network may send a minute (default 10): each would start
+	// a new visitor, and its first message a new customer.
+	NewVisitorsPerMinute int
 	// IdleTimeout closes a socket that sent no frame for that long
 	// (default 30 minutes); answering pings does not count.
 	IdleTimeout time.Duration
@@ -94,6 +105,7 @@ const (
 	DefaultBurst           = 20
 	DefaultMaxSockets      = 10000
 	DefaultMaxSocketsPerIP = 20
+	DefaultNewVisitors     = 10
 	DefaultIdleTimeout     = 30 * time.Minute
 )
 
@@ -152,7 +164,9 @@ type Chat struct {
 	mu    sync.Mutex
 	conns map[string]map[*conn]struct{} // by the visitor's party address
 	open  int                           // sockets past the handshake
-	perIP map[string]int
+	perIP map[string]int                // open sockets by client network
+
+	newVisitors *edge.RateLimiter // hellos without a valid token, by client network
 
 	connections prometheus.Gauge
 	messages    *prometheus.CounterVec
@@ -228,15 +242,19 @@ func New(cfg Config, publish Publish, log *slog.Logger, reg prometheus.Registere
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.NewVisitorsPerMinute <= 0 {
+		cfg.NewVisitorsPerMinute = DefaultNewVisitors
+	}
 	c := &Chat{cfg: cfg, publish: publish, log: log, conns: map[string]map[*conn]struct{}{}, perIP: map[string]int{},
+		newVisitors: edge.NewRateLimiter(cfg.NewVisitorsPerMinute, time.Minute, edge.DefaultMaxClients),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "gateway", Subsystem: "chat", Name: "connections",
 			Help: "Open visitor websockets on this instance."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gateway", Subsystem: "chat", Name: "messages_total",
 			Help: "Chat messages by direction (inbound, outbound) and result."}, []string{"direction", "result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "gateway", Subsystem: "chat", Name: "refused_total",
-			Help: "Visitor websockets refused: per_ip (GATEWAY_CHAT_MAX_SOCKETS_PER_IP), total (GATEWAY_CHAT_MAX_SOCKETS)."}, []string{"reason"}),
+			Help: "Visitor websockets refused: per_ip (GATEWAY_CHAT_MAX_SOCKETS_PER_IP), total (GATEWAY_CHAT_MAX_SOCKETS), new_visitors (GATEWAY_CHAT_NEW_VISITORS_PER_MINUTE)."}, []string{"reason"}),
 	}
-	for _, r := range []string{"per_ip", "total"} {
+	for _, r := range []string{"per_ip", "total", "new_visitors"} {
 		c.refused.WithLabelValues(r)
 	}
 	if reg != nil {
@@ -323,8 +341,10 @@ func (c *Chat) upgrade(ctx *fiber.Ctx) error {
 	return ctx.Next()
 }
 
-// full names the socket limit a new socket from ip would exceed, or "".
-func (c *Chat) full(ip string) string {
+// full names the socket limit a new socket from remote (an address as
+// fiber's Ctx.IP gives it) would exceed, or "".
+func (c *Chat) full(remote string) string {
+	ip := edge.ClientNetworkOf(remote)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -345,9 +365,11 @@ func (c *Chat) refuse(ctx *fiber.Ctx, reason string) error {
 	return ctx.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": fiber.Map{"code": "unavailable", "message": "the chat is full; retry later"}})
 }
 
-// admit counts a socket past the handshake against the limits (a race with
-// the first look is closed with 1013, try again later).
-func (c *Chat) admit(ip string) bool {
+// admit counts a socket from remote past the handshake against the limits
+// (a race with the first look is closed with 1013, try again later), and
+// returns the client network it counts for.
+func (c *Chat) admit(remote net.Addr) (string, bool) {
+	ip := edge.ClientOf(remote)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	reason := ""
@@ -359,11 +381,11 @@ func (c *Chat) admit(ip string) bool {
 	}
 	if reason != "" {
 		c.refused.WithLabelValues(reason).Inc()
-		return false
+		return ip, false
 	}
 	c.open++
 	c.perIP[ip]++
-	return true
+	return ip, true
 }
 
 func (c *Chat) release(ip string) {
@@ -373,14 +395,6 @@ func (c *Chat) release(ip string) {
 	if c.perIP[ip]--; c.perIP[ip] <= 0 {
 		delete(c.perIP, ip)
 	}
-}
-
-func remoteIP(ws *websocket.Conn) string {
-	addr := ws.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 func (c *Chat) originAllowed(origin, self string) bool {
@@ -432,8 +446,8 @@ func ParseFrame(b []byte) (frame, error) {
 func (c *Chat) serve(ws *websocket.Conn) {
 	ws.SetReadLimit(int64(c.cfg.MaxMessageBytes))
 	k := &conn{ws: ws}
-	ip := remoteIP(ws)
-	if !c.admit(ip) {
+	ip, ok := c.admit(ws.RemoteAddr())
+	if !ok {
 		_ = ws.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.CloseTryAgainLater, "too many chat sockets"), time.Now().Add(time.Second))
 		return
 	}
@@ -450,6 +464,10 @@ func (c *Chat) serve(ws *websocket.Conn) {
 	}
 	visitor, ok := c.visitorOf(hello.Token)
 	if !ok {
+		if !c.newVisitors.Allow(ip) {
+			c.tooManyVisitors(k)
+			return
+		}
 		visitor = uuid.Must(uuid.NewV7()).String()
 	}
 	party := normalize.Party{Kind: normalize.KindChat, Address: visitor}
@@ -510,6 +528,17 @@ func (c *Chat) serve(ws *websocket.Conn) {
 			c.delivered(party, f.MessageID)
 		}
 	}
+}
+
+// tooManyVisitors refuses a hello that would start one more new visitor
+// than its client network may this minute: an error frame, then a close
+// (1013, try again later). Nothing was stored or published.
+func (c *Chat) tooManyVisitors(k *conn) {
+	c.refused.WithLabelValues("new_visitors").Inc()
+	k.refuse("rate_limited", "too many new visitors from this network; retry later")
+	k.mu.Lock()
+	_ = k.ws.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(fws.CloseTryAgainLater, "too many new visitors"), time.Now().Add(time.Second))
+	k.mu.Unlock()
 }
 
 // greet sends a returning visitor their history, then the replies they have

@@ -90,12 +90,12 @@ const widgetJS = `(function () {
   function connect() {
     ws = new WebSocket(wsURL);
     ws.onopen = function () {
-      backoff = 500;
       ws.send(JSON.stringify({type: "hello", token: localStorage.getItem(KEY) || "", identity: identity}));
     };
     ws.onmessage = function (e) {
       var f = JSON.parse(e.data);
       if (f.type === "welcome") {
+        backoff = 500; // only a welcome resets it: a refused hello (rate_limited) backs off
         localStorage.setItem(KEY, f.token);
         root.dataset.visitor = f.visitor_id;
         root.dataset.state = "connected";

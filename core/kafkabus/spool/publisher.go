@@ -33,6 +33,7 @@ type Publisher struct {
 	kafka   Producer
 	spool   *Spool
 	drainer *Drainer
+	share   int64 // spool bytes past which this publisher spools nothing (0: all of it)
 }
 
 var _ Producer = (*Publisher)(nil)
@@ -41,6 +42,17 @@ var _ Producer = (*Publisher)(nil)
 // take, and wakes d.
 func NewPublisher(kafka Producer, s *Spool, d *Drainer) *Publisher {
 	return &Publisher{kafka: kafka, spool: s, drainer: d}
+}
+
+// Share returns a publisher of the same spool that spools records only
+// while the spool holds less than maxBytes: what it publishes can never take
+// the room the others need (the web chat's share leaves the rest to the
+// providers' webhooks). Past its share it returns an error wrapping
+// kafkabus.ErrUnavailable, as a full spool does.
+func (p *Publisher) Share(maxBytes int64) *Publisher {
+	q := *p
+	q.share = max(maxBytes, 1)
+	return &q
 }
 
 // Produce returns nil once the records are in Kafka or fsynced in the
@@ -58,7 +70,7 @@ func (p *Publisher) Produce(ctx context.Context, recs ...kafkabus.Record) error 
 	}
 	// Kafka may have taken some of the records before failing: they may
 	// reach it twice (consumers drop duplicates by provider message id).
-	if err := p.spool.Append(recs...); err != nil {
+	if err := p.spool.AppendWithin(p.share, recs...); err != nil {
 		return fmt.Errorf("%w: %v", kafkabus.ErrUnavailable, err)
 	}
 	p.drainer.Wake()

@@ -249,6 +249,14 @@ func (s *Spool) segPath(id uint64) string {
 // Append writes the records and makes them durable before it returns.
 // It fails with ErrFull when they would take the spool past MaxBytes.
 func (s *Spool) Append(recs ...kafkabus.Record) error {
+	return s.AppendWithin(0, recs...)
+}
+
+// AppendWithin is Append for records that may take only part of the spool:
+// it fails with ErrFull when they would take the spool past limit bytes
+// (0: MaxBytes), leaving the rest to the records appended without a limit.
+// A refusal for limit does not make the spool full.
+func (s *Spool) AppendWithin(limit int64, recs ...kafkabus.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -257,7 +265,7 @@ func (s *Spool) Append(recs ...kafkabus.Record) error {
 	for _, r := range recs {
 		buf = appendFrame(buf, r, now)
 	}
-	if err := s.append(buf, len(recs), now); err != nil {
+	if err := s.append(buf, len(recs), now, limit); err != nil {
 		s.results.WithLabelValues("refused").Add(float64(len(recs)))
 		return err
 	}
@@ -265,11 +273,14 @@ func (s *Spool) Append(recs ...kafkabus.Record) error {
 	return nil
 }
 
-func (s *Spool) append(buf []byte, n int, now time.Time) error {
+func (s *Spool) append(buf []byte, n int, now time.Time, limit int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if limit > 0 && limit < s.opt.MaxBytes && s.disk+int64(len(buf)) > limit {
+		return fmt.Errorf("%w: %d of the %d bytes these records may use", ErrFull, s.disk, limit)
 	}
 	if s.disk+int64(len(buf)) > s.opt.MaxBytes {
 		s.full = true
