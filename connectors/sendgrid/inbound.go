@@ -48,9 +48,14 @@ type Inbound struct {
 	Media          MediaStore
 }
 
+var (
+	_ webhook.Handler          = Inbound{}
+	_ webhook.HeaderAuthorizer = Inbound{}
+)
+
 // Handle checks basic auth, parses the email and stores its attachments.
 func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
-	if err := h.authorize(r); err != nil {
+	if err := h.Authorize(r.Header); err != nil {
 		return webhook.Result{}, err
 	}
 	m, files, err := ParseInbound(r)
@@ -72,8 +77,10 @@ func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result
 	return webhook.Result{Events: []webhook.Event{ev}}, nil
 }
 
-func (h Inbound) authorize(r *webhook.Request) error {
-	req := http.Request{Header: http.Header{"Authorization": r.Header.Values("Authorization")}}
+// Authorize checks the basic auth credentials, from the headers alone: the
+// routes call it before the body is read.
+func (h Inbound) Authorize(hdr webhook.Header) error {
+	req := http.Request{Header: http.Header{"Authorization": hdr.Values("Authorization")}}
 	user, pass, ok := req.BasicAuth()
 	// Both compared, in constant time, whatever the first gives.
 	u := subtle.ConstantTimeCompare(digest(user), digest(h.User))
