@@ -55,7 +55,7 @@ func stored(t *testing.T, c *media.Copier, dir media.Dir, link string) bool {
 	if !ok {
 		t.Fatalf("%s is not a media link", link)
 	}
-	f, err := dir.Open(ctx, key)
+	f, _, err := dir.Open(ctx, key)
 	if err == nil {
 		f.Close()
 	}

@@ -78,7 +78,7 @@ func TestCopyTwilioMedia(t *testing.T) {
 	if err := c.Verify(key, u.Query()); err != nil {
 		t.Fatal(err)
 	}
-	f, err := dir.Open(context.Background(), key)
+	f, _, err := dir.Open(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}

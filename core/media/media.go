@@ -39,8 +39,9 @@ type Store interface {
 	// Put writes a file; it returns the bytes written. A file over max
 	// bytes is refused with ErrTooLarge and nothing is kept.
 	Put(ctx context.Context, key string, r io.Reader, max int64) (int64, error)
-	// Open reads a file.
-	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Open reads a file, streamed: the caller closes it. size is its
+	// length in bytes.
+	Open(ctx context.Context, key string) (f io.ReadCloser, size int64, err error)
 	// Delete removes a file (erasure).
 	Delete(ctx context.Context, key string) error
 }
@@ -101,17 +102,29 @@ func (d Dir) Put(_ context.Context, key string, r io.Reader, max int64) (int64, 
 	return n, nil
 }
 
-// Open reads a file.
-func (d Dir) Open(_ context.Context, key string) (io.ReadCloser, error) {
+// Open opens a file for reading; a key that names no regular file is
+// ErrNotFound.
+func (d Dir) Open(_ context.Context, key string) (io.ReadCloser, int64, error) {
 	p, err := d.path(key)
 	if err != nil {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
-	return f, err
+	if err != nil {
+		return nil, 0, fmt.Errorf("media: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = ErrNotFound
+		}
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
 }
 
 // Delete removes a file.
@@ -311,8 +324,8 @@ func (c *Copier) Verify(key string, q url.Values) error {
 	return nil
 }
 
-// Open returns a stored file for serving.
-func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+// Open returns a stored file for serving, streamed, and its size.
+func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
 	return c.store.Open(ctx, key)
 }
 

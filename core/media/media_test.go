@@ -92,14 +92,14 @@ func TestCopy(t *testing.T) {
 	if err := c.Verify(key, u.Query()); err == nil {
 		t.Fatal("an expired URL was accepted")
 	}
-	fl, err := dir.Open(context.Background(), key)
+	fl, size, err := dir.Open(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(fl)
 	fl.Close()
-	if string(b) != "JPEGDATA" {
-		t.Fatalf("stored %q", b)
+	if string(b) != "JPEGDATA" || size != int64(len(b)) {
+		t.Fatalf("stored %q, size %d", b, size)
 	}
 }
 
@@ -143,7 +143,7 @@ func TestKeyAndForget(t *testing.T) {
 	if err := c.Forget(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
-	if fl, err := dir.Open(context.Background(), key); err == nil {
+	if fl, _, err := dir.Open(context.Background(), key); err == nil {
 		fl.Close()
 		t.Fatal("the file is still stored after erasure")
 	}
