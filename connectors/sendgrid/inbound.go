@@ -22,6 +22,7 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 
 	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -67,8 +68,9 @@ func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result
 			m.Attachments[i].Status, m.Attachments[i].Error = "failed", "no media store"
 			continue
 		}
-		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.Format("2006/01/02"), m.MessageID, i)
-		m.Attachments[i] = h.Media.Put(ctx, key, bytes.NewReader(f.Data), m.Attachments[i])
+		// Keyed by the email and the file itself: a redelivery of this
+		// email writes the same file again, never a second copy.
+		m.Attachments[i] = h.Media.Put(ctx, media.FileKey(&m, i, f.Data), bytes.NewReader(f.Data), m.Attachments[i])
 	}
 	ev, err := webhook.MessageEvent(source, m)
 	if err != nil {

@@ -165,6 +165,30 @@ type Config struct {
 var DefaultTypes = []string{"image/", "audio/", "video/", "text/", "application/pdf", "application/vnd.",
 	"application/msword", "application/zip", "application/octet-stream"}
 
+// FileKey is the store key of a message's index-th attachment. It is
+// derived from what names the message at its provider (the provider and its
+// message id), never from the delivery, so that every delivery of one
+// message (a provider's retry, a Kafka redelivery) writes the same file and
+// none leaves a second copy behind. content, when given (a file that came
+// inside the webhook), is part of the key too: an email's Message-ID is
+// chosen by its sender, and another email under the same Message-ID must
+// not overwrite this one's file. A message without a provider id is keyed
+// by its own id.
+func FileKey(m *normalize.Message, index int, content []byte) string {
+	h := sha256.New()
+	if m.ProviderMessageID != "" {
+		h.Write([]byte("provider\x00" + m.Provider + "\x00" + m.ProviderMessageID))
+	} else {
+		h.Write([]byte("message\x00" + m.MessageID))
+	}
+	name := strconv.Itoa(index)
+	if content != nil {
+		d := sha256.Sum256(content)
+		name += "-" + hex.EncodeToString(d[:12])
+	}
+	return "m/" + hex.EncodeToString(h.Sum(nil)[:20]) + "/" + name
+}
+
 // Copier copies attachments into the store.
 type Copier struct {
 	store    Store
@@ -216,7 +240,7 @@ func (c *Copier) Copy(ctx context.Context, m *normalize.Message) error {
 			c.results.WithLabelValues(m.Provider, "failed").Inc()
 			continue
 		}
-		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.UTC().Format("2006/01/02"), m.MessageID, i)
+		key := FileKey(m, i, nil)
 		var err error
 		for try := 1; ; try++ {
 			err = c.copyOne(ctx, f, key, a)
