@@ -35,14 +35,14 @@ func (files) Verify(key string, q url.Values) error {
 	return nil
 }
 
-func (files) Open(_ context.Context, key string) (io.ReadCloser, error) {
+func (files) Open(_ context.Context, key string) (io.ReadCloser, int64, error) {
 	switch key {
 	case "gone":
-		return nil, media.ErrNotFound
+		return nil, 0, media.ErrNotFound
 	case "broken":
-		return nil, errors.New("disk on fire")
+		return nil, 0, errors.New("disk on fire")
 	}
-	return io.NopCloser(strings.NewReader("data")), nil
+	return io.NopCloser(strings.NewReader("data")), 4, nil
 }
 
 // failWith is a webhook handler refusing every request with err.

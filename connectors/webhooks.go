@@ -132,6 +132,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		maxBody = 1 << 20
 	}
 	metrics := w.routeMetrics(rt.Name)
+	authorizer, _ := rt.Handler.(webhook.HeaderAuthorizer)
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		outcome := "accepted"
@@ -144,6 +145,16 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		if rt.Handler == nil {
 			outcome = "disabled"
 			return httperr.Write(c, core.ENOTFOUND, "this connector is disabled: its credentials are not configured")
+		}
+		if authorizer != nil {
+			// Credentials in headers are checked before the body is read:
+			// it is left unread and the connection closed after the 401.
+			if err := authorizer.Authorize(fiberHeader{&c.Request().Header}); err != nil {
+				c.Context().SetConnectionClose()
+				var answer error
+				outcome, answer = w.refuse(c, rt.Name, err)
+				return answer
+			}
 		}
 		if edge.Encoded(c) {
 			outcome = "encoded"
@@ -163,17 +174,9 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		defer cancel()
 		res, err := rt.Handler.Handle(ctx, req)
 		if err != nil {
-			code, o := webhookError(err)
-			outcome = o
-			if code == core.EINTERNAL {
-				w.log.Error("webhook: handle", "connector", rt.Name, "outcome", o, "request_id", edge.ID(c), "error", err)
-				return httperr.Write(c, code, "internal error")
-			}
-			if o == "unauthorized" {
-				c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gateway"`)
-			}
-			w.log.Warn("webhook: refused", "connector", rt.Name, "outcome", o, "request_id", edge.ID(c), "error", err)
-			return httperr.Write(c, code, err.Error())
+			var answer error
+			outcome, answer = w.refuse(c, rt.Name, err)
+			return answer
 		}
 		if err := w.publish(ctx, rt.Name, req, edge.RawID(c), res); err != nil {
 			if errors.Is(err, kafkabus.ErrRejected) {
@@ -198,6 +201,21 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 		}
 		return c.Status(fiber.StatusOK).Send(res.Body)
 	}
+}
+
+// refuse answers a provider handler's error and returns its outcome; an
+// unauthorized request gets the basic auth challenge.
+func (w *Webhooks) refuse(c *fiber.Ctx, connector string, err error) (string, error) {
+	code, outcome := webhookError(err)
+	if code == core.EINTERNAL {
+		w.log.Error("webhook: handle", "connector", connector, "outcome", outcome, "request_id", edge.ID(c), "error", err)
+		return outcome, httperr.Write(c, code, "internal error")
+	}
+	if outcome == "unauthorized" {
+		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gateway"`)
+	}
+	w.log.Warn("webhook: refused", "connector", connector, "outcome", outcome, "request_id", edge.ID(c), "error", err)
+	return outcome, httperr.Write(c, code, err.Error())
 }
 
 // access writes a request's one info line: its connector, outcome, status

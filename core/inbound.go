@@ -90,7 +90,46 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 		}
 	}
 	s.notify()
+	for i, in := range batch {
+		if results[i] == ResultDuplicate {
+			s.dropDuplicateFiles(ctx, *in.Message)
+		}
+	}
 	return results, nil
+}
+
+// dropDuplicateFiles deletes the files a dropped duplicate brought that the
+// message kept does not point at, so that no copy outlives erasure. Files
+// are keyed by the provider's message (media.FileKey), so a redelivery
+// rewrites the kept message's own files and nothing is deleted; what
+// differs is an email sent again under the same Message-ID with other
+// files, or a copy made under another key by an older version. A failure
+// is logged: the message is handled either way.
+func (s *Service) dropDuplicateFiles(ctx context.Context, m normalize.Message) {
+	if s.media == nil {
+		return
+	}
+	files := map[string]bool{}
+	s.messageFiles(m, files)
+	if len(files) == 0 {
+		return
+	}
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		kept, ok, err := tx.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID)
+		if err == nil && ok {
+			for _, a := range kept.Message.Attachments {
+				if key, ok := s.media.Key(a.URL); ok {
+					delete(files, key)
+				}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		s.log.Warn("core: files of a duplicate message", "provider", m.Provider, "error", err)
+		return
+	}
+	s.forgetFiles(ctx, files, "provider", m.Provider)
 }
 
 // batchState is what a batch's transaction knows and has yet to write.

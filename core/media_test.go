@@ -55,7 +55,7 @@ func stored(t *testing.T, c *media.Copier, dir media.Dir, link string) bool {
 	if !ok {
 		t.Fatalf("%s is not a media link", link)
 	}
-	f, err := dir.Open(ctx, key)
+	f, _, err := dir.Open(ctx, key)
 	if err == nil {
 		f.Close()
 	}
@@ -158,4 +158,56 @@ func TestReplyAttachmentsNeedMedia(t *testing.T) {
 	if core.ErrorCode(err) != core.EUNPROCESSABLE {
 		t.Errorf("reply: %v, want 422", err)
 	}
+}
+
+// Deleting a conversation deletes its stored files, and only its own.
+func TestDeleteConversationRemovesFiles(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		c, dir := e.withMedia(t)
+		_, annLink := e.mmsFrom(t, "+14155550101")
+		_, bobLink := e.mmsFrom(t, "+14155550102")
+		if err := e.svc.DeleteConversation(ctx, e.conversationOf("+14155550101").ID, "admin:root"); err != nil {
+			t.Fatal(err)
+		}
+		if stored(t, c, dir, annLink) || !stored(t, c, dir, bobLink) {
+			t.Errorf("after deleting ann's conversation: her file stored %v, bob's %v", stored(t, c, dir, annLink), stored(t, c, dir, bobLink))
+		}
+	})
+}
+
+// A provider's redelivery of a message (a new message id, the same
+// provider id) copies its files to the same keys: one copy, one message.
+// A dropped duplicate's file under any other key (an email resent under
+// the same Message-ID with another file, or a copy an older version made)
+// is deleted; the kept message's file stays.
+func TestRedeliveryKeepsOneCopy(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		c, dir := e.withMedia(t)
+		first, link := e.mmsFrom(t, "+14155550101")
+		again := first
+		again.MessageID = normalize.NewID()
+		again.Attachments = []normalize.Attachment{{ProviderRef: "https://api.twilio.com/2010-04-01/Media/ME1", Status: "pending"}}
+		if err := e.svc.CopyMedia(ctx, &again); err != nil {
+			t.Fatal(err)
+		}
+		if got := must[string](t)(keyOf(c, again.Attachments[0].URL)); got != must[string](t)(keyOf(c, link)) {
+			t.Errorf("the redelivery's file is under %s, the first's under %s", got, must[string](t)(keyOf(c, link)))
+		}
+		other := first
+		other.MessageID = normalize.NewID()
+		other.Attachments = []normalize.Attachment{c.Put(ctx, "2026/11/02/"+other.MessageID+"/0", strings.NewReader("OTHER"),
+			normalize.Attachment{ContentType: "image/jpeg"})}
+		if res := e.receive(again, other); res[0] != core.ResultDuplicate || res[1] != core.ResultDuplicate {
+			t.Fatalf("results %v, want two duplicates", res)
+		}
+		if !stored(t, c, dir, link) || stored(t, c, dir, other.Attachments[0].URL) {
+			t.Errorf("kept message's file stored %v (want true), the duplicate's other file %v (want false)",
+				stored(t, c, dir, link), stored(t, c, dir, other.Attachments[0].URL))
+		}
+		if n := len(must[[]core.StoredMessage](t)(e.svc.Messages(ctx, e.conversationOf("+14155550101").ID))); n != 1 {
+			t.Errorf("%d messages, want 1", n)
+		}
+	})
 }

@@ -250,16 +250,25 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 	return conv, msg, err
 }
 
-// DeleteConversation erases a conversation and its messages.
+// DeleteConversation erases a conversation, its messages and their stored
+// files.
 func (s *Service) DeleteConversation(ctx context.Context, id string, by Actor) error {
+	files := map[string]bool{}
 	_, err := s.withConversation(ctx, id, func(tx Tx, c *Conversation) error {
+		if err := s.conversationFiles(ctx, tx, c.ID, files); err != nil {
+			return err
+		}
 		if err := tx.DeleteConversation(ctx, c.ID); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeConversationDeleted, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
 			Reason: "deleted", Actor: string(by)})
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	s.forgetFiles(ctx, files, "conversation_id", id)
+	return nil
 }
 
 // FindCustomer finds a customer by any identity: a phone number in any
@@ -432,13 +441,18 @@ func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error 
 		return err
 	}
 	s.notify()
-	// The files go once the rows that point at them are gone.
+	s.forgetFiles(ctx, files, "customer_id", id)
+	return nil
+}
+
+// forgetFiles deletes stored files once the rows that point at them are
+// gone; a failure is logged under the owner's id (kind, id).
+func (s *Service) forgetFiles(ctx context.Context, files map[string]bool, kind, id string) {
 	for key := range files {
 		if err := s.media.Forget(ctx, key); err != nil {
-			s.log.Warn("core: erase media file", "customer_id", id, "error", err)
+			s.log.Warn("core: erase media file", kind, id, "error", err)
 		}
 	}
-	return nil
 }
 
 // customerFiles are the store keys of a customer's files: the stored
@@ -457,22 +471,39 @@ func (s *Service) customerFiles(ctx context.Context, tx Tx, customerID string) (
 		return nil, err
 	}
 	for _, c := range convs {
-		msgs, err := tx.Messages(ctx, c.ID)
-		if err != nil {
+		if err := s.conversationFiles(ctx, tx, c.ID, files); err != nil {
 			return nil, err
-		}
-		for _, m := range msgs {
-			if m.Kind != KindMessage || m.Author != "" {
-				continue // a note, or an operator's reply
-			}
-			for _, a := range m.Message.Attachments {
-				if key, ok := s.media.Key(a.URL); ok && a.Status == "stored" {
-					files[key] = true
-				}
-			}
 		}
 	}
 	return files, nil
+}
+
+// conversationFiles adds the store keys of a conversation's files to files,
+// by the rule of customerFiles.
+func (s *Service) conversationFiles(ctx context.Context, tx Tx, conversationID string, files map[string]bool) error {
+	if s.media == nil {
+		return nil
+	}
+	msgs, err := tx.Messages(ctx, conversationID)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if m.Kind != KindMessage || m.Author != "" {
+			continue // a note, or an operator's reply
+		}
+		s.messageFiles(m.Message, files)
+	}
+	return nil
+}
+
+// messageFiles adds the store keys of a message's stored attachments to files.
+func (s *Service) messageFiles(m normalize.Message, files map[string]bool) {
+	for _, a := range m.Attachments {
+		if key, ok := s.media.Key(a.URL); ok && a.Status == "stored" {
+			files[key] = true
+		}
+	}
 }
 
 // Stats returns the dashboard figures, with the agent's own when named.

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/text/encoding/htmlindex"
 
 	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -48,9 +49,14 @@ type Inbound struct {
 	Media          MediaStore
 }
 
+var (
+	_ webhook.Handler          = Inbound{}
+	_ webhook.HeaderAuthorizer = Inbound{}
+)
+
 // Handle checks basic auth, parses the email and stores its attachments.
 func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
-	if err := h.authorize(r); err != nil {
+	if err := h.Authorize(r.Header); err != nil {
 		return webhook.Result{}, err
 	}
 	m, files, err := ParseInbound(r)
@@ -62,8 +68,9 @@ func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result
 			m.Attachments[i].Status, m.Attachments[i].Error = "failed", "no media store"
 			continue
 		}
-		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.Format("2006/01/02"), m.MessageID, i)
-		m.Attachments[i] = h.Media.Put(ctx, key, bytes.NewReader(f.Data), m.Attachments[i])
+		// Keyed by the email and the file itself: a redelivery of this
+		// email writes the same file again, never a second copy.
+		m.Attachments[i] = h.Media.Put(ctx, media.FileKey(&m, i, f.Data), bytes.NewReader(f.Data), m.Attachments[i])
 	}
 	ev, err := webhook.MessageEvent(source, m)
 	if err != nil {
@@ -72,8 +79,10 @@ func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result
 	return webhook.Result{Events: []webhook.Event{ev}}, nil
 }
 
-func (h Inbound) authorize(r *webhook.Request) error {
-	req := http.Request{Header: http.Header{"Authorization": r.Header.Values("Authorization")}}
+// Authorize checks the basic auth credentials, from the headers alone: the
+// routes call it before the body is read.
+func (h Inbound) Authorize(hdr webhook.Header) error {
+	req := http.Request{Header: http.Header{"Authorization": hdr.Values("Authorization")}}
 	user, pass, ok := req.BasicAuth()
 	// Both compared, in constant time, whatever the first gives.
 	u := subtle.ConstantTimeCompare(digest(user), digest(h.User))

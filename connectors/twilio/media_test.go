@@ -64,7 +64,7 @@ func TestCopyTwilioMedia(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := m.Attachments
-	if a[0].Status != "stored" || a[0].Size != 8 || a[0].ContentType != "image/jpeg" || !strings.HasPrefix(a[0].URL, "https://gw.example.com/media/2026/11/02/m1/0?") {
+	if a[0].Status != "stored" || a[0].Size != 8 || a[0].ContentType != "image/jpeg" || !strings.HasPrefix(a[0].URL, "https://gw.example.com/media/"+media.FileKey(&m, 0, nil)+"?") {
 		t.Fatalf("stored attachment %+v", a[0])
 	}
 	for i, want := range []string{"larger than the limit", "type is not allowed", "HTTP 404", "HTTP 503"} {
@@ -78,7 +78,7 @@ func TestCopyTwilioMedia(t *testing.T) {
 	if err := c.Verify(key, u.Query()); err != nil {
 		t.Fatal(err)
 	}
-	f, err := dir.Open(context.Background(), key)
+	f, _, err := dir.Open(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,17 @@ type Handler interface {
 	Handle(ctx context.Context, r *Request) (Result, error)
 }
 
+// HeaderAuthorizer is a Handler whose credentials travel in headers (HTTP
+// basic auth). The routes call Authorize with the request's headers alone,
+// before a byte of the body is read, and answer 401 (with the
+// WWW-Authenticate challenge) when it returns an error: a caller without
+// credentials never makes the gateway read, or hold, its body. Authorize
+// must compare in constant time and fail closed; Handle checks the
+// credentials again.
+type HeaderAuthorizer interface {
+	Authorize(h Header) error
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, r *Request) (Result, error)
 

@@ -39,8 +39,9 @@ type Store interface {
 	// Put writes a file; it returns the bytes written. A file over max
 	// bytes is refused with ErrTooLarge and nothing is kept.
 	Put(ctx context.Context, key string, r io.Reader, max int64) (int64, error)
-	// Open reads a file.
-	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Open reads a file, streamed: the caller closes it. size is its
+	// length in bytes.
+	Open(ctx context.Context, key string) (f io.ReadCloser, size int64, err error)
 	// Delete removes a file (erasure).
 	Delete(ctx context.Context, key string) error
 }
@@ -101,17 +102,29 @@ func (d Dir) Put(_ context.Context, key string, r io.Reader, max int64) (int64, 
 	return n, nil
 }
 
-// Open reads a file.
-func (d Dir) Open(_ context.Context, key string) (io.ReadCloser, error) {
+// Open opens a file for reading; a key that names no regular file is
+// ErrNotFound.
+func (d Dir) Open(_ context.Context, key string) (io.ReadCloser, int64, error) {
 	p, err := d.path(key)
 	if err != nil {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
-	return f, err
+	if err != nil {
+		return nil, 0, fmt.Errorf("media: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = ErrNotFound
+		}
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
 }
 
 // Delete removes a file.
@@ -151,6 +164,30 @@ type Config struct {
 // DefaultTypes are the content types copied unless configured otherwise.
 var DefaultTypes = []string{"image/", "audio/", "video/", "text/", "application/pdf", "application/vnd.",
 	"application/msword", "application/zip", "application/octet-stream"}
+
+// FileKey is the store key of a message's index-th attachment. It is
+// derived from what names the message at its provider (the provider and its
+// message id), never from the delivery, so that every delivery of one
+// message (a provider's retry, a Kafka redelivery) writes the same file and
+// none leaves a second copy behind. content, when given (a file that came
+// inside the webhook), is part of the key too: an email's Message-ID is
+// chosen by its sender, and another email under the same Message-ID must
+// not overwrite this one's file. A message without a provider id is keyed
+// by its own id.
+func FileKey(m *normalize.Message, index int, content []byte) string {
+	h := sha256.New()
+	if m.ProviderMessageID != "" {
+		h.Write([]byte("provider\x00" + m.Provider + "\x00" + m.ProviderMessageID))
+	} else {
+		h.Write([]byte("message\x00" + m.MessageID))
+	}
+	name := strconv.Itoa(index)
+	if content != nil {
+		d := sha256.Sum256(content)
+		name += "-" + hex.EncodeToString(d[:12])
+	}
+	return "m/" + hex.EncodeToString(h.Sum(nil)[:20]) + "/" + name
+}
 
 // Copier copies attachments into the store.
 type Copier struct {
@@ -203,7 +240,7 @@ func (c *Copier) Copy(ctx context.Context, m *normalize.Message) error {
 			c.results.WithLabelValues(m.Provider, "failed").Inc()
 			continue
 		}
-		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.UTC().Format("2006/01/02"), m.MessageID, i)
+		key := FileKey(m, i, nil)
 		var err error
 		for try := 1; ; try++ {
 			err = c.copyOne(ctx, f, key, a)
@@ -311,8 +348,8 @@ func (c *Copier) Verify(key string, q url.Values) error {
 	return nil
 }
 
-// Open returns a stored file for serving.
-func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+// Open returns a stored file for serving, streamed, and its size.
+func (c *Copier) Open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
 	return c.store.Open(ctx, key)
 }
 

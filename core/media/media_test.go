@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -61,7 +63,7 @@ func TestCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := m.Attachments
-	if a[0].Status != "stored" || a[0].Size != 8 || a[0].ContentType != "image/jpeg" || !strings.HasPrefix(a[0].URL, "https://gw.example.com/media/2026/11/02/m1/0?") {
+	if a[0].Status != "stored" || a[0].Size != 8 || a[0].ContentType != "image/jpeg" || !strings.HasPrefix(a[0].URL, "https://gw.example.com/media/"+FileKey(&m, 0, nil)+"?") {
 		t.Fatalf("stored attachment %+v", a[0])
 	}
 	for i, want := range []string{"larger than the limit", "type is not allowed", "HTTP 404", "HTTP 503"} {
@@ -92,14 +94,14 @@ func TestCopy(t *testing.T) {
 	if err := c.Verify(key, u.Query()); err == nil {
 		t.Fatal("an expired URL was accepted")
 	}
-	fl, err := dir.Open(context.Background(), key)
+	fl, size, err := dir.Open(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(fl)
 	fl.Close()
-	if string(b) != "JPEGDATA" {
-		t.Fatalf("stored %q", b)
+	if string(b) != "JPEGDATA" || size != int64(len(b)) {
+		t.Fatalf("stored %q, size %d", b, size)
 	}
 }
 
@@ -117,20 +119,20 @@ func TestKeyAndForget(t *testing.T) {
 	if err := c.Copy(context.Background(), &m); err != nil {
 		t.Fatal(err)
 	}
-	link := m.Attachments[0].URL
-	if !strings.HasPrefix(link, "https://example.com/gateway/media/2026/11/02/m1/0?") {
+	link, want := m.Attachments[0].URL, FileKey(&m, 0, nil)
+	if !strings.HasPrefix(link, "https://example.com/gateway/media/"+want+"?") {
 		t.Fatalf("link %s", link)
 	}
 	moved := NewCopier(dir, nil, Config{PublicURL: "https://new.example.com", Secret: []byte("k")}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	moved.now = func() time.Time { return time.Now().Add(30 * 24 * time.Hour) }
 	for _, c := range []*Copier{c, moved} {
-		if key, ok := c.Key(link); !ok || key != "2026/11/02/m1/0" {
+		if key, ok := c.Key(link); !ok || key != want {
 			t.Errorf("Key(%s) = %q %v", link, key, ok)
 		}
 	}
 	for _, other := range []string{
-		"https://cdn.example/media/2026/11/02/m1/0",                          // unsigned
-		strings.Replace(link, "m1/0", "m2/0", 1),                             // another file, same signature
+		"https://cdn.example/media/" + want,                                  // unsigned
+		strings.Replace(link, want, FileKey(&m, 1, nil), 1),                  // another file, same signature
 		strings.Replace(link, "sig=", "sig=0", 1),                            // tampered
 		"https://example.com/gateway/media/../../etc/passwd?sig=x&expires=1", // made up
 		"%zz",
@@ -143,7 +145,7 @@ func TestKeyAndForget(t *testing.T) {
 	if err := c.Forget(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
-	if fl, err := dir.Open(context.Background(), key); err == nil {
+	if fl, _, err := dir.Open(context.Background(), key); err == nil {
 		fl.Close()
 		t.Fatal("the file is still stored after erasure")
 	}
@@ -261,5 +263,57 @@ func TestHostPatterns(t *testing.T) {
 		if got := PublicAddr(netip.MustParseAddr(addr)); got != public {
 			t.Errorf("PublicAddr(%s) = %v, want %v", addr, got, public)
 		}
+	}
+}
+
+// A file's key names the provider's message, never the delivery: a
+// redelivery (another message id, another day) has the same keys, and
+// copying it again leaves one file. The content, when given, is part of
+// the key; a message without a provider id is keyed by its own id; no id
+// can steer a key out of the store.
+func TestFileKey(t *testing.T) {
+	m := normalize.Message{MessageID: "m1", Provider: "twilio", ProviderMessageID: "MM1", ReceivedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}
+	again := m
+	again.MessageID, again.ReceivedAt = "m2", m.ReceivedAt.Add(72*time.Hour)
+	if FileKey(&m, 0, nil) != FileKey(&again, 0, nil) || FileKey(&m, 0, []byte("a")) != FileKey(&again, 0, []byte("a")) {
+		t.Error("a redelivery has other keys")
+	}
+	other := func(f func(*normalize.Message)) string { o := m; f(&o); return FileKey(&o, 0, nil) }
+	for name, k := range map[string]string{
+		"another index":    FileKey(&m, 1, nil),
+		"another content":  FileKey(&m, 0, []byte("b")),
+		"another provider": other(func(o *normalize.Message) { o.Provider = "meta" }),
+		"another id":       other(func(o *normalize.Message) { o.ProviderMessageID = "MM2" }),
+	} {
+		if k == FileKey(&m, 0, nil) || k == FileKey(&m, 0, []byte("a")) {
+			t.Errorf("%s: same key %s", name, k)
+		}
+	}
+	if other(func(o *normalize.Message) { o.ProviderMessageID = "" }) == other(func(o *normalize.Message) { o.ProviderMessageID, o.MessageID = "", "m2" }) {
+		t.Error("two messages without provider ids share a key")
+	}
+	dir := Dir{Root: t.TempDir()}
+	if _, err := dir.path(other(func(o *normalize.Message) { o.ProviderMessageID = "../../etc/passwd" })); err != nil {
+		t.Error(err)
+	}
+
+	f := &fetcher{files: map[string]file{"/img": {"JPEGDATA", "image/jpeg"}}}
+	c := NewCopier(dir, map[string]Fetcher{"twilio": f}, Config{PublicURL: "https://gw.example.com", Secret: []byte("k")},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	for _, d := range []normalize.Message{m, again} {
+		d.Attachments = []normalize.Attachment{{ProviderRef: "/img", Status: "pending"}}
+		if err := c.Copy(context.Background(), &d); err != nil || d.Attachments[0].Status != "stored" {
+			t.Fatalf("copy: %v %+v", err, d.Attachments[0])
+		}
+	}
+	n := 0
+	_ = filepath.WalkDir(dir.Root, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if n != 1 {
+		t.Errorf("%d files after copying one message's picture twice, want 1", n)
 	}
 }
