@@ -53,7 +53,11 @@ type Config struct {
 	// CommandIDsKeep is how long the ids of handled commands are kept to
 	// apply each command once (GATEWAY_COMMAND_IDS_KEEP, default 30d); it
 	// must exceed the retention of the commands topic.
-	CommandIDsKeep   time.Duration
+	CommandIDsKeep time.Duration
+	// CommandAdminBots are the bots whose commands on gateway.commands.v1
+	// may take admin-only actions such as customer.merge
+	// (GATEWAY_COMMAND_ADMIN_BOTS, a comma list of bot names; default none).
+	CommandAdminBots []string
 	KafkaReplication int
 	DatabaseURL      string
 	// APITokens maps a bearer token to its holder: "agent:ann",
@@ -339,6 +343,7 @@ func (r *reader) kafkaAndStore(c *Config) {
 	if c.CommandIDsKeep < 24*time.Hour {
 		r.bad("GATEWAY_COMMAND_IDS_KEEP", "must be at least 1d (and more than the commands topic's retention)")
 	}
+	c.CommandAdminBots = r.botNames("GATEWAY_COMMAND_ADMIN_BOTS")
 	c.DatabaseURL = r.str("DATABASE_URL", "")
 	r.hostPort("GATEWAY_EMBEDDED_KAFKA_ADDR", c.EmbeddedKafkaAddr)
 	if v := r.str("KAFKA_BROKERS", ""); v != "" {
@@ -350,6 +355,9 @@ func (r *reader) kafkaAndStore(c *Config) {
 			}
 			c.KafkaBrokers = append(c.KafkaBrokers, b)
 		}
+	}
+	if len(c.KafkaBrokers) == 0 {
+		r.loopback("GATEWAY_EMBEDDED_KAFKA_ADDR", c.EmbeddedKafkaAddr)
 	}
 	c.KafkaReplication = r.num("KAFKA_REPLICATION_FACTOR", map[bool]int{true: 1, false: 3}[len(c.KafkaBrokers) == 0])
 	if c.CoreBatch < 1 || c.CoreBatch > 5000 {
@@ -517,6 +525,39 @@ func (r *reader) media(c *Config) {
 			c.MediaAllowedHosts = append(c.MediaAllowedHosts, h)
 		}
 	}
+}
+
+// botNames reads a comma list of bot names: 1 to 64 letters, digits, '-',
+// '_' or '.' each, as a command's source "/bots/<name>" names them.
+func (r *reader) botNames(name string) []string {
+	var out []string
+	for _, n := range strings.Split(r.str(name, ""), ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if !validInstanceID(n) {
+			r.bad(name, "%q is not a bot name (1 to 64 letters, digits, '.', '_' or '-')", n)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// loopback checks that the embedded broker listens on a loopback address
+// only: it has no authentication and no ACLs, so whoever reaches it can
+// write gateway.commands.v1 as any bot.
+func (r *reader) loopback(name, addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return // reported by hostPort
+	}
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return
+	}
+	r.bad(name, "%q is not a loopback address: the embedded broker has no authentication or ACLs, "+
+		"so anyone who reaches it could send commands as any bot; use 127.0.0.1 or ::1, "+
+		"or a real cluster with ACLs in KAFKA_BROKERS", addr)
 }
 
 func validInstanceID(s string) bool {

@@ -371,6 +371,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		cmdSrc := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-commands", Topics: []string{topics.Commands()}})
 		kafkabus.LagGauge(g.reg, "gateway-commands", cmdSrc)
 		commands := kafkabus.NewCommandConsumer(g.service, cmdSrc, dlq, topics.Events(), g.log, relay.Wake)
+		commands.SetAdminBots(cfg.CommandAdminBots)
 		g.goWork("commands consumer", func() error { return commands.Run(ctx) })
 		g.goWork("command ids sweep", func() error { g.sweepCommands(ctx, time.Hour); return nil })
 		g.closers = append(g.closers, cmdSrc.Close)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -26,7 +27,12 @@ func fuzzSeeds(f *testing.F) {
 		}
 	}
 	for _, s := range []string{"", "=", "%", "MessageSid=SM1&From=%2B14155550100&To=12345&NumMedia=1",
-		"MessageSid=SM1&From=whatsapp%3A&To=whatsapp%3A%2B1&NumMedia=20", "MessageSid=SM1&MessageStatus=READ&EventType=READ&To=whatsapp%3Axyz"} {
+		"MessageSid=SM1&From=whatsapp%3A&To=whatsapp%3A%2B1&NumMedia=20", "MessageSid=SM1&MessageStatus=READ&EventType=READ&To=whatsapp%3Axyz",
+		// Repeated parameters: Twilio signs each distinct value; a signed
+		// form that repeats one is refused as malformed.
+		"MessageSid=SM1&From=%2B14155550100&To=%2B15558675310&Body=hi&Body=INJECTED&MessageSid=SMfake",
+		"MessageSid=SM1&From=%2B14155550100&To=%2B15558675310&Body=hi&Body=hi",
+		"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234"} {
 		f.Add([]byte(s))
 	}
 }
@@ -105,6 +111,41 @@ func FuzzStatus(f *testing.F) {
 		st, _ := res.Events[0].Event.DecodeStatus()
 		if want := r.Query.Get(CallbackParam); utf8.ValidString(want) && st.MessageID != want {
 			t.Fatalf("message id %q, want %q from the callback URL", st.MessageID, want)
+		}
+	})
+}
+
+// FuzzSignature signs any form as Twilio does and checks the verifier: Sign
+// equals the reference transcription of Twilio's algorithm; the signed
+// request verifies, or is refused as malformed when it repeats a parameter;
+// and the same signature on the form with a value it does not have
+// appended (the captured-request replay) is refused as unsigned.
+func FuzzSignature(f *testing.F) {
+	fuzzSeeds(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		form, err := url.ParseQuery(string(body))
+		if err != nil || len(form) == 0 || countParams(body, MaxParams) > MaxParams {
+			return
+		}
+		sig := Sign(token, hookURL, form)
+		if ref := referenceSign(token, hookURL, form); sig != ref {
+			t.Fatalf("Sign %s, the reference %s", sig, ref)
+		}
+		repeats := false
+		for _, vs := range form {
+			repeats = repeats || len(vs) > 1
+		}
+		switch err := NewVerifier(token).Verify(formRequest(hookURL, body, sig)); {
+		case repeats && !errors.Is(err, webhook.ErrMalformed), !repeats && err != nil:
+			t.Fatalf("signed form (repeats a parameter: %v): %v", repeats, err)
+		}
+		injected := "INJECTED"
+		for slices.Contains(form["Body"], injected) {
+			injected += "x"
+		}
+		replay := append(bytes.Clone(body), "&Body="+injected...)
+		if err := NewVerifier(token).Verify(formRequest(hookURL, replay, sig)); !errors.Is(err, webhook.ErrSignature) {
+			t.Fatalf("the signed form with a Body value appended: %v, want ErrSignature", err)
 		}
 	})
 }

@@ -22,9 +22,14 @@ import (
 // unsigned request cannot make the gateway hash (or parse) thousands of them.
 const MaxParams = 1000
 
-// signer computes X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL +
-// each parameter name and its first value, sorted by name)). The parts are
-// written into the MAC one after another; no string of them is built.
+// signer computes X-Twilio-Signature as Twilio does: base64(HMAC-SHA1(auth
+// token, URL + name and value of every parameter, sorted by name; a name
+// given several times once for each of its distinct values, in byte
+// order)), as twilio-python's, twilio-node's and twilio-php's validators
+// and their shared test vector sign a repeated parameter. (twilio-go's
+// ValidateBody signs only the first value, so a value appended to a
+// captured request would still verify.) The parts are written into the MAC
+// one after another; no string of them is built.
 type signer struct {
 	key []byte
 	// macs, when set, keeps HMAC states keyed with key for reuse.
@@ -42,9 +47,20 @@ func (s signer) sum(dst []byte, mac hash.Hash, fullURL string, params url.Values
 	w := stringWriter{h: mac}
 	w.WriteString(fullURL)
 	for _, k := range keys {
-		w.WriteString(k)
-		if vs := params[k]; len(vs) > 0 {
+		switch vs := params[k]; len(vs) {
+		case 0:
+			w.WriteString(k)
+		case 1:
+			w.WriteString(k)
 			w.WriteString(vs[0])
+		default:
+			// A copy: the caller's form keeps its order.
+			sorted := slices.Clone(vs)
+			slices.Sort(sorted)
+			for _, v := range slices.Compact(sorted) {
+				w.WriteString(k)
+				w.WriteString(v)
+			}
 		}
 	}
 	w.flush()
@@ -193,7 +209,8 @@ func bodyMatches(body []byte, want string) bool {
 
 // Sign computes X-Twilio-Signature the way Twilio does for a form POST:
 // base64(HMAC-SHA1(auth token, URL + each parameter name and value, sorted
-// by name)). The gateway uses it to sign test webhooks (`gateway sign`,
+// by name, a repeated name once for each of its distinct values in byte
+// order)). The gateway uses it to sign test webhooks (`gateway sign`,
 // loadgen); tests check it against twilio-go and the documented vectors.
 func Sign(authToken, fullURL string, form url.Values) string {
 	keys := make([]string, 0, len(form))

@@ -2,11 +2,16 @@ package twilio
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,7 +96,6 @@ func TestVerifierAgreesWithTwilioGo(t *testing.T) {
 		{"python with :443", "POST", sdkURL, pyForm, "kvajT1Ptam85bY51eRf/AJRuM3w=", true},
 		{"python http with :80", "POST", "http://mycompany.com/myapp.php?foo=1&bar=2", pyForm, "0ZXoZLH/DfblKGATFgpif+LLRf4=", true},
 		{"python signed with :1234", "POST", "http://mycompany.com:1234/myapp.php?foo=1&bar=2", pyForm, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=", true},
-		{"python repeated keys (sorted, deduplicated)", "POST", sdkURL, "Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234", "IK+Dwps556ElfBT0I3Rgjkr1wJU=", false},
 		{"readme", "POST", sdkURL, "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", true},
 		{"sms", "POST", "https://example.com/twilio/sms", sms, "d+Lfe5D6AoqaJBOG9cnt9alWpLQ=", true},
 		{"sms :443", "POST", "https://example.com:443/twilio/sms", sms, "d+Lfe5D6AoqaJBOG9cnt9alWpLQ=", true},
@@ -160,48 +164,164 @@ func randomURL(rng *rand.Rand) string {
 	return u
 }
 
-// Property: for random forms and URLs (repeated keys, empty values,
-// unicode, with and without port and query), our signer and twilio-go's
-// validator agree on every signature, valid or not.
-func TestSignerPropertyMatchesTwilioGo(t *testing.T) {
+// referenceSign transcribes Twilio's published algorithm as twilio-python's
+// compute_signature writes it: the URL, then for each name in sorted order
+// each of its distinct values in sorted order, name and value, as one
+// string.
+func referenceSign(authToken, fullURL string, form url.Values) string {
+	s := fullURL
+	for _, k := range slices.Sorted(maps.Keys(form)) {
+		vs := slices.Clone(form[k])
+		slices.Sort(vs)
+		for _, v := range slices.Compact(vs) {
+			s += k + v
+		}
+	}
+	mac := hmac.New(sha1.New, []byte(authToken))
+	mac.Write([]byte(s))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// randomForm has up to 12 parameters, a third of them repeating a name.
+func randomForm(rng *rand.Rand) url.Values {
+	form := url.Values{}
+	for range rng.IntN(12) {
+		k := randomText(rng)
+		if rng.IntN(3) == 0 && len(form) > 0 {
+			k = slices.Sorted(maps.Keys(form))[rng.IntN(len(form))] // a repeated name
+		}
+		form.Add(k, randomText(rng))
+	}
+	return form
+}
+
+// distinct reports whether every name of form has one distinct value (the
+// forms on which twilio-go's first-value shortcut signs what Twilio signs).
+func distinct(form url.Values) bool {
+	for _, vs := range form {
+		for _, v := range vs {
+			if v != vs[0] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Property: for random forms (repeated names, empty values, unicode) and
+// URLs (with and without port and query), our signer signs exactly what
+// the reference transcription of Twilio's algorithm signs; on a form whose
+// repeated names repeat one value, twilio-go's validator agrees with ours
+// on every signature, valid or not; a valid signature fails once a value
+// is added to or changed in the form; and a signed form that repeats a
+// name is refused as malformed, never parsed.
+func TestSignerPropertyMatchesTwilio(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 12))
 	rv := client.NewRequestValidator(token)
 	for i := range 3000 {
-		form := url.Values{}
-		for range rng.IntN(12) {
-			k := randomText(rng)
-			if rng.IntN(3) == 0 && len(form) > 0 {
-				for k2 := range form {
-					k = k2 // a repeated key
-					break
-				}
-			}
-			form.Add(k, randomText(rng))
-		}
+		parsed, _ := url.ParseQuery(randomForm(rng).Encode())
 		u := randomURL(rng)
-		body := []byte(form.Encode())
+		body := []byte(parsed.Encode())
+		if got, want := Sign(token, u, parsed), referenceSign(token, u, parsed); got != want {
+			t.Fatalf("case %d: Sign(%q, %q) = %s, the reference %s", i, u, body, got, want)
+		}
 		// Sign with one variant of the URL, verify against another.
-		sig := Sign(token, []string{u, withPort(u), withoutPort(u)}[rng.IntN(3)], form)
+		sig := Sign(token, []string{u, withPort(u), withoutPort(u)}[rng.IntN(3)], parsed)
 		if rng.IntN(4) == 0 {
-			sig = Sign(token, u+"x", form)
+			sig = Sign(token, u+"x", parsed)
 		}
 		r := formRequest(u, body, sig)
-		ref := rv.ValidateBody(u, body, sig)
-		if got := NewVerifier(token).Verify(r) == nil; got != ref {
-			t.Fatalf("case %d: url %q body %q: ours %v, twilio-go %v", i, u, body, got, ref)
+		signed := NewVerifier(token).s.verify(u, parsed, sig)
+		if ref := rv.ValidateBody(u, body, sig); distinct(parsed) && signed != ref {
+			t.Fatalf("case %d: url %q body %q: ours %v, twilio-go %v", i, u, body, signed, ref)
 		}
-		parsed, _ := url.ParseQuery(string(body))
-		if got := NewVerifier(token).VerifyForm(r, parsed) == nil; got != ref {
-			t.Fatalf("case %d: VerifyForm: url %q body %q: ours %v, twilio-go %v", i, u, body, got, ref)
+		checkVerdict(t, i, r, parsed, signed)
+
+		// Tampered: a value added under a new or an existing name, or a
+		// value changed, breaks the signature.
+		if !signed {
+			continue
 		}
-		// Sign agrees with twilio-go on the URL as given.
-		first := map[string]string{}
-		for k, vs := range parsed {
-			first[k] = vs[0]
+		tampered, _ := url.ParseQuery(string(body))
+		names := slices.Sorted(maps.Keys(tampered))
+		k := "Body"
+		if len(names) > 0 && rng.IntN(3) > 0 {
+			k = names[rng.IntN(len(names))]
 		}
-		if s := Sign(token, u, parsed); !rv.Validate(u, first, s) {
-			t.Fatalf("case %d: twilio-go refuses Sign(%q, %q) = %s", i, u, body, s)
+		fresh := "INJECTED" + randomText(rng) // a value k does not have
+		for slices.Contains(tampered[k], fresh) {
+			fresh += "x"
 		}
+		if len(tampered[k]) > 0 && rng.IntN(2) == 0 {
+			tampered[k][0] = fresh
+		} else {
+			tampered.Add(k, fresh)
+		}
+		tb := []byte(tampered.Encode())
+		if err := NewVerifier(token).Verify(formRequest(u, tb, sig)); !errors.Is(err, webhook.ErrSignature) {
+			t.Fatalf("case %d: tampered body %q (from %q) under the original signature: %v, want ErrSignature", i, tb, body, err)
+		}
+		if distinct(tampered) && rv.ValidateBody(u, tb, sig) {
+			t.Fatalf("case %d: twilio-go accepts the tampered body %q", i, tb)
+		}
+	}
+}
+
+// checkVerdict: Verify and VerifyForm refuse an unsigned request as
+// ErrSignature, a signed one that repeats a name as ErrMalformed, and
+// accept the others.
+func checkVerdict(t *testing.T, i int, r *webhook.Request, form url.Values, signed bool) {
+	t.Helper()
+	repeats := slices.ContainsFunc(slices.Collect(maps.Values(form)), func(vs []string) bool { return len(vs) > 1 })
+	for name, err := range map[string]error{"Verify": NewVerifier(token).Verify(r), "VerifyForm": NewVerifier(token).VerifyForm(r, form)} {
+		switch {
+		case !signed && !errors.Is(err, webhook.ErrSignature),
+			signed && repeats && !errors.Is(err, webhook.ErrMalformed),
+			signed && !repeats && err != nil:
+			t.Fatalf("case %d: %s(%q, %q): %v (signed %v, repeats a name %v)", i, name, r.URL, r.Body, err, signed, repeats)
+		}
+	}
+}
+
+// A captured signed SMS replayed with "&Body=INJECTED&MessageSid=SMfake"
+// appended keeps its signature under twilio-go's first-value shortcut but
+// not under Twilio's algorithm: the handler refuses it as unsigned (403).
+// The repeated-parameter vector that twilio-python, twilio-node and
+// twilio-php share verifies, and such a form is then refused as malformed.
+func TestRepeatedParameterSigned(t *testing.T) {
+	const u = "https://example.com/twilio/sms"
+	captured := read(t, "twilio_sms_inbound.form")
+	const sig = "d+Lfe5D6AoqaJBOG9cnt9alWpLQ="
+	h := Messaging{Verifier: NewVerifier(token)}
+	if _, err := h.Handle(context.Background(), formRequest(u, captured, sig)); err != nil {
+		t.Fatalf("the captured request: %v", err)
+	}
+	replay := append(slices.Clone(captured), "&Body=INJECTED&MessageSid=SMfake"...)
+	r := formRequest(u, replay, sig)
+	if !twilioGo(r) {
+		t.Fatal("twilio-go refuses the replay: the test no longer shows its shortcut")
+	}
+	if _, err := h.Handle(context.Background(), r); !errors.Is(err, webhook.ErrSignature) {
+		t.Fatalf("the replay with appended values: %v, want ErrSignature", err)
+	}
+
+	const sdkURL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+	vector := "Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234"
+	form, _ := url.ParseQuery(vector)
+	if got := Sign(token, sdkURL, form); got != "IK+Dwps556ElfBT0I3Rgjkr1wJU=" {
+		t.Fatalf("Sign of the repeated-parameter vector = %s", got)
+	}
+	if !slices.Equal(form["Digits"], []string{"5678", "1234", "1234"}) {
+		t.Fatalf("Sign reordered the caller's values: %v", form["Digits"])
+	}
+	err := NewVerifier(token).Verify(formRequest(sdkURL, []byte(vector), "IK+Dwps556ElfBT0I3Rgjkr1wJU="))
+	if !errors.Is(err, webhook.ErrMalformed) {
+		t.Fatalf("the vector: %v, want ErrMalformed (signed, but a name is repeated)", err)
+	}
+	// Signed as twilio-go signs it (the first value only): not Twilio's signature.
+	err = NewVerifier(token).Verify(formRequest(sdkURL, []byte(vector), Sign(token, sdkURL, url.Values{"Sid": {"CA123"}, "SidAccount": {"AC123"}, "Digits": {"5678"}})))
+	if !errors.Is(err, webhook.ErrSignature) {
+		t.Fatalf("the vector signed on first values: %v, want ErrSignature", err)
 	}
 }
 

@@ -1,6 +1,10 @@
 package httpapi
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/opengateway/gateway/core"
+)
 
 // builtinRoutes are the operator API's routes, relative to /v1.
 func (a *API) builtinRoutes() []apiRoute {
@@ -12,7 +16,7 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodGet, "/conversations", RoleAgent, a.listConversations},
 		{fiber.MethodPost, "/conversations", RoleAgent, a.openConversation},
 		{fiber.MethodGet, "/conversations/:id", RoleAgent, a.getConversation},
-		{fiber.MethodDelete, "/conversations/:id", RoleAdmin, a.deleteConversation},
+		{fiber.MethodDelete, "/conversations/:id", roleOf(core.ActionConversationDelete), a.deleteConversation},
 		{fiber.MethodGet, "/conversations/:id/messages", RoleAgent, a.conversationMessages},
 		{fiber.MethodPost, "/conversations/:id/assign", RoleAgent, a.assign},
 		{fiber.MethodPost, "/conversations/:id/unassign", RoleAgent, a.unassign},
@@ -21,9 +25,9 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodPost, "/conversations/:id/messages", RoleAgent, a.sendMessage},
 		{fiber.MethodGet, "/customers", RoleAgent, a.findCustomer},
 		{fiber.MethodGet, "/customers/:id", RoleAgent, a.getCustomer},
-		{fiber.MethodDelete, "/customers/:id", RoleAdmin, a.eraseCustomer},
+		{fiber.MethodDelete, "/customers/:id", roleOf(core.ActionCustomerErase), a.eraseCustomer},
 		{fiber.MethodGet, "/customers/:id/timeline", RoleAgent, a.timeline},
-		{fiber.MethodPost, "/customers/:id/merge", RoleAdmin, a.merge},
+		{fiber.MethodPost, "/customers/:id/merge", roleOf(core.ActionCustomerMerge), a.merge},
 		{fiber.MethodPut, "/conversations/:id/topics", RoleAgent, a.setTopics},
 		{fiber.MethodPut, "/conversations/:id/visibility", RoleAgent, a.setVisibility},
 		{fiber.MethodPost, "/conversations/:id/read", RoleAgent, a.markRead},
@@ -32,4 +36,14 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodPut, "/customers/:id/presets", RoleAgent, a.setPresets},
 		{fiber.MethodGet, "/stats", RoleAgent, a.stats},
 	}
+}
+
+// roleOf is the role a route taking action needs: admin for the actions
+// core.AdminOnly names (the rule gateway.commands.v1 applies to bots too),
+// agent for the others.
+func roleOf(action string) string {
+	if core.AdminOnly(action) {
+		return RoleAdmin
+	}
+	return RoleAgent
 }

@@ -73,10 +73,12 @@ func (s commandStore) InTx(ctx context.Context, fn func(core.Tx) error) error {
 // The event id is the idempotency key: it is recorded in the transaction
 // of the command's work, so a redelivered command never acts twice. A
 // refused command goes to the dead-letter topic with the reason and emits
-// command.failed on events.v1. Offsets are committed only after the
-// database commits.
+// command.failed on events.v1. An admin-only action (core.AdminOnly) is
+// applied only from the bots SetAdminBots names and refused as forbidden
+// from any other. Offsets are committed only after the database commits.
 type CommandConsumer struct {
 	svc    *core.Service
+	admins map[string]bool
 	store  core.Store
 	src    Source
 	dlq    DeadLetters
@@ -91,6 +93,15 @@ type CommandConsumer struct {
 func NewCommandConsumer(svc *core.Service, src Source, dlq DeadLetters, events string, log *slog.Logger, wake func()) *CommandConsumer {
 	st := commandStore{Store: svc.Store()}
 	return &CommandConsumer{svc: svc.WithStore(st), store: svc.Store(), src: src, dlq: dlq, events: events, log: log, wake: wake}
+}
+
+// SetAdminBots names the bots whose commands may take admin-only actions
+// (GATEWAY_COMMAND_ADMIN_BOTS); by default none may. Call it before Run.
+func (c *CommandConsumer) SetAdminBots(names []string) {
+	c.admins = make(map[string]bool, len(names))
+	for _, n := range names {
+		c.admins[n] = true
+	}
 }
 
 // Run consumes until ctx ends. A batch cut short by ctx is not committed:
@@ -144,6 +155,11 @@ func (c *CommandConsumer) apply(ctx context.Context, m kafka.Message) error {
 	bot, err := normalize.BotName(cmd.Source)
 	if err != nil {
 		return c.refuse(ctx, m, cmd, core.Errorf(core.EINVALID, "%s", err.Error()))
+	}
+	// As the operator API checks a token's role before the request.
+	if core.AdminOnly(cmd.Type) && !c.admins[bot] {
+		return c.refuse(ctx, m, cmd, core.Errorf(core.EFORBIDDEN,
+			"%s is admin-only: bot %q is not in GATEWAY_COMMAND_ADMIN_BOTS", cmd.Type, bot))
 	}
 	act, err := c.action(cmd, core.BotActor(bot))
 	if err != nil {

@@ -27,6 +27,8 @@ type cmdEnv struct {
 	store *sqlstore.Store
 	dlq   *dlq
 	woken int
+	// admins are the bots whose commands may take admin-only actions.
+	admins []string
 }
 
 func newCmdEnv(t *testing.T, dialect string) *cmdEnv {
@@ -44,6 +46,7 @@ func (e *cmdEnv) run(todo ...[]kafka.Message) *source {
 	src := &source{batches: todo, commits: make(chan struct{}, len(todo))}
 	c := kafkabus.NewCommandConsumer(e.svc, src, e.dlq, "gateway.events.v1",
 		slog.New(slog.NewTextHandler(io.Discard, nil)), func() { e.woken++ })
+	c.SetAdminBots(e.admins)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx) }()
@@ -168,6 +171,7 @@ func TestCommandsApplyEveryTypeOnce(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			e := newCmdEnv(t, dialect)
+			e.admins = []string{"triage"} // customer.merge is admin-only
 			conv := e.customer("+14155550101")
 			other := e.customer("+14155550102")
 			const bot = "/bots/triage"
@@ -257,7 +261,7 @@ func TestCommandsRefused(t *testing.T) {
 				cmd(1, "r1", "/bots/triage", "conversation.assign", c, map[string]any{"conversation_id": c, "agent": "ann"}),
 				cmd(2, "r2", "/bots/triage", "note.add", "nope", map[string]any{"conversation_id": "0190aaaa-0000-7000-8000-000000000000", "text": "x"}),
 				cmd(3, "r3", "/bots/", "note.add", c, map[string]any{"conversation_id": c, "text": "x"}),
-				cmd(4, "r4", "/bots/triage", "conversation.delete", c, map[string]any{"conversation_id": c}),
+				cmd(4, "r4", "/bots/triage", "conversation.archive", c, map[string]any{"conversation_id": c}),
 				cmd(5, "r5", "/bots/triage", "conversation.set_status", c, map[string]any{"conversation_id": c, "status": "solved"}),
 				cmd(6, "r6", "/bots/triage", "note.add", c, map[string]any{"conversation_id": c, "text": "x", "extra": 1}),
 				cmd(7, "r7", "/bots/triage", "message.send", c, map[string]any{"conversation_id": c, "text": "hi"}),
@@ -350,6 +354,60 @@ func TestCommandIDsSweep(t *testing.T) {
 			e.run([]kafka.Message{note})
 			if evs := e.events(has(normalize.TypeNoteAdded)); !has(normalize.TypeNoteAdded)(evs) {
 				t.Fatalf("a command whose id was swept did not act: %v", typesOf(evs))
+			}
+		})
+	}
+}
+
+// An admin-only action (customer.merge; conversation.delete, admin-only
+// though no command takes it) from a bot not in GATEWAY_COMMAND_ADMIN_BOTS
+// is refused as forbidden, before its data is looked at: command.failed,
+// a dead letter, and nothing merged. The same merge from a listed bot is
+// applied.
+func TestCommandsAdminOnly(t *testing.T) {
+	for _, dialect := range sqltest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newCmdEnv(t, dialect)
+			e.admins = []string{"ops", "audit"}
+			a, b := e.customer("+14155550101"), e.customer("+14155550102")
+			merge := map[string]any{"customer_id": a.CustomerID, "from": b.CustomerID}
+			e.run([]kafka.Message{
+				cmd(1, "m1", "/bots/anyname", "customer.merge", a.CustomerID, merge),
+				cmd(2, "m2", "/bots/anyname", "customer.merge", a.CustomerID, map[string]any{"bad": true}),
+				cmd(3, "m3", "/bots/anyname", "conversation.delete", a.ID, map[string]any{"conversation_id": a.ID}),
+				cmd(4, "m4", "/bots/ops", "conversation.delete", a.ID, map[string]any{"conversation_id": a.ID}),
+			})
+			type failure struct{ id, code string }
+			var got []failure
+			for _, ev := range e.events(func(evs []normalize.Event) bool { return len(evs) >= 4 }) {
+				if ev.Type != normalize.TypeCommandFailed {
+					t.Fatalf("a refused command acted: %s", ev.Type)
+				}
+				got = append(got, failure{dataOf(t, ev).CommandID, dataOf(t, ev).Code})
+			}
+			want := []failure{{"m1", core.EFORBIDDEN}, {"m2", core.EFORBIDDEN}, {"m3", core.EFORBIDDEN}, {"m4", core.EINVALID}}
+			if !slices.Equal(got, want) {
+				t.Fatalf("command.failed\n got %v\nwant %v", got, want)
+			}
+			if fmt.Sprint(e.dlq.offsets) != "[1 2 3 4]" || !strings.HasPrefix(e.dlq.reasons[0], "forbidden: ") {
+				t.Fatalf("dead letters at %v: %v", e.dlq.offsets, e.dlq.reasons)
+			}
+			ctx := context.Background()
+			if _, err := e.svc.Customer(ctx, b.CustomerID); err != nil {
+				t.Fatalf("the customer merged by a bot that is no admin is gone: %v", err)
+			}
+			if conv, err := e.svc.Conversation(ctx, b.ID); err != nil || conv.Status == core.StatusClosed {
+				t.Fatalf("the merged customer's conversation: %+v, %v", conv, err)
+			}
+
+			e.run([]kafka.Message{cmd(5, "m5", "/bots/audit", "customer.merge", a.CustomerID, merge)})
+			evs := e.events(has(normalize.TypeCustomerMerged))
+			merged := slices.IndexFunc(evs, func(ev normalize.Event) bool { return ev.Type == normalize.TypeCustomerMerged })
+			if merged < 0 || dataOf(t, evs[merged]).Actor != "bot:audit" {
+				t.Fatalf("merge from an admin bot: events %v", typesOf(evs))
+			}
+			if _, err := e.svc.Customer(ctx, b.CustomerID); core.ErrorCode(err) != core.ENOTFOUND {
+				t.Fatalf("after the admin bot's merge the merged customer is still there: %v", err)
 			}
 		})
 	}
