@@ -53,16 +53,33 @@ func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result
 	if err := h.authorize(r); err != nil {
 		return webhook.Result{}, err
 	}
+	return h.parse(ctx, r, "")
+}
+
+// Replay parses an email kept on raw.v1 (its credentials were checked when
+// it was accepted) and stores its attachments again, under keys named by
+// the request's body, so that replaying it twice keeps one copy.
+func (h Inbound) Replay(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
+	sum := sha256.Sum256(r.Body)
+	return h.parse(ctx, r, "replay-"+hex.EncodeToString(sum[:16]))
+}
+
+// parse parses the email and stores its attachments under
+// date/keyID/index (keyID is the message id when empty).
+func (h Inbound) parse(ctx context.Context, r *webhook.Request, keyID string) (webhook.Result, error) {
 	m, files, err := ParseInbound(r)
 	if err != nil {
 		return webhook.Result{}, err
+	}
+	if keyID == "" {
+		keyID = m.MessageID
 	}
 	for i, f := range files {
 		if h.Media == nil {
 			m.Attachments[i].Status, m.Attachments[i].Error = "failed", "no media store"
 			continue
 		}
-		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.Format("2006/01/02"), m.MessageID, i)
+		key := fmt.Sprintf("%s/%s/%d", m.ReceivedAt.Format("2006/01/02"), keyID, i)
 		m.Attachments[i] = h.Media.Put(ctx, key, bytes.NewReader(f.Data), m.Attachments[i])
 	}
 	ev, err := webhook.MessageEvent(source, m)
