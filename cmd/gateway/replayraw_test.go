@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/opengateway/gateway/connectors/meta"
 	"github.com/opengateway/gateway/connectors/twilio"
+	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 	"github.com/opengateway/gateway/normalize"
@@ -265,4 +268,86 @@ func readAll(t *testing.T, g *Gateway, topic string) []topicEvent {
 		}
 	}
 	return out
+}
+
+// Every provider route's Replay handler makes of a request what its
+// webhook handler makes of it (the same events by identity and content),
+// and needs none of the provider's secrets.
+func TestReplayParsesAsTheWebhook(t *testing.T) {
+	_, signed := testConfig(t, "", nil, map[string]string{"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify,
+		"SENDGRID_INBOUND_USER": "parse", "SENDGRID_INBOUND_PASSWORD": "s3cret", "SENDGRID_EVENT_PUBLIC_KEY": sendgridPublicKey})
+	_, bare := testConfig(t, "", nil, map[string]string{"TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": ""})
+	log := slog.New(slog.DiscardHandler)
+	webhooks, err := replayRoutes(signed, log, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replays, err := replayRoutes(bare, log, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	sms := smsForm("SM00000000000000000000000000000001", "+14155550101", "hi")
+	status := url.Values{"MessageSid": {"SM00000000000000000000000000000009"}, "MessageStatus": {"read"}, "To": {"whatsapp:+14155550101"}}
+	wa, fb := read("../../connectors/meta/testdata/wa_batch.json"), read("../../connectors/meta/testdata/fb_batch.json")
+	events := read("../../connectors/sendgrid/testdata/sendgrid_event_selfsigned_payload.bin")
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	form := "application/x-www-form-urlencoded"
+	for _, tc := range []struct {
+		route  string
+		body   []byte
+		header http.Header
+		query  string
+	}{
+		{"twilio_messaging", []byte(sms.Encode()), http.Header{"Content-Type": {form},
+			"X-Twilio-Signature": {twilio.Sign(testToken, testPublic+twilio.MessagingPath, sms)}}, ""},
+		{"twilio_status", []byte(status.Encode()), http.Header{"Content-Type": {form},
+			"X-Twilio-Signature": {twilio.Sign(testToken, testPublic+twilio.StatusPath+"?gateway_message_id=m1", status)}}, "?gateway_message_id=m1"},
+		{"meta_whatsapp", wa, http.Header{"X-Hub-Signature-256": {meta.Sign(metaSecret, wa)}}, ""},
+		{"meta_messenger", fb, http.Header{"X-Hub-Signature-256": {meta.Sign(metaSecret, fb)}}, ""},
+		{"sendgrid_inbound", read("../../connectors/sendgrid/testdata/inbound_attachment.txt"), http.Header{
+			"Content-Type":  {"multipart/form-data; boundary=xYzZY"},
+			"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("parse:s3cret"))}}, ""},
+		{"sendgrid_events", events, http.Header{"X-Twilio-Email-Event-Webhook-Timestamp": {ts},
+			"X-Twilio-Email-Event-Webhook-Signature": {signSendGrid(t, ts, events)}}, ""},
+	} {
+		t.Run(tc.route, func(t *testing.T) {
+			rt := webhooks[tc.route]
+			req := func(h http.Header) *webhook.Request {
+				u := testPublic + rt.Path + tc.query
+				q, _ := url.ParseQuery(strings.TrimPrefix(tc.query, "?"))
+				return &webhook.Request{Method: http.MethodPost, URL: u, Header: h, Query: q, Body: tc.body,
+					ReceivedAt: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+			}
+			want, err := rt.Handler.Handle(context.Background(), req(tc.header))
+			if err != nil || len(want.Events) == 0 {
+				t.Fatalf("webhook: %v, %d events", err, len(want.Events))
+			}
+			// What raw.v1 keeps: no Authorization header.
+			kept := tc.header.Clone()
+			kept.Del("Authorization")
+			got, err := replays[tc.route].Replay.Handle(context.Background(), req(kept))
+			if err != nil {
+				t.Fatalf("replay without secrets: %v", err)
+			}
+			if len(got.Events) != len(want.Events) {
+				t.Fatalf("replay made %d events, the webhook %d", len(got.Events), len(want.Events))
+			}
+			for i := range want.Events {
+				w, _ := want.Events[i].Event.Encode()
+				g, _ := got.Events[i].Event.Encode()
+				wid, wsum, _ := eventIdentity(w)
+				gid, gsum, _ := eventIdentity(g)
+				if wid != gid || wsum != gsum || want.Events[i].Key != got.Events[i].Key {
+					t.Errorf("event %d: replay %s (key %s), webhook %s (key %s)\n%s\n%s", i, gid, got.Events[i].Key, wid, want.Events[i].Key, g, w)
+				}
+			}
+		})
+	}
 }
