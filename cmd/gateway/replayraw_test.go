@@ -162,15 +162,20 @@ func testReplayRaw(t *testing.T, dialect string) {
 	if fmt.Sprint(originals) != fmt.Sprint(replayed) || len(replayed) != 4 {
 		t.Fatalf("replayed inbound.v1 records by key and type %v, want those of the webhooks %v", replayed, originals)
 	}
+	replayAfterParserFix(t, g, replay, rng, to)
+}
 
-	// Requests kept on raw.v1 whose events inbound.v1 lacks or holds otherwise.
+// replayAfterParserFix adds to raw.v1 requests whose events inbound.v1
+// lacks (as if an old parser had refused them), holds otherwise, or that
+// today's parser refuses, and replays the range again.
+func replayAfterParserFix(t *testing.T, g *Gateway, replay func(...string) string, rng []string, to time.Time) {
 	at := to.Add(-time.Millisecond)
 	lost := smsForm("SM00000000000000000000000000000002", "+14155550199", "Lost by an old parser")
 	edited := smsForm("SM00000000000000000000000000000001", "+14155550101", "Read differently today")
 	if err := g.producer.Produce(context.Background(), rawSMS(lost, at), rawSMS(url.Values{"Body": {"no sid"}}, at), rawSMS(edited, at)); err != nil {
 		t.Fatal(err)
 	}
-	want = "replay --dry-run: 7 records read from gateway.raw.v1 (1 bad), 6 events would be published, 2 differ from gateway.inbound.v1 (1 missing, 1 changed)"
+	want := "replay --dry-run: 7 records read from gateway.raw.v1 (1 bad), 6 events would be published, 2 differ from gateway.inbound.v1 (1 missing, 1 changed)"
 	if got := replay(append(rng, "--dry-run")...); got != want {
 		t.Fatalf("dry run after a parser fix:\n%s\nwant\n%s", got, want)
 	}
