@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return sign(args[1:], getenv, os.Stdin, stdout)
 		case "replay-rejected":
 			return replayRejected(ctx, args[1:], getenv, stdout)
+		case "replay":
+			return replayRaw(ctx, args[1:], getenv, stdout)
 		default:
 			return fmt.Errorf("unknown argument %q: gateway takes its configuration from the environment (see README); subcommands: version, sign, replay-rejected", args[0])
 		}

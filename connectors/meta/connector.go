@@ -24,8 +24,8 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 	c := connector.Connector{
 		Name: "meta",
 		Routes: []webhook.Route{
-			{Name: ProviderWhatsApp, Path: "/webhooks/whatsapp", Methods: both},
-			{Name: ProviderMessenger, Path: "/webhooks/messenger", Methods: both},
+			{Name: ProviderWhatsApp, Path: "/webhooks/whatsapp", Methods: both, Replay: replay(ParseWhatsApp)},
+			{Name: ProviderMessenger, Path: "/webhooks/messenger", Methods: both, Replay: replay(ParseMessenger)},
 		},
 		Switches: []connector.Switch{{Connector: "meta", Disabled: "META_APP_SECRET and META_VERIFY_TOKEN are both needed"}},
 	}

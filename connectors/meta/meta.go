@@ -102,6 +102,21 @@ func handle(_ context.Context, r *webhook.Request, appSecret, verifyToken string
 	if err := (Verifier{AppSecret: appSecret}).Verify(r.Header, r.Body); err != nil {
 		return webhook.Result{}, err
 	}
+	return parseResult(r, parse)
+}
+
+// replay parses a delivery kept on raw.v1 (its signature was checked when
+// it was accepted).
+func replay(parse parser) webhook.HandlerFunc {
+	return func(_ context.Context, r *webhook.Request) (webhook.Result, error) {
+		if r == nil || !strings.EqualFold(r.Method, http.MethodPost) {
+			return webhook.Result{}, fmt.Errorf("meta: %w: only a POST delivery can be replayed", webhook.ErrMalformed)
+		}
+		return parseResult(r, parse)
+	}
+}
+
+func parseResult(r *webhook.Request, parse parser) (webhook.Result, error) {
 	b, err := parse(r.Body, r.ReceivedAt)
 	if err != nil {
 		return webhook.Result{}, err

@@ -1,8 +1,11 @@
 package sendgrid
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"sync"
 
 	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors/connector"
@@ -23,8 +26,10 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 	c := connector.Connector{
 		Name: "sendgrid",
 		Routes: []webhook.Route{
-			{Name: "sendgrid_inbound", Path: "/webhooks/sendgrid/inbound", Methods: []string{http.MethodPost}, MaxBody: 32 << 20},
-			{Name: "sendgrid_events", Path: "/webhooks/sendgrid/events", Methods: []string{http.MethodPost}, MaxBody: 8 << 20},
+			{Name: "sendgrid_inbound", Path: "/webhooks/sendgrid/inbound", Methods: []string{http.MethodPost}, MaxBody: 32 << 20,
+				Replay: webhook.HandlerFunc(Inbound{Media: &lazyMedia{get: deps.Media}}.Replay)},
+			{Name: "sendgrid_events", Path: "/webhooks/sendgrid/events", Methods: []string{http.MethodPost}, MaxBody: 8 << 20,
+				Replay: webhook.HandlerFunc(ReplayEvents)},
 		},
 		Switches: []connector.Switch{
 			{Connector: "sendgrid_inbound", Disabled: "SENDGRID_INBOUND_USER and SENDGRID_INBOUND_PASSWORD are both needed"},
@@ -62,4 +67,26 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 		}
 	}
 	return c, nil
+}
+
+// lazyMedia asks deps for the media store at the first attachment it
+// keeps, so that a gateway that never replays an email never builds one
+// for it.
+type lazyMedia struct {
+	get   func() connector.MediaStore
+	once  sync.Once
+	store MediaStore
+}
+
+func (l *lazyMedia) Put(ctx context.Context, key string, r io.Reader, a normalize.Attachment) normalize.Attachment {
+	l.once.Do(func() {
+		if l.get != nil {
+			l.store = l.get()
+		}
+	})
+	if l.store == nil {
+		a.Status, a.Error = "failed", "no media store"
+		return a
+	}
+	return l.store.Put(ctx, key, r, a)
 }

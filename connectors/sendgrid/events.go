@@ -65,7 +65,7 @@ func NewEvents(publicKey string) (*Events, error) {
 // Handle verifies the ECDSA signature over timestamp + raw body with
 // sendgrid-go, and that the timestamp is within MaxAge of now, then turns
 // each event of the batch into a delivery status.
-func (h *Events) Handle(_ context.Context, r *webhook.Request) (webhook.Result, error) {
+func (h *Events) Handle(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
 	sig, ts := r.Header.Get(SignatureHeader), r.Header.Get(TimestampHeader)
 	if sig == "" || ts == "" {
 		return webhook.Result{}, fmt.Errorf("sendgrid: %w: %s and %s are required", webhook.ErrSignature, SignatureHeader, TimestampHeader)
@@ -77,6 +77,12 @@ func (h *Events) Handle(_ context.Context, r *webhook.Request) (webhook.Result, 
 	if err != nil || !ok {
 		return webhook.Result{}, fmt.Errorf("sendgrid: %w: event webhook signature does not match", webhook.ErrSignature)
 	}
+	return ReplayEvents(ctx, r)
+}
+
+// ReplayEvents turns an Event Webhook batch kept on raw.v1 (its signature
+// and timestamp were checked when it was accepted) into delivery statuses.
+func ReplayEvents(_ context.Context, r *webhook.Request) (webhook.Result, error) {
 	sts, ignored, err := ParseEvents(r.Body)
 	if err != nil {
 		return webhook.Result{}, err

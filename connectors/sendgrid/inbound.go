@@ -59,6 +59,18 @@ func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result
 	if err := h.Authorize(r.Header); err != nil {
 		return webhook.Result{}, err
 	}
+	return h.parse(ctx, r)
+}
+
+// Replay parses an email kept on raw.v1 (its credentials were checked when
+// it was accepted) and stores its attachments again, under the same keys as
+// the webhook did (media.FileKey), so that replaying it keeps one copy.
+func (h Inbound) Replay(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
+	return h.parse(ctx, r)
+}
+
+// parse parses the email and stores its attachments.
+func (h Inbound) parse(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
 	m, files, err := ParseInbound(r)
 	if err != nil {
 		return webhook.Result{}, err

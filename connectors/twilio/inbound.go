@@ -41,6 +41,20 @@ func (h Messaging) Handle(_ context.Context, r *webhook.Request) (webhook.Result
 	if err := h.Verifier.VerifyForm(r, form); err != nil {
 		return webhook.Result{}, err
 	}
+	return messaging(r, form)
+}
+
+// ReplayMessaging parses an inbound message kept on raw.v1 (its signature
+// was checked when it was accepted).
+func ReplayMessaging(_ context.Context, r *webhook.Request) (webhook.Result, error) {
+	form, err := parseForm(r)
+	if err != nil {
+		return webhook.Result{}, err
+	}
+	return messaging(r, form)
+}
+
+func messaging(r *webhook.Request, form url.Values) (webhook.Result, error) {
 	m, err := ParseMessage(form, r.ReceivedAt)
 	if err != nil {
 		return webhook.Result{}, err

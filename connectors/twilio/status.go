@@ -29,6 +29,20 @@ func (h Status) Handle(_ context.Context, r *webhook.Request) (webhook.Result, e
 	if err := h.Verifier.VerifyForm(r, form); err != nil {
 		return webhook.Result{}, err
 	}
+	return status(r, form)
+}
+
+// ReplayStatus parses a status callback kept on raw.v1 (its signature was
+// checked when it was accepted).
+func ReplayStatus(_ context.Context, r *webhook.Request) (webhook.Result, error) {
+	form, err := parseForm(r)
+	if err != nil {
+		return webhook.Result{}, err
+	}
+	return status(r, form)
+}
+
+func status(r *webhook.Request, form url.Values) (webhook.Result, error) {
 	st, err := ParseStatus(form, r.ReceivedAt)
 	if err != nil {
 		return webhook.Result{}, err

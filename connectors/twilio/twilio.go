@@ -30,8 +30,8 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 	c := connector.Connector{
 		Name: "twilio",
 		Routes: []webhook.Route{
-			{Name: "twilio_messaging", Path: MessagingPath, Methods: []string{http.MethodPost}},
-			{Name: "twilio_status", Path: StatusPath, Methods: []string{http.MethodPost}},
+			{Name: "twilio_messaging", Path: MessagingPath, Methods: []string{http.MethodPost}, Replay: webhook.HandlerFunc(ReplayMessaging)},
+			{Name: "twilio_status", Path: StatusPath, Methods: []string{http.MethodPost}, Replay: webhook.HandlerFunc(ReplayStatus)},
 		},
 		Switches: []connector.Switch{{Connector: "twilio", Disabled: "TWILIO_AUTH_TOKEN is not set"}},
 	}

@@ -51,6 +51,12 @@ type Route struct {
 	// Handler is nil when the connector is disabled (its secrets are not
 	// set): the route still exists and answers 404.
 	Handler Handler
+	// Replay turns a request kept on raw.v1, whose credentials were checked
+	// when it was accepted, into the events Handler made of it with today's
+	// parser, without checking them again (`gateway replay`). It is set
+	// whether the connector is enabled or not, and needs no secret; nil for
+	// a route that keeps nothing on raw.v1.
+	Replay Handler
 	// MaxBody is the largest body this route accepts (default 1 MiB).
 	MaxBody int
 }
