@@ -49,8 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return replayRejected(ctx, args[1:], getenv, stdout)
 		case "replay":
 			return replayRaw(ctx, args[1:], getenv, stdout)
+		case "healthcheck":
+			return healthcheck(ctx, getenv, stdout)
 		default:
-			return fmt.Errorf("unknown argument %q: gateway takes its configuration from the environment (see README); subcommands: version, sign, replay-rejected", args[0])
+			return fmt.Errorf("unknown argument %q: gateway takes its configuration from the environment (see README); subcommands: version, sign, replay, replay-rejected, healthcheck", args[0])
 		}
 	}
 	cfg, err := config.Load(getenv)
