@@ -82,6 +82,13 @@ type Config struct {
 	// OutboxRates limits sends per second per channel and sender address
 	// (GATEWAY_OUTBOX_RATE_<CHANNEL>).
 	OutboxRates map[string]float64
+	// OutboxMaxAttempts and OutboxMaxAge are when a reply that keeps
+	// failing temporarily fails for good: after this many sends, or once
+	// its next send would come later than this after it was queued
+	// (GATEWAY_OUTBOX_MAX_ATTEMPTS, default 8; GATEWAY_OUTBOX_MAX_AGE,
+	// default 24h).
+	OutboxMaxAttempts int
+	OutboxMaxAge      time.Duration
 
 	ReopenWindow          time.Duration
 	ReopenWindowByChannel map[string]time.Duration
@@ -200,7 +207,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	r := &reader{get: get}
 	var c Config
-	for _, section := range []func(*Config){r.server, r.kafkaAndStore, r.providers, r.conversations, r.chat, r.media} {
+	for _, section := range []func(*Config){r.server, r.kafkaAndStore, r.providers, r.conversations, r.chat, r.media, r.outbox} {
 		section(&c)
 	}
 	if len(r.problems) > 0 {
@@ -329,6 +336,18 @@ func (r *reader) server(c *Config) {
 		default:
 			r.bad("GATEWAY_ROLES", "unknown role %q (want all or a comma list of ingest, core, outbox)", role)
 		}
+	}
+}
+
+// outbox: when a reply that keeps failing temporarily fails for good.
+func (r *reader) outbox(c *Config) {
+	c.OutboxMaxAttempts = r.num("GATEWAY_OUTBOX_MAX_ATTEMPTS", 8)
+	if c.OutboxMaxAttempts < 1 || c.OutboxMaxAttempts > 1000 {
+		r.bad("GATEWAY_OUTBOX_MAX_ATTEMPTS", "must be from 1 to 1000")
+	}
+	c.OutboxMaxAge = r.dur("GATEWAY_OUTBOX_MAX_AGE", 24*time.Hour)
+	if c.OutboxMaxAge < time.Second {
+		r.bad("GATEWAY_OUTBOX_MAX_AGE", "must be at least 1s")
 	}
 }
 

@@ -300,6 +300,24 @@ func TestCommandIDsKeep(t *testing.T) {
 	}
 }
 
+func TestOutboxLimits(t *testing.T) {
+	if c, err := Load(env(nil)); err != nil || c.OutboxMaxAttempts != 8 || c.OutboxMaxAge != 24*time.Hour {
+		t.Fatalf("defaults %d %v, %v; want 8 and 24h", c.OutboxMaxAttempts, c.OutboxMaxAge, err)
+	}
+	c, err := Load(env(map[string]string{"GATEWAY_OUTBOX_MAX_ATTEMPTS": "3", "GATEWAY_OUTBOX_MAX_AGE": "2h"}))
+	if err != nil || c.OutboxMaxAttempts != 3 || c.OutboxMaxAge != 2*time.Hour {
+		t.Fatalf("3 and 2h: %d %v, %v", c.OutboxMaxAttempts, c.OutboxMaxAge, err)
+	}
+	for name, v := range map[string]string{"GATEWAY_OUTBOX_MAX_ATTEMPTS": "0", "GATEWAY_OUTBOX_MAX_AGE": "500ms"} {
+		if _, err := Load(env(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s accepted: %v", name, v, err)
+		}
+	}
+	if _, err := Load(env(map[string]string{"GATEWAY_OUTBOX_MAX_ATTEMPTS": "many"})); err == nil || !strings.Contains(err.Error(), "GATEWAY_OUTBOX_MAX_ATTEMPTS") {
+		t.Errorf("many accepted: %v", err)
+	}
+}
+
 // A GATEWAY_CONFIG file that is not a mapping is refused with the line it
 // fails on, never with its text: it holds secrets.
 func TestConfigFileErrorHidesItsText(t *testing.T) {

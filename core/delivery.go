@@ -152,7 +152,7 @@ func (s *Service) markSent(ctx context.Context, tx Tx, x Sent) error {
 	if err != nil || !ok {
 		return err // deleted meanwhile: nothing to record
 	}
-	if err := tx.UpdateOutbox(ctx, m.ID, OutboxDone, x.Job.Attempts+1, tx.Now(), ""); err != nil {
+	if err := tx.UpdateOutbox(ctx, m.ID, OutboxDone, x.Job.Attempts+1, tx.Now(), nil); err != nil {
 		return err
 	}
 	if err := tx.SetDelivery(ctx, m.ID, m.Status, x.Provider, x.ProviderMessageID, nil); err != nil {
@@ -180,22 +180,24 @@ func (s *Service) markSent(ctx context.Context, tx Tx, x Sent) error {
 	return nil
 }
 
-// RetryLater puts a reply back to wait until at.
-func (s *Service) RetryLater(ctx context.Context, j OutboxJob, at time.Time, cause error) error {
+// RetryLater puts a reply back to wait until at; derr is why the send
+// failed, shown as the reply's last_error.
+func (s *Service) RetryLater(ctx context.Context, j OutboxJob, at time.Time, derr DeliveryError) error {
 	return s.store.InTx(ctx, func(tx Tx) error {
-		return tx.UpdateOutbox(ctx, j.MessageID, OutboxPending, j.Attempts+1, at, truncate(cause.Error(), 1000))
+		return tx.UpdateOutbox(ctx, j.MessageID, OutboxPending, j.Attempts+1, at, &derr)
 	})
 }
 
 // MarkFailed fails a reply for good: message.failed with the provider's
-// code, and a dead letter on dlq.v1. Later replies are not held back.
+// code, and a dead letter on dlq.v1 whose dlq-reason is the error's code.
+// Later replies are not held back.
 func (s *Service) MarkFailed(ctx context.Context, j OutboxJob, derr DeliveryError) error {
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		m, ok, err := tx.MessageByID(ctx, j.MessageID)
 		if err != nil || !ok {
 			return err
 		}
-		if err := tx.UpdateOutbox(ctx, j.MessageID, OutboxFailed, j.Attempts+1, tx.Now(), truncate(derr.Message, 1000)); err != nil {
+		if err := tx.UpdateOutbox(ctx, j.MessageID, OutboxFailed, j.Attempts+1, tx.Now(), &derr); err != nil {
 			return err
 		}
 		if err := tx.SetDelivery(ctx, m.ID, normalize.StatusFailed, "", "", &derr); err != nil {
@@ -211,12 +213,76 @@ func (s *Service) MarkFailed(ctx context.Context, j OutboxJob, derr DeliveryErro
 			return err
 		}
 		s.metrics.DeadLetter("send_failed")
-		return tx.AddEvents(ctx, OutboxEvent{Topic: s.topics.DLQ, Key: m.ConversationID, Value: dead})
+		return tx.AddEvents(ctx, OutboxEvent{Topic: s.topics.DLQ, Key: m.ConversationID, Value: dead,
+			DeadLetter: &DeadLetter{Reason: derr.Code, Error: truncate(derr.Message, 1000)}})
 	})
 	if err == nil {
 		s.notify()
 	}
 	return err
+}
+
+// RetryMessage queues a failed reply again: a new round of sends of the
+// same message (attempts count from 0 again, GATEWAY_OUTBOX_MAX_AGE from
+// now), with message.queued. A reply that is not failed, or whose
+// conversation is closed, is a conflict; one on a channel whose sender is
+// off is channel_unavailable; anything but a reply, or a reply the caller
+// does not see, is not found.
+func (s *Service) RetryMessage(ctx context.Context, id string, by Actor) (StoredMessage, error) {
+	notFound := Errorf(ENOTFOUND, "message %s not found", id)
+	var convID string
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		m, ok, err := tx.MessageByID(ctx, id)
+		if err == nil && (!ok || m.Kind != KindMessage || m.Direction != normalize.Outbound) {
+			return notFound
+		}
+		convID = m.ConversationID
+		return err
+	})
+	if err != nil {
+		return StoredMessage{}, err
+	}
+	var out StoredMessage
+	_, err = s.withConversation(ctx, convID, func(tx Tx, c *Conversation) error {
+		m, ok, err := tx.MessageByID(ctx, id) // again, under the customer's lock
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return notFound
+		case m.Status != normalize.StatusFailed:
+			return Errorf(ECONFLICT, "message %s is %s: only a failed reply can be sent again", id, m.Status)
+		case c.Status == StatusClosed:
+			return Errorf(ECONFLICT, "conversation is closed: reopen it first")
+		}
+		if err := s.senderOn(m.Channel, m.Message.Provider); err != nil {
+			return err
+		}
+		if ok, err := tx.RequeueOutbox(ctx, id); err != nil || !ok {
+			if err == nil {
+				err = Errorf(ECONFLICT, "message %s was not sent through the outbox and cannot be sent again", id)
+			}
+			return err
+		}
+		if out, ok, err = tx.MessageByID(ctx, id); err != nil || !ok {
+			return err
+		}
+		return s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
+			Channel: m.Channel, MessageID: m.ID, Status: normalize.StatusQueued, Actor: string(by), Message: &out.Message})
+	})
+	if ErrorCode(err) == ENOTFOUND {
+		return StoredMessage{}, notFound
+	}
+	return out, err
+}
+
+// senderOn refuses a reply on a channel whose provider's sender is off
+// (Policy.SendersOff): it could never be sent.
+func (s *Service) senderOn(channel, provider string) error {
+	if why, off := s.policy.SendersOff[provider]; off {
+		return Errorf(ECHANNELUNAVAILABLE, "%s replies cannot be sent: the %s sender is off (%s)", channel, provider, why)
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {

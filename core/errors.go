@@ -25,6 +25,9 @@ const (
 	ECONFLICT      = "conflict"      // state conflict: 409
 	EUNPROCESSABLE = "unprocessable" // a rule is broken: 422
 	EINTERNAL      = "internal"      // 500
+	// ECHANNELUNAVAILABLE: a reply on a channel whose sender is off (its
+	// credentials are not set) could never be sent: 422.
+	ECHANNELUNAVAILABLE = "channel_unavailable"
 )
 
 // Error is a domain error with a code and a message fit for a user.

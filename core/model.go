@@ -102,6 +102,14 @@ type StoredMessage struct {
 	Text           string            `json:"text,omitempty"`
 	Message        normalize.Message `json:"message"`
 	CreatedAt      time.Time         `json:"created_at"`
+
+	// Attempts, LastError and NextAttemptAt show a reply's sending while
+	// the outbox holds it: the sends tried so far (in the current round; a
+	// retry starts a new one), why the last one failed, and when the next
+	// is due (only while it waits to be sent). Nil for anything but a reply.
+	Attempts      *int           `json:"attempts,omitempty"`
+	LastError     *DeliveryError `json:"last_error,omitempty"`
+	NextAttemptAt *time.Time     `json:"next_attempt_at,omitempty"`
 }
 
 // DeliveryError says why an outbound message failed.
@@ -117,4 +125,13 @@ type OutboxEvent struct {
 	Topic string
 	Key   string
 	Value []byte
+	// DeadLetter, when set, makes the record a dead letter: it carries the
+	// dlq-* headers with this reason and error.
+	DeadLetter *DeadLetter
+}
+
+// DeadLetter is why a record went to the dead-letter topic.
+type DeadLetter struct {
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
 }

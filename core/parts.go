@@ -89,7 +89,7 @@ func (s *Service) MarkPartSent(ctx context.Context, j OutboxJob, part, parts int
 
 // completeParts records that every part of a reply was sent.
 func (s *Service) completeParts(ctx context.Context, tx Tx, j OutboxJob, m StoredMessage, provider string) error {
-	if err := tx.UpdateOutbox(ctx, m.ID, OutboxDone, j.Attempts+1, tx.Now(), ""); err != nil {
+	if err := tx.UpdateOutbox(ctx, m.ID, OutboxDone, j.Attempts+1, tx.Now(), nil); err != nil {
 		return err
 	}
 	if err := tx.SetDelivery(ctx, m.ID, m.Status, provider, "", nil); err != nil {

@@ -117,6 +117,9 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if err != nil {
 		return out, err
 	}
+	if err := s.senderOn(ob.Channel, ob.Provider); err != nil {
+		return out, err
+	}
 	now := tx.Now()
 	ob.MessageID = normalize.NewID()
 	msg := normalize.Message{MessageID: ob.MessageID, Channel: ob.Channel, Provider: ob.Provider, Direction: normalize.Outbound,

@@ -22,6 +22,10 @@ type Policy struct {
 	// Senders are the business addresses of proactive messages, by channel
 	// (TWILIO_FROM_NUMBER, WHATSAPP_PHONE_NUMBER_ID, SENDGRID_FROM_EMAIL).
 	Senders map[string]Sender
+	// SendersOff are the providers whose sender is off (its credentials
+	// are not set), with why: a reply on them is refused as
+	// channel_unavailable, never queued.
+	SendersOff map[string]string
 	// EmailUnverified is what inbound email whose sender was not
 	// authenticated (sender_verified false) does: EmailMark ("" too) joins
 	// the address's customer like any mail, the message marked;

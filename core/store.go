@@ -47,6 +47,9 @@ type OutboxJob struct {
 	ClientRef      string
 	Payload        []byte
 	CreatedAt      time.Time
+	// QueuedAt is when the current round of sends began: when the reply
+	// was queued, or retried (GATEWAY_OUTBOX_MAX_AGE counts from it).
+	QueuedAt time.Time
 	// Resend is true when an earlier dispatcher took the row and died: the
 	// provider may have the message already.
 	Resend bool
@@ -209,8 +212,13 @@ type OutboxTx interface {
 	InsertOutbox(ctx context.Context, j OutboxJob) error
 	// OutboxByClientRef returns the message queued with a client ref.
 	OutboxByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
-	// UpdateOutbox records the state of a reply's sending.
-	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr string) error
+	// UpdateOutbox records the state of a reply's sending and why its last
+	// send failed (nil: it did not).
+	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *DeliveryError) error
+	// RequeueOutbox queues a failed reply again as a new round of sends
+	// from now: no attempts, no error, the message queued. It reports
+	// false when the reply has no outbox row.
+	RequeueOutbox(ctx context.Context, messageID string) (bool, error)
 }
 
 // ChatTx reads what a returning web chat visitor is shown.

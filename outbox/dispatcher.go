@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ type Jobs interface {
 	SentAlready(ctx context.Context, j core.OutboxJob) (provider, providerMessageID string, ok bool, err error)
 	MarkSent(ctx context.Context, j core.OutboxJob, provider, providerMessageID string) error
 	MarkSentBatch(ctx context.Context, sent []core.Sent) error
-	RetryLater(ctx context.Context, j core.OutboxJob, at time.Time, cause error) error
+	RetryLater(ctx context.Context, j core.OutboxJob, at time.Time, derr core.DeliveryError) error
 	MarkFailed(ctx context.Context, j core.OutboxJob, derr core.DeliveryError) error
 	Parts
 }
@@ -48,8 +49,13 @@ type Config struct {
 	Lease time.Duration
 	// SendTimeout bounds one provider request (default 30s).
 	SendTimeout time.Duration
-	// MaxAttempts fails a reply after this many tries (default 8).
+	// MaxAttempts fails a reply after this many tries (default 8,
+	// GATEWAY_OUTBOX_MAX_ATTEMPTS).
 	MaxAttempts int
+	// MaxAge fails a reply that keeps failing temporarily once its next try
+	// would come later than this after it was queued or retried (default
+	// 24h, GATEWAY_OUTBOX_MAX_AGE).
+	MaxAge time.Duration
 	// BaseBackoff and MaxBackoff bound the exponential backoff (1s, 10m).
 	BaseBackoff, MaxBackoff time.Duration
 	// Poll is how often the table is checked without a wake-up (default 500ms).
@@ -71,6 +77,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 8
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 24 * time.Hour
 	}
 	if c.BaseBackoff <= 0 {
 		c.BaseBackoff = time.Second
@@ -164,12 +173,12 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 	work := context.WithoutCancel(ctx)
 	ob, err := core.DecodeOutbound(j)
 	if err != nil {
-		d.fail(ctx, j, "invalid", err)
+		d.fail(ctx, j, "invalid", core.DeliveryError{Code: "send_failed", Message: err.Error()})
 		return
 	}
 	sender, ok := d.senders[ob.Provider]
 	if !ok {
-		d.fail(ctx, j, ob.Channel, &SendError{Permanent: true, Message: "no sender is configured for provider " + ob.Provider})
+		d.fail(ctx, j, ob.Channel, core.DeliveryError{Code: core.ECHANNELUNAVAILABLE, Message: "the sender of provider " + ob.Provider + " is off"})
 		return
 	}
 	if sp, ok := sender.(Splitter); ok {
@@ -191,19 +200,41 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 		return // shutting down: the lease runs out and the row is sent later
 	}
 	res, err := d.send(work, sender, ob)
-
-	switch {
-	case err == nil:
-		d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
-		d.sent <- core.Sent{Job: j, Provider: ob.Provider, ProviderMessageID: res.ProviderMessageID}
-	case errors.Is(err, ErrPermanent), j.Attempts+1 >= d.cfg.MaxAttempts:
-		d.fail(ctx, j, ob.Channel, err)
-	default:
-		d.m.attempts.WithLabelValues(ob.Channel, "retry").Inc()
-		at := time.Now().Add(d.backoff(j.Attempts, err))
-		d.log.Info("outbox: send will be retried", "message_id", j.MessageID, "channel", ob.Channel, "attempt", j.Attempts+1, "at", at, "error", err)
-		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, err) })
+	if err != nil {
+		d.retryOrFail(ctx, j, ob.Channel, -1, err)
+		return
 	}
+	d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
+	d.sent <- core.Sent{Job: j, Provider: ob.Provider, ProviderMessageID: res.ProviderMessageID}
+}
+
+// retryOrFail is the one place that decides what a failed send means: a
+// permanent error fails the reply for good at once; a temporary one fails
+// it after its last attempt (max_attempts) or when the next would come
+// past its max age (max_age), and otherwise it waits its backoff. part is
+// the part of a split reply that failed, -1 for a whole one.
+func (d *Dispatcher) retryOrFail(ctx context.Context, j core.OutboxJob, channel string, part int, err error) {
+	derr := DeliveryErrorOf(err)
+	at := time.Now().Add(d.backoff(j.Attempts, err))
+	since := j.QueuedAt
+	if since.IsZero() {
+		since = j.CreatedAt
+	}
+	switch {
+	case errors.Is(err, ErrPermanent):
+	case j.Attempts+1 >= d.cfg.MaxAttempts:
+		derr.Code, derr.Message = "max_attempts", fmt.Sprintf("%d attempts failed; the last: %s", j.Attempts+1, derr.Message)
+	case !since.IsZero() && at.Sub(since) > d.cfg.MaxAge:
+		derr.Code, derr.Message = "max_age", fmt.Sprintf("not sent within %s (GATEWAY_OUTBOX_MAX_AGE); the last error: %s", d.cfg.MaxAge, derr.Message)
+	default:
+		d.m.attempts.WithLabelValues(channel, "retry").Inc()
+		d.log.Info("outbox: send will be retried", "message_id", j.MessageID, "channel", channel, "part", part,
+			"attempt", j.Attempts+1, "at", at, "code", derr.Code, "error", err)
+		work := context.WithoutCancel(ctx)
+		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, derr) })
+		return
+	}
+	d.fail(ctx, j, channel, derr)
 }
 
 // processParts sends a reply its channel carries only as several provider
@@ -218,7 +249,8 @@ func (d *Dispatcher) processParts(ctx context.Context, j core.OutboxJob, sender 
 	done, err := d.svc.SentParts(work, j.MessageID)
 	if err != nil {
 		at := time.Now().Add(d.backoff(j.Attempts, err))
-		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, err) })
+		derr := core.DeliveryError{Code: "internal", Message: "the sent parts could not be read"}
+		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, derr) })
 		return
 	}
 	recorded := map[int]core.MessagePart{}
@@ -234,8 +266,8 @@ func (d *Dispatcher) processParts(ctx context.Context, j core.OutboxJob, sender 
 			continue
 		}
 		if k > 0 && time.Since(start)+d.cfg.SendTimeout >= d.cfg.Lease {
-			err := errors.New("outbox: the lease ends before every part is sent; the rest follow")
-			d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, time.Now(), err) })
+			derr := core.DeliveryError{Code: "parts_pending", Message: "the lease ended before every part was sent; the rest follow"}
+			d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, time.Now(), derr) })
 			return
 		}
 		part.MessageID = core.PartID(j.MessageID, k)
@@ -243,23 +275,15 @@ func (d *Dispatcher) processParts(ctx context.Context, j core.OutboxJob, sender 
 			return // shutting down: the lease runs out and the rest is sent later
 		}
 		res, err := d.send(work, sender, part)
-		switch {
-		case err == nil:
-			d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
-			if d.record(ctx, "mark part sent", func() error {
-				return d.svc.MarkPartSent(work, j, k, len(parts), ob.Provider, res.ProviderMessageID)
-			}) != nil {
-				return // not recorded: the next part waits, or it could be sent before this one is known
-			}
-		case errors.Is(err, ErrPermanent), j.Attempts+1 >= d.cfg.MaxAttempts:
-			d.fail(ctx, j, ob.Channel, err)
+		if err != nil {
+			d.retryOrFail(ctx, j, ob.Channel, k, err)
 			return
-		default:
-			d.m.attempts.WithLabelValues(ob.Channel, "retry").Inc()
-			at := time.Now().Add(d.backoff(j.Attempts, err))
-			d.log.Info("outbox: send of a part will be retried", "message_id", j.MessageID, "channel", ob.Channel, "part", k, "attempt", j.Attempts+1, "at", at, "error", err)
-			d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, err) })
-			return
+		}
+		d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
+		if d.record(ctx, "mark part sent", func() error {
+			return d.svc.MarkPartSent(work, j, k, len(parts), ob.Provider, res.ProviderMessageID)
+		}) != nil {
+			return // not recorded: the next part waits, or it could be sent before this one is known
 		}
 	}
 }
@@ -274,19 +298,9 @@ func (d *Dispatcher) send(work context.Context, sender Sender, s Send) (Result, 
 	return res, err
 }
 
-func (d *Dispatcher) fail(ctx context.Context, j core.OutboxJob, channel string, err error) {
+func (d *Dispatcher) fail(ctx context.Context, j core.OutboxJob, channel string, derr core.DeliveryError) {
 	d.m.attempts.WithLabelValues(channel, "failed").Inc()
 	d.m.dead.WithLabelValues(channel).Inc()
-	derr := core.DeliveryError{Code: "send_failed", Message: err.Error()}
-	var se *SendError
-	if errors.As(err, &se) {
-		derr.ProviderCode, derr.Message = se.ProviderCode, se.Message
-		if !se.Permanent {
-			derr.Code = "max_attempts"
-		}
-	} else if !errors.Is(err, ErrPermanent) {
-		derr.Code = "max_attempts"
-	}
 	d.log.Warn("outbox: send failed", "message_id", j.MessageID, "channel", channel, "code", derr.Code, "provider_code", derr.ProviderCode)
 	work := context.WithoutCancel(ctx)
 	d.record(ctx, "mark failed", func() error { return d.svc.MarkFailed(work, j, derr) })

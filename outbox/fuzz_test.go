@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/opengateway/gateway/normalize"
@@ -52,6 +53,32 @@ func FuzzDecodeCommand(f *testing.F) {
 		b1, _ := json.Marshal(back)
 		if !bytes.Equal(b1, again) {
 			t.Fatalf("round trip changed the command:\n%s\n%s", again, b1)
+		}
+	})
+}
+
+// FuzzRedactURLs fuzzes the redaction of provider error text shown as a
+// reply's last_error: it never panics, it is stable (redacting twice
+// changes nothing more), and no user info, path or query of a URL
+// survives it.
+func FuzzRedactURLs(f *testing.F) {
+	for _, s := range []string{
+		`twilio: Post "https://api.twilio.com/2010-04-01/Accounts/AC0123/Messages.json": dial tcp: connection refused`,
+		`meta: Post https://ops:pw@graph.facebook.com:443/v23.0/1/messages?access_token=EAAG: EOF`,
+		`HTTP://X/Y?Z, http://a@b@c/d.`, `https://`, `no url at all`, ``,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		once := redactURLs(s)
+		if twice := redactURLs(once); twice != once {
+			t.Fatalf("not stable: %q -> %q -> %q", s, once, twice)
+		}
+		for _, u := range urlRest.FindAllString(once, -1) {
+			url := strings.TrimRight(u, ":,.;)")
+			if m := urlRest.FindStringSubmatch(url); m != nil && url != m[1]+m[2] {
+				t.Fatalf("%q keeps %q of a URL", once, u)
+			}
 		}
 	})
 }

@@ -333,6 +333,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		AutoCloseAfter: cfg.AutoCloseAfter, Senders: from, MultiAssign: cfg.MultiAssign,
 		ContactTimeout: cfg.ContactTimeout, ContactTimeoutByChannel: cfg.ContactTimeoutByChannel, WaitingWhenEnded: cfg.WaitingWhenEnded}
 	policy.EmailUnverified = cfg.EmailUnverified
+	policy.SendersOff = g.sendersOff(conns)
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
 	relay := kafkabus.NewRelay(g.store, g.producer, g.log, metrics)
 	g.goWork("event relay", func() error { relay.Run(ctx); return nil })
@@ -385,7 +386,8 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		if err != nil {
 			return err
 		}
-		d := outbox.New(g.service, senders, outbox.Config{RatePerSecond: cfg.OutboxRates}, g.log, g.reg)
+		d := outbox.New(g.service, senders, outbox.Config{RatePerSecond: cfg.OutboxRates,
+			MaxAttempts: cfg.OutboxMaxAttempts, MaxAge: cfg.OutboxMaxAge}, g.log, g.reg)
 		wake = append(wake, d.Wake)
 		g.goWork("outbox dispatcher", func() error { d.Run(ctx); return nil })
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-outbox", Topics: []string{topics.Outbound()}})

@@ -6,8 +6,10 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/connectors/meta"
 	"github.com/opengateway/gateway/connectors/sendgrid"
@@ -88,6 +90,64 @@ func sendersOf(conns []connector.Connector) (map[string]outbox.Sender, error) {
 		}
 	}
 	return out, nil
+}
+
+// senderNeeds are, by provider, what its sender sends and the variables it
+// needs: a provider whose connector has no sender is off, and the start
+// log says which of them are missing. Web chat needs none.
+var senderNeeds = []struct {
+	provider, what string
+	vars           func(config.Config) [][2]string // name, value
+}{
+	{twilio.Provider, "twilio sms/mms/whatsapp", func(c config.Config) [][2]string {
+		return [][2]string{{"TWILIO_ACCOUNT_SID", c.TwilioAccountSID}, {"TWILIO_AUTH_TOKEN", c.TwilioAuthToken}}
+	}},
+	{meta.ProviderWhatsApp, "whatsapp cloud api", func(c config.Config) [][2]string {
+		return [][2]string{{"WHATSAPP_ACCESS_TOKEN", c.WhatsAppAccessToken}}
+	}},
+	{meta.ProviderMessenger, "messenger", func(c config.Config) [][2]string {
+		return [][2]string{{"MESSENGER_PAGE_ACCESS_TOKEN", c.MessengerPageAccessToken}}
+	}},
+	{meta.ProviderInstagram, "instagram", func(c config.Config) [][2]string {
+		return [][2]string{{"MESSENGER_PAGE_ACCESS_TOKEN", c.MessengerPageAccessToken}}
+	}},
+	{sendgrid.Provider, "sendgrid email", func(c config.Config) [][2]string {
+		return [][2]string{{"SENDGRID_API_KEY", c.SendGridAPIKey}}
+	}},
+}
+
+// sendersOff are the providers without a sender, with why (the variables
+// missing, never a value), each logged at start: a reply on them is
+// refused at the API and on outbound.v1 as channel_unavailable. Their
+// webhooks are governed by their own secrets: a connector can receive and
+// not send.
+func (g *Gateway) sendersOff(conns []connector.Connector) map[string]string {
+	on := map[string]bool{}
+	for _, c := range conns {
+		for p := range c.Senders {
+			on[p] = true
+		}
+	}
+	off := map[string]string{}
+	for _, n := range senderNeeds {
+		if on[n.provider] {
+			g.log.Info("sender on: "+n.what, "provider", n.provider)
+			continue
+		}
+		var missing []string
+		for _, v := range n.vars(g.cfg) {
+			if v[1] == "" {
+				missing = append(missing, v[0])
+			}
+		}
+		why := "its credentials are not set"
+		if len(missing) > 0 {
+			why = strings.Join(missing, " and ") + " missing"
+		}
+		off[n.provider] = why
+		g.log.Info("sender off: "+n.what+": "+why, "provider", n.provider)
+	}
+	return off
 }
 
 // fetchersOf are the media copier's fetchers by provider name.

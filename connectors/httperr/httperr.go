@@ -31,7 +31,7 @@ var statusOf = map[string]int{
 	core.ECONFLICT: fiber.StatusConflict, core.EUNPROCESSABLE: fiber.StatusUnprocessableEntity,
 	core.EINTERNAL: fiber.StatusInternalServerError, CodeUnavailable: fiber.StatusServiceUnavailable,
 	CodeTooLarge: fiber.StatusRequestEntityTooLarge, CodeUnsupported: fiber.StatusUnsupportedMediaType,
-	CodeUpgradeRequired: fiber.StatusUpgradeRequired,
+	CodeUpgradeRequired: fiber.StatusUpgradeRequired, core.ECHANNELUNAVAILABLE: fiber.StatusUnprocessableEntity,
 }
 
 // codeOf is statusOf turned around, for errors fiber raises with a status.
@@ -41,6 +41,7 @@ var codeOf = func() map[int]string {
 		m[status] = code
 	}
 	m[fiber.StatusMethodNotAllowed] = core.EINVALID
+	m[fiber.StatusUnprocessableEntity] = core.EUNPROCESSABLE // not channel_unavailable, which shares it
 	return m
 }()
 

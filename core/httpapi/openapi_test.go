@@ -124,6 +124,7 @@ func TestOpenAPIMatchesLiveRoutes(t *testing.T) {
 		e, ids := scenarioEnv(t, dialect)
 		e.run(t, contactSteps(), ids)
 		e.run(t, scenario(), ids)
+		e.retryScenario(t, ids)
 		e.run(t, []step{
 			{name: "list", method: "GET", path: "/v1/conversations?limit=1", token: agentToken, status: 200},
 			{name: "document", method: "GET", path: "/v1/openapi.yaml", status: 200},

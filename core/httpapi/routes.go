@@ -35,6 +35,7 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodGet, "/customers/:id/presets", RoleAgent, a.getPresets},
 		{fiber.MethodPut, "/customers/:id/presets", RoleAgent, a.setPresets},
 		{fiber.MethodGet, "/stats", RoleAgent, a.stats},
+		{fiber.MethodPost, "/messages/:id/retry", RoleAgent, a.retryMessage},
 	}
 }
 

@@ -105,6 +105,10 @@ func (r *Relay) drain(ctx context.Context) error {
 			for i, e := range evs {
 				recs[i] = Record{Topic: e.Topic, Key: []byte(e.Key), Value: e.Value,
 					Headers: []kafka.Header{{Key: "content-type", Value: []byte(normalize.ContentType)}}}
+				if dl := e.DeadLetter; dl != nil { // a reply the outbox failed: plain JSON, not a CloudEvent
+					recs[i].Headers = append([]kafka.Header{{Key: "content-type", Value: []byte("application/json")}},
+						DeadLetterHeaders(dl.Reason, dl.Error, OutboxSource, -1, -1)...)
+				}
 			}
 			return r.prod.Produce(bctx, recs...)
 		})

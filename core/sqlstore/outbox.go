@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,13 +90,74 @@ func (t *tx) OutboxByClientRef(ctx context.Context, ref string) (core.StoredMess
 	return t.MessageByID(ctx, id)
 }
 
-func (t *tx) UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr string) error {
+func (t *tx) UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *core.DeliveryError) error {
 	_, err := t.exec(ctx, `UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE message_id = ?`,
-		state, attempts, micros(next), lastErr, messageID)
+		state, attempts, micros(next), encodeLastError(lastErr), messageID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update outbox: %w", err)
 	}
 	return nil
+}
+
+func (t *tx) RequeueOutbox(ctx context.Context, messageID string) (bool, error) {
+	res, err := t.exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL, last_error = '',
+		queued_at = ? WHERE message_id = ?`, micros(t.now), micros(t.now), messageID)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: requeue outbox: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	// The provider's id of a send that failed after it was taken goes: the
+	// new send records its own, and a resend must not take the old one for it.
+	if _, err := t.exec(ctx, `UPDATE messages SET status = 'queued', error = NULL, provider_message_id = NULL WHERE id = ?`, messageID); err != nil {
+		return false, fmt.Errorf("sqlstore: requeue message: %w", err)
+	}
+	return true, nil
+}
+
+// encodeLastError is outbox.last_error: the error as JSON, ” for none.
+func encodeLastError(e *core.DeliveryError) string {
+	if e == nil {
+		return ""
+	}
+	b, _ := json.Marshal(core.DeliveryError{Code: e.Code, Message: truncate(e.Message, 1000), ProviderCode: truncate(e.ProviderCode, 100)})
+	return string(b)
+}
+
+// decodeLastError reads outbox.last_error; a row of an older version holds
+// the error's text alone.
+func decodeLastError(s string) *core.DeliveryError {
+	if s == "" {
+		return nil
+	}
+	var e core.DeliveryError
+	if json.Unmarshal([]byte(s), &e) == nil && e.Code != "" {
+		return &e
+	}
+	return &core.DeliveryError{Code: "send_failed", Message: s}
+}
+
+// scanSending fills in a reply's sending from its outbox row, as the last
+// of messageColumns reads it: "state attempts next_attempt_at last_error".
+// The next attempt is shown only while the reply waits to be sent.
+func scanSending(m *core.StoredMessage, s string) {
+	f := strings.SplitN(s, " ", 4)
+	if len(f) < 3 {
+		return
+	}
+	attempts, err := strconv.Atoi(f[1])
+	if err != nil {
+		return
+	}
+	m.Attempts = &attempts
+	if next, err := strconv.ParseInt(f[2], 10, 64); err == nil && (f[0] == core.OutboxPending || f[0] == core.OutboxSending) {
+		at := fromMicros(next)
+		m.NextAttemptAt = &at
+	}
+	if len(f) == 4 {
+		m.LastError = decodeLastError(f[3])
+	}
 }
 
 // Early statuses wait for a send about to be recorded (a fast callback, a
@@ -189,7 +251,8 @@ func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int)
 	var jobs []core.OutboxJob
 	err := s.InTx(ctx, func(ct core.Tx) error {
 		t := ct.(*tx)
-		q := `SELECT o.message_id, o.conversation_id, o.channel, o.state, o.attempts, COALESCE(o.client_ref, ''), o.payload, o.created_at
+		q := `SELECT o.message_id, o.conversation_id, o.channel, o.state, o.attempts, COALESCE(o.client_ref, ''), o.payload, o.created_at,
+			COALESCE(o.queued_at, o.created_at)
 			FROM outbox o
 			WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?) OR (o.state = 'sending' AND o.lease_until <= ?))
 			AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id AND p.state IN ('pending', 'sending')
@@ -205,12 +268,12 @@ func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int)
 		for rows.Next() {
 			var j core.OutboxJob
 			var payload string
-			var created int64
-			if err := rows.Scan(&j.MessageID, &j.ConversationID, &j.Channel, &j.State, &j.Attempts, &j.ClientRef, &payload, &created); err != nil {
+			var created, queued int64
+			if err := rows.Scan(&j.MessageID, &j.ConversationID, &j.Channel, &j.State, &j.Attempts, &j.ClientRef, &payload, &created, &queued); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlstore: claim outbox: %w", err)
 			}
-			j.Payload, j.CreatedAt, j.Resend = []byte(payload), fromMicros(created), j.State == core.OutboxSending
+			j.Payload, j.CreatedAt, j.QueuedAt, j.Resend = []byte(payload), fromMicros(created), fromMicros(queued), j.State == core.OutboxSending
 			jobs = append(jobs, j)
 		}
 		rows.Close()

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -29,7 +31,7 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.
 				return nil
 			}
 		}
-		rows, err := t.query(ctx, `SELECT id, topic, key, value FROM event_outbox ORDER BY id LIMIT ?`, limit)
+		rows, err := t.query(ctx, `SELECT id, topic, key, value, dead_letter FROM event_outbox ORDER BY id LIMIT ?`, limit)
 		if err != nil {
 			return fmt.Errorf("sqlstore: read outbox: %w", err)
 		}
@@ -38,9 +40,16 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.
 		for rows.Next() {
 			var id int64
 			var e core.OutboxEvent
-			if err := rows.Scan(&id, &e.Topic, &e.Key, &e.Value); err != nil {
+			var dead sql.NullString
+			if err := rows.Scan(&id, &e.Topic, &e.Key, &e.Value, &dead); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlstore: read outbox: %w", err)
+			}
+			if dead.Valid {
+				e.DeadLetter = &core.DeadLetter{}
+				if err := json.Unmarshal([]byte(dead.String), e.DeadLetter); err != nil {
+					e.DeadLetter.Reason = "unknown"
+				}
 			}
 			ids = append(ids, id)
 			evs = append(evs, e)

@@ -208,18 +208,25 @@ func (t *tx) MessageByProviderID(ctx context.Context, provider, providerMessageI
 	return m, true, nil
 }
 
+// messageColumns end with the reply's sending from its outbox row (NULL for
+// anything but a reply) in one lookup: "state attempts next_attempt_at
+// last_error" (scanSending).
 const messageColumns = `id, conversation_id, customer_id, kind, direction, channel, status, error, author, body, created_at,
-	provider, provider_message_id`
+	provider, provider_message_id,
+	(SELECT o.state || ' ' || o.attempts || ' ' || o.next_attempt_at || ' ' || o.last_error FROM outbox o WHERE o.message_id = messages.id)`
 
 func scanMessage(r scanner) (core.StoredMessage, error) {
 	var m core.StoredMessage
 	var errJSON sql.NullString
 	var body, provider string
-	var pmid sql.NullString
+	var pmid, sending sql.NullString
 	var created int64
 	if err := r.Scan(&m.ID, &m.ConversationID, &m.CustomerID, &m.Kind, &m.Direction, &m.Channel, &m.Status,
-		&errJSON, &m.Author, &body, &created, &provider, &pmid); err != nil {
+		&errJSON, &m.Author, &body, &created, &provider, &pmid, &sending); err != nil {
 		return m, err
+	}
+	if sending.Valid {
+		scanSending(&m, sending.String)
 	}
 	if err := json.Unmarshal([]byte(body), &m.Message); err != nil {
 		return m, fmt.Errorf("sqlstore: message %s body: %w", m.ID, err)
@@ -264,11 +271,16 @@ func (t *tx) AddEvents(_ context.Context, evs ...core.OutboxEvent) error {
 func (t *tx) flushEvents(ctx context.Context) error {
 	for start := 0; start < len(t.events); start += chunkSize {
 		chunk := t.events[start:min(start+chunkSize, len(t.events))]
-		args := make([]any, 0, 4*len(chunk))
+		args := make([]any, 0, 5*len(chunk))
 		for _, e := range chunk {
-			args = append(args, e.Topic, e.Key, e.Value, micros(t.now))
+			var dead sql.NullString
+			if e.DeadLetter != nil {
+				b, _ := json.Marshal(e.DeadLetter)
+				dead = sql.NullString{String: string(b), Valid: true}
+			}
+			args = append(args, e.Topic, e.Key, e.Value, micros(t.now), dead)
 		}
-		if _, err := t.exec(ctx, `INSERT INTO event_outbox (topic, key, value, created_at) VALUES `+placeholders(len(chunk), 4), args...); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO event_outbox (topic, key, value, created_at, dead_letter) VALUES `+placeholders(len(chunk), 5), args...); err != nil {
 			return fmt.Errorf("sqlstore: add events: %w", err)
 		}
 	}
