@@ -159,7 +159,7 @@ func (s *Service) SetStatus(ctx context.Context, id, status, reason string, by A
 				if other, ok, err := tx.ActiveConversation(ctx, c.CustomerID); err != nil {
 					return err
 				} else if ok {
-					return Errorf(ECONFLICT, "the customer has another active conversation (%s)", other.ID)
+					return activeConflict(ctx, other, "the customer has another active conversation")
 				}
 			}
 			return s.transition(ctx, tx, c, wakeStatus(*c), reason, string(by))
@@ -221,7 +221,7 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 		if other, ok, err := tx.ActiveConversation(ctx, customerID); err != nil {
 			return err
 		} else if ok {
-			return Errorf(ECONFLICT, "the customer already has an active conversation (%s)", other.ID)
+			return activeConflict(ctx, other, "the customer already has an active conversation")
 		}
 		var err error
 		if conv, err = s.createConversation(ctx, tx, customerID, channel, "proactive", string(by)); err != nil {
