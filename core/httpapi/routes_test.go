@@ -51,6 +51,19 @@ func scenario() []step {
 				}
 			}},
 		{name: "messages of unknown conversation", method: "GET", path: "/v1/conversations/nope/messages", token: ag, status: 404, code: "not_found"},
+		{name: "messages a page at a time", method: "GET", path: "/v1/conversations/{convA}/messages?limit=1", token: ag, status: 200,
+			check: func(t *testing.T, r resp) {
+				var page struct {
+					Data       []core.StoredMessage
+					NextCursor *string `json:"next_cursor"`
+				}
+				_ = json.Unmarshal(r.body, &page)
+				if len(page.Data) != 1 || page.Data[0].Message.Text != "help" || page.NextCursor == nil {
+					t.Errorf("first page %s", r.body)
+				}
+			}},
+		{name: "messages with a limit above 500", method: "GET", path: "/v1/conversations/{convA}/messages?limit=501", token: ag, status: 400, code: "invalid"},
+		{name: "messages with a forged cursor", method: "GET", path: "/v1/conversations/{convA}/messages?cursor=eyJ0IjoxfQ", token: ag, status: 400, code: "invalid"},
 
 		{name: "assign", method: "POST", path: "/v1/conversations/{convA}/assign", token: annToken,
 			body: map[string]any{"agent": "ann", "inbox": "support"}, status: 200,
@@ -156,6 +169,18 @@ func scenario() []step {
 				}
 			}},
 		{name: "timeline of unknown customer", method: "GET", path: "/v1/customers/nope/timeline", token: ag, status: 404, code: "not_found"},
+		{name: "timeline a page at a time", method: "GET", path: "/v1/customers/{custA}/timeline?limit=3", token: ag, status: 200,
+			check: func(t *testing.T, r resp) {
+				var tl struct {
+					Conversations []core.TimelineConversation
+					NextCursor    *string `json:"next_cursor"`
+				}
+				_ = json.Unmarshal(r.body, &tl)
+				if len(tl.Conversations) != 1 || len(tl.Conversations[0].Messages) != 3 || tl.NextCursor == nil {
+					t.Errorf("timeline page %s", r.body)
+				}
+			}},
+		{name: "timeline with a forged cursor", method: "GET", path: "/v1/customers/{custA}/timeline?cursor=x", token: ag, status: 400, code: "invalid"},
 
 		{name: "merge as agent", method: "POST", path: "/v1/customers/{custA}/merge", token: ag, body: map[string]any{"from": "{custB}"}, status: 403, code: "forbidden"},
 		{name: "merge into itself", method: "POST", path: "/v1/customers/{custA}/merge", token: ad, body: map[string]any{"from": "{custA}"}, status: 400, code: "invalid"},
