@@ -118,6 +118,9 @@ func (s *Service) assign(ctx context.Context, tx Tx, c *Conversation, agents []s
 				c.Assignees = append(slices.Clip(c.Assignees), a)
 			}
 		}
+		if len(c.Assignees) > MaxAssignees {
+			return Errorf(EUNPROCESSABLE, "a conversation has at most %d assignees", MaxAssignees)
+		}
 		if inbox != "" {
 			c.Inbox = inbox
 		}

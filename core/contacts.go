@@ -49,9 +49,6 @@ type ContactTx interface {
 	UpdateContact(ctx context.Context, c Contact) error
 	// Contacts returns a conversation's contacts, oldest first.
 	Contacts(ctx context.Context, conversationID string) ([]Contact, error)
-	// ContactsOf returns the contacts of conversations, each
-	// conversation's oldest first.
-	ContactsOf(ctx context.Context, conversationIDs []string) ([]Contact, error)
 	// IdleContacts returns open contacts on a channel with no activity
 	// since before, oldest activity first.
 	IdleContacts(ctx context.Context, channel string, before time.Time, limit int) ([]Contact, error)
@@ -177,7 +174,7 @@ func (s *Service) EndContact(ctx context.Context, conversationID, contactID stri
 				return err
 			}
 		}
-		c.Contacts, err = tx.Contacts(ctx, c.ID)
+		c.Contacts, err = tx.LatestContacts(ctx, []string{c.ID}, MaxContactsShown)
 		return err
 	})
 }

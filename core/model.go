@@ -68,8 +68,9 @@ type Conversation struct {
 	// Unread counts the customer's messages since the viewing agent's read
 	// mark; nil when nobody in particular views it.
 	Unread *int `json:"unread,omitempty"`
-	// Contacts are the conversation's contacts, oldest first (filled by
-	// Service.Conversation and Service.ListConversations).
+	// Contacts are the conversation's latest MaxContactsShown contacts,
+	// oldest first (filled by Service.Conversation and
+	// Service.ListConversations).
 	Contacts []Contact `json:"contacts,omitzero"`
 }
 

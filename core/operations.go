@@ -61,7 +61,7 @@ func (s *Service) Conversation(ctx context.Context, id string) (Conversation, er
 		if c, err = visibleConversation(ctx, tx, id); err != nil {
 			return err
 		}
-		if c.Contacts, err = tx.Contacts(ctx, id); err == nil && c.Contacts == nil {
+		if c.Contacts, err = tx.LatestContacts(ctx, []string{id}, MaxContactsShown); err == nil && c.Contacts == nil {
 			c.Contacts = []Contact{}
 		}
 		return err
@@ -90,7 +90,7 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 			ids[i], at[c.ID] = c.ID, i
 			out[i].Contacts = []Contact{}
 		}
-		cts, err := tx.ContactsOf(ctx, ids)
+		cts, err := tx.LatestContacts(ctx, ids, MaxContactsShown)
 		for _, ct := range cts {
 			i := at[ct.ConversationID]
 			out[i].Contacts = append(out[i].Contacts, ct)
@@ -112,6 +112,64 @@ func (s *Service) Messages(ctx context.Context, conversationID string) ([]Stored
 		return err
 	})
 	return out, err
+}
+
+// MaxContactsShown is how many contacts a conversation shows: its latest.
+const MaxContactsShown = 50
+
+// Sizes of a page of messages (a conversation's, or a customer's timeline).
+const (
+	DefaultMessagePage = 100
+	MaxMessagePage     = 500
+)
+
+// checkMessagePage checks a page size; 0 is the default.
+func checkMessagePage(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultMessagePage, nil
+	case limit < 1 || limit > MaxMessagePage:
+		return 0, Errorf(EINVALID, "limit must be a number from 1 to %d", MaxMessagePage)
+	}
+	return limit, nil
+}
+
+// nextPage cuts a page read with one message more than limit: the extra
+// message says there is a next page, which starts after the page's last.
+func nextPage(msgs []StoredMessage, limit int) ([]StoredMessage, *MessageCursor) {
+	if len(msgs) <= limit {
+		if msgs == nil {
+			msgs = []StoredMessage{}
+		}
+		return msgs, nil
+	}
+	msgs = msgs[:limit]
+	last := msgs[limit-1]
+	return msgs, &MessageCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+}
+
+// MessagePage returns a page of a conversation's messages and notes after
+// the cursor (nil: from the first), oldest first, at most limit (0: the
+// default), and the cursor of the next page (nil on the last).
+func (s *Service) MessagePage(ctx context.Context, conversationID string, after *MessageCursor, limit int) ([]StoredMessage, *MessageCursor, error) {
+	limit, err := checkMessagePage(limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []StoredMessage
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		if _, err := visibleConversation(ctx, tx, conversationID); err != nil {
+			return err
+		}
+		var err error
+		out, err = tx.MessagesAfter(ctx, conversationID, after, limit+1)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out, next := nextPage(out, limit)
+	return out, next, nil
 }
 
 // Assign gives a conversation to an agent in an inbox: the agent replaces
@@ -159,7 +217,7 @@ func (s *Service) SetStatus(ctx context.Context, id, status, reason string, by A
 				if other, ok, err := tx.ActiveConversation(ctx, c.CustomerID); err != nil {
 					return err
 				} else if ok {
-					return Errorf(ECONFLICT, "the customer has another active conversation (%s)", other.ID)
+					return activeConflict(ctx, other, "the customer has another active conversation")
 				}
 			}
 			return s.transition(ctx, tx, c, wakeStatus(*c), reason, string(by))
@@ -221,7 +279,7 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 		if other, ok, err := tx.ActiveConversation(ctx, customerID); err != nil {
 			return err
 		} else if ok {
-			return Errorf(ECONFLICT, "the customer already has an active conversation (%s)", other.ID)
+			return activeConflict(ctx, other, "the customer already has an active conversation")
 		}
 		var err error
 		if conv, err = s.createConversation(ctx, tx, customerID, channel, "proactive", string(by)); err != nil {
@@ -319,22 +377,32 @@ func (s *Service) Customer(ctx context.Context, id string) (Customer, error) {
 	return out, err
 }
 
-// Timeline is every conversation and message of a customer, across channels.
+// Timeline is a page of a customer's history across channels: messages
+// and notes of every conversation the viewer sees, oldest first, grouped by
+// conversation in the order of each one's first message on the page.
 type Timeline struct {
 	Customer      Customer               `json:"customer"`
 	Conversations []TimelineConversation `json:"conversations"`
+	// Next is the cursor of the next page; nil on the last.
+	Next *MessageCursor `json:"-"`
 }
 
-// TimelineConversation is one conversation of a timeline with its messages.
+// TimelineConversation is one conversation of a timeline with its messages
+// on the page.
 type TimelineConversation struct {
 	Conversation
 	Messages []StoredMessage `json:"messages"`
 }
 
-// Timeline returns a customer's whole history, newest conversation first.
-func (s *Service) Timeline(ctx context.Context, id string) (Timeline, error) {
+// Timeline returns a page of a customer's history: at most limit (0: the
+// default) messages and notes after the cursor (nil: from the first).
+func (s *Service) Timeline(ctx context.Context, id string, after *MessageCursor, limit int) (Timeline, error) {
+	limit, err := checkMessagePage(limit)
+	if err != nil {
+		return Timeline{}, err
+	}
 	var out Timeline
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err = s.store.InTx(ctx, func(tx Tx) error {
 		c, ok, err := tx.CustomerByID(ctx, id)
 		if err != nil {
 			return err
@@ -343,24 +411,37 @@ func (s *Service) Timeline(ctx context.Context, id string) (Timeline, error) {
 			return Errorf(ENOTFOUND, "customer %s not found", id)
 		}
 		out.Customer = c
-		convs, err := tx.CustomerConversations(ctx, id)
+		msgs, err := tx.CustomerMessages(ctx, id, viewerOf(ctx), after, limit+1)
 		if err != nil {
 			return err
 		}
-		convs = visibleOnly(ctx, convs, func(c Conversation) Conversation { return c })
-		out.Conversations = []TimelineConversation{}
-		for _, conv := range convs {
-			msgs, err := tx.Messages(ctx, conv.ID)
-			if err != nil {
-				return err
-			}
-			if msgs == nil {
-				msgs = []StoredMessage{}
-			}
-			out.Conversations = append(out.Conversations, TimelineConversation{Conversation: conv, Messages: msgs})
-		}
-		return nil
+		msgs, out.Next = nextPage(msgs, limit)
+		out.Conversations, err = groupByConversation(ctx, tx, msgs)
+		return err
 	})
+	return out, err
+}
+
+// groupByConversation groups a page of messages by conversation, in the
+// order of each conversation's first message.
+func groupByConversation(ctx context.Context, tx Tx, msgs []StoredMessage) ([]TimelineConversation, error) {
+	out := []TimelineConversation{}
+	at := map[string]int{}
+	var ids []string
+	for _, m := range msgs {
+		i, ok := at[m.ConversationID]
+		if !ok {
+			i = len(out)
+			at[m.ConversationID] = i
+			ids = append(ids, m.ConversationID)
+			out = append(out, TimelineConversation{Conversation: Conversation{ID: m.ConversationID}})
+		}
+		out[i].Messages = append(out[i].Messages, m)
+	}
+	convs, err := tx.ConversationsByID(ctx, ids)
+	for _, c := range convs {
+		out[at[c.ID]].Conversation = c
+	}
 	return out, err
 }
 

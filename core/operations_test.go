@@ -262,7 +262,7 @@ func TestMergeClosesSecondaryConversation(t *testing.T) {
 		if _, err := e.svc.Customer(ctx, other.ID); core.ErrorCode(err) != core.ENOTFOUND {
 			t.Fatalf("merged customer still found: %v", err)
 		}
-		tl := must[core.Timeline](t)(e.svc.Timeline(ctx, survivor.ID))
+		tl := must[core.Timeline](t)(e.svc.Timeline(ctx, survivor.ID, nil, 0))
 		if len(tl.Conversations) != 2 {
 			t.Fatalf("timeline has %d conversations, want both", len(tl.Conversations))
 		}

@@ -189,6 +189,19 @@ type QueryTx interface {
 	CustomerConversations(ctx context.Context, customerID string) ([]Conversation, error)
 	// Messages returns a conversation's messages and notes in order.
 	Messages(ctx context.Context, conversationID string) ([]StoredMessage, error)
+	// MessagesAfter returns at most limit of a conversation's messages and
+	// notes after the cursor (nil: from the first), oldest first.
+	MessagesAfter(ctx context.Context, conversationID string, after *MessageCursor, limit int) ([]StoredMessage, error)
+	// CustomerMessages returns at most limit messages and notes of the
+	// customer's conversations v sees (nil: every one) after the cursor
+	// (nil: from the first), oldest first.
+	CustomerMessages(ctx context.Context, customerID string, v *Viewer, after *MessageCursor, limit int) ([]StoredMessage, error)
+	// ConversationsByID returns the conversations of ids that exist, in no
+	// particular order.
+	ConversationsByID(ctx context.Context, ids []string) ([]Conversation, error)
+	// LatestContacts returns the latest n contacts of each conversation,
+	// each conversation's oldest first.
+	LatestContacts(ctx context.Context, conversationIDs []string, n int) ([]Contact, error)
 	// DueWaiting returns waiting conversations that have waited since before t.
 	DueWaiting(ctx context.Context, before time.Time, limit int) ([]Conversation, error)
 	// Stats returns the dashboard figures of the conversations v sees (nil:
@@ -272,6 +285,13 @@ type Cursor struct {
 	ID             string
 }
 
+// MessageCursor is a position in the oldest-first order of messages: the
+// last message of the previous page.
+type MessageCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
 // Stats are the dashboard figures.
 type Stats struct {
 	ByStatus                 map[string]int `json:"by_status"`
@@ -284,11 +304,15 @@ type Stats struct {
 	ConversationsWithReplies int            `json:"conversations_with_replies"`
 	Resolved                 int            `json:"resolved"`
 	OutboxPending            int            `json:"outbox_pending"`
-	// ByTopic counts conversations by topic.
+	// ByTopic counts conversations by topic: the MaxStatsTopics topics of
+	// the most active conversations (then the most closed).
 	ByTopic map[string]TopicFigures `json:"by_topic"`
 	// Mine are the caller's own figures (the operator API fills them).
 	Mine *AgentFigures `json:"mine,omitempty"`
 }
+
+// MaxStatsTopics is how many topics the figures count by.
+const MaxStatsTopics = 100
 
 // TopicFigures are the figures of one topic.
 type TopicFigures struct {

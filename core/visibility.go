@@ -54,6 +54,16 @@ func visibleConversation(ctx context.Context, tx ConversationTx, id string) (Con
 	return c, nil
 }
 
+// activeConflict is the 409 of a customer's other active conversation: it
+// names that conversation only to a viewer who sees it (an error never
+// names a conversation the caller may not see).
+func activeConflict(ctx context.Context, other Conversation, what string) error {
+	if v := viewerOf(ctx); v != nil && !v.Sees(other) {
+		return Errorf(ECONFLICT, "%s", what)
+	}
+	return Errorf(ECONFLICT, "%s (%s)", what, other.ID)
+}
+
 // visibleOnly keeps the conversations the context's viewer sees.
 func visibleOnly[T any](ctx context.Context, in []T, conv func(T) Conversation) []T {
 	v := viewerOf(ctx)

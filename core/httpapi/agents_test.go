@@ -16,15 +16,16 @@ import (
 const (
 	annToken    = "ann-4c1d8e2f6a9b3c5d7e0f"
 	bobToken    = "bob-9e8d7c6b5a4f3e2d1c0b"
+	carlToken   = "carl-5d4c3b2a1f0e9d8c7b6a"
 	opsToken    = "ops-1a2b3c4d5e6f7a8b9c0d"
 	triageToken = "bot-0f1e2d3c4b5a69788796"
 )
 
-// newTeamEnv is the API with named holders: agents ann and bob, admin ops,
+// newTeamEnv is the API with named holders: agents ann, bob and carl, admin ops,
 // bot triage, and the unnamed tokens of newAPIEnv.
 func newTeamEnv(t *testing.T, dialect string, multi bool) *apiEnv {
 	return newAPIEnvWith(t, dialect, core.Policy{MultiAssign: multi}, map[string]string{
-		annToken: "agent:ann", bobToken: "agent:bob", opsToken: "admin:ops", triageToken: "bot:triage",
+		annToken: "agent:ann", bobToken: "agent:bob", carlToken: "agent:carl", opsToken: "admin:ops", triageToken: "bot:triage",
 		adminToken: httpapi.RoleAdmin, agentToken: httpapi.RoleAgent,
 	}, nil)
 }
@@ -138,7 +139,7 @@ func TestTheActorOfEveryChangeIsTheTokensHolder(t *testing.T) {
 			{annToken, []string{"X-Agent", "ann"}, "agent:ann"},
 			{opsToken, []string{"X-Agent", "ann"}, "admin:ops"},
 			{triageToken, nil, "bot:triage"},
-			{agentToken, []string{"X-Agent", "zoe"}, "agent:zoe"}, // an unnamed holder, as before
+			{adminToken, []string{"X-Agent", "zoe"}, "admin:zoe"}, // an unnamed admin acts for zoe
 		} {
 			if got := field(t, e.must(note(tc.token, tc.hdr...), 201), "author"); got != tc.actor {
 				t.Errorf("author %v, want %s", got, tc.actor)

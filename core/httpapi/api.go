@@ -31,8 +31,8 @@ const BodyLimit = 1 << 20
 
 // Headers of the operator API.
 const (
-	// HeaderAgent names the agent an admin or bot token acts for, or the
-	// person behind an unnamed token.
+	// HeaderAgent names the agent an admin or bot token acts for (an agent
+	// token never acts for another).
 	HeaderAgent = "X-Agent"
 	// HeaderIdempotencyKey makes a POST or DELETE safe to retry.
 	HeaderIdempotencyKey = "Idempotency-Key"

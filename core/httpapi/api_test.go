@@ -72,10 +72,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// newAPIEnv builds the API; extra may add routes before it is mounted.
+// newAPIEnv builds the API with an unnamed admin and agent token and the
+// named agents ann, bob and carl; extra may add routes before it is mounted.
 func newAPIEnv(t testing.TB, dialect string, extra func(*httpapi.API)) *apiEnv {
 	t.Helper()
-	return newAPIEnvWith(t, dialect, core.Policy{}, map[string]string{adminToken: httpapi.RoleAdmin, agentToken: httpapi.RoleAgent}, extra)
+	return newAPIEnvWith(t, dialect, core.Policy{}, map[string]string{adminToken: httpapi.RoleAdmin, agentToken: httpapi.RoleAgent,
+		annToken: "agent:ann", bobToken: "agent:bob", carlToken: "agent:carl"}, extra)
 }
 
 // newAPIEnvWith builds the API with a policy (the windows default to 72h

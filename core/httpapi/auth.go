@@ -72,8 +72,8 @@ type principal struct {
 }
 
 // ActorOf returns who makes an API request: role:NAME of a named token's
-// holder; for an unnamed holder role:X-Agent, else role:label of the token
-// (never the token).
+// holder; for an unnamed admin or bot role:X-Agent, else role:label of the
+// token (never the token).
 func ActorOf(c *fiber.Ctx) core.Actor {
 	if p, ok := c.Locals(principalKey).(principal); ok {
 		return p.actor
@@ -126,8 +126,9 @@ func (a *API) authenticate(c *fiber.Ctx, role string) (principal, error) {
 }
 
 // identify sets who the caller is: a named holder acts as role:NAME and
-// only an admin or a bot may act for another agent with X-Agent; an
-// unnamed holder names itself with X-Agent (actor role:X-Agent).
+// only an admin or a bot may act for another agent with X-Agent. An
+// unnamed admin or bot token acts for the X-Agent (actor role:X-Agent); an
+// unnamed agent token acts as itself and never as another: X-Agent is 403.
 func (p *principal) identify(t *apiToken, agent string) error {
 	if agent != "" {
 		if err := checkName(HeaderAgent, agent); err != nil {
@@ -136,7 +137,11 @@ func (p *principal) identify(t *apiToken, agent string) error {
 		agent = strings.Clone(agent)
 	}
 	if t.name == "" {
-		if agent != "" {
+		switch {
+		case agent == "":
+		case t.role == RoleAgent:
+			return core.Errorf(core.EFORBIDDEN, "an unnamed agent token acts only as itself: X-Agent is for admin and bot tokens")
+		default:
 			p.me, p.actor = agent, core.Actor(t.role+":"+agent)
 		}
 		return nil

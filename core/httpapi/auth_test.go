@@ -22,23 +22,24 @@ func TestAPIAuth(t *testing.T) {
 		status       int
 		code         string
 	}{
-		"no token":               {"GET", "/v1/conversations", nil, 401, "unauthorized"},
-		"unknown token":          {"GET", "/v1/conversations", []string{"Authorization", "Bearer nope"}, 401, "unauthorized"},
-		"token prefix":           {"GET", "/v1/conversations", []string{"Authorization", "Bearer " + agentToken[:10]}, 401, "unauthorized"},
-		"token with a suffix":    {"GET", "/v1/conversations", []string{"Authorization", "Bearer " + agentToken + "x"}, 401, "unauthorized"},
-		"basic scheme":           {"GET", "/v1/conversations", []string{"Authorization", "Basic " + agentToken}, 401, "unauthorized"},
-		"empty bearer":           {"GET", "/v1/conversations", []string{"Authorization", "Bearer "}, 401, "unauthorized"},
-		"agent token":            {"GET", "/v1/conversations", []string{"Authorization", "Bearer " + agentToken}, 200, ""},
-		"lower-case scheme":      {"GET", "/v1/conversations", []string{"Authorization", "bearer " + agentToken}, 200, ""},
-		"admin on agent route":   {"GET", "/v1/conversations/" + convID, []string{"Authorization", "Bearer " + adminToken}, 200, ""},
-		"no token, mutation":     {"POST", "/v1/conversations/" + convID + "/notes", nil, 401, "unauthorized"},
-		"agent deletes":          {"DELETE", "/v1/conversations/" + convID, []string{"Authorization", "Bearer " + agentToken}, 403, "forbidden"},
-		"agent merges":           {"POST", "/v1/customers/" + custID + "/merge", []string{"Authorization", "Bearer " + agentToken}, 403, "forbidden"},
-		"agent erases":           {"DELETE", "/v1/customers/" + custID, []string{"Authorization", "Bearer " + agentToken}, 403, "forbidden"},
-		"bad token on admin":     {"DELETE", "/v1/customers/" + custID, []string{"Authorization", "Bearer x"}, 401, "unauthorized"},
-		"document is public":     {"GET", "/v1/openapi.yaml", nil, 200, ""},
-		"X-Agent with newline":   {"GET", "/v1/stats", []string{"Authorization", "Bearer " + agentToken, "X-Agent", "ann\x01"}, 400, "invalid"},
-		"agent with its X-Agent": {"GET", "/v1/stats", []string{"Authorization", "Bearer " + agentToken, "X-Agent", "ann"}, 200, ""},
+		"no token":                     {"GET", "/v1/conversations", nil, 401, "unauthorized"},
+		"unknown token":                {"GET", "/v1/conversations", []string{"Authorization", "Bearer nope"}, 401, "unauthorized"},
+		"token prefix":                 {"GET", "/v1/conversations", []string{"Authorization", "Bearer " + agentToken[:10]}, 401, "unauthorized"},
+		"token with a suffix":          {"GET", "/v1/conversations", []string{"Authorization", "Bearer " + agentToken + "x"}, 401, "unauthorized"},
+		"basic scheme":                 {"GET", "/v1/conversations", []string{"Authorization", "Basic " + agentToken}, 401, "unauthorized"},
+		"empty bearer":                 {"GET", "/v1/conversations", []string{"Authorization", "Bearer "}, 401, "unauthorized"},
+		"agent token":                  {"GET", "/v1/conversations", []string{"Authorization", "Bearer " + agentToken}, 200, ""},
+		"lower-case scheme":            {"GET", "/v1/conversations", []string{"Authorization", "bearer " + agentToken}, 200, ""},
+		"admin on agent route":         {"GET", "/v1/conversations/" + convID, []string{"Authorization", "Bearer " + adminToken}, 200, ""},
+		"no token, mutation":           {"POST", "/v1/conversations/" + convID + "/notes", nil, 401, "unauthorized"},
+		"agent deletes":                {"DELETE", "/v1/conversations/" + convID, []string{"Authorization", "Bearer " + agentToken}, 403, "forbidden"},
+		"agent merges":                 {"POST", "/v1/customers/" + custID + "/merge", []string{"Authorization", "Bearer " + agentToken}, 403, "forbidden"},
+		"agent erases":                 {"DELETE", "/v1/customers/" + custID, []string{"Authorization", "Bearer " + agentToken}, 403, "forbidden"},
+		"bad token on admin":           {"DELETE", "/v1/customers/" + custID, []string{"Authorization", "Bearer x"}, 401, "unauthorized"},
+		"document is public":           {"GET", "/v1/openapi.yaml", nil, 200, ""},
+		"X-Agent with newline":         {"GET", "/v1/stats", []string{"Authorization", "Bearer " + agentToken, "X-Agent", "ann\x01"}, 400, "invalid"},
+		"unnamed agent with X-Agent":   {"GET", "/v1/stats", []string{"Authorization", "Bearer " + agentToken, "X-Agent", "ann"}, 403, "forbidden"},
+		"named agent with its X-Agent": {"GET", "/v1/stats", []string{"Authorization", "Bearer " + annToken, "X-Agent", "ann"}, 200, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -64,8 +65,8 @@ func TestAPIAuth(t *testing.T) {
 	}
 }
 
-// The actor of a change is the agent named by X-Agent, else the token's
-// label, and never the token.
+// The actor of a change by an unnamed token is the agent an admin names
+// with X-Agent, else the token's label, and never the token.
 func TestAPIActor(t *testing.T) {
 	e := newAPIEnv(t, sqlstore.SQLite, nil)
 	e.receive(sms("+14155550101", "help"))
@@ -74,23 +75,24 @@ func TestAPIActor(t *testing.T) {
 	sum := sha256.Sum256([]byte(agentToken))
 	label := "agent:" + hex.EncodeToString(sum[:])[:6]
 	tests := map[string]struct {
+		token string
 		hdr   []string
 		actor string
 	}{
-		"X-Agent names the agent": {[]string{"X-Agent", "ann"}, "agent:ann"},
-		"else the token's label":  {nil, label},
+		"X-Agent names the agent": {adminToken, []string{"X-Agent", "ann"}, "admin:ann"},
+		"else the token's label":  {agentToken, nil, label},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e := e.with(t)
-			if r := e.do("POST", "/v1/conversations/"+convID+"/notes", agentToken, map[string]any{"text": "n"}, tc.hdr...); r.status != 201 {
+			if r := e.do("POST", "/v1/conversations/"+convID+"/notes", tc.token, map[string]any{"text": "n"}, tc.hdr...); r.status != 201 {
 				t.Fatalf("%d %s", r.status, r.body)
 			}
 			evs := e.events()
 			if len(evs) != 1 || evs[0].Type != normalize.TypeNoteAdded || evs[0].Actor != tc.actor {
 				t.Fatalf("events %v, actor %q, want one note.added by %q", eventTypes(evs), evs[0].Actor, tc.actor)
 			}
-			if bytes.Contains(evs[0].Raw, []byte(agentToken)) {
+			if bytes.Contains(evs[0].Raw, []byte(tc.token)) {
 				t.Error("the token is in the event")
 			}
 		})

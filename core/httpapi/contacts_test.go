@@ -20,11 +20,10 @@ func (e *apiEnv) firstContact(conversationID string) string {
 
 // contactSteps end the first contact of convA through the API.
 func contactSteps() []step {
-	ann := []string{"X-Agent", "ann"}
 	return []step{
 		{name: "conversation shows its contacts", method: "GET", path: "/v1/conversations/{convA}", token: agentToken, status: 200,
 			check: wantContact(func(ct core.Contact) bool { return ct.ID != "" && ct.Channel == "sms" && ct.EndedAt == nil })},
-		{name: "end contact", method: "POST", path: "/v1/conversations/{convA}/contacts/{contactA}/end", token: agentToken, hdr: ann, status: 200,
+		{name: "end contact", method: "POST", path: "/v1/conversations/{convA}/contacts/{contactA}/end", token: annToken, status: 200,
 			check: wantContact(func(ct core.Contact) bool {
 				return ct.EndedAt != nil && ct.EndReason == "ended" && ct.EndedBy == "agent:ann"
 			})},

@@ -99,8 +99,9 @@ func conversationFilter(c *fiber.Ctx) (core.ConversationFilter, error) {
 
 // cursorJSON is what an opaque cursor holds.
 type cursorJSON struct {
-	At int64  `json:"t"` // last_activity_at, microseconds since the epoch
-	ID string `json:"id"`
+	Kind string `json:"k,omitempty"` // "" for the conversation list, messageCursorKind
+	At   int64  `json:"t"`           // last_activity_at or created_at, microseconds since the epoch
+	ID   string `json:"id"`
 }
 
 func encodeCursor(cur core.Cursor) string {
@@ -109,14 +110,9 @@ func encodeCursor(cur core.Cursor) string {
 }
 
 func decodeCursor(s string) (core.Cursor, error) {
-	bad := core.Errorf(core.EINVALID, "cursor is not one this API gave")
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	cj, err := parseCursor(s, "")
 	if err != nil {
-		return core.Cursor{}, bad
-	}
-	var cj cursorJSON
-	if err := json.Unmarshal(raw, &cj); err != nil || !validID(cj.ID) {
-		return core.Cursor{}, bad
+		return core.Cursor{}, err
 	}
 	return core.Cursor{LastActivityAt: time.UnixMicro(cj.At).UTC(), ID: cj.ID}, nil
 }
@@ -135,26 +131,6 @@ func (a *API) getConversation(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(one[0])
-}
-
-// messageList is the answer of GET /v1/conversations/{id}/messages.
-type messageList struct {
-	Data []core.StoredMessage `json:"data"`
-}
-
-func (a *API) conversationMessages(c *fiber.Ctx) error {
-	id, err := pathID(c, "conversation")
-	if err != nil {
-		return err
-	}
-	msgs, err := a.svc.Messages(c.UserContext(), id)
-	if err != nil {
-		return err
-	}
-	if msgs == nil {
-		msgs = []core.StoredMessage{}
-	}
-	return c.JSON(messageList{Data: msgs})
 }
 
 // channels are the channels a conversation can be opened on.

@@ -36,18 +36,6 @@ func (a *API) getCustomer(c *fiber.Ctx) error {
 	return c.JSON(cust)
 }
 
-func (a *API) timeline(c *fiber.Ctx) error {
-	id, err := pathID(c, "customer")
-	if err != nil {
-		return err
-	}
-	tl, err := a.svc.Timeline(c.UserContext(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(tl)
-}
-
 func (a *API) merge(c *fiber.Ctx) error {
 	id, err := pathID(c, "customer")
 	if err != nil {

@@ -36,7 +36,6 @@ func scenarioEnv(t *testing.T, dialect string) (*apiEnv, map[string]string) {
 
 func scenario() []step {
 	const ag, ad = agentToken, adminToken
-	ann := []string{"X-Agent", "ann"}
 	return []step{
 		{name: "get conversation", method: "GET", path: "/v1/conversations/{convA}", token: ag, status: 200,
 			check: all(wantField("status", "new"), wantField("unreplied", 2), wantField("message_count", 2), wantField("channel", "sms"))},
@@ -52,8 +51,21 @@ func scenario() []step {
 				}
 			}},
 		{name: "messages of unknown conversation", method: "GET", path: "/v1/conversations/nope/messages", token: ag, status: 404, code: "not_found"},
+		{name: "messages a page at a time", method: "GET", path: "/v1/conversations/{convA}/messages?limit=1", token: ag, status: 200,
+			check: func(t *testing.T, r resp) {
+				var page struct {
+					Data       []core.StoredMessage
+					NextCursor *string `json:"next_cursor"`
+				}
+				_ = json.Unmarshal(r.body, &page)
+				if len(page.Data) != 1 || page.Data[0].Message.Text != "help" || page.NextCursor == nil {
+					t.Errorf("first page %s", r.body)
+				}
+			}},
+		{name: "messages with a limit above 500", method: "GET", path: "/v1/conversations/{convA}/messages?limit=501", token: ag, status: 400, code: "invalid"},
+		{name: "messages with a forged cursor", method: "GET", path: "/v1/conversations/{convA}/messages?cursor=eyJ0IjoxfQ", token: ag, status: 400, code: "invalid"},
 
-		{name: "assign", method: "POST", path: "/v1/conversations/{convA}/assign", token: ag, hdr: ann,
+		{name: "assign", method: "POST", path: "/v1/conversations/{convA}/assign", token: annToken,
 			body: map[string]any{"agent": "ann", "inbox": "support"}, status: 200,
 			check: all(wantField("status", "open"), wantField("assignee", "ann"), wantField("inbox", "support"))},
 		{name: "assign without agent", method: "POST", path: "/v1/conversations/{convA}/assign", token: ag, body: map[string]any{"inbox": "support"}, status: 400, code: "invalid"},
@@ -72,12 +84,12 @@ func scenario() []step {
 		{name: "assign NUL agent", method: "POST", path: "/v1/conversations/{convA}/assign", token: ag, body: `{"agent":"a\u0000b"}`, status: 400, code: "invalid"},
 		{name: "assign unknown conversation", method: "POST", path: "/v1/conversations/nope/assign", token: ag, body: map[string]any{"agent": "ann"}, status: 404, code: "not_found"},
 
-		{name: "note", method: "POST", path: "/v1/conversations/{convA}/notes", token: ag, hdr: ann, body: map[string]any{"text": "VIP customer"}, status: 201,
+		{name: "note", method: "POST", path: "/v1/conversations/{convA}/notes", token: annToken, body: map[string]any{"text": "VIP customer"}, status: 201,
 			check: all(wantField("kind", "note"), wantField("author", "agent:ann"), wantField("text", "VIP customer"), wantField("conversation_id", "{convA}"))},
 		{name: "empty note", method: "POST", path: "/v1/conversations/{convA}/notes", token: ag, body: map[string]any{"text": "  "}, status: 400, code: "invalid"},
 		{name: "note on unknown conversation", method: "POST", path: "/v1/conversations/nope/notes", token: ag, body: map[string]any{"text": "x"}, status: 404, code: "not_found"},
 
-		{name: "reply", method: "POST", path: "/v1/conversations/{convA}/messages", token: ag, hdr: ann,
+		{name: "reply", method: "POST", path: "/v1/conversations/{convA}/messages", token: annToken,
 			body: map[string]any{"text": "We are on it"}, status: 202, check: wantField("status", "queued")},
 		{name: "reply without text", method: "POST", path: "/v1/conversations/{convA}/messages", token: ag, body: map[string]any{}, status: 400, code: "invalid"},
 		{name: "reply too long for SMS", method: "POST", path: "/v1/conversations/{convA}/messages", token: ag,
@@ -90,9 +102,9 @@ func scenario() []step {
 			check: wantField("status", "waiting")},
 		{name: "unknown status", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, body: map[string]any{"status": "done"}, status: 400, code: "invalid"},
 		{name: "status missing", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, body: map[string]any{}, status: 400, code: "invalid"},
-		{name: "close as another agent", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, hdr: []string{"X-Agent", "bob"},
+		{name: "close as another agent", method: "POST", path: "/v1/conversations/{convA}/status", token: bobToken,
 			body: map[string]any{"status": "closed"}, status: 403, code: "forbidden"},
-		{name: "close", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, hdr: ann, body: map[string]any{"status": "closed", "reason": "solved_by_phone"}, status: 200,
+		{name: "close", method: "POST", path: "/v1/conversations/{convA}/status", token: annToken, body: map[string]any{"status": "closed", "reason": "solved_by_phone"}, status: 200,
 			check: all(wantField("status", "closed"), wantField("close_reason", "solved_by_phone"))},
 		{name: "waiting when closed", method: "POST", path: "/v1/conversations/{convA}/status", token: ag, body: map[string]any{"status": "waiting"}, status: 409, code: "conflict"},
 		{name: "reply when closed", method: "POST", path: "/v1/conversations/{convA}/messages", token: ag, body: map[string]any{"text": "x"}, status: 409, code: "conflict"},
@@ -107,7 +119,7 @@ func scenario() []step {
 					t.Errorf("message %q", r.message())
 				}
 			}},
-		{name: "open proactively", method: "POST", path: "/v1/conversations", token: ag, hdr: []string{"X-Agent", "bob"},
+		{name: "open proactively", method: "POST", path: "/v1/conversations", token: bobToken,
 			body: map[string]any{"customer_id": "{custA}", "channel": "sms"}, status: 201, save: "convNew",
 			check: all(wantField("status", "open"), wantField("assignee", "bob"), wantField("channel", "sms"), wantField("customer_id", "{custA}"))},
 		{name: "open while active", method: "POST", path: "/v1/conversations", token: ag, body: map[string]any{"customer_id": "{custA}"}, status: 409, code: "conflict"},
@@ -157,6 +169,18 @@ func scenario() []step {
 				}
 			}},
 		{name: "timeline of unknown customer", method: "GET", path: "/v1/customers/nope/timeline", token: ag, status: 404, code: "not_found"},
+		{name: "timeline a page at a time", method: "GET", path: "/v1/customers/{custA}/timeline?limit=3", token: ag, status: 200,
+			check: func(t *testing.T, r resp) {
+				var tl struct {
+					Conversations []core.TimelineConversation
+					NextCursor    *string `json:"next_cursor"`
+				}
+				_ = json.Unmarshal(r.body, &tl)
+				if len(tl.Conversations) != 1 || len(tl.Conversations[0].Messages) != 3 || tl.NextCursor == nil {
+					t.Errorf("timeline page %s", r.body)
+				}
+			}},
+		{name: "timeline with a forged cursor", method: "GET", path: "/v1/customers/{custA}/timeline?cursor=x", token: ag, status: 400, code: "invalid"},
 
 		{name: "merge as agent", method: "POST", path: "/v1/customers/{custA}/merge", token: ag, body: map[string]any{"from": "{custB}"}, status: 403, code: "forbidden"},
 		{name: "merge into itself", method: "POST", path: "/v1/customers/{custA}/merge", token: ad, body: map[string]any{"from": "{custA}"}, status: 400, code: "invalid"},
@@ -202,10 +226,10 @@ func scenario() []step {
 					t.Errorf("by topic %s", r.body)
 				}
 			}},
-		{name: "mark read", method: "POST", path: "/v1/conversations/{convA}/read", token: ag, hdr: ann, status: 200, check: wantField("unread", 0)},
+		{name: "mark read", method: "POST", path: "/v1/conversations/{convA}/read", token: annToken, status: 200, check: wantField("unread", 0)},
 		{name: "mark read without a name", method: "POST", path: "/v1/conversations/{convA}/read", token: ag, status: 400, code: "invalid"},
-		{name: "mark read of unknown conversation", method: "POST", path: "/v1/conversations/nope/read", token: ag, hdr: ann, status: 404, code: "not_found"},
-		{name: "my inbox", method: "GET", path: "/v1/conversations?assignee=me", token: ag, hdr: ann, status: 200,
+		{name: "mark read of unknown conversation", method: "POST", path: "/v1/conversations/nope/read", token: annToken, status: 404, code: "not_found"},
+		{name: "my inbox", method: "GET", path: "/v1/conversations?assignee=me", token: annToken, status: 200,
 			check: func(t *testing.T, r resp) {
 				var page struct{ Data []core.Conversation }
 				_ = json.Unmarshal(r.body, &page)
@@ -221,9 +245,9 @@ func scenario() []step {
 			body: map[string]any{"assignees": []string{"ann", "bob"}}, status: 422, code: "unprocessable"},
 		{name: "presets of unknown customer", method: "PUT", path: "/v1/customers/nope/presets", token: ag, body: map[string]any{"inbox": "x"}, status: 404, code: "not_found"},
 		{name: "presets read back", method: "GET", path: "/v1/customers/{custA}/presets", token: ag, status: 200, check: wantField("inbox", "vip")},
-		{name: "set visibility", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: ag, hdr: ann,
+		{name: "set visibility", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: annToken,
 			body: map[string]any{"visible_to": []string{"ann", "bob", "ann"}}, status: 200, check: wantField("visible_to", []any{"ann", "bob"})},
-		{name: "hidden from another agent", method: "GET", path: "/v1/conversations/{convA}", token: ag, hdr: []string{"X-Agent", "carl"}, status: 404, code: "not_found"},
+		{name: "hidden from another agent", method: "GET", path: "/v1/conversations/{convA}", token: carlToken, status: 404, code: "not_found"},
 		{name: "visibility leaving out the assignee", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: ad,
 			body: map[string]any{"visible_to": []string{"bob"}}, status: 422, code: "unprocessable"},
 		{name: "visibility missing", method: "PUT", path: "/v1/conversations/{convA}/visibility", token: ad, body: map[string]any{}, status: 400, code: "invalid"},
@@ -233,7 +257,7 @@ func scenario() []step {
 			body: map[string]any{"assignees": []string{"ann"}, "inbox": "vip", "visible_to": []string{"ann"}}, status: 200, check: wantField("visible_to", []any{"ann"})},
 		{name: "preset assignee not visible", method: "PUT", path: "/v1/customers/{custA}/presets", token: ag,
 			body: map[string]any{"assignees": []string{"bob"}, "visible_to": []string{"ann"}}, status: 422, code: "unprocessable"},
-		{name: "stats by topic", method: "GET", path: "/v1/stats", token: ag, hdr: ann, status: 200,
+		{name: "stats by topic", method: "GET", path: "/v1/stats", token: annToken, status: 200,
 			check: func(t *testing.T, r resp) {
 				var st core.Stats
 				_ = json.Unmarshal(r.body, &st)

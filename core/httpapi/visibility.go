@@ -8,8 +8,8 @@ import (
 
 // viewer is whose eyes the request reads conversations with: admins and
 // bots see every conversation (with or without X-Agent); an agent sees
-// those visible to everyone or to them (the token's holder, or the X-Agent
-// an unnamed agent token names).
+// those visible to everyone or to the token's holder (an unnamed agent
+// token: only those visible to everyone).
 func (p principal) viewer() core.Viewer {
 	return core.Viewer{Agent: p.me, All: p.role == RoleAdmin || p.role == RoleBot}
 }

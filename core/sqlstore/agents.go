@@ -148,7 +148,8 @@ func (t *tx) byTopic(ctx context.Context, v *core.Viewer) (map[string]core.Topic
 		SUM(CASE WHEN c.status <> 'closed' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN c.status <> 'closed' THEN c.unreplied ELSE 0 END)
-		FROM conversations c, `+t.s.elements("c.topics")+` WHERE `+vis+` GROUP BY j.value`, visArgs...)
+		FROM conversations c, `+t.s.elements("c.topics")+` WHERE `+vis+` GROUP BY j.value
+		ORDER BY 2 DESC, 3 DESC, j.value LIMIT ?`, append(visArgs, core.MaxStatsTopics)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: stats by topic: %w", err)
 	}

@@ -93,8 +93,24 @@ func (t *tx) Contacts(ctx context.Context, conversationID string) ([]core.Contac
 	return t.contacts(ctx, `conversation_id = ? ORDER BY started_at, id`, conversationID)
 }
 
-func (t *tx) ContactsOf(ctx context.Context, conversationIDs []string) ([]core.Contact, error) {
-	return t.contactsIn(ctx, ``, conversationIDs, ` ORDER BY started_at, id`)
+func (t *tx) LatestContacts(ctx context.Context, conversationIDs []string, n int) ([]core.Contact, error) {
+	var out []core.Contact
+	for start := 0; start < len(conversationIDs); start += chunkSize {
+		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
+		args := make([]any, 0, len(chunk)+1)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		cs, err := t.contacts(ctx, `id IN (SELECT id FROM (SELECT id,
+			ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY started_at DESC, id DESC) AS n
+			FROM contacts WHERE conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)) latest WHERE n <= ?)
+			ORDER BY started_at, id`, append(args, n)...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
 }
 
 func (t *tx) IdleContacts(ctx context.Context, channel string, before time.Time, limit int) ([]core.Contact, error) {

@@ -83,6 +83,47 @@ func (t *tx) Messages(ctx context.Context, conversationID string) ([]core.Stored
 	return t.messages(ctx, `conversation_id = ? ORDER BY created_at, id`, conversationID)
 }
 
+func (t *tx) MessagesAfter(ctx context.Context, conversationID string, after *core.MessageCursor, limit int) ([]core.StoredMessage, error) {
+	where, args := afterMessage(`conversation_id = ?`, []any{conversationID}, after)
+	return t.messages(ctx, where+` ORDER BY created_at, id LIMIT ?`, append(args, limit)...)
+}
+
+func (t *tx) CustomerMessages(ctx context.Context, customerID string, v *core.Viewer, after *core.MessageCursor, limit int) ([]core.StoredMessage, error) {
+	vis, visArgs := t.s.visibleTo("visible_to", v)
+	where, args := afterMessage(`customer_id = ? AND conversation_id IN (SELECT id FROM conversations WHERE customer_id = ? AND `+vis+`)`,
+		append([]any{customerID, customerID}, visArgs...), after)
+	return t.messages(ctx, where+` ORDER BY created_at, id LIMIT ?`, append(args, limit)...)
+}
+
+// afterMessage adds the keyset condition of a message cursor to a WHERE
+// clause: the (created_at, id) order the indexes messages_conversation and
+// messages_customer_time hold. A row value comparison, so that both SQLite
+// and PostgreSQL seek to the cursor in the index instead of filtering every
+// earlier row.
+func afterMessage(where string, args []any, after *core.MessageCursor) (string, []any) {
+	if after == nil {
+		return where, args
+	}
+	return where + ` AND (created_at, id) > (?, ?)`, append(args, micros(after.CreatedAt), after.ID)
+}
+
+func (t *tx) ConversationsByID(ctx context.Context, ids []string) ([]core.Conversation, error) {
+	var out []core.Conversation
+	for start := 0; start < len(ids); start += chunkSize {
+		chunk := ids[start:min(start+chunkSize, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		cs, err := t.conversations(ctx, `id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
 // messages reads the messages matching a WHERE clause.
 func (t *tx) messages(ctx context.Context, where string, args ...any) ([]core.StoredMessage, error) {
 	rows, err := t.query(ctx, `SELECT `+messageColumns+` FROM messages WHERE `+where, args...)
