@@ -71,7 +71,7 @@ func (e *apiEnv) retryScenario(t *testing.T, ids map[string]string) {
 					t.Errorf("failed reply %s", r.body)
 				}
 			}},
-		{name: "retry", method: "POST", path: "/v1/messages/{failed}/retry", token: ag, hdr: []string{"X-Agent", "ann"}, status: 202,
+		{name: "retry", method: "POST", path: "/v1/messages/{failed}/retry", token: annToken, status: 202,
 			check: all(wantField("id", "{failed}"), wantField("status", "queued"))},
 		{name: "retried reply is queued afresh", method: "GET", path: "/v1/conversations/{convR}/messages", token: ag, status: 200,
 			check: func(t *testing.T, r resp) {
@@ -85,8 +85,8 @@ func (e *apiEnv) retryScenario(t *testing.T, ids map[string]string) {
 		{name: "retry of a customer's message", method: "POST", path: "/v1/messages/{inboundR}/retry", token: ag, status: 404, code: "not_found"},
 		{name: "hide the conversation", method: "PUT", path: "/v1/conversations/{convR}/visibility", token: ad,
 			body: map[string]any{"visible_to": []string{"bob"}}, status: 200},
-		{name: "retry of a reply the caller does not see", method: "POST", path: "/v1/messages/{failed}/retry", token: ag,
-			hdr: []string{"X-Agent", "carl"}, status: 404, code: "not_found"},
+		{name: "retry of a reply the caller does not see", method: "POST", path: "/v1/messages/{failed}/retry", token: carlToken,
+			status: 404, code: "not_found"},
 		{name: "show the conversation again", method: "PUT", path: "/v1/conversations/{convR}/visibility", token: ad,
 			body: map[string]any{"visible_to": []string{}}, status: 200},
 	}, ids)
