@@ -25,6 +25,10 @@ const (
 	ECONFLICT      = "conflict"      // state conflict: 409
 	EUNPROCESSABLE = "unprocessable" // a rule is broken: 422
 	EINTERNAL      = "internal"      // 500
+
+	// Codes that name the broken rule, for a client to act on.
+	EIDENTITYTAKEN    = "identity_taken"    // the identity is another customer's: 409
+	ETEMPLATEREQUIRED = "template_required" // WhatsApp without an open window takes only a template: 422
 )
 
 // Error is a domain error with a code and a message fit for a user.
