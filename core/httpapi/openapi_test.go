@@ -123,6 +123,7 @@ func TestOpenAPIMatchesLiveRoutes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e, ids := scenarioEnv(t, dialect)
 		e.run(t, contactSteps(), ids)
+		e.run(t, customerSteps(), ids)
 		e.run(t, scenario(), ids)
 		e.run(t, []step{
 			{name: "list", method: "GET", path: "/v1/conversations?limit=1", token: agentToken, status: 200},
