@@ -173,9 +173,11 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 	switch cmd.Type {
 	case normalize.CommandConversationOpen:
 		var d struct {
-			CustomerID string  `json:"customer_id"`
-			Channel    string  `json:"channel"`
-			Text       *string `json:"text"`
+			CustomerID string              `json:"customer_id"`
+			Channel    string              `json:"channel"`
+			Text       *string             `json:"text"`
+			Template   *normalize.Template `json:"template"`
+			Subject    string              `json:"subject"`
 		}
 		if err := decodeData(cmd.Data, &d); err != nil {
 			return nil, err
@@ -189,9 +191,9 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 		if d.Channel != "" && !channels[d.Channel] {
 			return nil, core.Errorf(core.EINVALID, "channel must be one of sms, mms, whatsapp, messenger, instagram, email, chat")
 		}
-		var first *core.ReplyRequest
-		if d.Text != nil {
-			first = &core.ReplyRequest{Text: *d.Text, ClientRef: "commands:" + cmd.ID}
+		first := core.FirstMessage(d.Text, d.Template, d.Subject)
+		if first != nil {
+			first.ClientRef = "commands:" + cmd.ID
 		}
 		return func(ctx context.Context) error {
 			f := first
