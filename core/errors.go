@@ -28,6 +28,10 @@ const (
 	// ECHANNELUNAVAILABLE: a reply on a channel whose sender is off (its
 	// credentials are not set) could never be sent: 422.
 	ECHANNELUNAVAILABLE = "channel_unavailable"
+
+	// Codes that name the broken rule, for a client to act on.
+	EIDENTITYTAKEN    = "identity_taken"    // the identity is another customer's: 409
+	ETEMPLATEREQUIRED = "template_required" // WhatsApp without an open window takes only a template: 422
 )
 
 // Error is a domain error with a code and a message fit for a user.

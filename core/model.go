@@ -19,7 +19,9 @@ type Customer struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name,omitempty"`
 	Identities []Identity `json:"identities,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
+	// Attributes are an operator's flat string fields (absent when none).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
 }
 
 // Identity is one address of a customer (a phone shared by SMS, MMS and

@@ -251,6 +251,20 @@ func (s *Service) AddNote(ctx context.Context, id, text string, by Actor) (Store
 	return note, err
 }
 
+// FirstMessage is the first message of a proactive conversation: nil
+// without a text or a template. A customer who never wrote gets SMS and
+// email as text (an email needs a subject), WhatsApp only as a template.
+func FirstMessage(text *string, t *normalize.Template, subject string) *ReplyRequest {
+	if text == nil && t == nil {
+		return nil
+	}
+	r := &ReplyRequest{Template: t, Subject: subject}
+	if text != nil {
+		r.Text = *text
+	}
+	return r
+}
+
 // OpenConversation starts a conversation for a customer proactively (the
 // business writes first); an agent who opens it is its assignee. With a
 // first message, the conversation and the queued message are written in one

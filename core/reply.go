@@ -253,8 +253,10 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		case channel == normalize.ChannelWhatsApp && r.Template != nil:
 		case channel != normalize.ChannelWhatsApp && r.Tag != "":
 			ob.MessagingType = "MESSAGE_TAG"
+		case channel == normalize.ChannelWhatsApp && !wrote:
+			return Outbound{}, Errorf(ETEMPLATEREQUIRED, "the customer has not written on WhatsApp: a first message must be a template")
 		case channel == normalize.ChannelWhatsApp:
-			return Outbound{}, Errorf(EUNPROCESSABLE, "the 24-hour WhatsApp window is closed: send a template")
+			return Outbound{}, Errorf(ETEMPLATEREQUIRED, "the 24-hour WhatsApp window is closed: send a template")
 		default:
 			return Outbound{}, Errorf(EUNPROCESSABLE, "the 24-hour %s window is closed: send with a message tag", channel)
 		}

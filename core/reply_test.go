@@ -62,9 +62,9 @@ func TestReplyRules(t *testing.T) {
 
 		// WhatsApp 24-hour window: after it only a template goes.
 		e.clock.Advance(25 * time.Hour)
-		if _, err := e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "late"}, core.AgentActor("ann")); core.ErrorCode(err) != core.EUNPROCESSABLE ||
+		if _, err := e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "late"}, core.AgentActor("ann")); core.ErrorCode(err) != core.ETEMPLATEREQUIRED ||
 			!strings.Contains(err.Error(), "window") {
-			t.Errorf("outside the window: %v, want 422", err)
+			t.Errorf("outside the window: %v, want 422 template_required", err)
 		}
 		if _, err := e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Template: &normalize.Template{Name: "order_update", Language: "en"}}, core.AgentActor("ann")); err != nil {
 			t.Errorf("template outside the window: %v", err)

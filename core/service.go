@@ -145,6 +145,10 @@ type EventData struct {
 	PrevVisibleTo  []string           `json:"previous_visible_to,omitzero"`
 	Note           *StoredMessage     `json:"note,omitempty"`
 	Contact        *Contact           `json:"contact,omitempty"`
+	// Identity is the identity a customer.identity_added or _removed names.
+	Identity *Identity `json:"identity,omitempty"`
+	// Changed names the fields customer.updated changed.
+	Changed []string `json:"changed,omitzero"`
 }
 
 // eventSource is the CloudEvents source of the core's events.

@@ -59,6 +59,7 @@ type OutboxJob struct {
 // one role takes the small interface.
 type Tx interface {
 	CustomerTx
+	CustomerWriteTx
 	CustomerAdminTx
 	ConversationTx
 	BatchTx
@@ -114,6 +115,18 @@ type CustomerTx interface {
 	// CustomerByID returns a customer with its identities; a customer merged
 	// into another is not found.
 	CustomerByID(ctx context.Context, id string) (Customer, bool, error)
+}
+
+// CustomerWriteTx writes customers an operator creates and changes.
+type CustomerWriteTx interface {
+	// InsertCustomer inserts a customer without identities.
+	InsertCustomer(ctx context.Context, c Customer) error
+	// UpdateCustomer writes a customer's name and attributes.
+	UpdateCustomer(ctx context.Context, c Customer) error
+	// AddIdentity gives a customer an identity; false if a customer has it.
+	AddIdentity(ctx context.Context, customerID string, id Identity, at time.Time) (bool, error)
+	// RemoveIdentity takes an identity from a customer.
+	RemoveIdentity(ctx context.Context, customerID string, id Identity) error
 }
 
 // CustomerAdminTx merges and erases customers.

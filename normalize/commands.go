@@ -8,20 +8,25 @@ import (
 // Command types of gateway.commands.v1: every operator action, sent by a
 // bot or an automation as a CloudEvent.
 const (
-	CommandConversationOpen      = "conversation.open"
-	CommandConversationAssign    = "conversation.assign"
-	CommandConversationUnassign  = "conversation.unassign"
-	CommandConversationSetStatus = "conversation.set_status"
-	CommandConversationSetTopics = "conversation.set_topics"
-	CommandNoteAdd               = "note.add"
-	CommandMessageSend           = "message.send"
-	CommandCustomerMerge         = "customer.merge"
+	CommandConversationOpen       = "conversation.open"
+	CommandConversationAssign     = "conversation.assign"
+	CommandConversationUnassign   = "conversation.unassign"
+	CommandConversationSetStatus  = "conversation.set_status"
+	CommandConversationSetTopics  = "conversation.set_topics"
+	CommandNoteAdd                = "note.add"
+	CommandMessageSend            = "message.send"
+	CommandCustomerMerge          = "customer.merge"
+	CommandCustomerCreate         = "customer.create"
+	CommandCustomerUpdate         = "customer.update"
+	CommandCustomerAddIdentity    = "customer.add_identity"
+	CommandCustomerRemoveIdentity = "customer.remove_identity"
 )
 
 // CommandTypes lists every command type of gateway.commands.v1.
 var CommandTypes = []string{
 	CommandConversationOpen, CommandConversationAssign, CommandConversationUnassign, CommandConversationSetStatus,
 	CommandConversationSetTopics, CommandNoteAdd, CommandMessageSend, CommandCustomerMerge,
+	CommandCustomerCreate, CommandCustomerUpdate, CommandCustomerAddIdentity, CommandCustomerRemoveIdentity,
 }
 
 // TypeCommandFailed is emitted on events.v1 for a command of

@@ -32,13 +32,20 @@ var statusOf = map[string]int{
 	core.EINTERNAL: fiber.StatusInternalServerError, CodeUnavailable: fiber.StatusServiceUnavailable,
 	CodeTooLarge: fiber.StatusRequestEntityTooLarge, CodeUnsupported: fiber.StatusUnsupportedMediaType,
 	CodeUpgradeRequired: fiber.StatusUpgradeRequired, core.ECHANNELUNAVAILABLE: fiber.StatusUnprocessableEntity,
+	core.EIDENTITYTAKEN: fiber.StatusConflict, core.ETEMPLATEREQUIRED: fiber.StatusUnprocessableEntity,
 }
+
+// refined are the domain's codes that name a rule; they share their status
+// with a general code (409 conflict, 422 unprocessable).
+var refined = map[string]bool{core.EIDENTITYTAKEN: true, core.ETEMPLATEREQUIRED: true}
 
 // codeOf is statusOf turned around, for errors fiber raises with a status.
 var codeOf = func() map[int]string {
 	m := make(map[int]string, len(statusOf)+1)
 	for code, status := range statusOf {
-		m[status] = code
+		if !refined[code] {
+			m[status] = code
+		}
 	}
 	m[fiber.StatusMethodNotAllowed] = core.EINVALID
 	m[fiber.StatusUnprocessableEntity] = core.EUNPROCESSABLE // not channel_unavailable, which shares it

@@ -17,7 +17,7 @@ func TestStatus(t *testing.T) {
 		core.EINVALID: 400, core.EUNAUTHORIZED: 401, core.EFORBIDDEN: 403, core.ENOTFOUND: 404,
 		core.ECONFLICT: 409, core.EUNPROCESSABLE: 422, core.EINTERNAL: 500,
 		httperr.CodeUnavailable: 503, httperr.CodeTooLarge: 413, httperr.CodeUnsupported: 415,
-		httperr.CodeUpgradeRequired: 426, "no_such_code": 500,
+		httperr.CodeUpgradeRequired: 426, core.EIDENTITYTAKEN: 409, core.ETEMPLATEREQUIRED: 422, "no_such_code": 500,
 	}
 	for code, want := range tests {
 		if got := httperr.Status(code); got != want {

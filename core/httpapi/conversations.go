@@ -141,9 +141,11 @@ var channels = map[string]bool{
 
 func (a *API) openConversation(c *fiber.Ctx) error {
 	var req struct {
-		CustomerID string  `json:"customer_id"`
-		Channel    string  `json:"channel"`
-		Text       *string `json:"text"`
+		CustomerID string              `json:"customer_id"`
+		Channel    string              `json:"channel"`
+		Text       *string             `json:"text"`
+		Template   *normalize.Template `json:"template"`
+		Subject    string              `json:"subject"`
 	}
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -157,10 +159,7 @@ func (a *API) openConversation(c *fiber.Ctx) error {
 	if req.Channel != "" && !channels[req.Channel] {
 		return core.Errorf(core.EINVALID, "channel must be one of sms, mms, whatsapp, messenger, instagram, email, chat")
 	}
-	var first *core.ReplyRequest
-	if req.Text != nil {
-		first = &core.ReplyRequest{Text: *req.Text}
-	}
+	first := core.FirstMessage(req.Text, req.Template, req.Subject)
 	conv, msg, err := a.svc.OpenConversation(c.UserContext(), req.CustomerID, req.Channel, first, ActorOf(c))
 	if err != nil {
 		return err

@@ -123,6 +123,7 @@ func TestOpenAPIMatchesLiveRoutes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e, ids := scenarioEnv(t, dialect)
 		e.run(t, contactSteps(), ids)
+		e.run(t, customerSteps(), ids)
 		e.run(t, scenario(), ids)
 		e.retryScenario(t, ids)
 		e.run(t, []step{

@@ -36,6 +36,10 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodPut, "/customers/:id/presets", RoleAgent, a.setPresets},
 		{fiber.MethodGet, "/stats", RoleAgent, a.stats},
 		{fiber.MethodPost, "/messages/:id/retry", RoleAgent, a.retryMessage},
+		{fiber.MethodPost, "/customers", RoleAgent, a.createCustomer},
+		{fiber.MethodPatch, "/customers/:id", RoleAgent, a.updateCustomer},
+		{fiber.MethodPost, "/customers/:id/identities", RoleAgent, a.addIdentity},
+		{fiber.MethodDelete, "/customers/:id/identities/:kind/:address", RoleAgent, a.removeIdentity},
 	}
 }
 

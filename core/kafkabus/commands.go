@@ -189,9 +189,11 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 	switch cmd.Type {
 	case normalize.CommandConversationOpen:
 		var d struct {
-			CustomerID string  `json:"customer_id"`
-			Channel    string  `json:"channel"`
-			Text       *string `json:"text"`
+			CustomerID string              `json:"customer_id"`
+			Channel    string              `json:"channel"`
+			Text       *string             `json:"text"`
+			Template   *normalize.Template `json:"template"`
+			Subject    string              `json:"subject"`
 		}
 		if err := decodeData(cmd.Data, &d); err != nil {
 			return nil, err
@@ -205,9 +207,9 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 		if d.Channel != "" && !channels[d.Channel] {
 			return nil, core.Errorf(core.EINVALID, "channel must be one of sms, mms, whatsapp, messenger, instagram, email, chat")
 		}
-		var first *core.ReplyRequest
-		if d.Text != nil {
-			first = &core.ReplyRequest{Text: *d.Text, ClientRef: "commands:" + cmd.ID}
+		first := core.FirstMessage(d.Text, d.Template, d.Subject)
+		if first != nil {
+			first.ClientRef = "commands:" + cmd.ID
 		}
 		return func(ctx context.Context) error {
 			f := first
@@ -338,10 +340,56 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 			return nil, core.Errorf(core.ENOTFOUND, "customer %q not found", clipID(d.From))
 		}
 		return func(ctx context.Context) error { _, err := s.Merge(ctx, d.CustomerID, d.From, by); return err }, nil
+	case normalize.CommandCustomerCreate, normalize.CommandCustomerUpdate, normalize.CommandCustomerAddIdentity,
+		normalize.CommandCustomerRemoveIdentity:
+		return customerAction(s, cmd, by)
 	case "":
 		return nil, core.Errorf(core.EINVALID, "type is required")
 	}
 	return nil, core.Errorf(core.EINVALID, "type %q is not a command (%s)", clipID(cmd.Type), strings.Join(normalize.CommandTypes, ", "))
+}
+
+// customerAction decodes a command that creates or changes a customer; the
+// service checks it as it checks the operator API's requests.
+func customerAction(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+	if cmd.Type == normalize.CommandCustomerCreate {
+		var d core.NewCustomer
+		if err := decodeData(cmd.Data, &d); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) error { _, err := s.CreateCustomer(ctx, d, by); return err }, nil
+	}
+	var d struct {
+		CustomerID string `json:"customer_id"`
+		core.CustomerChange
+		core.Identity
+	}
+	if err := decodeData(cmd.Data, &d); err != nil {
+		return nil, err
+	}
+	switch {
+	case d.CustomerID == "":
+		return nil, core.Errorf(core.EINVALID, "customer_id is required")
+	case !validID(d.CustomerID):
+		return nil, core.Errorf(core.ENOTFOUND, "customer %q not found", clipID(d.CustomerID))
+	}
+	change := cmd.Type == normalize.CommandCustomerUpdate
+	if change && d.Identity != (core.Identity{}) || !change && (d.Name != nil || d.Attributes != nil) {
+		return nil, core.Errorf(core.EINVALID, "%s takes customer_id and %s", cmd.Type,
+			map[bool]string{true: "name or attributes", false: "kind and address"}[change])
+	}
+	return func(ctx context.Context) error {
+		var err error
+		switch cmd.Type {
+		case normalize.CommandCustomerUpdate:
+			_, err = s.UpdateCustomer(ctx, d.CustomerID, d.CustomerChange, by)
+		case normalize.CommandCustomerAddIdentity:
+			_, err = s.AddIdentity(ctx, d.CustomerID, d.Identity, by)
+		default:
+			_, err = s.RemoveIdentity(ctx, d.CustomerID, d.Identity, by)
+		}
+		return err
+	}, nil
 }
 
 // Rules the operator API applies to requests, applied to commands alike.

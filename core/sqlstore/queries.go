@@ -165,7 +165,9 @@ func (t *tx) DeleteConversation(ctx context.Context, id string) error {
 func (t *tx) CustomerByID(ctx context.Context, id string) (core.Customer, bool, error) {
 	var c core.Customer
 	var created int64
-	err := t.row(ctx, `SELECT id, name, created_at FROM customers WHERE id = ? AND merged_into IS NULL`, id).Scan(&c.ID, &c.Name, &created)
+	var attrs string
+	err := t.row(ctx, `SELECT id, name, attributes, created_at FROM customers WHERE id = ? AND merged_into IS NULL`, id).
+		Scan(&c.ID, &c.Name, &attrs, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Customer{}, false, nil
 	}
@@ -173,6 +175,9 @@ func (t *tx) CustomerByID(ctx context.Context, id string) (core.Customer, bool, 
 		return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
 	}
 	c.CreatedAt = fromMicros(created)
+	if c.Attributes, err = decodeAttributes(attrs); err != nil {
+		return core.Customer{}, false, err
+	}
 	rows, err := t.query(ctx, `SELECT kind, address FROM identities WHERE customer_id = ? ORDER BY created_at, kind, address`, id)
 	if err != nil {
 		return core.Customer{}, false, fmt.Errorf("sqlstore: identities: %w", err)
