@@ -19,8 +19,8 @@ func (s *Service) WithStore(st Store) *Service {
 // from AdminOnly, so an action made admin-only here is admin-only on both.
 // An action's name is its command type on gateway.commands.v1.
 const (
-	ActionConversationDelete = "conversation.delete"
-	ActionCustomerErase      = "customer.erase"
+	ActionConversationDelete = normalize.CommandConversationDelete
+	ActionCustomerErase      = normalize.CommandCustomerErase
 	ActionCustomerMerge      = normalize.CommandCustomerMerge
 )
 

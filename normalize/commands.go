@@ -20,6 +20,8 @@ const (
 	CommandCustomerUpdate         = "customer.update"
 	CommandCustomerAddIdentity    = "customer.add_identity"
 	CommandCustomerRemoveIdentity = "customer.remove_identity"
+	CommandConversationDelete     = "conversation.delete"
+	CommandCustomerErase          = "customer.erase"
 )
 
 // CommandTypes lists every command type of gateway.commands.v1.
@@ -27,6 +29,7 @@ var CommandTypes = []string{
 	CommandConversationOpen, CommandConversationAssign, CommandConversationUnassign, CommandConversationSetStatus,
 	CommandConversationSetTopics, CommandNoteAdd, CommandMessageSend, CommandCustomerMerge,
 	CommandCustomerCreate, CommandCustomerUpdate, CommandCustomerAddIdentity, CommandCustomerRemoveIdentity,
+	CommandConversationDelete, CommandCustomerErase,
 }
 
 // TypeCommandFailed is emitted on events.v1 for a command of

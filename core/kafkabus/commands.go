@@ -343,6 +343,25 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 	case normalize.CommandCustomerCreate, normalize.CommandCustomerUpdate, normalize.CommandCustomerAddIdentity,
 		normalize.CommandCustomerRemoveIdentity:
 		return customerAction(s, cmd, by)
+	case normalize.CommandConversationDelete:
+		var d struct {
+			ConversationID string `json:"conversation_id"`
+		}
+		if err := decodeConversation(cmd.Data, &d, &d.ConversationID); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) error { return s.DeleteConversation(ctx, d.ConversationID, by) }, nil
+	case normalize.CommandCustomerErase:
+		var d struct {
+			CustomerID string `json:"customer_id"`
+		}
+		if err := decodeData(cmd.Data, &d); err != nil {
+			return nil, err
+		}
+		if !validID(d.CustomerID) {
+			return nil, core.Errorf(core.ENOTFOUND, "customer %q not found", clipID(d.CustomerID))
+		}
+		return func(ctx context.Context) error { return s.EraseCustomer(ctx, d.CustomerID, by) }, nil
 	case "":
 		return nil, core.Errorf(core.EINVALID, "type is required")
 	}

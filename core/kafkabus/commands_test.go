@@ -359,11 +359,11 @@ func TestCommandIDsSweep(t *testing.T) {
 	}
 }
 
-// An admin-only action (customer.merge; conversation.delete, admin-only
-// though no command takes it) from a bot not in GATEWAY_COMMAND_ADMIN_BOTS
-// is refused as forbidden, before its data is looked at: command.failed,
-// a dead letter, and nothing merged. The same merge from a listed bot is
-// applied.
+// An admin-only action (customer.merge, conversation.delete,
+// customer.erase) from a bot not in GATEWAY_COMMAND_ADMIN_BOTS is refused
+// as forbidden, before its data is looked at: command.failed, a dead
+// letter, and nothing merged, deleted or erased. The same actions from a
+// listed bot are applied.
 func TestCommandsAdminOnly(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -375,7 +375,7 @@ func TestCommandsAdminOnly(t *testing.T) {
 				cmd(1, "m1", "/bots/anyname", "customer.merge", a.CustomerID, merge),
 				cmd(2, "m2", "/bots/anyname", "customer.merge", a.CustomerID, map[string]any{"bad": true}),
 				cmd(3, "m3", "/bots/anyname", "conversation.delete", a.ID, map[string]any{"conversation_id": a.ID}),
-				cmd(4, "m4", "/bots/ops", "conversation.delete", a.ID, map[string]any{"conversation_id": a.ID}),
+				cmd(4, "m4", "/bots/anyname", "customer.erase", b.CustomerID, map[string]any{"customer_id": b.CustomerID}),
 			})
 			type failure struct{ id, code string }
 			var got []failure
@@ -385,7 +385,7 @@ func TestCommandsAdminOnly(t *testing.T) {
 				}
 				got = append(got, failure{dataOf(t, ev).CommandID, dataOf(t, ev).Code})
 			}
-			want := []failure{{"m1", core.EFORBIDDEN}, {"m2", core.EFORBIDDEN}, {"m3", core.EFORBIDDEN}, {"m4", core.EINVALID}}
+			want := []failure{{"m1", core.EFORBIDDEN}, {"m2", core.EFORBIDDEN}, {"m3", core.EFORBIDDEN}, {"m4", core.EFORBIDDEN}}
 			if !slices.Equal(got, want) {
 				t.Fatalf("command.failed\n got %v\nwant %v", got, want)
 			}
@@ -408,6 +408,20 @@ func TestCommandsAdminOnly(t *testing.T) {
 			}
 			if _, err := e.svc.Customer(ctx, b.CustomerID); core.ErrorCode(err) != core.ENOTFOUND {
 				t.Fatalf("after the admin bot's merge the merged customer is still there: %v", err)
+			}
+
+			e.run([]kafka.Message{cmd(6, "m6", "/bots/ops", "conversation.delete", a.ID, map[string]any{"conversation_id": a.ID})})
+			evs = e.events(has(normalize.TypeConversationDeleted))
+			if i := slices.IndexFunc(evs, func(ev normalize.Event) bool { return ev.Type == normalize.TypeConversationDeleted }); i < 0 || dataOf(t, evs[i]).Actor != "bot:ops" {
+				t.Fatalf("delete from an admin bot: events %v", typesOf(evs))
+			}
+			if _, err := e.svc.Conversation(ctx, a.ID); core.ErrorCode(err) != core.ENOTFOUND {
+				t.Fatalf("after the admin bot's delete the conversation is still there: %v", err)
+			}
+			e.run([]kafka.Message{cmd(7, "m7", "/bots/ops", "customer.erase", a.CustomerID, map[string]any{"customer_id": a.CustomerID})})
+			e.events(has(normalize.TypeCustomerErased))
+			if _, err := e.svc.Customer(ctx, a.CustomerID); core.ErrorCode(err) != core.ENOTFOUND {
+				t.Fatalf("after the admin bot's erasure the customer is still there: %v", err)
 			}
 		})
 	}
