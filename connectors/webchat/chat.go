@@ -55,6 +55,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/opengateway/gateway/connectors/edge"
 	"github.com/opengateway/gateway/connectors/httperr"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
@@ -293,7 +294,7 @@ func (c *Chat) pingAll() {
 func (c *Chat) Mount(app *fiber.App) {
 	app.Get("/chat/ws", c.upgrade, websocket.New(c.serve, websocket.Config{
 		HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
-		WriteBufferPool: &sync.Pool{},
+		WriteBufferPool: &sync.Pool{}, RecoverHandler: edge.RecoverSocket("/chat/ws"),
 	}))
 	app.Get("/chat/widget.js", func(ctx *fiber.Ctx) error {
 		ctx.Set(fiber.HeaderContentType, "application/javascript; charset=utf-8")
