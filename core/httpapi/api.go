@@ -147,8 +147,10 @@ func (a *API) handler(rt apiRoute) fiber.Handler {
 	}
 }
 
+// observe counts a request under its route pattern and a bounded method
+// (edge.Method: never the request's own bytes, which fiber reuses).
 func (a *API) observe(route string, c *fiber.Ctx, start time.Time) {
-	a.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Inc()
+	a.requests.WithLabelValues(route, edge.Method(c), strconv.Itoa(c.Response().StatusCode())).Inc()
 	a.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 }
 
