@@ -69,6 +69,8 @@ type Config struct {
 	// PublicURL is the base URL providers call (signatures cover it).
 	PublicURL string
 	Log       *slog.Logger
+	// Reg takes gateway_http_panics_total (apps on one registry share it).
+	Reg prometheus.Registerer
 }
 
 // OpsConfig configures the operations routes.
@@ -93,7 +95,8 @@ const maxHeaderBytes = 8 << 10
 // 415. Slow clients are cut by the read and write timeouts; edge.LimitListener caps
 // connections in all and per client address. Every request is named
 // (edge.RequestID): its id is answered as X-Request-Id and logged as
-// request_id.
+// request_id. A panic in any route is answered 500, logged and counted
+// (edge.Panics), and the process goes on.
 func NewApp(cfg Config) *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -112,7 +115,7 @@ func NewApp(cfg Config) *fiber.App {
 			return httperr.Handler(edge.Log(c, cfg.Log))(c, err)
 		},
 	})
-	app.Use(edge.RequestID, edge.CloseUnread)
+	app.Use(edge.NewPanics(cfg.Log, cfg.Reg).Recover, edge.RequestID, edge.CloseUnread)
 	return app
 }
 

@@ -57,7 +57,7 @@ func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *s
 		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, expired, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error.",
+			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, expired, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error, panic.",
 		}, []string{"connector", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "duration_seconds",
@@ -135,7 +135,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 	authorizer, _ := rt.Handler.(webhook.HeaderAuthorizer)
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
-		outcome := "accepted"
+		outcome := "panic" // until the handler returns (the server's Recover answers a panic)
 		defer func() {
 			took := time.Since(start)
 			metrics.request(outcome).Inc()
@@ -190,6 +190,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			w.log.Error("webhook: publish", "connector", rt.Name, "outcome", outcome, "request_id", edge.ID(c), "error", err)
 			return httperr.Write(c, httperr.CodeUnavailable, "the event could not be stored; retry later")
 		}
+		outcome = "accepted"
 		if len(res.Events) == 0 && res.Ignored > 0 {
 			outcome = "ignored"
 		}

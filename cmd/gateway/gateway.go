@@ -150,7 +150,7 @@ func start(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *Gateway
 		g.goWork("topic setup", func() error { return g.setUpTopicsLater(workCtx, topics) })
 	}
 
-	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Log: log})
+	app := connectors.NewApp(connectors.Config{PublicURL: cfg.PublicURL, Log: log, Reg: reg})
 	g.app = app
 	ops := connectors.OpsConfig{Ready: ready, Gatherer: reg, Log: log, Pprof: cfg.Pprof}
 	if cfg.OpsAddr == "" {
@@ -275,7 +275,7 @@ func (g *Gateway) listenOps(ops connectors.OpsConfig) error {
 		return fmt.Errorf("GATEWAY_OPS_ADDR: %w", err)
 	}
 	g.opsLn = ln
-	app := connectors.NewApp(connectors.Config{Log: g.log})
+	app := connectors.NewApp(connectors.Config{Log: g.log, Reg: g.reg})
 	connectors.MountOps(app, ops)
 	g.opsApp = app
 	g.work.Go("ops listener", func() error { return app.Listener(ln) })

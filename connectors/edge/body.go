@@ -22,8 +22,14 @@ import (
 // The server streams request bodies (fasthttp StreamRequestBody): nothing is
 // read, and nothing allocated for a body, until a route asks for it through
 // LimitBody with its own limit. A route that never reads its body leaves it
-// unread and the connection is closed after the answer, so the unread bytes
-// are never taken for the next request.
+// unread: the server discards a short one after the answer (so a request
+// pipelined behind it is answered), and closes the connection after one
+// whose length is unknown (chunked) or over unreadKept.
+
+// unreadKept is the longest unread body the server reads past to keep the
+// connection: what an honest client sends to a route that takes no body,
+// far less than a route's limit.
+const unreadKept = 64 << 10
 
 // bodyChunk is how much is read at a time: memory grows with the bytes that
 // actually arrive, never with what Content-Length announces.
@@ -123,12 +129,15 @@ func Encoded(c *fiber.Ctx) bool {
 }
 
 // CloseUnread, used app-wide, closes the connection after a request whose
-// route did not read its body, so the unread bytes are never taken for the
-// next request.
+// route did not read a body of unknown length or of more than unreadKept
+// bytes; a shorter one is read past by the server, so that the next request
+// on the connection is answered.
 func CloseUnread(c *fiber.Ctx) error {
 	err := c.Next()
 	if c.Context().RequestBodyStream() != nil {
-		c.Context().SetConnectionClose()
+		if n := c.Request().Header.ContentLength(); n < 0 || n > unreadKept {
+			c.Context().SetConnectionClose()
+		}
 	}
 	return err
 }

@@ -82,3 +82,27 @@ func newID(buf *[36]byte) []byte {
 	}
 	return buf[:]
 }
+
+// Method returns the request's method as a metric label or log value: one
+// of GET HEAD POST PUT PATCH DELETE OPTIONS as a constant (never a view into
+// fiber's reused buffers, which the next request on the connection
+// rewrites), any other method as "other".
+func Method(c *fiber.Ctx) string {
+	switch m := c.Request().Header.Method(); string(m) {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	}
+	return "other"
+}

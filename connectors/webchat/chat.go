@@ -311,7 +311,7 @@ func (c *Chat) pingAll() {
 func (c *Chat) Mount(app *fiber.App) {
 	app.Get("/chat/ws", c.upgrade, websocket.New(c.serve, websocket.Config{
 		HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
-		WriteBufferPool: &sync.Pool{},
+		WriteBufferPool: &sync.Pool{}, RecoverHandler: edge.RecoverSocket("/chat/ws"),
 	}))
 	app.Get("/chat/widget.js", func(ctx *fiber.Ctx) error {
 		ctx.Set(fiber.HeaderContentType, "application/javascript; charset=utf-8")

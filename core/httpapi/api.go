@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -148,19 +147,20 @@ func (a *API) handler(rt apiRoute) fiber.Handler {
 	}
 }
 
+// observe counts a request under its route pattern and a bounded method
+// (edge.Method: never the request's own bytes, which fiber reuses).
 func (a *API) observe(route string, c *fiber.Ctx, start time.Time) {
-	a.requests.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Inc()
+	a.requests.WithLabelValues(route, edge.Method(c), strconv.Itoa(c.Response().StatusCode())).Inc()
 	a.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 }
 
-// run calls a route's handler and answers its error; a panic is a 500.
+// run calls a route's handler and answers its error; a panic is answered
+// (500), logged and counted by edge.Panicked here, not by the server's
+// Recover, so that the request's metrics and Idempotency-Key see the 500.
 func (a *API) run(c *fiber.Ctx, pattern string, h fiber.Handler) {
 	defer func() {
 		if r := recover(); r != nil {
-			a.log.Error("api: panic", "route", pattern, "method", c.Method(), "outcome", "panic", "request_id", edge.ID(c),
-				"panic", r, "stack", string(debug.Stack()))
-			c.Response().ResetBody()
-			_ = httperr.Write(c, core.EINTERNAL, "internal error")
+			edge.Panicked(c, a.log, "api", pattern, r)
 		}
 	}()
 	if err := h(c); err != nil {

@@ -166,6 +166,7 @@ func (e *apiEnv) do(method, path, token string, body any, hdr ...string) resp {
 	}
 	build := func() *http.Request {
 		req := httptest.NewRequest(method, "http://gateway.test"+path, bytes.NewReader(raw))
+		req.RequestURI = req.URL.RequestURI() // sent with a Host header, which HTTP/1.1 requires
 		if raw != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
