@@ -29,7 +29,7 @@ func TestMetricLabelsSurviveKeepAliveRequests(t *testing.T) {
 	br := bufio.NewReader(conn)
 	for _, m := range []string{"GET", "PUT", "TRACE", "GET"} {
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := conn.Write([]byte(rawRequest(m, "/v1/y", ""))); err != nil {
+		if _, err := conn.Write([]byte(httpRequestText(m, "/v1/y", ""))); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := http.ReadResponse(br, nil)
@@ -43,7 +43,7 @@ func TestMetricLabelsSurviveKeepAliveRequests(t *testing.T) {
 		}
 	}
 	// fiber refuses a method it does not know (400) before any route.
-	if a := pipeline(t, g.Addr(), rawRequest("FOOBAR", "/v1/y", "")); a[0].status != http.StatusBadRequest {
+	if a := pipeline(t, g.Addr(), httpRequestText("FOOBAR", "/v1/y", "")); a[0].status != http.StatusBadRequest {
 		t.Errorf("FOOBAR /v1/y: %d, want 400", a[0].status)
 	}
 	got := get(t, g, "/metrics")
@@ -75,7 +75,7 @@ func TestMetricsParseAfterOddRequests(t *testing.T) {
 	for _, m := range []string{"GET", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT", "FOOBAR", "get", "M-SEARCH"} {
 		for _, p := range []string{"/v1/" + long, "/v1/conversations/%00%22%0A/messages", "/v1/conversations/\xff\xfe",
 			"/v1/customers/x?y=" + long, "/webhooks/twilio/" + long, "/media/" + long, "/chat/" + long} {
-			reqs = append(reqs, rawRequest(m, p, "x", "Connection: close"))
+			reqs = append(reqs, httpRequestText(m, p, "x", "Connection: close"))
 		}
 	}
 	for _, r := range reqs {

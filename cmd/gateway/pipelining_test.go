@@ -17,7 +17,7 @@ import (
 
 // rawRequest is one HTTP/1.1 request as a client writes it: a body with
 // its Content-Length, and the given header lines.
-func rawRequest(method, path, body string, header ...string) string {
+func httpRequestText(method, path, body string, header ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: gw.example.com\r\n", method, path)
 	for _, h := range header {
@@ -78,7 +78,7 @@ func TestPipelinedRequestsOnEveryRoute(t *testing.T) {
 			unsigned := smsForm("SM00000000000000000000000000000101", "+14155550101", "pipelined").Encode()
 			signed := func(sid string) string {
 				f := smsForm(sid, "+14155550102", "pipelined "+sid)
-				return rawRequest("POST", hook, f.Encode(), formType, "X-Twilio-Signature: "+twilio.Sign(testToken, testPublic+hook, f))
+				return httpRequestText("POST", hook, f.Encode(), formType, "X-Twilio-Signature: "+twilio.Sign(testToken, testPublic+hook, f))
 			}
 			token, json := "Authorization: Bearer agent-token", "Content-Type: application/json"
 			cases := []struct {
@@ -86,23 +86,23 @@ func TestPipelinedRequestsOnEveryRoute(t *testing.T) {
 				reqs []string
 				want []int
 			}{
-				{"unsigned twilio form", []string{rawRequest("POST", hook, unsigned, formType), rawRequest("POST", hook, unsigned, formType)},
+				{"unsigned twilio form", []string{httpRequestText("POST", hook, unsigned, formType), httpRequestText("POST", hook, unsigned, formType)},
 					[]int{403, 403}},
 				{"signed twilio forms", []string{signed("SM00000000000000000000000000000102"), signed("SM00000000000000000000000000000103")},
 					[]int{200, 200}},
-				{"api without token", []string{rawRequest("POST", "/v1/conversations", `{"customer_id":"x"}`, json),
-					rawRequest("POST", "/v1/conversations", `{"customer_id":"x"}`, json)}, []int{401, 401}},
-				{"api with token", []string{rawRequest("GET", "/v1/conversations", `{"ignored":true}`, json, token),
-					rawRequest("POST", "/v1/conversations/nope/notes", `{"text":"hi"}`, json, token)}, []int{200, 404}},
-				{"web chat", []string{rawRequest("GET", "/chat/", "a body"), rawRequest("GET", "/chat/ws", "a body")},
+				{"api without token", []string{httpRequestText("POST", "/v1/conversations", `{"customer_id":"x"}`, json),
+					httpRequestText("POST", "/v1/conversations", `{"customer_id":"x"}`, json)}, []int{401, 401}},
+				{"api with token", []string{httpRequestText("GET", "/v1/conversations", `{"ignored":true}`, json, token),
+					httpRequestText("POST", "/v1/conversations/nope/notes", `{"text":"hi"}`, json, token)}, []int{200, 404}},
+				{"web chat", []string{httpRequestText("GET", "/chat/", "a body"), httpRequestText("GET", "/chat/ws", "a body")},
 					[]int{200, 426}},
-				{"media", []string{rawRequest("GET", "/media/2026/01/01/x/0?expires=1&sig=bad", "a body"),
-					rawRequest("GET", "/media/nope", "a body")}, []int{403, 403}},
-				{"ops", []string{rawRequest("GET", "/healthz", "a body"), rawRequest("GET", "/metrics", "a body")},
+				{"media", []string{httpRequestText("GET", "/media/2026/01/01/x/0?expires=1&sig=bad", "a body"),
+					httpRequestText("GET", "/media/nope", "a body")}, []int{403, 403}},
+				{"ops", []string{httpRequestText("GET", "/healthz", "a body"), httpRequestText("GET", "/metrics", "a body")},
 					[]int{200, 200}},
-				{"every kind in one write", []string{rawRequest("POST", hook, unsigned, formType),
-					rawRequest("POST", "/v1/conversations", "{}", json), rawRequest("GET", "/v1/conversations", "{}", token),
-					rawRequest("GET", "/chat/", "x"), rawRequest("GET", "/media/x", "x"), rawRequest("GET", "/healthz", "")},
+				{"every kind in one write", []string{httpRequestText("POST", hook, unsigned, formType),
+					httpRequestText("POST", "/v1/conversations", "{}", json), httpRequestText("GET", "/v1/conversations", "{}", token),
+					httpRequestText("GET", "/chat/", "x"), httpRequestText("GET", "/media/x", "x"), httpRequestText("GET", "/healthz", "")},
 					[]int{403, 401, 200, 200, 403, 200}},
 			}
 			for _, tc := range cases {
@@ -142,7 +142,7 @@ func halfSent(t *testing.T, addr string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _ = conn.Write([]byte(rawRequest("POST", "/webhooks/twilio/messaging", form) + tail))
+		_, _ = conn.Write([]byte(httpRequestText("POST", "/webhooks/twilio/messaging", form) + tail))
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != 403 {
 			t.Errorf("the whole request before a half-sent one: %v %v", resp, err)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/opengateway/gateway/connectors/providertest"
@@ -12,23 +10,16 @@ import (
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 )
 
-// apiCall sends a JSON request to the operator API as the agent.
-func apiCall(t *testing.T, g *Gateway, method, path, body string) (int, map[string]any) {
+// apiJSON sends a JSON request to the operator API as the agent and decodes
+// the answer.
+func apiJSON(t *testing.T, g *Gateway, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+g.Addr()+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer agent-token")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	status, b := apiCall(t, g, method, path, body)
 	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("%s %s: %d %q", method, path, resp.StatusCode, b)
+	if err := json.Unmarshal([]byte(b), &out); err != nil {
+		t.Fatalf("%s %s: %d %q", method, path, status, b)
 	}
-	return resp.StatusCode, out
+	return status, out
 }
 
 // "A new conversation can be created by sending a new message to a
@@ -48,17 +39,17 @@ func TestNewConversationBySendingANewMessageToAContact(t *testing.T) {
 				"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": metaFake.URL,
 				"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": providertest.MetaPhoneNumberID,
 			})
-			s, cust := apiCall(t, g, "POST", "/v1/customers",
+			s, cust := apiJSON(t, g, "POST", "/v1/customers",
 				`{"name":"Ann Lee","identities":[{"kind":"phone","address":"+1 (415) 555-0199"}],"attributes":{"crm_id":"C-7"}}`)
 			if s != http.StatusCreated {
 				t.Fatalf("POST /v1/customers: %d %v", s, cust)
 			}
 			custID := cust["id"].(string)
-			s, body := apiCall(t, g, "POST", "/v1/conversations", `{"customer_id":"`+custID+`","channel":"whatsapp","text":"Your order shipped"}`)
+			s, body := apiJSON(t, g, "POST", "/v1/conversations", `{"customer_id":"`+custID+`","channel":"whatsapp","text":"Your order shipped"}`)
 			if s != http.StatusUnprocessableEntity || body["error"].(map[string]any)["code"] != "template_required" {
 				t.Fatalf("WhatsApp text to a customer who never wrote: %d %v", s, body)
 			}
-			s, conv := apiCall(t, g, "POST", "/v1/conversations", `{"customer_id":"`+custID+`","channel":"sms","text":"Your order shipped"}`)
+			s, conv := apiJSON(t, g, "POST", "/v1/conversations", `{"customer_id":"`+custID+`","channel":"sms","text":"Your order shipped"}`)
 			if s != http.StatusCreated || conv["customer_id"] != custID {
 				t.Fatalf("POST /v1/conversations: %d %v", s, conv)
 			}
@@ -89,11 +80,11 @@ func TestNewConversationBySendingANewMessageToAContact(t *testing.T) {
 			}
 
 			// Another customer who never wrote, on WhatsApp with a template.
-			s, cust2 := apiCall(t, g, "POST", "/v1/customers", `{"identities":[{"kind":"phone","address":"+16505551234"}]}`)
+			s, cust2 := apiJSON(t, g, "POST", "/v1/customers", `{"identities":[{"kind":"phone","address":"+16505551234"}]}`)
 			if s != http.StatusCreated {
 				t.Fatalf("POST /v1/customers: %d %v", s, cust2)
 			}
-			s, conv2 := apiCall(t, g, "POST", "/v1/conversations", `{"customer_id":"`+cust2["id"].(string)+`","channel":"whatsapp",`+
+			s, conv2 := apiJSON(t, g, "POST", "/v1/conversations", `{"customer_id":"`+cust2["id"].(string)+`","channel":"whatsapp",`+
 				`"template":{"name":"order_update","language":"en_US","components":[{"type":"body","parameters":[{"type":"text","text":"A-1"}]}]}}`)
 			if s != http.StatusCreated {
 				t.Fatalf("WhatsApp template: %d %v", s, conv2)
