@@ -166,6 +166,16 @@ type Config struct {
 	// kept under DataDir (GATEWAY_INSTANCE_ID).
 	InstanceID string
 
+	// Voice answers Twilio calls: they ring VoiceForwardTo (an E.164
+	// number or a sip: URI; empty: straight to voicemail) for
+	// VoiceRingSeconds (default 20), then the caller hears VoiceGreeting and
+	// may leave a voicemail of up to VoiceMaxRecording (default 120s)
+	// (GATEWAY_VOICE_FORWARD_TO, _RING_SECONDS, _GREETING, _MAX_RECORDING).
+	VoiceForwardTo    string
+	VoiceRingSeconds  int
+	VoiceGreeting     string
+	VoiceMaxRecording time.Duration
+
 	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on a
 	// listener of its own, never on the public port (GATEWAY_PPROF_ADDR).
 	PprofAddr string
@@ -207,7 +217,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	r := &reader{get: get}
 	var c Config
-	for _, section := range []func(*Config){r.server, r.kafkaAndStore, r.providers, r.conversations, r.chat, r.media, r.outbox} {
+	for _, section := range []func(*Config){r.server, r.kafkaAndStore, r.providers, r.conversations, r.chat, r.media, r.outbox, r.voice} {
 		section(&c)
 	}
 	if len(r.problems) > 0 {
@@ -578,6 +588,34 @@ func (r *reader) loopback(name, addr string) {
 		"so anyone who reaches it could send commands as any bot; use 127.0.0.1 or ::1, "+
 		"or a real cluster with ACLs in KAFKA_BROKERS", addr)
 }
+
+// DefaultVoiceGreeting is what a caller nobody answered hears before the tone.
+const DefaultVoiceGreeting = "Sorry, nobody can take your call right now. Please leave a message after the tone, or send us a text."
+
+// voice: where Twilio calls ring, for how long, and the voicemail.
+func (r *reader) voice(c *Config) {
+	c.VoiceForwardTo = r.str("GATEWAY_VOICE_FORWARD_TO", "")
+	if v := c.VoiceForwardTo; v != "" && !e164.MatchString(v) && !sipURI.MatchString(v) {
+		r.bad("GATEWAY_VOICE_FORWARD_TO", "%q is neither an E.164 number (+14155550100) nor a sip: URI (sip:desk@pbx.example.com)", v)
+	}
+	c.VoiceRingSeconds = r.num("GATEWAY_VOICE_RING_SECONDS", 20)
+	if c.VoiceRingSeconds < 5 || c.VoiceRingSeconds > 600 {
+		r.bad("GATEWAY_VOICE_RING_SECONDS", "must be between 5 and 600 (Twilio's <Dial> timeout)")
+	}
+	c.VoiceGreeting = r.str("GATEWAY_VOICE_GREETING", DefaultVoiceGreeting)
+	if len(c.VoiceGreeting) > 4096 {
+		r.bad("GATEWAY_VOICE_GREETING", "must be at most 4096 bytes (Twilio's <Say> limit)")
+	}
+	c.VoiceMaxRecording = r.dur("GATEWAY_VOICE_MAX_RECORDING", 120*time.Second)
+	if c.VoiceMaxRecording < time.Second || c.VoiceMaxRecording > 4*time.Hour || c.VoiceMaxRecording%time.Second != 0 {
+		r.bad("GATEWAY_VOICE_MAX_RECORDING", "must be whole seconds between 1s and 4h (Twilio transcribes recordings of up to 120s)")
+	}
+}
+
+var (
+	e164   = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	sipURI = regexp.MustCompile(`^sips?:([^\s@<>"]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?(;[^\s<>"]*)?$`)
+)
 
 func validInstanceID(s string) bool {
 	if len(s) > 64 {

@@ -359,3 +359,29 @@ func TestCoreURL(t *testing.T) {
 		}
 	}
 }
+
+// Calls ring the forward number for 20 seconds by default, then go to a
+// voicemail of up to 120 seconds; a bad value names its variable.
+func TestVoice(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VoiceForwardTo != "" || c.VoiceRingSeconds != 20 || c.VoiceMaxRecording != 120*time.Second || c.VoiceGreeting != DefaultVoiceGreeting {
+		t.Fatalf("defaults: %q %d %v %q", c.VoiceForwardTo, c.VoiceRingSeconds, c.VoiceMaxRecording, c.VoiceGreeting)
+	}
+	for _, to := range []string{"+14155550100", "sip:desk@pbx.example.com", "sips:pbx.example.com:5061;transport=tls"} {
+		c, err := Load(env(map[string]string{"GATEWAY_VOICE_FORWARD_TO": to, "GATEWAY_VOICE_RING_SECONDS": "30",
+			"GATEWAY_VOICE_MAX_RECORDING": "1m", "GATEWAY_VOICE_GREETING": "Leave a message"}))
+		if err != nil || c.VoiceForwardTo != to || c.VoiceRingSeconds != 30 || c.VoiceMaxRecording != time.Minute || c.VoiceGreeting != "Leave a message" {
+			t.Errorf("%s: %+v %v", to, c.VoiceForwardTo, err)
+		}
+	}
+	_, err = Load(env(map[string]string{"GATEWAY_VOICE_FORWARD_TO": "4155550100", "GATEWAY_VOICE_RING_SECONDS": "2",
+		"GATEWAY_VOICE_MAX_RECORDING": "1.5s", "GATEWAY_VOICE_GREETING": strings.Repeat("a", 5000)}))
+	for _, name := range []string{"GATEWAY_VOICE_FORWARD_TO", "GATEWAY_VOICE_RING_SECONDS", "GATEWAY_VOICE_MAX_RECORDING", "GATEWAY_VOICE_GREETING"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}

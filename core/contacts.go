@@ -56,7 +56,7 @@ type ContactTx interface {
 
 // contactChannels are the channels the inactivity sweep looks at.
 var contactChannels = []string{normalize.ChannelSMS, normalize.ChannelMMS, normalize.ChannelWhatsApp,
-	normalize.ChannelMessenger, normalize.ChannelInstagram, normalize.ChannelEmail, normalize.ChannelChat}
+	normalize.ChannelMessenger, normalize.ChannelInstagram, normalize.ChannelEmail, normalize.ChannelChat, normalize.ChannelVoice}
 
 // ContactTimeoutFor returns how long a contact on channel stays open
 // without a message (0: it never ends by inactivity).

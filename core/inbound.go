@@ -14,7 +14,8 @@ const (
 	ResultReopened  = "reopened"  // a recently closed conversation was reopened
 	ResultDuplicate = "duplicate" // already stored: dropped
 	ResultStatus    = "status"    // a delivery status was applied
-	ResultIgnored   = "ignored"   // nothing to do (status for an unknown message)
+	ResultIgnored   = "ignored"   // nothing to do (status or update for an unknown message)
+	ResultUpdated   = "updated"   // a stored message was changed (a call's outcome, recording, transcription)
 )
 
 // Inbound is one decoded record of inbound.v1.
@@ -22,10 +23,27 @@ type Inbound struct {
 	Event   normalize.Event
 	Message *normalize.Message // message.received
 	Status  *normalize.Status  // message.status
+	Update  *normalize.Update  // message.updated
+}
+
+// Files returns the message whose pending attachments are copied into the
+// media store before the record is applied: the message itself, or for an
+// update one that shares the update's attachments (so copying it fills
+// them), named by the event's id so a retried batch copies to the same key.
+// Nil when there is nothing to copy.
+func (in *Inbound) Files() *normalize.Message {
+	switch {
+	case in.Message != nil:
+		return in.Message
+	case in.Update != nil && len(in.Update.Attachments) > 0:
+		return &normalize.Message{MessageID: in.Event.ID, Provider: in.Update.Provider, ReceivedAt: in.Update.At,
+			Attachments: in.Update.Attachments}
+	}
+	return nil
 }
 
 // DecodeInbound decodes one record value of inbound.v1: a message.received
-// or message.status CloudEvent. An error wraps normalize.ErrEvent or the
+// message.status or message.updated CloudEvent. An error wraps normalize.ErrEvent or the
 // codec's error; such a record can never be applied.
 func DecodeInbound(b []byte) (Inbound, error) {
 	ev, err := normalize.DecodeEvent(b)
@@ -46,6 +64,12 @@ func DecodeInbound(b []byte) (Inbound, error) {
 			return Inbound{}, err
 		}
 		in.Status = &s
+	case normalize.TypeMessageUpdated:
+		u, err := ev.DecodeUpdate()
+		if err != nil {
+			return Inbound{}, err
+		}
+		in.Update = &u
 	default:
 		return Inbound{}, fmt.Errorf("%w: unknown type %q", normalize.ErrEvent, ev.Type)
 	}
@@ -71,8 +95,10 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 				results[i], err = s.receive(ctx, tx, st, *in.Message)
 			case in.Status != nil:
 				results[i], err = s.applyStatus(ctx, tx, *in.Status)
+			case in.Update != nil:
+				results[i], err = s.applyUpdate(ctx, tx, st, *in.Update)
 			default:
-				err = Errorf(EINVALID, "event %s has no message or status", in.Event.ID)
+				err = Errorf(EINVALID, "event %s has no message, status or update", in.Event.ID)
 			}
 			if err != nil {
 				return fmt.Errorf("core: %s %s: %w", in.Event.Type, in.Event.ID, err)
@@ -329,7 +355,9 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	conv.LastActivityAt = now
 	conv.UpdatedAt = now
 	if fromCustomer {
-		conv.Unreplied++
+		if m.AwaitsReply() {
+			conv.Unreplied++
+		}
 		conv.Channel, conv.ContactAddress, conv.BusinessAddress = m.Channel, contact.Address, m.To.Address
 		at := m.ReceivedAt
 		if at.IsZero() {

@@ -210,6 +210,11 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if channel == "" {
 		return Outbound{}, Errorf(EUNPROCESSABLE, "the customer has not written yet: name the channel")
 	}
+	// A call is answered by SMS, from the number the customer called.
+	answersCall := channel == normalize.ChannelVoice
+	if answersCall {
+		channel = normalize.ChannelSMS
+	}
 	limit, known := maxText[channel]
 	if !known {
 		return Outbound{}, Errorf(EINVALID, "unknown channel %q", channel)
@@ -218,7 +223,7 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		return Outbound{}, Errorf(EUNPROCESSABLE, "text is %d characters; %s allows %d", n, channel, limit)
 	}
 	ob := Outbound{Channel: channel, Text: r.Text, Attachments: r.Attachments, Template: r.Template, Tag: r.Tag, HTML: r.HTML}
-	last, wrote, err := tx.LastInbound(ctx, c.ID, channel)
+	last, wrote, err := s.lastInbound(ctx, tx, c.ID, channel, answersCall)
 	if err != nil {
 		return Outbound{}, err
 	}
@@ -279,6 +284,24 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		}
 	}
 	return ob, nil
+}
+
+// lastInbound returns the customer's last message in a conversation that a
+// reply on channel answers: for a call (answersCall) the last call, else the
+// last message on channel; an SMS to a customer who only called answers
+// their last call.
+func (s *Service) lastInbound(ctx context.Context, tx Tx, conversationID, channel string, answersCall bool) (StoredMessage, bool, error) {
+	if !answersCall {
+		last, ok, err := tx.LastInbound(ctx, conversationID, channel)
+		if ok || err != nil || channel != normalize.ChannelSMS {
+			return last, ok, err
+		}
+	}
+	last, ok, err := tx.LastInbound(ctx, conversationID, normalize.ChannelVoice)
+	if ok && last.Message.Provider != "twilio" {
+		ok = false // only Twilio's numbers are known to take SMS
+	}
+	return last, ok, err
 }
 
 func replySubject(s string) string {

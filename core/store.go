@@ -183,6 +183,9 @@ type MessageTx interface {
 	MessageByProviderID(ctx context.Context, provider, providerMessageID string) (StoredMessage, bool, error)
 	// MessageByID returns one message.
 	MessageByID(ctx context.Context, id string) (StoredMessage, bool, error)
+	// UpdateMessage replaces the normalized message (text, attachments,
+	// call) of a stored message.
+	UpdateMessage(ctx context.Context, id string, m normalize.Message) error
 	// InsertMessage stores a message or note; false if (provider,
 	// provider_message_id) is already stored.
 	InsertMessage(ctx context.Context, m StoredMessage) (bool, error)

@@ -54,7 +54,7 @@ func CanonicalEmail(s string) (addr, name string, err error) {
 // KindOf returns the address kind a channel uses for its contacts.
 func KindOf(channel string) string {
 	switch channel {
-	case ChannelSMS, ChannelMMS, ChannelWhatsApp:
+	case ChannelSMS, ChannelMMS, ChannelWhatsApp, ChannelVoice:
 		return KindPhone
 	case ChannelEmail:
 		return KindEmail

@@ -15,6 +15,10 @@ const ContentType = "application/cloudevents+json"
 const (
 	TypeMessageReceived = "message.received"
 	TypeMessageStatus   = "message.status"
+	// TypeMessageUpdated is, on inbound.v1, a provider's change to a
+	// message already received (normalize.Update) and, on events.v1, the
+	// changed message, whole.
+	TypeMessageUpdated = "message.updated"
 )
 
 // Event types on events.v1 (message.received is shared with inbound.v1).
@@ -213,6 +217,18 @@ func (e Event) DecodeStatus() (Status, error) {
 		return Status{}, fmt.Errorf("%w: provider, provider_message_id and status are required", ErrEvent)
 	}
 	return s, nil
+}
+
+// DecodeUpdate returns the update of a message.updated event on inbound.v1.
+func (e Event) DecodeUpdate() (Update, error) {
+	var u Update
+	if err := json.Unmarshal(e.Data, &u); err != nil {
+		return Update{}, fmt.Errorf("%w: update data: %v", ErrEvent, err)
+	}
+	if u.Provider == "" || u.ProviderMessageID == "" {
+		return Update{}, fmt.Errorf("%w: provider and provider_message_id are required", ErrEvent)
+	}
+	return u, nil
 }
 
 // InboundKey is the Kafka key of an inbound.v1 record: channel:address of the contact.

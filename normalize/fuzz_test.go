@@ -54,6 +54,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range []string{
 		`{"specversion":"1.0","id":"1","source":"/s","type":"message.status","time":"2026-11-02T09:00:00+02:00","datacontenttype":"application/json","data":{"provider":"twilio","provider_message_id":"SM1","status":"sent","at":"2026-11-02T09:00:00Z"}}`,
 		`{"specversion":"1.0","id":"1","source":"/s","type":"message.received","data":{"message_id":"m","channel":"sms","provider":"p","from":{"kind":"phone","address":"+1"},"extra":{"n":1e400}}}`,
+		`{"specversion":"1.0","id":"1","source":"/s","type":"message.updated","data":{"provider":"twilio","provider_message_id":"CA1","channel":"voice","contact":{"kind":"phone","address":"+1"},"call":{"status":"voicemail","direction":"inbound","duration_seconds":3},"text":"hi","at":"2026-11-02T09:00:00Z"}}`,
 		`{"specversion":"0.3","id":"1","source":"/s","type":"t","data":1}`, `{"specversion":"1.0","id":"1","source":"/s","type":"t","data":null}`,
 		`{"specversion":"1.0","id":"1","source":"/s","type":"t","data":"x"} trailing`, `null`, `[]`, ``,
 	} {
@@ -95,6 +96,13 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 		} else if !errors.Is(err, ErrEvent) {
 			t.Fatalf("message error %v does not wrap ErrEvent", err)
+		}
+		if u, err := ev.DecodeUpdate(); err == nil {
+			if u.Provider == "" || u.ProviderMessageID == "" {
+				t.Fatalf("accepted update %+v", u)
+			}
+		} else if !errors.Is(err, ErrEvent) {
+			t.Fatalf("update error %v does not wrap ErrEvent", err)
 		}
 		if s, err := ev.DecodeStatus(); err == nil {
 			if s.Provider == "" || s.ProviderMessageID == "" || s.Status == "" {

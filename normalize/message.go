@@ -20,6 +20,9 @@ const (
 	ChannelInstagram = "instagram"
 	ChannelEmail     = "email"
 	ChannelChat      = "chat"
+	// ChannelVoice carries phone calls: one message per call (Kind
+	// MessageKindCall), replied to by SMS from the number that was called.
+	ChannelVoice = "voice"
 )
 
 // Address kinds. SMS, MMS and WhatsApp share KindPhone so that one customer's
@@ -32,6 +35,46 @@ const (
 	KindChat      = "chat"      // web chat visitor id
 	KindWhatsApp  = "whatsapp"  // WhatsApp business-scoped user id without a phone number
 )
+
+// Message kinds (Message.Kind): what a message is besides text. Empty is an
+// ordinary message.
+const (
+	// MessageKindCall is a phone call; Message.Call says how it went.
+	MessageKindCall = "call"
+)
+
+// Call states (Call.Status), in the order a call can reach them: it rings;
+// nobody answers (missed) or someone does (answered); the caller leaves a
+// voicemail. A missed call and a voicemail wait for a reply; an answered
+// call does not.
+const (
+	CallRinging   = "ringing"
+	CallMissed    = "missed"
+	CallAnswered  = "answered"
+	CallVoicemail = "voicemail"
+)
+
+var callRank = map[string]int{CallRinging: 0, CallMissed: 1, CallAnswered: 2, CallVoicemail: 3}
+
+// CallAdvances reports whether a call may move from one state to another:
+// only forward (ringing → missed → answered → voicemail), so a late or
+// repeated callback never undoes what a later one said. Unknown states
+// never advance.
+func CallAdvances(from, to string) bool {
+	f, ok1 := callRank[from]
+	t, ok2 := callRank[to]
+	return ok1 && ok2 && t > f
+}
+
+// Call is what a call message says of the call.
+type Call struct {
+	// Status is ringing, missed, answered or voicemail.
+	Status string `json:"status"`
+	// Direction is inbound (the customer called) or outbound.
+	Direction string `json:"direction"`
+	// DurationSeconds is how long the call lasted, once known (0 before).
+	DurationSeconds int `json:"duration_seconds"`
+}
 
 // Directions of a message.
 const (
@@ -94,6 +137,75 @@ type Message struct {
 	// Extra holds channel specifics that have no common field (location,
 	// interactive replies, postbacks, referrals, reactions).
 	Extra map[string]any `json:"extra,omitempty"`
+	// Kind says what the message is when it is not plain text
+	// (MessageKindCall); empty for an ordinary message.
+	Kind string `json:"kind,omitempty"`
+	// Call is set on a call message (Kind MessageKindCall).
+	Call *Call `json:"call,omitempty"`
+}
+
+// AwaitsReply reports whether an inbound message asks for an answer: every
+// message does, except a call that was answered or is still ringing.
+func (m *Message) AwaitsReply() bool {
+	if m.Kind != MessageKindCall {
+		return true
+	}
+	return m.Call != nil && (m.Call.Status == CallMissed || m.Call.Status == CallVoicemail)
+}
+
+// Update changes a message the gateway already has, named by its
+// provider's id: a call's outcome and duration, its recording, its
+// transcription. Fields left empty change nothing.
+type Update struct {
+	Provider          string `json:"provider"`
+	ProviderMessageID string `json:"provider_message_id"`
+	// Channel and Contact are the message's channel and customer: the
+	// update's Kafka key, which keeps it behind the message it changes.
+	Channel string `json:"channel"`
+	Contact Party  `json:"contact"`
+	// Call carries a new call state (only a forward move applies) and,
+	// when not 0, the call's duration.
+	Call *Call `json:"call,omitempty"`
+	// Text replaces the message's text (a voicemail's transcription).
+	Text string `json:"text,omitempty"`
+	// Attachments are added to the message's, unless one with the same
+	// ProviderRef is there already (a voicemail's recording).
+	Attachments []Attachment `json:"attachments,omitempty"`
+	At          time.Time    `json:"at"`
+}
+
+// Apply changes m by u and reports whether anything changed.
+func (u *Update) Apply(m *Message) bool {
+	changed := false
+	if c := u.Call; c != nil {
+		if m.Call == nil {
+			m.Call = &Call{Status: CallRinging, Direction: c.Direction}
+		}
+		if CallAdvances(m.Call.Status, c.Status) {
+			m.Call.Status, changed = c.Status, true
+		}
+		if c.DurationSeconds > 0 && c.DurationSeconds != m.Call.DurationSeconds {
+			m.Call.DurationSeconds, changed = c.DurationSeconds, true
+		}
+	}
+	if u.Text != "" && u.Text != m.Text {
+		m.Text, changed = u.Text, true
+	}
+	for _, a := range u.Attachments {
+		if !hasAttachment(m.Attachments, a.ProviderRef) {
+			m.Attachments, changed = append(m.Attachments, a), true
+		}
+	}
+	return changed
+}
+
+func hasAttachment(as []Attachment, ref string) bool {
+	for _, a := range as {
+		if ref != "" && a.ProviderRef == ref {
+			return true
+		}
+	}
+	return false
 }
 
 // Contact is the customer's side of a message: From when inbound, To when outbound.

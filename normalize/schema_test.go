@@ -16,7 +16,8 @@ func TestSchemasLoad(t *testing.T) {
 	for _, typ := range []string{TypeCustomerCreated, TypeCustomerMerged, TypeCustomerErased, TypeConversationCreated,
 		TypeConversationReopened, TypeConversationAssigned, TypeConversationStatusChanged, TypeConversationClosed,
 		TypeConversationDeleted, TypeConversationTopicsChanged, TypeConversationVisibilityChanged, TypeMessageReceived, TypeMessageQueued, TypeMessageSent, TypeMessageDelivered,
-		TypeMessageRead, TypeMessageFailed, TypeNoteAdded, "inbound/" + TypeMessageReceived, "inbound/" + TypeMessageStatus} {
+		TypeMessageRead, TypeMessageFailed, TypeNoteAdded, "inbound/" + TypeMessageReceived, "inbound/" + TypeMessageStatus,
+		TypeMessageUpdated, "inbound/" + TypeMessageUpdated} {
 		if !have[typ] {
 			t.Errorf("no schema for %s", typ)
 		}

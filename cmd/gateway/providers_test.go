@@ -46,6 +46,8 @@ func TestConnectorsUnconfigured(t *testing.T) {
 		}
 	}
 	want := []string{"twilio_messaging /webhooks/twilio/messaging", "twilio_status /webhooks/twilio/status",
+		"twilio_voice /webhooks/twilio/voice", "twilio_voice_status /webhooks/twilio/voice/status",
+		"twilio_voice_recording /webhooks/twilio/voice/recording", "twilio_voice_transcription /webhooks/twilio/voice/transcription",
 		"meta_whatsapp /webhooks/whatsapp", "meta_messenger /webhooks/messenger",
 		"sendgrid_inbound /webhooks/sendgrid/inbound", "sendgrid_events /webhooks/sendgrid/events"}
 	if !slices.Equal(routes, want) {

@@ -251,6 +251,15 @@ func CheckEvent(t testing.TB, ev webhook.Event) any {
 			t.Fatalf("decode own status: %v\n%s", err, raw)
 		}
 		typed = s
+	case normalize.TypeMessageUpdated:
+		u, err := back.DecodeUpdate()
+		if err != nil {
+			t.Fatalf("decode own update: %v\n%s", err, raw)
+		}
+		if want := normalize.InboundKey(u.Channel, u.Contact.Address); ev.Key != want {
+			t.Fatalf("key %q, want %q", ev.Key, want)
+		}
+		typed = u
 	default:
 		t.Fatalf("event type %q", back.Type)
 	}

@@ -46,9 +46,43 @@ type Twilio struct {
 	AccountSID string
 	AuthToken  string
 
-	mu       sync.Mutex
-	byToken  map[string][]byte
-	messages []TwilioMessage
+	mu         sync.Mutex
+	byToken    map[string][]byte
+	messages   []TwilioMessage
+	recordings map[string][]byte
+}
+
+var twilioRecording = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Recordings/(RE[0-9a-zA-Z]+)\.mp3$`)
+
+// AddRecording keeps an MP3 recording and returns its RecordingUrl (without
+// an extension, as Twilio sends it). GET RecordingUrl.mp3 serves it, with the
+// account's basic auth only (401 otherwise, 404 for another account or sid).
+func (tw *Twilio) AddRecording(sid string, mp3 []byte) string {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	if tw.recordings == nil {
+		tw.recordings = map[string][]byte{}
+	}
+	tw.recordings[sid] = mp3
+	return tw.URL + "/2010-04-01/Accounts/" + tw.AccountSID + "/Recordings/" + sid
+}
+
+// recording serves a GET of a kept recording.
+func (tw *Twilio) recording(w http.ResponseWriter, r *http.Request, m []string) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != tw.AccountSID || pass != tw.AuthToken {
+		tw.fail(w, twilioErr{401, 20003, "Authenticate"})
+		return
+	}
+	tw.mu.Lock()
+	mp3, found := tw.recordings[m[2]]
+	tw.mu.Unlock()
+	if r.Method != http.MethodGet || m[1] != tw.AccountSID || !found {
+		tw.fail(w, twilioErr{404, 20404, "The requested resource " + r.URL.Path + " was not found"})
+		return
+	}
+	w.Header().Set("Content-Type", "audio/mpeg")
+	w.Write(mp3)
 }
 
 // TwilioMessage is a message the Twilio fake accepted.
@@ -169,6 +203,10 @@ func (tw *Twilio) check(r *http.Request, f url.Values) (twilioErr, bool) {
 }
 
 func (tw *Twilio) handle(w http.ResponseWriter, r *http.Request, req *Request) bool {
+	if m := twilioRecording.FindStringSubmatch(r.URL.Path); m != nil {
+		tw.recording(w, r, m)
+		return false // a download, not a send
+	}
 	if e, ok := tw.check(r, req.Form); !ok {
 		return tw.fail(w, e)
 	}

@@ -136,3 +136,9 @@ func StatusEvent(source string, s normalize.Status) (Event, error) {
 	}
 	return NewEvent(source, normalize.TypeMessageStatus, key, s.At, s)
 }
+
+// UpdateEvent builds the message.updated event of a change to a message
+// already received, keyed like that message (channel:address of its contact).
+func UpdateEvent(source string, u normalize.Update) (Event, error) {
+	return NewEvent(source, normalize.TypeMessageUpdated, normalize.InboundKey(u.Channel, u.Contact.Address), u.At, u)
+}

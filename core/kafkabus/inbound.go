@@ -18,7 +18,8 @@ import (
 type InboundHandler interface {
 	// HandleInbound applies a batch in one transaction.
 	HandleInbound(ctx context.Context, batch []core.Inbound) ([]string, error)
-	// CopyMedia copies a message's pending attachments before it is applied.
+	// CopyMedia copies the pending attachments of a message (or of an
+	// update, see core.Inbound.Files) before it is applied.
 	CopyMedia(ctx context.Context, m *normalize.Message) error
 }
 
@@ -95,9 +96,9 @@ func (c *InboundConsumer) handle(ctx context.Context, batch []kafka.Message) err
 			}
 			continue
 		}
-		if in.Message != nil {
+		if m := in.Files(); m != nil {
 			// The provider got its answer long ago.
-			if err := c.svc.CopyMedia(ctx, in.Message); err != nil {
+			if err := c.svc.CopyMedia(ctx, m); err != nil {
 				return err
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
 )
 
 type tx struct {
@@ -247,6 +248,21 @@ func scanMessage(r scanner) (core.StoredMessage, error) {
 	m.Text = m.Message.Text
 	m.CreatedAt = fromMicros(created)
 	return m, nil
+}
+
+func (t *tx) UpdateMessage(ctx context.Context, id string, m normalize.Message) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("sqlstore: encode message: %w", err)
+	}
+	res, err := t.exec(ctx, `UPDATE messages SET body = ? WHERE id = ?`, string(body), id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update message: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return core.Errorf(core.ENOTFOUND, "message %s not found", id)
+	}
+	return nil
 }
 
 func (t *tx) InsertMessage(ctx context.Context, m core.StoredMessage) (bool, error) {
