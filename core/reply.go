@@ -139,14 +139,14 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		ClientRef: r.ClientRef, Payload: payload, CreatedAt: now}); err != nil {
 		return out, err
 	}
-	// A reply answers everything the customer wrote so far.
-	c.Unreplied = 0
 	c.MessageCount++
 	c.LastActivityAt, c.UpdatedAt = now, now
-	if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
-		d := now.Sub(*c.FirstInboundAt).Seconds()
-		c.FirstResponseSeconds = &d
-		s.metrics.FirstResponse(d)
+	if by.human() {
+		s.answered(c, now)
+		// The writer has read what they answered.
+		if err := tx.MarkRead(ctx, c.ID, by.agentName(), now); err != nil {
+			return out, err
+		}
 	}
 	if err := tx.UpdateConversation(ctx, *c); err != nil {
 		return out, err
@@ -156,6 +156,19 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		return out, err
 	}
 	return out, s.noteContact(ctx, tx, nil, c, ob.Channel, string(by))
+}
+
+// answered records a human reply at t: it answers everything the customer
+// wrote so far, and the first one sets the first response time. Replies by
+// bots and auto-responders do neither (Converso: those messages still need
+// a human's follow-up).
+func (s *Service) answered(c *Conversation, t time.Time) {
+	c.Unreplied = 0
+	if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
+		d := max(t.Sub(*c.FirstInboundAt).Seconds(), 0)
+		c.FirstResponseSeconds = &d
+		s.metrics.FirstResponse(d)
+	}
 }
 
 // replyAttachments checks the attachments of an operator's reply. The

@@ -16,12 +16,13 @@ const (
 	CommandNoteAdd               = "note.add"
 	CommandMessageSend           = "message.send"
 	CommandCustomerMerge         = "customer.merge"
+	CommandConversationHandover  = "conversation.handover"
 )
 
 // CommandTypes lists every command type of gateway.commands.v1.
 var CommandTypes = []string{
 	CommandConversationOpen, CommandConversationAssign, CommandConversationUnassign, CommandConversationSetStatus,
-	CommandConversationSetTopics, CommandNoteAdd, CommandMessageSend, CommandCustomerMerge,
+	CommandConversationSetTopics, CommandNoteAdd, CommandMessageSend, CommandCustomerMerge, CommandConversationHandover,
 }
 
 // TypeCommandFailed is emitted on events.v1 for a command of

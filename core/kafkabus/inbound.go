@@ -95,6 +95,9 @@ func (c *InboundConsumer) handle(ctx context.Context, batch []kafka.Message) err
 			}
 			continue
 		}
+		// The record's timestamp is when the ingest handed the accepted
+		// webhook to Kafka: the gateway's receipt time.
+		in.ReceivedAt = m.Time
 		if in.Message != nil {
 			// The provider got its answer long ago.
 			if err := c.svc.CopyMedia(ctx, in.Message); err != nil {

@@ -209,7 +209,7 @@ func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stat
 	var frAvg, resAvg sql.NullFloat64
 	err = t.row(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN status <> 'closed' AND assignee = '' THEN 1 ELSE 0 END), 0),
-		SUM(CASE WHEN status <> 'closed' THEN unreplied ELSE 0 END),
+		SUM(CASE WHEN status <> 'closed' AND handler = 'human' THEN unreplied ELSE 0 END),
 		AVG(first_response_seconds), AVG(resolution_seconds),
 		COALESCE(SUM(CASE WHEN first_response_seconds IS NOT NULL THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN resolution_seconds IS NOT NULL THEN 1 ELSE 0 END), 0)
