@@ -181,8 +181,8 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 	})
 }
 
-// applyPresets gives a new conversation its customer's preset visibility,
-// assignees and inbox.
+// applyPresets gives a conversation that starts, or reopens without an
+// assignee, its customer's preset visibility, assignees and inbox.
 func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) error {
 	p, ok, err := tx.CustomerPresets(ctx, c.CustomerID)
 	if err != nil || !ok {

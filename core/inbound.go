@@ -345,7 +345,9 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, customerID, channe
 		}
 		if ok && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
 			tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
-			err = s.transition(ctx, tx, &last, wakeStatus(last), "customer_message", "customer")
+			if err = s.transition(ctx, tx, &last, wakeStatus(last), "customer_message", "customer"); err == nil && last.Assignee == "" {
+				err = s.applyPresets(ctx, tx, &last)
+			}
 			return last, ResultReopened, err
 		}
 	}

@@ -228,7 +228,7 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		return Outbound{}, Errorf(EUNPROCESSABLE, "text is %d characters; %s allows %d", n, channel, limit)
 	}
 	ob := Outbound{Channel: channel, Text: r.Text, Attachments: r.Attachments, Template: r.Template, Tag: r.Tag, HTML: r.HTML}
-	last, wrote, err := tx.LastInbound(ctx, c.ID, channel)
+	last, wrote, err := s.lastInbound(ctx, tx, c, channel)
 	if err != nil {
 		return Outbound{}, err
 	}
@@ -287,6 +287,26 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		}
 	}
 	return ob, nil
+}
+
+// lastInbound returns the customer's message a reply on channel answers:
+// their last one in the conversation; on a 24-hour-window channel, their
+// last one from that address in any conversation if it is later (the window
+// is the provider's, whichever conversation the message joined), or their
+// last one on the channel anywhere when they never wrote on it here.
+func (s *Service) lastInbound(ctx context.Context, tx Tx, c *Conversation, channel string) (StoredMessage, bool, error) {
+	last, wrote, err := tx.LastInbound(ctx, c.ID, channel)
+	if err != nil || !windowChannels[channel] {
+		return last, wrote, err
+	}
+	latest, ok, err := tx.CustomerLastInbound(ctx, c.CustomerID, channel)
+	if err != nil || !ok {
+		return last, wrote, err
+	}
+	if !wrote || (latest.Message.From.Address == last.Message.From.Address && latest.CreatedAt.After(last.CreatedAt)) {
+		return latest, true, nil
+	}
+	return last, true, nil
 }
 
 func replySubject(s string) string {

@@ -3,6 +3,7 @@ package core_test
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,6 +219,63 @@ func TestResolutionTimeCountsFromTheReopenOncePerClose(t *testing.T) {
 		}
 		if st := e.stats(); st.ResolutionSecondsAvg == nil || *st.ResolutionSecondsAvg != 1800 || st.Resolved != 1 {
 			t.Fatalf("figures: resolution avg %v, resolved %d", st.ResolutionSecondsAvg, st.Resolved)
+		}
+	})
+}
+
+// The 24-hour window is the customer's last message on that channel from
+// that address, whichever conversation it joined: a proactive WhatsApp
+// message right after a close goes (from the number the customer wrote to);
+// a day later only a template would.
+func TestWhatsAppWindowCountsTheLastMessageOfAnyConversation(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		wa := whatsapp("+14155550101", "thanks, that's all")
+		wa.ReceivedAt = e.clock.Now()
+		e.receive(wa)
+		first := e.conversationOf("+14155550101")
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, first.ID, core.StatusClosed, "", core.AdminActor("ops")))
+		e.clock.Advance(time.Hour)
+		conv, msg, err := e.svc.OpenConversation(ctx, first.CustomerID, normalize.ChannelWhatsApp,
+			&core.ReplyRequest{Text: "One more thing about your order"}, core.AgentActor("ann"))
+		if err != nil {
+			t.Fatalf("proactive WhatsApp message an hour after the customer wrote: %v", err)
+		}
+		if msg.Message.To.Address != "+14155550101" || msg.Message.From.Address != "+15558675310" {
+			t.Fatalf("routed from %s to %s", msg.Message.From.Address, msg.Message.To.Address)
+		}
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
+		e.clock.Advance(24 * time.Hour)
+		_, _, err = e.svc.OpenConversation(ctx, first.CustomerID, normalize.ChannelWhatsApp, &core.ReplyRequest{Text: "hello?"}, core.AgentActor("ann"))
+		if core.ErrorCode(err) != core.EUNPROCESSABLE || !strings.Contains(err.Error(), "window") {
+			t.Fatalf("a day later: %v, want the closed window", err)
+		}
+	})
+}
+
+// Seed (Converso): "It's also possible to pre-define the visibility and
+// assignment of a particular contact's conversations." Presets apply
+// whenever a conversation starts or reopens without an assignee.
+func TestPresetsApplyWhenAConversationReopensWithoutAnAssignee(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		e.receive(sms("+14155550101", "hello"))
+		conv := e.conversationOf("+14155550101")
+		must[core.Presets](t)(e.svc.SetPresets(ctx, conv.CustomerID, core.Presets{Assignees: []string{"ann"}, Inbox: "vip"}))
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
+		if r := e.receive(sms("+14155550101", "back again")); r[0] != core.ResultReopened {
+			t.Fatalf("result %v, want reopened", r)
+		}
+		got := e.conversationOf("+14155550101")
+		if got.ID != conv.ID || got.Assignee != "ann" || got.Inbox != "vip" || got.Status != core.StatusOpen {
+			t.Fatalf("reopened by the customer: assignee %q inbox %q status %s", got.Assignee, got.Inbox, got.Status)
+		}
+		// Reopened by an operator, with nobody assigned.
+		must[core.Conversation](t)(e.svc.Unassign(ctx, conv.ID, core.AdminActor("ops")))
+		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
+		got = must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusOpen, "", core.AdminActor("ops")))
+		if got.Assignee != "ann" || got.Status != core.StatusOpen {
+			t.Fatalf("reopened by an operator: assignee %q status %s", got.Assignee, got.Status)
 		}
 	})
 }

@@ -179,7 +179,7 @@ func scenario() []step {
 		{name: "merged customer is gone", method: "GET", path: "/v1/customers/{custB}", token: ag, status: 404, code: "not_found"},
 		{name: "merged conversation is closed", method: "GET", path: "/v1/conversations/{convB}", token: ag, status: 200,
 			check: all(wantField("status", "closed"), wantField("close_reason", "merged"), wantField("customer_id", "{custA}"))},
-		{name: "stats", method: "GET", path: "/v1/stats?agent=ann", token: ag, status: 200,
+		{name: "stats", method: "GET", path: "/v1/stats?agent=ann", token: ag, hdr: ann, status: 200,
 			check: func(t *testing.T, r resp) {
 				var st core.Stats
 				_ = json.Unmarshal(r.body, &st)
