@@ -102,6 +102,10 @@ type Config struct {
 	// WaitingWhenEnded moves a conversation to waiting once all its contacts
 	// have ended and nothing waits for a reply (GATEWAY_WAITING_WHEN_ENDED).
 	WaitingWhenEnded bool
+	// DefaultHandler is who handles each new conversation
+	// (GATEWAY_DEFAULT_HANDLER): "human" (default) or "bot:<name>", an AI
+	// agent answering every new message.
+	DefaultHandler string
 
 	// Limits against hostile input.
 	// SendGridEventMaxAge: how far the signed timestamp of an Event Webhook
@@ -452,6 +456,9 @@ func (r *reader) providers(c *Config) {
 	}
 }
 
+// handlerPattern is what a conversation's handler may be.
+var handlerPattern = regexp.MustCompile(`^(human|bot:[A-Za-z0-9._-]{1,64})$`)
+
 // conversations: reopen windows, auto-close, send rates, operator tokens
 // and assignment.
 func (r *reader) conversations(c *Config) {
@@ -464,6 +471,10 @@ func (r *reader) conversations(c *Config) {
 		c.ContactTimeoutByChannel[ch] = def
 	}
 	c.WaitingWhenEnded = r.boolean("GATEWAY_WAITING_WHEN_ENDED", false)
+	c.DefaultHandler = r.str("GATEWAY_DEFAULT_HANDLER", "human")
+	if !handlerPattern.MatchString(c.DefaultHandler) {
+		r.bad("GATEWAY_DEFAULT_HANDLER", "must be human or bot:<name> (a name of at most 64 letters, digits, '-', '_' or '.')")
+	}
 	c.OutboxRates = map[string]float64{}
 	for _, ch := range Channels {
 		name := "GATEWAY_REOPEN_WINDOW_" + strings.ToUpper(ch)

@@ -385,3 +385,20 @@ func TestVoice(t *testing.T) {
 		}
 	}
 }
+
+// GATEWAY_DEFAULT_HANDLER is human by default, may name a bot, and anything
+// else is refused naming the variable.
+func TestDefaultHandler(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.DefaultHandler != "human" {
+		t.Fatalf("default: %q %v", c.DefaultHandler, err)
+	}
+	if c, err = Load(env(map[string]string{"GATEWAY_DEFAULT_HANDLER": "bot:triage-ai"})); err != nil || c.DefaultHandler != "bot:triage-ai" {
+		t.Fatalf("a bot: %q %v", c.DefaultHandler, err)
+	}
+	for _, bad := range []string{"bot", "bot:", "agent:ann", "bot:two words", "bot:" + strings.Repeat("x", 65)} {
+		if _, err := Load(env(map[string]string{"GATEWAY_DEFAULT_HANDLER": bad})); err == nil || !strings.Contains(err.Error(), "GATEWAY_DEFAULT_HANDLER") {
+			t.Errorf("%q: %v, want an error naming GATEWAY_DEFAULT_HANDLER", bad, err)
+		}
+	}
+}

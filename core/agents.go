@@ -30,6 +30,14 @@ func (a Actor) kind() string {
 	return k
 }
 
+// human reports whether an actor is a person answering customers: an
+// agent or an admin. Bots, automatic rules and downstream systems without
+// a human actor are not.
+func (a Actor) human() bool {
+	k := a.kind()
+	return k == ActorAgent || k == ActorAdmin
+}
+
 // mayClose reports whether an actor may close a conversation (Converso:
 // "Conversations can be closed by the assigned-to agent, or an admin"): an
 // assignee, an admin, a bot or an automatic rule.
@@ -176,8 +184,8 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 	})
 }
 
-// applyPresets gives a new conversation its customer's preset visibility,
-// assignees and inbox.
+// applyPresets gives a conversation that starts, or reopens without an
+// assignee, its customer's preset visibility, assignees and inbox.
 func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) error {
 	p, ok, err := tx.CustomerPresets(ctx, c.CustomerID)
 	if err != nil || !ok {

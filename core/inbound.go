@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/opengateway/gateway/normalize"
 )
@@ -24,6 +25,12 @@ type Inbound struct {
 	Message *normalize.Message // message.received
 	Status  *normalize.Status  // message.status
 	Update  *normalize.Update  // message.updated
+	// ReceivedAt is when the gateway accepted the webhook (the inbound.v1
+	// record's timestamp, set by the ingest as it hands the event to
+	// Kafka); zero: when the core applies it. Conversation times count from
+	// it, never from the provider's own timestamp (Message.ReceivedAt),
+	// which a delayed or replayed webhook carries from long ago.
+	ReceivedAt time.Time
 }
 
 // Files returns the message whose pending attachments are copied into the
@@ -92,7 +99,7 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 		for i, in := range batch {
 			switch {
 			case in.Message != nil:
-				results[i], err = s.receive(ctx, tx, st, *in.Message)
+				results[i], err = s.receive(ctx, tx, st, *in.Message, receiptTime(in.ReceivedAt, tx.Now()))
 			case in.Status != nil:
 				results[i], err = s.applyStatus(ctx, tx, *in.Status)
 			case in.Update != nil:
@@ -280,10 +287,20 @@ func (s *Service) createCustomer(ctx context.Context, tx Tx, id Identity, name s
 	return c, true, s.emit(ctx, tx, normalize.TypeCustomerCreated, EventData{CustomerID: c.ID, Customer: &c})
 }
 
-// receive attaches an inbound message to the customer's single active
-// conversation: the active one, else the last closed one if it closed within
-// the reopen window, else a new one.
-func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normalize.Message) (string, error) {
+// receiptTime is when the gateway received a message: at, unless it is
+// unknown or ahead of the core's clock (now).
+func receiptTime(at, now time.Time) time.Time {
+	if at.IsZero() || at.After(now) {
+		return now
+	}
+	return at
+}
+
+// receive attaches an inbound message, received by the gateway at
+// receivedAt, to the customer's single active conversation: the active
+// one, else the last closed one if it closed within the reopen window, else
+// a new one.
+func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normalize.Message, receivedAt time.Time) (string, error) {
 	contact := m.Contact()
 	id := s.contactIdentity(&m)
 	cust, ok := st.customers[id]
@@ -354,19 +371,21 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	conv.MessageCount++
 	conv.LastActivityAt = now
 	conv.UpdatedAt = now
-	if fromCustomer {
+	switch {
+	case fromCustomer:
 		if m.AwaitsReply() {
 			conv.Unreplied++
 		}
 		conv.Channel, conv.ContactAddress, conv.BusinessAddress = m.Channel, contact.Address, m.To.Address
-		at := m.ReceivedAt
-		if at.IsZero() {
-			at = now
-		}
+		at := receivedAt
 		conv.LastInboundAt = &at
 		if conv.FirstInboundAt == nil {
 			conv.FirstInboundAt = &at
 		}
+	case m.Echo:
+		// A person answered from the provider's own app (Meta's inbox,
+		// the WhatsApp Business app): a human reply.
+		s.answered(conv, receivedAt)
 	}
 	st.touch(conv)
 	if err := s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: cust.ID,
@@ -393,7 +412,9 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, customerID, channe
 		}
 		if ok && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
 			tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
-			err = s.transition(ctx, tx, &last, wakeStatus(last), "customer_message", "customer")
+			if err = s.transition(ctx, tx, &last, wakeStatus(last), "customer_message", "customer"); err == nil && last.Assignee == "" {
+				err = s.applyPresets(ctx, tx, &last)
+			}
 			return last, ResultReopened, err
 		}
 	}
@@ -413,9 +434,13 @@ func wakeStatus(c Conversation) string {
 // active one.
 func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, reason, actor string) (Conversation, error) {
 	now := tx.Now()
+	handler := s.policy.DefaultHandler
+	if handler == "" {
+		handler = HandlerHuman
+	}
 	conv := Conversation{ID: normalize.NewID(), CustomerID: customerID, Status: StatusNew,
 		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, Assignees: []string{}, Topics: []string{},
-		VisibleTo: []string{}}
+		VisibleTo: []string{}, Handler: handler}
 	ok, err := tx.InsertConversation(ctx, conv)
 	if err != nil {
 		return Conversation{}, err

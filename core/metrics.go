@@ -12,9 +12,10 @@ type Metrics interface {
 	DeadLetter(reason string)
 	// Batch observes how many records one transaction handled.
 	Batch(records int)
-	// FirstResponse observes a conversation's time to its first reply.
+	// FirstResponse observes a conversation's time to its first human reply.
 	FirstResponse(seconds float64)
-	// Resolution observes a conversation's time from creation to closing.
+	// Resolution observes a conversation's time from creation, or its last
+	// reopen, to closing.
 	Resolution(seconds float64)
 	// Relayed counts events published from the event outbox.
 	Relayed(events int)

@@ -56,7 +56,18 @@ type Conversation struct {
 	BusinessAddress string `json:"business_address,omitempty"`
 	// LastInboundAt is when the customer last wrote (24-hour windows).
 	LastInboundAt *time.Time `json:"last_inbound_at,omitempty"`
-	// Counters.
+	// Handler is who answers the customer: HandlerHuman, or "bot:<name>"
+	// (an AI agent). A conversation a bot handles is left out of the
+	// unreplied figures until it is handed over to a human.
+	Handler string `json:"handler"`
+	// ReopenedAt is when a closed conversation was last reopened: its
+	// resolution time counts from then (from CreatedAt before any reopen).
+	ReopenedAt *time.Time `json:"reopened_at,omitempty"`
+	// Counters. Unreplied counts the customer's messages since the last
+	// reply by a human (an agent's or admin's, or an echo of one sent from
+	// the provider's own app); FirstInboundAt is when the gateway received
+	// the customer's first message, and FirstResponseSeconds runs from it to
+	// the first human reply.
 	Unreplied            int        `json:"unreplied"`
 	MessageCount         int        `json:"message_count"`
 	FirstInboundAt       *time.Time `json:"first_inbound_at,omitempty"`
@@ -75,6 +86,9 @@ type Conversation struct {
 	// Service.ListConversations).
 	Contacts []Contact `json:"contacts,omitzero"`
 }
+
+// HandlerHuman is the handler of a conversation people answer.
+const HandlerHuman = "human"
 
 // Presets are what each new conversation of a customer starts with
 // (Converso's auto-assignment per contact).

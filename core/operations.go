@@ -220,7 +220,11 @@ func (s *Service) SetStatus(ctx context.Context, id, status, reason string, by A
 					return activeConflict(ctx, other, "the customer has another active conversation")
 				}
 			}
-			return s.transition(ctx, tx, c, wakeStatus(*c), reason, string(by))
+			reopen := c.Status == StatusClosed
+			if err := s.transition(ctx, tx, c, wakeStatus(*c), reason, string(by)); err != nil || !reopen || c.Assignee != "" {
+				return err
+			}
+			return s.applyPresets(ctx, tx, c)
 		}
 		return Errorf(EINVALID, "status must be waiting, closed or open")
 	})

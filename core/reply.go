@@ -142,14 +142,14 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		ClientRef: r.ClientRef, Payload: payload, CreatedAt: now}); err != nil {
 		return out, err
 	}
-	// A reply answers everything the customer wrote so far.
-	c.Unreplied = 0
 	c.MessageCount++
 	c.LastActivityAt, c.UpdatedAt = now, now
-	if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
-		d := now.Sub(*c.FirstInboundAt).Seconds()
-		c.FirstResponseSeconds = &d
-		s.metrics.FirstResponse(d)
+	if by.human() {
+		s.answered(c, now)
+		// The writer has read what they answered.
+		if err := tx.MarkRead(ctx, c.ID, by.agentName(), now); err != nil {
+			return out, err
+		}
 	}
 	if err := tx.UpdateConversation(ctx, *c); err != nil {
 		return out, err
@@ -159,6 +159,19 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		return out, err
 	}
 	return out, s.noteContact(ctx, tx, nil, c, ob.Channel, string(by))
+}
+
+// answered records a human reply at t: it answers everything the customer
+// wrote so far, and the first one sets the first response time. Replies by
+// bots and auto-responders do neither (Converso: those messages still need
+// a human's follow-up).
+func (s *Service) answered(c *Conversation, t time.Time) {
+	c.Unreplied = 0
+	if c.FirstResponseSeconds == nil && c.FirstInboundAt != nil {
+		d := max(t.Sub(*c.FirstInboundAt).Seconds(), 0)
+		c.FirstResponseSeconds = &d
+		s.metrics.FirstResponse(d)
+	}
 }
 
 // replyAttachments checks the attachments of an operator's reply. The
@@ -223,7 +236,7 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		return Outbound{}, Errorf(EUNPROCESSABLE, "text is %d characters; %s allows %d", n, channel, limit)
 	}
 	ob := Outbound{Channel: channel, Text: r.Text, Attachments: r.Attachments, Template: r.Template, Tag: r.Tag, HTML: r.HTML}
-	last, wrote, err := s.lastInbound(ctx, tx, c.ID, channel, answersCall)
+	last, wrote, err := s.lastInbound(ctx, tx, c, channel, answersCall)
 	if err != nil {
 		return Outbound{}, err
 	}
@@ -286,20 +299,45 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	return ob, nil
 }
 
-// lastInbound returns the customer's last message in a conversation that a
-// reply on channel answers: for a call (answersCall) the last call, else the
-// last message on channel; an SMS to a customer who only called answers
-// their last call.
-func (s *Service) lastInbound(ctx context.Context, tx Tx, conversationID, channel string, answersCall bool) (StoredMessage, bool, error) {
-	if !answersCall {
-		last, ok, err := tx.LastInbound(ctx, conversationID, channel)
-		if ok || err != nil || channel != normalize.ChannelSMS {
-			return last, ok, err
+// lastInbound returns the customer's message a reply on channel answers. For
+// a call (answersCall) it is their last call; an SMS to a customer who only
+// called answers their last call. Otherwise it is their last message on
+// channel in the conversation; on a 24-hour-window channel, their last one
+// from that address in any conversation if it is later (the window is the
+// provider's, whichever conversation the message joined), or their last one
+// on the channel anywhere when they never wrote on it here.
+func (s *Service) lastInbound(ctx context.Context, tx Tx, c *Conversation, channel string, answersCall bool) (StoredMessage, bool, error) {
+	if answersCall {
+		return lastCall(ctx, tx, c.ID)
+	}
+	last, wrote, err := tx.LastInbound(ctx, c.ID, channel)
+	if err != nil {
+		return last, wrote, err
+	}
+	if !wrote && channel == normalize.ChannelSMS {
+		if call, ok, err := lastCall(ctx, tx, c.ID); err != nil || ok {
+			return call, ok, err
 		}
 	}
+	if !windowChannels[channel] {
+		return last, wrote, nil
+	}
+	latest, ok, err := tx.CustomerLastInbound(ctx, c.CustomerID, channel)
+	if err != nil || !ok {
+		return last, wrote, err
+	}
+	if !wrote || (latest.Message.From.Address == last.Message.From.Address && latest.CreatedAt.After(last.CreatedAt)) {
+		return latest, true, nil
+	}
+	return last, true, nil
+}
+
+// lastCall returns the customer's last call in a conversation, if it came
+// through Twilio (only Twilio's numbers are known to take SMS).
+func lastCall(ctx context.Context, tx Tx, conversationID string) (StoredMessage, bool, error) {
 	last, ok, err := tx.LastInbound(ctx, conversationID, normalize.ChannelVoice)
 	if ok && last.Message.Provider != "twilio" {
-		ok = false // only Twilio's numbers are known to take SMS
+		ok = false
 	}
 	return last, ok, err
 }

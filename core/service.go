@@ -42,6 +42,9 @@ type Policy struct {
 	// WaitingWhenEnded moves a conversation to waiting once all its
 	// contacts have ended and no customer message waits for a reply.
 	WaitingWhenEnded bool
+	// DefaultHandler is the handler of each new conversation: HandlerHuman
+	// ("" too) or "bot:<name>" (GATEWAY_DEFAULT_HANDLER).
+	DefaultHandler string
 }
 
 // Values of Policy.EmailUnverified.
@@ -187,11 +190,15 @@ func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, re
 	case StatusClosed:
 		c.ClosedAt = &now
 		c.CloseReason = reason
-		if c.ResolutionSeconds == nil {
-			d := now.Sub(c.CreatedAt).Seconds()
-			c.ResolutionSeconds = &d
-			s.metrics.Resolution(d)
+		// Resolution counts from the creation, or from the last reopen:
+		// each close records the time of its own spell once.
+		start := c.CreatedAt
+		if c.ReopenedAt != nil {
+			start = *c.ReopenedAt
 		}
+		d := now.Sub(start).Seconds()
+		c.ResolutionSeconds = &d
+		s.metrics.Resolution(d)
 	case StatusWaiting:
 		c.WaitingSince = &now
 	}
@@ -199,6 +206,7 @@ func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, re
 		c.ClosedAt = nil
 		c.CloseReason = ""
 		c.ResolutionSeconds = nil
+		c.ReopenedAt = &now
 	}
 	if err := tx.UpdateConversation(ctx, *c); err != nil {
 		return err

@@ -192,6 +192,9 @@ type MessageTx interface {
 	// LastInbound returns the customer's last message in a conversation on a
 	// channel ("" for any channel).
 	LastInbound(ctx context.Context, conversationID, channel string) (StoredMessage, bool, error)
+	// CustomerLastInbound returns the customer's last message on a channel,
+	// whichever of their conversations it joined.
+	CustomerLastInbound(ctx context.Context, customerID, channel string) (StoredMessage, bool, error)
 	// OutboundUpTo returns the outbound messages a provider carried to the
 	// customer owning an identity, created at or before t, not yet read or failed.
 	OutboundUpTo(ctx context.Context, provider string, id Identity, t time.Time) ([]StoredMessage, error)
@@ -288,6 +291,19 @@ type ConversationFilter struct {
 	// Topic selects conversations carrying this topic.
 	Topic      string
 	CustomerID string
+	// Unreplied selects the active conversations a human handles whose
+	// customer waits for a human reply (the unreplied figures' list).
+	Unreplied bool
+	// UnreadBy selects the conversations with customer messages this agent
+	// has not read.
+	UnreadBy string
+	// Channel selects the conversations whose customer last wrote on this
+	// channel (the channel a reply goes to by default).
+	Channel string
+	// Handler selects by handler: HandlerHuman, "bot" (any bot) or "bot:<name>".
+	Handler string
+	// Active leaves out closed conversations.
+	Active bool
 	// Viewer keeps the conversations this viewer sees; nil keeps every one.
 	Viewer *Viewer
 	// After is the cursor: the last conversation of the previous page.

@@ -37,6 +37,7 @@ const (
 	TypeConversationDeleted           = "conversation.deleted"
 	TypeConversationTopicsChanged     = "conversation.topics_changed"
 	TypeConversationVisibilityChanged = "conversation.visibility_changed"
+	TypeConversationHandedOver        = "conversation.handed_over"
 	TypeMessageQueued                 = "message.queued"
 	TypeMessageSent                   = "message.sent"
 	TypeMessageDelivered              = "message.delivered"

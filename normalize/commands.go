@@ -22,6 +22,7 @@ const (
 	CommandCustomerRemoveIdentity = "customer.remove_identity"
 	CommandConversationDelete     = "conversation.delete"
 	CommandCustomerErase          = "customer.erase"
+	CommandConversationHandover   = "conversation.handover"
 )
 
 // CommandTypes lists every command type of gateway.commands.v1.
@@ -30,6 +31,7 @@ var CommandTypes = []string{
 	CommandConversationSetTopics, CommandNoteAdd, CommandMessageSend, CommandCustomerMerge,
 	CommandCustomerCreate, CommandCustomerUpdate, CommandCustomerAddIdentity, CommandCustomerRemoveIdentity,
 	CommandConversationDelete, CommandCustomerErase,
+	CommandConversationHandover,
 }
 
 // TypeCommandFailed is emitted on events.v1 for a command of

@@ -331,7 +331,8 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 	metrics := coremetrics.New(g.reg)
 	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
 		AutoCloseAfter: cfg.AutoCloseAfter, Senders: from, MultiAssign: cfg.MultiAssign,
-		ContactTimeout: cfg.ContactTimeout, ContactTimeoutByChannel: cfg.ContactTimeoutByChannel, WaitingWhenEnded: cfg.WaitingWhenEnded}
+		ContactTimeout: cfg.ContactTimeout, ContactTimeoutByChannel: cfg.ContactTimeoutByChannel, WaitingWhenEnded: cfg.WaitingWhenEnded,
+		DefaultHandler: cfg.DefaultHandler}
 	policy.EmailUnverified = cfg.EmailUnverified
 	policy.SendersOff = g.sendersOff(conns)
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)

@@ -35,7 +35,7 @@ type StatsCollector struct {
 func NewStatsCollector(svc StatsReader) *StatsCollector {
 	return &StatsCollector{svc: svc, ttl: 5 * time.Second,
 		conversations: prometheus.NewDesc("gateway_conversations", "Conversations by status.", []string{"status"}, nil),
-		unreplied:     prometheus.NewDesc("gateway_unreplied_messages", "Customer messages not replied to, in conversations that are not closed.", nil, nil),
+		unreplied:     prometheus.NewDesc("gateway_unreplied_messages", "Customer messages since the last human reply, in conversations that are not closed and that a human handles.", nil, nil),
 		unassigned:    prometheus.NewDesc("gateway_unassigned_conversations", "Conversations that are not closed and have no assignee.", nil, nil),
 		pending:       prometheus.NewDesc("gateway_outbox_pending", "Replies queued and not sent yet (including those being sent).", nil, nil),
 	}

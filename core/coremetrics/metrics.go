@@ -47,11 +47,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		firstResp: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "core", Name: "first_response_seconds",
-			Help: "Time from a conversation's first inbound message to the first reply.", Buckets: timeBuckets,
+			Help: "Time from the gateway's receipt of a conversation's first inbound message to the first human reply.", Buckets: timeBuckets,
 		}),
 		resolutionH: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "core", Name: "resolution_seconds",
-			Help: "Time from a conversation's creation to its closing.", Buckets: timeBuckets,
+			Help: "Time from a conversation's creation, or its last reopen, to its closing (once per close).", Buckets: timeBuckets,
 		}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "core", Name: "events_published_total",

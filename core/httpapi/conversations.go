@@ -76,6 +76,11 @@ func conversationFilter(c *fiber.Ctx) (core.ConversationFilter, error) {
 		if f.Assignee = meOf(c); f.Assignee == "" {
 			return f, core.Errorf(core.EINVALID, "assignee=me needs a named token or X-Agent")
 		}
+		// My inbox (Converso): "This excludes closed conversations."
+		f.Active = f.Status == ""
+	}
+	if err := todoFilter(c, &f); err != nil {
+		return f, err
 	}
 	if f.Unassigned && f.Assignee != "" {
 		return f, core.Errorf(core.EINVALID, "assignee and unassigned=true exclude each other")
@@ -95,6 +100,43 @@ func conversationFilter(c *fiber.Ctx) (core.ConversationFilter, error) {
 		f.After = &after
 	}
 	return f, nil
+}
+
+// todoFilter reads the filters of the to-do views behind the dashboard
+// tiles: unreplied=true, unread=true (for the caller), channel= and handler=.
+func todoFilter(c *fiber.Ctx, f *core.ConversationFilter) error {
+	var err error
+	if f.Unreplied, err = boolQuery(c, "unreplied"); err != nil {
+		return err
+	}
+	unread, err := boolQuery(c, "unread")
+	if err != nil {
+		return err
+	}
+	if unread {
+		if f.UnreadBy = meOf(c); f.UnreadBy == "" {
+			return core.Errorf(core.EINVALID, "unread=true needs a named token or X-Agent")
+		}
+	}
+	if f.Channel = strings.Clone(c.Query("channel")); f.Channel != "" && !channels[f.Channel] {
+		return core.Errorf(core.EINVALID, "channel must be one of sms, mms, whatsapp, messenger, instagram, email, chat")
+	}
+	f.Handler = strings.Clone(c.Query("handler"))
+	if f.Handler != "" && f.Handler != core.ActorBot && core.CheckHandler(f.Handler) != nil {
+		return core.Errorf(core.EINVALID, "handler must be human, bot or bot:<name>")
+	}
+	return nil
+}
+
+// boolQuery reads a query parameter that is true, false or absent (false).
+func boolQuery(c *fiber.Ctx, name string) (bool, error) {
+	switch c.Query(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, core.Errorf(core.EINVALID, "%s must be true or false", name)
 }
 
 // cursorJSON is what an opaque cursor holds.

@@ -31,6 +31,7 @@ func (a *API) builtinRoutes() []apiRoute {
 		{fiber.MethodPut, "/conversations/:id/topics", RoleAgent, a.setTopics},
 		{fiber.MethodPut, "/conversations/:id/visibility", RoleAgent, a.setVisibility},
 		{fiber.MethodPost, "/conversations/:id/read", RoleAgent, a.markRead},
+		{fiber.MethodPost, "/conversations/:id/handover", RoleAgent, a.handover},
 		{fiber.MethodPost, "/conversations/:id/contacts/:contact_id/end", RoleAgent, a.endContact},
 		{fiber.MethodGet, "/customers/:id/presets", RoleAgent, a.getPresets},
 		{fiber.MethodPut, "/customers/:id/presets", RoleAgent, a.setPresets},

@@ -203,7 +203,7 @@ func scenario() []step {
 		{name: "merged customer is gone", method: "GET", path: "/v1/customers/{custB}", token: ag, status: 404, code: "not_found"},
 		{name: "merged conversation is closed", method: "GET", path: "/v1/conversations/{convB}", token: ag, status: 200,
 			check: all(wantField("status", "closed"), wantField("close_reason", "merged"), wantField("customer_id", "{custA}"))},
-		{name: "stats", method: "GET", path: "/v1/stats?agent=ann", token: ag, status: 200,
+		{name: "stats", method: "GET", path: "/v1/stats?agent=ann", token: annToken, status: 200,
 			check: func(t *testing.T, r resp) {
 				var st core.Stats
 				_ = json.Unmarshal(r.body, &st)
@@ -265,6 +265,13 @@ func scenario() []step {
 					t.Errorf("stats %s", r.body)
 				}
 			}},
+		{name: "hand over to a bot", method: "POST", path: "/v1/conversations/{convA}/handover", token: annToken,
+			body: map[string]any{"to": "bot:triage"}, status: 200, check: wantField("handler", "bot:triage")},
+		{name: "hand over to nobody", method: "POST", path: "/v1/conversations/{convA}/handover", token: ag, body: map[string]any{"to": "robot"}, status: 400, code: "invalid"},
+		{name: "hand over without to", method: "POST", path: "/v1/conversations/{convA}/handover", token: ag, body: map[string]any{}, status: 400, code: "invalid"},
+		{name: "hand over unknown conversation", method: "POST", path: "/v1/conversations/nope/handover", token: ag, body: map[string]any{"to": "human"}, status: 404, code: "not_found"},
+		{name: "hand back to a human", method: "POST", path: "/v1/conversations/{convA}/handover", token: ad,
+			body: map[string]any{"to": "human"}, status: 200, check: wantField("handler", "human")},
 
 		{name: "erase as agent", method: "DELETE", path: "/v1/customers/{custA}", token: ag, status: 403, code: "forbidden"},
 		{name: "erase", method: "DELETE", path: "/v1/customers/{custA}", token: ad, status: 204},

@@ -8,11 +8,16 @@ import (
 
 // stats answers GET /v1/stats: counts by status, unassigned and unreplied
 // conversations, resolution times, counts by topic, with ?agent= that
-// agent's own, and the caller's own tiles (mine) when the caller is someone.
+// agent's own (the caller's own, or any agent's for an admin), and the
+// caller's own tiles (mine) when the caller is someone.
 func (a *API) stats(c *fiber.Ctx) error {
 	agent, err := query(c, "agent")
 	if err != nil {
 		return err
+	}
+	// Converso: an agent's own figures "can only be seen by you".
+	if p, _ := c.Locals(principalKey).(principal); agent != "" && agent != p.me && p.role != RoleAdmin {
+		return core.Errorf(core.EFORBIDDEN, "another agent's own figures are for admins: ask for your own (a named token or X-Agent)")
 	}
 	st, err := a.svc.Stats(c.UserContext(), agent)
 	if err != nil {

@@ -23,18 +23,30 @@ func TestAPIStats(t *testing.T) {
 			maps.Copy(m, extra)
 			return m
 		}
+		// Another agent's own figures are for admins (Converso: "analytics
+		// for you, which can only be seen by you").
 		tests := map[string]struct {
-			query  string
-			want   map[string]any
-			absent []string
+			query, token string
+			hdr          []string
+			want         map[string]any
+			absent       []string
 		}{
-			"everyone":              {"", everyone, []string{"agent_assigned", "agent_unreplied", "first_response_seconds_avg"}},
-			"an agent":              {"?agent=ann", with(map[string]any{"agent_assigned": 1, "agent_unreplied": 1}), nil},
-			"an agent with nothing": {"?agent=zed", with(map[string]any{"agent_assigned": 0, "agent_unreplied": 0}), nil},
+			"everyone":                     {"", agentToken, nil, everyone, []string{"agent_assigned", "agent_unreplied", "first_response_seconds_avg"}},
+			"an agent's own":               {"?agent=ann", agentToken, []string{"X-Agent", "ann"}, with(map[string]any{"agent_assigned": 1, "agent_unreplied": 1}), nil},
+			"an agent for an admin":        {"?agent=ann", adminToken, nil, with(map[string]any{"agent_assigned": 1, "agent_unreplied": 1}), nil},
+			"an agent with nothing":        {"?agent=zed", adminToken, nil, with(map[string]any{"agent_assigned": 0, "agent_unreplied": 0}), nil},
+			"another agent's for an agent": {"?agent=ann", agentToken, []string{"X-Agent", "bob"}, nil, nil},
+			"an agent's for nobody":        {"?agent=ann", agentToken, nil, nil, nil},
 		}
 		for name, tc := range tests {
 			t.Run(name, func(t *testing.T) {
-				r := e.with(t).do("GET", "/v1/stats"+tc.query, agentToken, nil)
+				r := e.with(t).do("GET", "/v1/stats"+tc.query, tc.token, nil, tc.hdr...)
+				if tc.want == nil {
+					if r.status != 403 || r.code() != "forbidden" {
+						t.Fatalf("%d %s, want 403 forbidden", r.status, r.body)
+					}
+					return
+				}
 				if r.status != 200 {
 					t.Fatalf("%d %s", r.status, r.body)
 				}

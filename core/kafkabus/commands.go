@@ -362,6 +362,8 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 			return nil, core.Errorf(core.ENOTFOUND, "customer %q not found", clipID(d.CustomerID))
 		}
 		return func(ctx context.Context) error { return s.EraseCustomer(ctx, d.CustomerID, by) }, nil
+	case normalize.CommandConversationHandover:
+		return handover(s, cmd.Data, by)
 	case "":
 		return nil, core.Errorf(core.EINVALID, "type is required")
 	}
@@ -409,6 +411,24 @@ func customerAction(s *core.Service, cmd command, by core.Actor) (func(context.C
 		}
 		return err
 	}, nil
+}
+
+// handover decodes conversation.handover {conversation_id, to}.
+func handover(s *core.Service, data json.RawMessage, by core.Actor) (func(context.Context) error, error) {
+	var d struct {
+		ConversationID string `json:"conversation_id"`
+		To             string `json:"to"`
+	}
+	if err := decodeConversation(data, &d, &d.ConversationID); err != nil {
+		return nil, err
+	}
+	if d.To == "" {
+		return nil, core.Errorf(core.EINVALID, "to is required")
+	}
+	if err := core.CheckHandler(d.To); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { _, err := s.Handover(ctx, d.ConversationID, d.To, by); return err }, nil
 }
 
 // Rules the operator API applies to requests, applied to commands alike.

@@ -96,9 +96,12 @@ func (c *InboundConsumer) handle(ctx context.Context, batch []kafka.Message) err
 			}
 			continue
 		}
-		if m := in.Files(); m != nil {
+		// The record's timestamp is when the ingest handed the accepted
+		// webhook to Kafka: the gateway's receipt time.
+		in.ReceivedAt = m.Time
+		if f := in.Files(); f != nil {
 			// The provider got its answer long ago.
-			if err := c.svc.CopyMedia(ctx, m); err != nil {
+			if err := c.svc.CopyMedia(ctx, f); err != nil {
 				return err
 			}
 		}

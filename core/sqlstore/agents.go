@@ -110,11 +110,11 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 }
 
 // assignedTo counts the active conversations an agent is assigned to, of
-// those v sees, and their unreplied messages.
+// those v sees, and their unreplied messages (of those a human handles).
 func (t *tx) assignedTo(ctx context.Context, agent string, v *core.Viewer) (assigned, unreplied int, err error) {
 	var u sql.NullInt64
 	vis, visArgs := t.s.visibleTo("visible_to", v)
-	err = t.row(ctx, `SELECT COUNT(*), SUM(unreplied) FROM conversations WHERE status <> 'closed' AND `+t.s.hasElement("assignees")+
+	err = t.row(ctx, `SELECT COUNT(*), SUM(CASE WHEN handler = 'human' THEN unreplied ELSE 0 END) FROM conversations WHERE status <> 'closed' AND `+t.s.hasElement("assignees")+
 		` AND `+vis, append([]any{agent}, visArgs...)...).Scan(&assigned, &u)
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlstore: agent stats: %w", err)
@@ -147,7 +147,7 @@ func (t *tx) byTopic(ctx context.Context, v *core.Viewer) (map[string]core.Topic
 	rows, err := t.query(ctx, `SELECT j.value,
 		SUM(CASE WHEN c.status <> 'closed' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN c.status <> 'closed' THEN c.unreplied ELSE 0 END)
+		SUM(CASE WHEN c.status <> 'closed' AND c.handler = 'human' THEN c.unreplied ELSE 0 END)
 		FROM conversations c, `+t.s.elements("c.topics")+` WHERE `+vis+` GROUP BY j.value
 		ORDER BY 2 DESC, 3 DESC, j.value LIMIT ?`, append(visArgs, core.MaxStatsTopics)...)
 	if err != nil {

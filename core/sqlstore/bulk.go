@@ -189,7 +189,7 @@ func (t *tx) InsertMessages(ctx context.Context, ms []core.StoredMessage) (int, 
 // the casts a VALUES list needs.
 var conversationTypes = []string{"text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint",
 	"text", "text", "text", "bigint", "integer", "integer", "bigint", "double precision", "double precision",
-	"text", "text"}
+	"text", "text", "text", "bigint"}
 
 func (t *tx) UpdateConversations(ctx context.Context, cs []core.Conversation) error {
 	if t.s.dialect != Postgres {

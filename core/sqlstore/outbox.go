@@ -15,8 +15,18 @@ import (
 )
 
 func (t *tx) LastInbound(ctx context.Context, conversationID, channel string) (core.StoredMessage, bool, error) {
-	q := `SELECT ` + messageColumns + ` FROM messages WHERE conversation_id = ? AND direction = 'inbound' AND kind = 'message'`
-	args := []any{conversationID}
+	return t.lastInbound(ctx, "conversation_id", conversationID, channel)
+}
+
+func (t *tx) CustomerLastInbound(ctx context.Context, customerID, channel string) (core.StoredMessage, bool, error) {
+	return t.lastInbound(ctx, "customer_id", customerID, channel)
+}
+
+// lastInbound returns the last customer message whose column (conversation_id
+// or customer_id) is id, on a channel ("" for any).
+func (t *tx) lastInbound(ctx context.Context, column, id, channel string) (core.StoredMessage, bool, error) {
+	q := `SELECT ` + messageColumns + ` FROM messages WHERE ` + column + ` = ? AND direction = 'inbound' AND kind = 'message'`
+	args := []any{id}
 	if channel != "" {
 		q += ` AND channel = ?`
 		args = append(args, channel)

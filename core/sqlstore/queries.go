@@ -56,6 +56,7 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 	if f.CustomerID != "" {
 		add("customer_id = ?", f.CustomerID)
 	}
+	todoFilters(f, add)
 	if f.Viewer != nil {
 		cond, a := t.s.visibleTo("visible_to", f.Viewer)
 		add(cond, a...)
@@ -69,6 +70,30 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 	}
 	args = append(args, f.Limit)
 	return t.conversations(ctx, strings.Join(where, " AND ")+` ORDER BY last_activity_at DESC, id DESC LIMIT ?`, args...)
+}
+
+// todoFilters adds the conditions of the to-do views: unreplied, unread,
+// channel, handler and active.
+func todoFilters(f core.ConversationFilter, add func(cond string, a ...any)) {
+	if f.Unreplied {
+		add("unreplied > 0 AND handler = 'human' AND status <> 'closed'")
+	}
+	if f.UnreadBy != "" {
+		add(`EXISTS (SELECT 1 FROM `+unreadFrom+` WHERE m.conversation_id = conversations.id AND `+unreadWhere+`)`, f.UnreadBy)
+	}
+	if f.Channel != "" {
+		add("channel = ?", f.Channel)
+	}
+	switch f.Handler {
+	case "":
+	case core.ActorBot:
+		add("handler LIKE 'bot:%'")
+	default:
+		add("handler = ?", f.Handler)
+	}
+	if f.Active {
+		add("status <> 'closed'")
+	}
 }
 
 func (t *tx) CustomerConversations(ctx context.Context, customerID string) ([]core.Conversation, error) {
@@ -255,7 +280,7 @@ func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stat
 	var frAvg, resAvg sql.NullFloat64
 	err = t.row(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN status <> 'closed' AND assignee = '' THEN 1 ELSE 0 END), 0),
-		SUM(CASE WHEN status <> 'closed' THEN unreplied ELSE 0 END),
+		SUM(CASE WHEN status <> 'closed' AND handler = 'human' THEN unreplied ELSE 0 END),
 		AVG(first_response_seconds), AVG(resolution_seconds),
 		COALESCE(SUM(CASE WHEN first_response_seconds IS NOT NULL THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN resolution_seconds IS NOT NULL THEN 1 ELSE 0 END), 0)

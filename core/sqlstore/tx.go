@@ -88,7 +88,8 @@ func (t *tx) LockCustomer(ctx context.Context, customerID string) error {
 
 const conversationColumns = `id, customer_id, status, assignee, inbox, created_at, updated_at, last_activity_at,
 	closed_at, close_reason, waiting_since, channel, contact_address, business_address, last_inbound_at,
-	unreplied, message_count, first_inbound_at, first_response_seconds, resolution_seconds, assignees, topics`
+	unreplied, message_count, first_inbound_at, first_response_seconds, resolution_seconds, assignees, topics, handler,
+	reopened_at`
 
 // conversationRead are the columns a conversation is read from: those it is
 // written with and visible_to, which only SetVisibleTo writes.
@@ -99,12 +100,12 @@ type scanner interface{ Scan(...any) error }
 func scanConversation(r scanner) (core.Conversation, error) {
 	var c core.Conversation
 	var created, updated, activity int64
-	var closed, waiting, lastIn, firstIn sql.NullInt64
+	var closed, waiting, lastIn, firstIn, reopened sql.NullInt64
 	var firstResp, resolution sql.NullFloat64
 	var assignees, topics, visibleTo string
 	err := r.Scan(&c.ID, &c.CustomerID, &c.Status, &c.Assignee, &c.Inbox, &created, &updated, &activity,
 		&closed, &c.CloseReason, &waiting, &c.Channel, &c.ContactAddress, &c.BusinessAddress, &lastIn,
-		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution, &assignees, &topics, &visibleTo)
+		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution, &assignees, &topics, &c.Handler, &reopened, &visibleTo)
 	if err != nil {
 		return c, err
 	}
@@ -120,6 +121,7 @@ func scanConversation(r scanner) (core.Conversation, error) {
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = fromMicros(created), fromMicros(updated), fromMicros(activity)
 	c.ClosedAt, c.WaitingSince, c.LastInboundAt, c.FirstInboundAt = timePtr(closed), timePtr(waiting), timePtr(lastIn), timePtr(firstIn)
 	c.FirstResponseSeconds, c.ResolutionSeconds = floatPtr(firstResp), floatPtr(resolution)
+	c.ReopenedAt = timePtr(reopened)
 	return c, nil
 }
 
@@ -146,7 +148,16 @@ func conversationArgs(c core.Conversation) []any {
 	return []any{c.CustomerID, c.Status, c.Assignee, c.Inbox, micros(c.CreatedAt), micros(c.UpdatedAt), micros(c.LastActivityAt),
 		nullMicros(c.ClosedAt), c.CloseReason, nullMicros(c.WaitingSince), c.Channel, c.ContactAddress, c.BusinessAddress,
 		nullMicros(c.LastInboundAt), c.Unreplied, c.MessageCount, nullMicros(c.FirstInboundAt),
-		nullFloat(c.FirstResponseSeconds), nullFloat(c.ResolutionSeconds), encodeList(c.Assignees), encodeList(c.Topics)}
+		nullFloat(c.FirstResponseSeconds), nullFloat(c.ResolutionSeconds), encodeList(c.Assignees), encodeList(c.Topics),
+		handlerOf(c), nullMicros(c.ReopenedAt)}
+}
+
+// handlerOf is the stored handler of a conversation (HandlerHuman when unset).
+func handlerOf(c core.Conversation) string {
+	if c.Handler == "" {
+		return core.HandlerHuman
+	}
+	return c.Handler
 }
 
 // encodeList stores a list of names as a JSON array.
@@ -170,7 +181,7 @@ func decodeList(s string) ([]string, error) {
 func (t *tx) InsertConversation(ctx context.Context, c core.Conversation) (bool, error) {
 	args := append([]any{c.ID}, conversationArgs(c)...)
 	res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`)
-		VALUES `+placeholders(1, 22)+`
+		VALUES `+placeholders(1, 24)+`
 		ON CONFLICT (customer_id) WHERE status <> 'closed' DO NOTHING`, args...)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: insert conversation: %w", err)
@@ -184,7 +195,8 @@ func (t *tx) UpdateConversation(ctx context.Context, c core.Conversation) error 
 	res, err := t.exec(ctx, `UPDATE conversations SET customer_id = ?, status = ?, assignee = ?, inbox = ?, created_at = ?,
 		updated_at = ?, last_activity_at = ?, closed_at = ?, close_reason = ?, waiting_since = ?, channel = ?,
 		contact_address = ?, business_address = ?, last_inbound_at = ?, unreplied = ?, message_count = ?,
-		first_inbound_at = ?, first_response_seconds = ?, resolution_seconds = ?, assignees = ?, topics = ? WHERE id = ?`, args...)
+		first_inbound_at = ?, first_response_seconds = ?, resolution_seconds = ?, assignees = ?, topics = ?, handler = ?,
+		reopened_at = ? WHERE id = ?`, args...)
 	if err != nil {
 		if isUniqueViolation(err) {
 			return core.Errorf(core.ECONFLICT, "the customer already has an active conversation")

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/opengateway/gateway/connectors/meta"
+	"github.com/opengateway/gateway/connectors/providertest"
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/sqlstore/sqltest"
+)
+
+// A WhatsApp webhook whose message Meta timestamped 273 days ago, end to
+// end: first response counts from the gateway's receipt of the webhook
+// (the inbound.v1 record's time), not from Meta's timestamp; a bot's reply
+// (an auto-responder's) leaves the message unreplied, a human's answers it.
+func TestWhatsAppTimesCountFromTheGatewaysReceiptAndOnlyHumansAnswer(t *testing.T) {
+	for _, dialect := range sqltest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			fake := providertest.NewMeta(t)
+			g := startGateway(t, dialect, map[string]string{
+				"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,
+				"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": providertest.MetaPhoneNumberID,
+				"GATEWAY_API_TOKENS": "agent:ann:ann-token,bot:autoresponder:bot-token",
+			})
+			sent := time.Now().Add(-273 * 24 * time.Hour).Unix()
+			body := []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"%s"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.LATE1","timestamp":"%d","type":"text","text":{"body":"Is my order on its way?"}}]},"field":"messages"}]}]}`,
+				providertest.MetaPhoneNumberID, sent))
+			accepted := time.Now()
+			if s, b := postMeta(t, g, "/webhooks/whatsapp", body, meta.Sign(metaSecret, body)); s != http.StatusOK {
+				t.Fatalf("webhook: %d %s", s, b)
+			}
+			evs := consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 1 })
+			conv := ofType(evs, "message.received")[0].Data["conversation_id"].(string)
+			reply := []byte(`{"template":{"name":"order_update","language":"en"}}`)
+			for _, token := range []string{"bot-token", "ann-token"} {
+				if s, b := post(t, g, "/v1/conversations/"+conv+"/messages", reply,
+					map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}); s != http.StatusAccepted {
+					t.Fatalf("reply with %s: %d %s", token, s, b)
+				}
+				var c core.Conversation
+				getAs(t, g, "ann-token", "/v1/conversations/"+conv, &c)
+				switch token {
+				case "bot-token":
+					if c.Unreplied != 1 || c.FirstResponseSeconds != nil {
+						t.Fatalf("after the auto-responder: unreplied %d, first response %v; want 1 and none", c.Unreplied, c.FirstResponseSeconds)
+					}
+					if c.FirstInboundAt == nil || c.FirstInboundAt.Before(accepted.Add(-time.Second)) {
+						t.Fatalf("first inbound at %v, want the receipt time (%v), not Meta's", c.FirstInboundAt, accepted)
+					}
+				default:
+					if c.Unreplied != 0 || c.FirstResponseSeconds == nil || *c.FirstResponseSeconds > 60 {
+						t.Fatalf("after ann: unreplied %d, first response %v seconds; want 0 and under a minute", c.Unreplied, c.FirstResponseSeconds)
+					}
+				}
+			}
+		})
+	}
+}
