@@ -124,7 +124,7 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 	}
 	s.notify()
 	for i, in := range batch {
-		if results[i] == ResultDuplicate {
+		if results[i] == ResultDuplicate && in.Message != nil { // a repeated update brings no files of its own
 			s.dropDuplicateFiles(ctx, *in.Message)
 		}
 	}

@@ -64,7 +64,7 @@ func TestReadyzNamesChecksOnly(t *testing.T) {
 func TestEveryRouteBoundsItsBody(t *testing.T) {
 	g := startGateway(t, sqlstore.SQLite, map[string]string{
 		"GATEWAY_API_TOKENS": "admin:adm1n-token", "META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v",
-		"SENDGRID_INBOUND_USER": "u", "SENDGRID_INBOUND_PASSWORD": "p",
+		"SENDGRID_INBOUND_USER": "u", "SENDGRID_INBOUND_PASSWORD": "p", "GATEWAY_CHAT_SECRET": "s",
 	})
 	seen := 0
 	for _, r := range g.app.GetRoutes(true) {
@@ -75,8 +75,11 @@ func TestEveryRouteBoundsItsBody(t *testing.T) {
 		}
 		path := strings.NewReplacer(":id", "019a0000-0000-7000-8000-000000000000", "*", "x").Replace(r.Path)
 		auth := "Bearer adm1n-token"
-		if strings.Contains(path, "sendgrid/inbound") {
+		switch {
+		case strings.Contains(path, "sendgrid/inbound"):
 			auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("u:p"))
+		case strings.HasPrefix(path, "/internal/"):
+			auth = "Bearer " + internalKey([]byte("s"))
 		}
 		c, err := net.Dial("tcp", g.Addr())
 		if err != nil {
