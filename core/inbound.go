@@ -130,7 +130,7 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 	}
 	s.notify()
 	for i, in := range batch {
-		if results[i] == ResultDuplicate {
+		if results[i] == ResultDuplicate && in.Message != nil { // a repeated update is a duplicate too
 			s.dropDuplicateFiles(ctx, *in.Message)
 		}
 	}
