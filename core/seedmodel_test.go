@@ -248,7 +248,7 @@ func TestWhatsAppWindowCountsTheLastMessageOfAnyConversation(t *testing.T) {
 		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
 		e.clock.Advance(24 * time.Hour)
 		_, _, err = e.svc.OpenConversation(ctx, first.CustomerID, normalize.ChannelWhatsApp, &core.ReplyRequest{Text: "hello?"}, core.AgentActor("ann"))
-		if core.ErrorCode(err) != core.EUNPROCESSABLE || !strings.Contains(err.Error(), "window") {
+		if core.ErrorCode(err) != core.ETEMPLATEREQUIRED || !strings.Contains(err.Error(), "window") {
 			t.Fatalf("a day later: %v, want the closed window", err)
 		}
 	})
