@@ -17,7 +17,13 @@ const (
 	ResultStatus    = "status"    // a delivery status was applied
 	ResultIgnored   = "ignored"   // nothing to do (status or update for an unknown message)
 	ResultUpdated   = "updated"   // a stored message was changed (a call's outcome, recording, transcription)
+	ResultNoise     = "noise"     // noise kept on the latest conversation, which it left as it was
 )
+
+// CloseReasonNoise is the close reason of a conversation that started
+// closed, made to keep the noise (normalize.Message.Noise) of a customer who
+// had no conversation.
+const CloseReasonNoise = "noise"
 
 // Inbound is one decoded record of inbound.v1.
 type Inbound struct {
@@ -172,6 +178,7 @@ type batchState struct {
 	fresh     map[string]bool // customers made in this transaction
 	stored    map[ProviderKey]bool
 	active    map[string]*Conversation // by customer id
+	closed    map[string]*Conversation // by customer id: the last closed one, once read
 	dirty     []*Conversation
 	isDirty   map[*Conversation]bool
 	messages  []StoredMessage
@@ -182,7 +189,7 @@ type batchState struct {
 // known customers (so no other transaction changes them meanwhile).
 func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*batchState, error) {
 	st := &batchState{locked: map[string]bool{}, fresh: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{},
-		contacts: newContactBatch()}
+		closed: map[string]*Conversation{}, contacts: newContactBatch()}
 	var ids []Identity
 	var keys []ProviderKey
 	for _, in := range batch {
@@ -340,15 +347,18 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	if m.ProviderMessageID != "" && st.stored[key] {
 		return ResultDuplicate, nil
 	}
+	if m.Noise() {
+		return s.receiveNoise(ctx, tx, st, cust.ID, m)
+	}
 	fromCustomer := m.Direction == normalize.Inbound && !m.Echo
 	result := ResultAttached
 	conv := st.active[cust.ID]
 	if conv == nil {
-		c, r, err := s.conversationFor(ctx, tx, cust.ID, m.Channel, fromCustomer, st.fresh[cust.ID])
+		c, r, err := s.conversationFor(ctx, tx, st, cust.ID, m.Channel, fromCustomer)
 		if err != nil {
 			return "", err
 		}
-		conv, result = &c, r
+		conv, result = c, r
 		st.active[cust.ID] = conv
 		if r == ResultCreated {
 			st.contacts.loaded[c.ID] = true // a new conversation has no contacts yet
@@ -401,25 +411,77 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 
 // conversationFor returns the conversation a new message of a locked
 // customer who has no active one joins: a recently closed one reopened, or a
-// new one. fresh says the customer was made in this transaction (no
-// conversation to look for). fromCustomer is false for echoes of the
-// business's own messages.
-func (s *Service) conversationFor(ctx context.Context, tx Tx, customerID, channel string, fromCustomer, fresh bool) (Conversation, string, error) {
-	if !fresh {
-		last, ok, err := tx.LastClosedConversation(ctx, customerID)
-		if err != nil {
-			return Conversation{}, "", err
+// new one. fromCustomer is false for echoes of the business's own messages.
+func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, customerID, channel string, fromCustomer bool) (*Conversation, string, error) {
+	last, err := s.lastClosed(ctx, tx, st, customerID)
+	if err != nil {
+		return nil, "", err
+	}
+	if last != nil && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
+		tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
+		delete(st.closed, customerID)
+		if err = s.transition(ctx, tx, last, wakeStatus(*last), "customer_message", "customer"); err == nil && last.Assignee == "" {
+			err = s.applyPresets(ctx, tx, last)
 		}
-		if ok && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
-			tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
-			if err = s.transition(ctx, tx, &last, wakeStatus(last), "customer_message", "customer"); err == nil && last.Assignee == "" {
-				err = s.applyPresets(ctx, tx, &last)
-			}
-			return last, ResultReopened, err
-		}
+		return last, ResultReopened, err
 	}
 	conv, err := s.createConversation(ctx, tx, customerID, channel, "customer_message", "customer")
-	return conv, ResultCreated, err
+	return &conv, ResultCreated, err
+}
+
+// lastClosed returns the customer's most recently closed conversation, nil
+// if none, read once per batch (noise may have changed it since).
+func (s *Service) lastClosed(ctx context.Context, tx Tx, st *batchState, customerID string) (*Conversation, error) {
+	if c := st.closed[customerID]; c != nil || st.fresh[customerID] {
+		return c, nil // a customer made in this transaction has only what it made
+	}
+	last, ok, err := tx.LastClosedConversation(ctx, customerID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	st.closed[customerID] = &last
+	return &last, nil
+}
+
+// receiveNoise keeps a noise message (normalize.Message.Noise: a reaction,
+// a read receipt, a referral without text, a Get Started tap, a system
+// notice) on the customer's latest conversation, whatever its status, and
+// publishes it, changing nothing else: no reopen or wake, no unreplied and
+// no reply, no last activity, no inbound time (nor the 24-hour window), no
+// contact. A customer with no conversation at all gets one that starts
+// closed (CloseReasonNoise): a first contact made only of noise opens
+// nothing, and the customer's first words reopen it within the reopen
+// window like any closed conversation, the noise (an ad's referral) above
+// them.
+func (s *Service) receiveNoise(ctx context.Context, tx Tx, st *batchState, customerID string, m normalize.Message) (string, error) {
+	conv := st.active[customerID]
+	var err error
+	if conv == nil {
+		if conv, err = s.lastClosed(ctx, tx, st, customerID); err != nil {
+			return "", err
+		}
+	}
+	if conv == nil || conv.CloseReason == "merged" {
+		if conv, err = s.createClosedConversation(ctx, tx, customerID, m.Channel); err != nil {
+			return "", err
+		}
+		st.closed[customerID] = conv
+	}
+	now := tx.Now()
+	stored := StoredMessage{ID: m.MessageID, ConversationID: conv.ID, CustomerID: customerID, Kind: KindMessage,
+		Direction: m.Direction, Channel: m.Channel, Text: m.Text, Message: m, CreatedAt: now}
+	if m.Direction == normalize.Outbound {
+		stored.Status = normalize.StatusSent
+	}
+	st.messages = append(st.messages, stored)
+	if m.ProviderMessageID != "" {
+		st.stored[ProviderKey{m.Provider, m.ProviderMessageID}] = true
+	}
+	conv.MessageCount++
+	conv.UpdatedAt = now
+	st.touch(conv)
+	return ResultNoise, s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: customerID,
+		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m})
 }
 
 // wakeStatus is the status a conversation returns to when the customer writes.
@@ -430,17 +492,35 @@ func wakeStatus(c Conversation) string {
 	return StatusNew
 }
 
-// createConversation starts a new conversation for a customer that has no
-// active one.
-func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, reason, actor string) (Conversation, error) {
-	now := tx.Now()
+// newConversation is a conversation of a customer, status new, started now.
+func (s *Service) newConversation(customerID, channel string, now time.Time) Conversation {
 	handler := s.policy.DefaultHandler
 	if handler == "" {
 		handler = HandlerHuman
 	}
-	conv := Conversation{ID: normalize.NewID(), CustomerID: customerID, Status: StatusNew,
+	return Conversation{ID: normalize.NewID(), CustomerID: customerID, Status: StatusNew,
 		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, Assignees: []string{}, Topics: []string{},
 		VisibleTo: []string{}, Handler: handler}
+}
+
+// createClosedConversation starts a conversation that is closed from the
+// start (CloseReasonNoise), for the noise of a customer who has none: no
+// resolution time, no presets; conversation.created says status closed.
+func (s *Service) createClosedConversation(ctx context.Context, tx Tx, customerID, channel string) (*Conversation, error) {
+	now := tx.Now()
+	conv := s.newConversation(customerID, channel, now)
+	conv.Status, conv.ClosedAt, conv.CloseReason = StatusClosed, &now, CloseReasonNoise
+	if _, err := tx.InsertConversation(ctx, conv); err != nil {
+		return nil, err
+	}
+	return &conv, s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
+		ConversationID: conv.ID, Channel: channel, To: StatusClosed, Reason: CloseReasonNoise, Actor: "customer", Conversation: &conv})
+}
+
+// createConversation starts a new conversation for a customer that has no
+// active one.
+func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, reason, actor string) (Conversation, error) {
+	conv := s.newConversation(customerID, channel, tx.Now())
 	ok, err := tx.InsertConversation(ctx, conv)
 	if err != nil {
 		return Conversation{}, err

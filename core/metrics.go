@@ -4,7 +4,7 @@ package core
 // Prometheus. The engine calls it after the work it counts is committed.
 type Metrics interface {
 	// Message counts an inbound message by result (created, attached,
-	// reopened, duplicate).
+	// reopened, duplicate, noise).
 	Message(result string)
 	// Event counts an event written to the event outbox, by type.
 	Event(typ string)

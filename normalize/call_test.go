@@ -88,3 +88,19 @@ func TestUpdateApply(t *testing.T) {
 		t.Error("voice is not a phone channel")
 	}
 }
+
+// Noise (a reaction, a read receipt, a referral without text, a Get Started
+// tap, a system notice) never awaits a reply; other kinds are not noise.
+func TestNoiseNeverAwaitsAReply(t *testing.T) {
+	for _, k := range []string{MessageKindReaction, MessageKindReadReceipt, MessageKindReferral, MessageKindGetStarted, MessageKindSystem} {
+		m := Message{Channel: ChannelWhatsApp, Direction: Inbound, Kind: k}
+		if !m.Noise() || m.AwaitsReply() {
+			t.Errorf("kind %s: noise %v, awaits a reply %v", k, m.Noise(), m.AwaitsReply())
+		}
+	}
+	for _, k := range []string{"", MessageKindCall, "location"} {
+		if m := (Message{Kind: k}); m.Noise() {
+			t.Errorf("kind %q is noise", k)
+		}
+	}
+}

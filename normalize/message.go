@@ -41,7 +41,33 @@ const (
 const (
 	// MessageKindCall is a phone call; Message.Call says how it went.
 	MessageKindCall = "call"
+
+	// The kinds below are noise: kept and published, but they never start,
+	// reopen or wake a conversation, never count as unreplied or as a reply,
+	// and never open a 24-hour window (Message.Noise).
+
+	// MessageKindReaction is an emoji reaction to a message (or its removal).
+	MessageKindReaction = "reaction"
+	// MessageKindReadReceipt is a read receipt that came as a message
+	// rather than as a delivery status.
+	MessageKindReadReceipt = "read_receipt"
+	// MessageKindReferral is referral or ad metadata without text: the
+	// customer came through an m.me link, an ad or a QR code.
+	MessageKindReferral = "referral"
+	// MessageKindGetStarted is the customer opening the chat: Messenger's
+	// Get Started button, WhatsApp's request_welcome.
+	MessageKindGetStarted = "get_started"
+	// MessageKindSystem is a notice of the channel itself (a WhatsApp user
+	// changed their number).
+	MessageKindSystem = "system"
 )
+
+var noiseKinds = map[string]bool{MessageKindReaction: true, MessageKindReadReceipt: true, MessageKindReferral: true,
+	MessageKindGetStarted: true, MessageKindSystem: true}
+
+// Noise reports whether a message is noise: a reaction, a read receipt,
+// referral metadata without text, a Get Started tap or a system notice.
+func (m *Message) Noise() bool { return noiseKinds[m.Kind] }
 
 // Call states (Call.Status), in the order a call can reach them: it rings;
 // nobody answers (missed) or someone does (answered); the caller leaves a
@@ -138,15 +164,20 @@ type Message struct {
 	// interactive replies, postbacks, referrals, reactions).
 	Extra map[string]any `json:"extra,omitempty"`
 	// Kind says what the message is when it is not plain text
-	// (MessageKindCall); empty for an ordinary message.
+	// (MessageKindCall, or one of the noise kinds); empty for an ordinary
+	// message.
 	Kind string `json:"kind,omitempty"`
 	// Call is set on a call message (Kind MessageKindCall).
 	Call *Call `json:"call,omitempty"`
 }
 
 // AwaitsReply reports whether an inbound message asks for an answer: every
-// message does, except a call that was answered or is still ringing.
+// message does, except noise and a call that was answered or is still
+// ringing.
 func (m *Message) AwaitsReply() bool {
+	if m.Noise() {
+		return false
+	}
 	if m.Kind != MessageKindCall {
 		return true
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/connectors/webhook"
@@ -183,9 +184,9 @@ func (p *fbParser) event(raw json.RawMessage, entryID string, standby bool) {
 	case isSet(ev.Read):
 		ok = p.read(ev, sender)
 	case isSet(ev.Reaction):
-		ok = p.other(ev, "reaction", ev.Reaction, sender, recipient, entryID)
+		ok = p.other(ev, normalize.MessageKindReaction, ev.Reaction, sender, recipient, entryID)
 	case isSet(ev.Referral):
-		ok = p.other(ev, "referral", ev.Referral, sender, recipient, entryID)
+		ok = p.other(ev, normalize.MessageKindReferral, ev.Referral, sender, recipient, entryID)
 	}
 	if !ok {
 		p.b.Ignored++
@@ -304,13 +305,27 @@ func (p *fbParser) postback(ev fbEvent, sender, recipient, entryID string) bool 
 	m.Text = pb.Title
 	m.Extra["payload"] = pb.Payload
 	setRaw(m.Extra, "referral", pb.Referral)
+	if p.ch.channel == normalize.ChannelMessenger && isGetStarted(pb) {
+		m.Kind = normalize.MessageKindGetStarted
+	}
 	p.b.message(m)
 	return true
 }
 
+// isGetStarted reports whether a Messenger postback is a tap on the Get
+// Started button of the welcome screen: Meta titles it "Get Started"; a
+// page's get_started payload is its own, GET_STARTED by convention.
+// Instagram has no such button: its ice breakers are questions the
+// customer picked, whatever their payload.
+func isGetStarted(pb fbPostback) bool {
+	return strings.EqualFold(strings.TrimSpace(pb.Title), "get started") ||
+		strings.EqualFold(strings.TrimSpace(pb.Payload), "get_started")
+}
+
 // other records an event Meta gives no id to (a referral from an m.me link
-// or an ad, a reaction to a message) as a message without text, its details
-// in Extra, with an id derived from the sender, the timestamp and the event.
+// or an ad, a reaction to a message) as a message without text, of that
+// kind (noise: normalize.Message.Noise), its details in Extra, with an id
+// derived from the sender, the timestamp and the event.
 func (p *fbParser) other(ev fbEvent, kind string, raw json.RawMessage, sender, recipient, entryID string) bool {
 	v := rawValue(raw)
 	if v == nil {
@@ -322,6 +337,7 @@ func (p *fbParser) other(ev fbEvent, kind string, raw json.RawMessage, sender, r
 		return false
 	}
 	m.Extra[kind] = v
+	m.Kind = kind
 	p.b.message(m)
 	return true
 }

@@ -103,10 +103,13 @@ func TestMessenger(t *testing.T) {
 				}
 			}},
 		{Label: "get started", File: "fb_postback_get_started.json", ExpectedTypes: []string{received}, ExpectedTexts: []string{"postback title"},
-			ExpectedFrom: []string{"5678"}, ExpectedExternalIDs: []string{getStarted}},
+			ExpectedKinds: []string{normalize.MessageKindGetStarted},
+			ExpectedFrom:  []string{"5678"}, ExpectedExternalIDs: []string{getStarted}},
 		{Label: "postback with mid", File: "fb_postback_mid.json", ExpectedTypes: []string{received}, ExpectedTexts: []string{"Get Started"},
-			ExpectedFrom: []string{psid}, ExpectedExternalIDs: []string{"m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"}},
+			ExpectedKinds: []string{normalize.MessageKindGetStarted},
+			ExpectedFrom:  []string{psid}, ExpectedExternalIDs: []string{"m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"}},
 		{Label: "referral", File: "fb_referral.json", ExpectedTypes: []string{received}, ExpectedTexts: []string{""}, ExpectedFrom: []string{"5678"},
+			ExpectedKinds:       []string{normalize.MessageKindReferral},
 			ExpectedExternalIDs: []string{derivedID("referral", "5678", "1459991487970", `{"ref":"referral id","ad_id":"ad id","source":"referral source","type":"referral type"}`)},
 			Check: func(t *testing.T, msgs []normalize.Message, _ []normalize.Status) {
 				if r, _ := msgs[0].Extra["referral"].(map[string]any); r["ad_id"] != "ad id" {
@@ -114,6 +117,7 @@ func TestMessenger(t *testing.T) {
 				}
 			}},
 		{Label: "reaction", File: "fb_reaction.json", ExpectedTypes: []string{received}, ExpectedTexts: []string{""}, ExpectedFrom: []string{psid},
+			ExpectedKinds:       []string{normalize.MessageKindReaction},
 			ExpectedExternalIDs: []string{derivedID("reaction", psid, "1458668856463", `{"reaction":"love","emoji":"\u2764\ufe0f","action":"react","mid":"m_qr6GPBlzTU4jqP0PBqaIoIAcfn2p3T7uiO5jm0L_PMTKMJhEIUGFkEKQBhGkpCnPXVZNsYdkN7A2Sel0dOz_Iw"}`)}},
 		{Label: "batch", File: "fb_batch.json", ExpectedTypes: []string{received, received, status, status},
 			ExpectedTexts: []string{"Hello World", ""}, ExpectedFrom: []string{psid, psid},

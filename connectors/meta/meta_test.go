@@ -219,6 +219,9 @@ type hookCase struct {
 	// message event, in order.
 	ExpectedTexts []string
 	ExpectedFrom  []string
+	// ExpectedKinds lists the Kind of each message event, in order; nil
+	// means every message is ordinary (no kind).
+	ExpectedKinds []string
 	// ExpectedExternalIDs lists the provider message id of every event.
 	ExpectedExternalIDs []string
 	ExpectedIgnored     int
@@ -258,9 +261,9 @@ func runHookCases(t *testing.T, h webhook.Handler, cases []hookCase) {
 				t.Error("a notification must be recorded on raw.v1")
 			}
 			var (
-				types, texts, from, ids []string
-				msgs                    []normalize.Message
-				sts                     []normalize.Status
+				types, texts, from, ids, kinds []string
+				msgs                           []normalize.Message
+				sts                            []normalize.Status
 			)
 			for _, ev := range res.Events {
 				raw, err := ev.Event.Encode()
@@ -281,6 +284,7 @@ func runHookCases(t *testing.T, h webhook.Handler, cases []hookCase) {
 						t.Errorf("key %q, want %q", ev.Key, want)
 					}
 					texts, from, ids = append(texts, m.Text), append(from, m.From.Address), append(ids, m.ProviderMessageID)
+					kinds = append(kinds, m.Kind)
 					msgs = append(msgs, m)
 				case normalize.TypeMessageStatus:
 					s, err := ev.Event.DecodeStatus()
@@ -296,6 +300,13 @@ func runHookCases(t *testing.T, h webhook.Handler, cases []hookCase) {
 			}
 			if !slices.Equal(texts, c.ExpectedTexts) {
 				t.Errorf("texts %q, want %q", texts, c.ExpectedTexts)
+			}
+			wantKinds := c.ExpectedKinds
+			if wantKinds == nil {
+				wantKinds = make([]string, len(kinds))
+			}
+			if !slices.Equal(kinds, wantKinds) {
+				t.Errorf("kinds %q, want %q", kinds, wantKinds)
 			}
 			if !slices.Equal(from, c.ExpectedFrom) {
 				t.Errorf("from %q, want %q", from, c.ExpectedFrom)

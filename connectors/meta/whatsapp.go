@@ -301,7 +301,16 @@ func waParseMessage(raw json.RawMessage, contacts []waContact, at time.Time) (no
 	for _, k := range []string{"context", "referral", "errors", "group_id", "identity"} {
 		setRaw(m.Extra, k, fields[k])
 	}
+	m.Kind = waNoiseKinds[typ]
 	return m, true
+}
+
+// waNoiseKinds are the message types that are noise (normalize.Message.Noise):
+// a reaction, the chat opened for the first time, a system notice (the user
+// changed their number).
+var waNoiseKinds = map[string]string{
+	"reaction": normalize.MessageKindReaction, "request_welcome": normalize.MessageKindGetStarted,
+	"system": normalize.MessageKindSystem,
 }
 
 // waContactOf finds the profile of a message's sender.

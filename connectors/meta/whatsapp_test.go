@@ -119,13 +119,20 @@ func TestWhatsApp(t *testing.T) {
 				}
 			}},
 		{Label: "reaction", File: "wa_reaction.json", ExpectedTypes: []string{received}, ExpectedTexts: []string{""},
-			ExpectedFrom: []string{"+16505551234"}, ExpectedExternalIDs: []string{"wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzRUIwQTc5RTZFNjc1MjI3M0UxNgA="},
+			ExpectedKinds: []string{normalize.MessageKindReaction},
+			ExpectedFrom:  []string{"+16505551234"}, ExpectedExternalIDs: []string{"wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzRUIwQTc5RTZFNjc1MjI3M0UxNgA="},
 			Check: func(t *testing.T, msgs []normalize.Message, _ []normalize.Status) {
 				r, _ := msgs[0].Extra["reaction"].(map[string]any)
 				if r["emoji"] != "👍" {
 					t.Errorf("extra %v", msgs[0].Extra)
 				}
 			}},
+		{Label: "system notice: the user changed their number", Data: `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"15550783881","phone_number_id":"1"},"messages":[{"from":"16505551234","id":"wamid.SYS","timestamp":"1749416383","type":"system","system":{"body":"User A changed from 16505551234 to 16505550000","wa_id":"16505550000","type":"user_changed_number"}}]}}]}]}`,
+			ExpectedTypes: []string{received}, ExpectedTexts: []string{""}, ExpectedFrom: []string{"+16505551234"}, ExpectedExternalIDs: []string{"wamid.SYS"},
+			ExpectedKinds: []string{normalize.MessageKindSystem}},
+		{Label: "chat opened for the first time", Data: `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"15550783881","phone_number_id":"1"},"contacts":[{"profile":{"name":"Kerry"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.WELCOME","timestamp":"1749416383","type":"request_welcome"}]}}]}]}`,
+			ExpectedTypes: []string{received}, ExpectedTexts: []string{""}, ExpectedFrom: []string{"+16505551234"}, ExpectedExternalIDs: []string{"wamid.WELCOME"},
+			ExpectedKinds: []string{normalize.MessageKindGetStarted}},
 		{Label: "unsupported type", File: "wa_unsupported.json", ExpectedTypes: []string{received}, ExpectedTexts: []string{""},
 			ExpectedFrom: []string{"+16505551234"}, ExpectedExternalIDs: []string{"wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzRUIwNTg2QjNGNzQxRDcyMjg5MgA="},
 			Check: func(t *testing.T, msgs []normalize.Message, _ []normalize.Status) {

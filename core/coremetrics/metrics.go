@@ -30,7 +30,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "core", Name: "messages_total",
-			Help: "Inbound messages handled by the core, by result: created (new conversation), attached, reopened, duplicate.",
+			Help: "Inbound messages handled by the core, by result: created (new conversation), attached, reopened, duplicate, noise (kept without waking a conversation).",
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "core", Name: "events_total",

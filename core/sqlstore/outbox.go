@@ -23,7 +23,9 @@ func (t *tx) CustomerLastInbound(ctx context.Context, customerID, channel string
 }
 
 // lastInbound returns the last customer message whose column (conversation_id
-// or customer_id) is id, on a channel ("" for any).
+// or customer_id) is id, on a channel ("" for any). Noise (a reaction, a
+// Get Started tap: normalize.Message.Noise) is passed over: it opens no
+// window and is not what a reply answers.
 func (t *tx) lastInbound(ctx context.Context, column, id, channel string) (core.StoredMessage, bool, error) {
 	q := `SELECT ` + messageColumns + ` FROM messages WHERE ` + column + ` = ? AND direction = 'inbound' AND kind = 'message'`
 	args := []any{id}
@@ -31,14 +33,24 @@ func (t *tx) lastInbound(ctx context.Context, column, id, channel string) (core.
 		q += ` AND channel = ?`
 		args = append(args, channel)
 	}
-	m, err := scanMessage(t.row(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT 1`, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return core.StoredMessage{}, false, nil
-	}
+	rows, err := t.query(ctx, q+` ORDER BY created_at DESC, id DESC`, args...)
 	if err != nil {
 		return core.StoredMessage{}, false, fmt.Errorf("sqlstore: last inbound: %w", err)
 	}
-	return m, true, nil
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return core.StoredMessage{}, false, fmt.Errorf("sqlstore: last inbound: %w", err)
+		}
+		if !m.Message.Noise() {
+			return m, true, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return core.StoredMessage{}, false, fmt.Errorf("sqlstore: last inbound: %w", err)
+	}
+	return core.StoredMessage{}, false, nil
 }
 
 func (t *tx) MessageByID(ctx context.Context, id string) (core.StoredMessage, bool, error) {
