@@ -196,3 +196,35 @@ func TestCommandsVisibilityReadContactRetryPresetsRefused(t *testing.T) {
 		})
 	}
 }
+
+// note.add on a closed conversation is applied, as POST …/notes is: the
+// note is added (note.added) and the conversation stays closed, while
+// message.send to it is refused as conflict.
+func TestCommandNoteOnAClosedConversation(t *testing.T) {
+	for _, dialect := range sqltest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newCmdEnv(t, dialect)
+			c := e.customer("+14155550101").ID
+			ctx := context.Background()
+			if _, err := e.svc.SetStatus(ctx, c, core.StatusClosed, "", core.BotActor("x")); err != nil {
+				t.Fatal(err)
+			}
+			e.events(has(normalize.TypeConversationClosed))
+			e.run([]kafka.Message{
+				cmd(1, "n1", "/bots/triage", "note.add", c, map[string]any{"conversation_id": c, "text": "refund confirmed"}),
+				cmd(2, "n2", "/bots/triage", "message.send", c, map[string]any{"conversation_id": c, "text": "hi"}),
+			})
+			var got []string
+			for _, ev := range e.events(has(normalize.TypeCommandFailed)) {
+				got = append(got, ev.Type+":"+dataOf(t, ev).Code)
+			}
+			if want := []string{"note.added:", "command.failed:conflict"}; !slices.Equal(got, want) {
+				t.Fatalf("events %v, want %v", got, want)
+			}
+			conv, err := e.svc.Conversation(ctx, c)
+			if err != nil || conv.Status != core.StatusClosed {
+				t.Fatalf("after the note: status %q, %v; want closed", conv.Status, err)
+			}
+		})
+	}
+}
