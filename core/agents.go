@@ -230,6 +230,17 @@ func (s *Service) Presets(ctx context.Context, customerID string) (Presets, erro
 // conversation of a customer starts with. Without Policy.MultiAssign there
 // is at most one assignee; the assignees must be among the visible.
 func (s *Service) SetPresets(ctx context.Context, customerID string, p Presets) (Presets, error) {
+	for _, n := range p.Assignees {
+		if n == "" {
+			return Presets{}, Errorf(EINVALID, "an assignee cannot be empty")
+		}
+		if err := CheckName("assignees", n); err != nil {
+			return Presets{}, err
+		}
+	}
+	if err := CheckName("inbox", p.Inbox); err != nil {
+		return Presets{}, err
+	}
 	p.Assignees = dedupe(p.Assignees)
 	visibleTo, err := cleanVisibleTo(p.VisibleTo)
 	if err != nil {
@@ -266,7 +277,10 @@ func customerExists(ctx context.Context, tx CustomerTx, id string) error {
 // MarkRead marks a conversation read up to now for an agent.
 func (s *Service) MarkRead(ctx context.Context, id, agent string) (Conversation, error) {
 	if agent == "" {
-		return Conversation{}, Errorf(EINVALID, "an agent is needed: a named token or X-Agent")
+		return Conversation{}, Errorf(EINVALID, "an agent is needed: a named token or X-Agent (agent in a command)")
+	}
+	if err := CheckName("agent", agent); err != nil {
+		return Conversation{}, err
 	}
 	var out Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"time"
@@ -230,50 +231,57 @@ func (s *Service) MarkFailed(ctx context.Context, j OutboxJob, derr DeliveryErro
 // does not see, is not found.
 func (s *Service) RetryMessage(ctx context.Context, id string, by Actor) (StoredMessage, error) {
 	notFound := Errorf(ENOTFOUND, "message %s not found", id)
-	var convID string
+	var out StoredMessage
+	// One transaction: a command of gateway.commands.v1 records its id in
+	// each transaction of its work, so a second one would be skipped.
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		m, ok, err := tx.MessageByID(ctx, id)
 		if err == nil && (!ok || m.Kind != KindMessage || m.Direction != normalize.Outbound) {
 			return notFound
 		}
-		convID = m.ConversationID
+		if err != nil {
+			return err
+		}
+		c, err := lockedConversation(ctx, tx, m.ConversationID)
+		if err != nil {
+			return err
+		}
+		if m, ok, err = tx.MessageByID(ctx, id); err != nil || !ok { // again, under the customer's lock
+			return cmp.Or[error](err, notFound)
+		}
+		out, err = s.requeue(ctx, tx, c, m, by)
 		return err
 	})
-	if err != nil {
-		return StoredMessage{}, err
-	}
-	var out StoredMessage
-	_, err = s.withConversation(ctx, convID, func(tx Tx, c *Conversation) error {
-		m, ok, err := tx.MessageByID(ctx, id) // again, under the customer's lock
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return notFound
-		case m.Status != normalize.StatusFailed:
-			return Errorf(ECONFLICT, "message %s is %s: only a failed reply can be sent again", id, m.Status)
-		case c.Status == StatusClosed:
-			return Errorf(ECONFLICT, "conversation is closed: reopen it first")
-		}
-		if err := s.senderOn(m.Channel, m.Message.Provider); err != nil {
-			return err
-		}
-		if ok, err := tx.RequeueOutbox(ctx, id); err != nil || !ok {
-			if err == nil {
-				err = Errorf(ECONFLICT, "message %s was not sent through the outbox and cannot be sent again", id)
-			}
-			return err
-		}
-		if out, ok, err = tx.MessageByID(ctx, id); err != nil || !ok {
-			return err
-		}
-		return s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
-			Channel: m.Channel, MessageID: m.ID, Status: normalize.StatusQueued, Actor: string(by), Message: &out.Message})
-	})
-	if ErrorCode(err) == ENOTFOUND {
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
 		return StoredMessage{}, notFound
+	case err == nil:
+		s.notify()
 	}
 	return out, err
+}
+
+// requeue queues a failed reply of a conversation again, with
+// message.queued.
+func (s *Service) requeue(ctx context.Context, tx Tx, c Conversation, m StoredMessage, by Actor) (StoredMessage, error) {
+	switch {
+	case m.Status != normalize.StatusFailed:
+		return m, Errorf(ECONFLICT, "message %s is %s: only a failed reply can be sent again", m.ID, m.Status)
+	case c.Status == StatusClosed:
+		return m, Errorf(ECONFLICT, "conversation is closed: reopen it first")
+	}
+	if err := s.senderOn(m.Channel, m.Message.Provider); err != nil {
+		return m, err
+	}
+	if ok, err := tx.RequeueOutbox(ctx, m.ID); err != nil || !ok {
+		return m, cmp.Or[error](err, Errorf(ECONFLICT, "message %s was not sent through the outbox and cannot be sent again", m.ID))
+	}
+	out, ok, err := tx.MessageByID(ctx, m.ID)
+	if err != nil || !ok {
+		return out, err
+	}
+	return out, s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
+		Channel: m.Channel, MessageID: m.ID, Status: normalize.StatusQueued, Actor: string(by), Message: &out.Message})
 }
 
 // senderOn refuses a reply on a channel whose provider's sender is off

@@ -31,14 +31,8 @@ func (a Actor) agentName() string {
 func (s *Service) withConversation(ctx context.Context, id string, fn func(tx Tx, c *Conversation) error) (Conversation, error) {
 	var out Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		c, err := visibleConversation(ctx, tx, id)
+		c, err := lockedConversation(ctx, tx, id)
 		if err != nil {
-			return err
-		}
-		if err := tx.LockCustomer(ctx, c.CustomerID); err != nil {
-			return err
-		}
-		if c, _, err = tx.ConversationByID(ctx, id); err != nil { // read again under the lock
 			return err
 		}
 		if err := fn(tx, &c); err != nil {
@@ -51,6 +45,20 @@ func (s *Service) withConversation(ctx context.Context, id string, fn func(tx Tx
 		s.notify()
 	}
 	return out, err
+}
+
+// lockedConversation returns a conversation the context's viewer sees,
+// read under its customer's lock.
+func lockedConversation(ctx context.Context, tx Tx, id string) (Conversation, error) {
+	c, err := visibleConversation(ctx, tx, id)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if err := tx.LockCustomer(ctx, c.CustomerID); err != nil {
+		return Conversation{}, err
+	}
+	c, _, err = tx.ConversationByID(ctx, id) // read again under the lock
+	return c, err
 }
 
 // Conversation returns one conversation.

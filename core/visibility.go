@@ -76,8 +76,8 @@ func visibleOnly[T any](ctx context.Context, in []T, conv func(T) Conversation) 
 // MaxVisibleTo is the most agents a conversation can be visible to.
 const MaxVisibleTo = 50
 
-// cleanVisibleTo drops duplicates and checks the limit; empty means
-// everyone.
+// cleanVisibleTo drops duplicates and checks the limit and each name;
+// empty means everyone.
 func cleanVisibleTo(names []string) ([]string, error) {
 	names = dedupe(names)
 	if len(names) > MaxVisibleTo {
@@ -86,6 +86,9 @@ func cleanVisibleTo(names []string) ([]string, error) {
 	for _, n := range names {
 		if n == "" {
 			return nil, Errorf(EINVALID, "an agent of visible_to cannot be empty")
+		}
+		if err := CheckName("visible_to", n); err != nil {
+			return nil, err
 		}
 	}
 	return names, nil

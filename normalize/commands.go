@@ -23,6 +23,16 @@ const (
 	CommandConversationDelete     = "conversation.delete"
 	CommandCustomerErase          = "customer.erase"
 	CommandConversationHandover   = "conversation.handover"
+	// The conversation's visible_to (PUT /v1/conversations/{id}/visibility).
+	CommandConversationSetVisibility = "conversation.set_visibility"
+	// An agent's read mark (POST /v1/conversations/{id}/read).
+	CommandConversationMarkRead = "conversation.mark_read"
+	// A contact ends (POST /v1/conversations/{id}/contacts/{contact_id}/end).
+	CommandContactEnd = "contact.end"
+	// A failed reply is queued again (POST /v1/messages/{id}/retry).
+	CommandMessageRetry = "message.retry"
+	// A customer's presets (PUT /v1/customers/{id}/presets).
+	CommandCustomerSetPresets = "customer.set_presets"
 )
 
 // CommandTypes lists every command type of gateway.commands.v1.
@@ -31,7 +41,8 @@ var CommandTypes = []string{
 	CommandConversationSetTopics, CommandNoteAdd, CommandMessageSend, CommandCustomerMerge,
 	CommandCustomerCreate, CommandCustomerUpdate, CommandCustomerAddIdentity, CommandCustomerRemoveIdentity,
 	CommandConversationDelete, CommandCustomerErase,
-	CommandConversationHandover,
+	CommandConversationHandover, CommandConversationSetVisibility, CommandConversationMarkRead, CommandContactEnd,
+	CommandMessageRetry, CommandCustomerSetPresets,
 }
 
 // TypeCommandFailed is emitted on events.v1 for a command of

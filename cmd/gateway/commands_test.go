@@ -61,3 +61,39 @@ func TestCommandsOnKafka(t *testing.T) {
 		})
 	}
 }
+
+// A bot hides a conversation with conversation.set_visibility through the
+// embedded broker, as PUT /v1/conversations/{id}/visibility would: the
+// gateway emits conversation.visibility_changed as bot:triage, and an
+// agent the conversation is not visible to gets 404 on it from the API.
+func TestVisibilityCommandOnKafka(t *testing.T) {
+	for _, dialect := range sqltest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			g := startGateway(t, dialect, map[string]string{"GATEWAY_API_TOKENS": "agent:agent-token"})
+			in := smsForm("SM00000000000000000000000000000002", "+14155550101", "Private matter")
+			if s, b := postTwilio(t, g, "/webhooks/twilio/messaging", in, nil); s != http.StatusOK {
+				t.Fatalf("inbound: %d %s", s, b)
+			}
+			evs := consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 1 })
+			conv := ofType(evs, "message.received")[0].Data["conversation_id"].(string)
+			if s, b := apiCall(t, g, http.MethodGet, "/v1/conversations/"+conv, ""); s != http.StatusOK {
+				t.Fatalf("before the command: %d %s", s, b)
+			}
+			v, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": "vis-1", "source": "/bots/triage",
+				"type": "conversation.set_visibility", "time": "2026-11-30T12:00:00Z", "datacontenttype": "application/json",
+				"data": map[string]any{"conversation_id": conv, "visible_to": []string{"ann"}}})
+			rec := kafkabus.Record{Topic: "gateway.commands.v1", Key: []byte(conv), Value: v}
+			if err := g.producer.Produce(context.Background(), rec); err != nil {
+				t.Fatal(err)
+			}
+			evs = consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "conversation.visibility_changed") == 1 })
+			changed := ofType(evs, "conversation.visibility_changed")[0].Data
+			if changed["actor"] != "bot:triage" || changed["conversation_id"] != conv {
+				t.Fatalf("conversation.visibility_changed %v", changed)
+			}
+			if s, b := apiCall(t, g, http.MethodGet, "/v1/conversations/"+conv, ""); s != http.StatusNotFound {
+				t.Fatalf("an agent it is not visible to: %d %s, want 404", s, b)
+			}
+		})
+	}
+}

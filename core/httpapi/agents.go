@@ -68,20 +68,6 @@ func (a *API) setPresets(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	for _, n := range req.Assignees {
-		if n == "" {
-			return core.Errorf(core.EINVALID, "an assignee cannot be empty")
-		}
-		if err := checkName("assignees", n); err != nil {
-			return err
-		}
-	}
-	if err := checkName("inbox", req.Inbox); err != nil {
-		return err
-	}
-	if err := checkAgents("visible_to", req.VisibleTo); err != nil {
-		return err
-	}
 	p, err := a.svc.SetPresets(c.UserContext(), id, core.Presets{Assignees: req.Assignees, Inbox: req.Inbox, VisibleTo: req.VisibleTo})
 	if err != nil {
 		return err

@@ -54,10 +54,12 @@ type API struct {
 }
 
 // apiRoute is one route of the API; path is relative to /v1 and role is
-// RoleAgent, RoleAdmin or "" for a public route.
+// RoleAgent, RoleAdmin or "" for a public route. action names the operator
+// action (core.Actions) a mutating route takes.
 type apiRoute struct {
 	method, path, role string
 	handler            fiber.Handler
+	action             string
 }
 
 // New returns the operator API. tokens maps each token to its holder:

@@ -8,8 +8,6 @@ import (
 	"io"
 	"reflect"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -131,9 +129,4 @@ func query(c *fiber.Ctx, name string) (string, error) {
 
 // checkName checks a short text (an agent, inbox, reason, address): UTF-8,
 // no control characters, at most 320 bytes.
-func checkName(field, v string) error {
-	if len(v) > 320 || !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return core.Errorf(core.EINVALID, "%s must be printable text of at most 320 bytes", field)
-	}
-	return nil
-}
+func checkName(field, v string) error { return core.CheckName(field, v) }

@@ -4,51 +4,66 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
 )
 
-// builtinRoutes are the operator API's routes, relative to /v1.
+// builtinRoutes are the operator API's routes, relative to /v1: the routes
+// that read, then one route per operator action of core.Actions, whose
+// method, path and role come from that table.
 func (a *API) builtinRoutes() []apiRoute {
-	return []apiRoute{
-		{fiber.MethodGet, "/openapi.yaml", "", a.openAPI},
-		{fiber.MethodGet, "/asyncapi.yaml", "", a.asyncAPI},
-		{fiber.MethodGet, "/schemas/:name", "", a.schema},
-		{fiber.MethodGet, "/schemas/:dir/:name", "", a.schema},
-		{fiber.MethodGet, "/conversations", RoleAgent, a.listConversations},
-		{fiber.MethodPost, "/conversations", RoleAgent, a.openConversation},
-		{fiber.MethodGet, "/conversations/:id", RoleAgent, a.getConversation},
-		{fiber.MethodDelete, "/conversations/:id", roleOf(core.ActionConversationDelete), a.deleteConversation},
-		{fiber.MethodGet, "/conversations/:id/messages", RoleAgent, a.conversationMessages},
-		{fiber.MethodPost, "/conversations/:id/assign", RoleAgent, a.assign},
-		{fiber.MethodPost, "/conversations/:id/unassign", RoleAgent, a.unassign},
-		{fiber.MethodPost, "/conversations/:id/status", RoleAgent, a.setStatus},
-		{fiber.MethodPost, "/conversations/:id/notes", RoleAgent, a.addNote},
-		{fiber.MethodPost, "/conversations/:id/messages", RoleAgent, a.sendMessage},
-		{fiber.MethodGet, "/customers", RoleAgent, a.findCustomer},
-		{fiber.MethodGet, "/customers/:id", RoleAgent, a.getCustomer},
-		{fiber.MethodDelete, "/customers/:id", roleOf(core.ActionCustomerErase), a.eraseCustomer},
-		{fiber.MethodGet, "/customers/:id/timeline", RoleAgent, a.timeline},
-		{fiber.MethodPost, "/customers/:id/merge", roleOf(core.ActionCustomerMerge), a.merge},
-		{fiber.MethodPut, "/conversations/:id/topics", RoleAgent, a.setTopics},
-		{fiber.MethodPut, "/conversations/:id/visibility", RoleAgent, a.setVisibility},
-		{fiber.MethodPost, "/conversations/:id/read", RoleAgent, a.markRead},
-		{fiber.MethodPost, "/conversations/:id/handover", RoleAgent, a.handover},
-		{fiber.MethodPost, "/conversations/:id/contacts/:contact_id/end", RoleAgent, a.endContact},
-		{fiber.MethodGet, "/customers/:id/presets", RoleAgent, a.getPresets},
-		{fiber.MethodPut, "/customers/:id/presets", RoleAgent, a.setPresets},
-		{fiber.MethodGet, "/stats", RoleAgent, a.stats},
-		{fiber.MethodPost, "/messages/:id/retry", RoleAgent, a.retryMessage},
-		{fiber.MethodPost, "/customers", RoleAgent, a.createCustomer},
-		{fiber.MethodPatch, "/customers/:id", RoleAgent, a.updateCustomer},
-		{fiber.MethodPost, "/customers/:id/identities", RoleAgent, a.addIdentity},
-		{fiber.MethodDelete, "/customers/:id/identities/:kind/:address", RoleAgent, a.removeIdentity},
+	routes := []apiRoute{
+		{method: fiber.MethodGet, path: "/openapi.yaml", handler: a.openAPI},
+		{method: fiber.MethodGet, path: "/asyncapi.yaml", handler: a.asyncAPI},
+		{method: fiber.MethodGet, path: "/schemas/:name", handler: a.schema},
+		{method: fiber.MethodGet, path: "/schemas/:dir/:name", handler: a.schema},
+		{method: fiber.MethodGet, path: "/conversations", role: RoleAgent, handler: a.listConversations},
+		{method: fiber.MethodGet, path: "/conversations/:id", role: RoleAgent, handler: a.getConversation},
+		{method: fiber.MethodGet, path: "/conversations/:id/messages", role: RoleAgent, handler: a.conversationMessages},
+		{method: fiber.MethodGet, path: "/customers", role: RoleAgent, handler: a.findCustomer},
+		{method: fiber.MethodGet, path: "/customers/:id", role: RoleAgent, handler: a.getCustomer},
+		{method: fiber.MethodGet, path: "/customers/:id/timeline", role: RoleAgent, handler: a.timeline},
+		{method: fiber.MethodGet, path: "/customers/:id/presets", role: RoleAgent, handler: a.getPresets},
+		{method: fiber.MethodGet, path: "/stats", role: RoleAgent, handler: a.stats},
+	}
+	handlers := a.actionHandlers()
+	for _, act := range core.Actions() {
+		routes = append(routes, apiRoute{method: act.Method, path: act.Route, role: roleOf(act),
+			handler: handlers[act.Name], action: act.Name})
+	}
+	return routes
+}
+
+// actionHandlers are the handlers of the operator actions, by action name.
+func (a *API) actionHandlers() map[string]fiber.Handler {
+	return map[string]fiber.Handler{
+		normalize.CommandConversationOpen:          a.openConversation,
+		normalize.CommandConversationAssign:        a.assign,
+		normalize.CommandConversationUnassign:      a.unassign,
+		normalize.CommandConversationSetStatus:     a.setStatus,
+		normalize.CommandConversationSetTopics:     a.setTopics,
+		normalize.CommandConversationSetVisibility: a.setVisibility,
+		normalize.CommandConversationMarkRead:      a.markRead,
+		normalize.CommandConversationHandover:      a.handover,
+		normalize.CommandContactEnd:                a.endContact,
+		normalize.CommandNoteAdd:                   a.addNote,
+		normalize.CommandMessageSend:               a.sendMessage,
+		normalize.CommandMessageRetry:              a.retryMessage,
+		normalize.CommandConversationDelete:        a.deleteConversation,
+		normalize.CommandCustomerCreate:            a.createCustomer,
+		normalize.CommandCustomerUpdate:            a.updateCustomer,
+		normalize.CommandCustomerAddIdentity:       a.addIdentity,
+		normalize.CommandCustomerRemoveIdentity:    a.removeIdentity,
+		normalize.CommandCustomerSetPresets:        a.setPresets,
+		normalize.CommandCustomerMerge:             a.merge,
+		normalize.CommandCustomerErase:             a.eraseCustomer,
 	}
 }
 
-// roleOf is the role a route taking action needs: admin for the actions
-// core.AdminOnly names (the rule gateway.commands.v1 applies to bots too),
+// roleOf is the role a route taking an action needs: admin for an
+// admin-only action (the rule gateway.commands.v1 applies to bots too),
 // agent for the others.
-func roleOf(action string) string {
-	if core.AdminOnly(action) {
+func roleOf(act core.Action) string {
+	if act.AdminOnly {
 		return RoleAdmin
 	}
 	return RoleAgent

@@ -14,19 +14,6 @@ func (p principal) viewer() core.Viewer {
 	return core.Viewer{Agent: p.me, All: p.role == RoleAdmin || p.role == RoleBot}
 }
 
-// checkAgents checks a list of agent names.
-func checkAgents(field string, names []string) error {
-	for _, n := range names {
-		if n == "" {
-			return core.Errorf(core.EINVALID, "an agent of %s cannot be empty", field)
-		}
-		if err := checkName(field, n); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // setVisibility answers PUT /v1/conversations/{id}/visibility
 // {visible_to: [...]}: who may see the conversation besides admins and
 // bots; [] makes it visible to everyone.
@@ -43,9 +30,6 @@ func (a *API) setVisibility(c *fiber.Ctx) error {
 	}
 	if req.VisibleTo == nil {
 		return core.Errorf(core.EINVALID, "visible_to is required ([] makes the conversation visible to everyone)")
-	}
-	if err := checkAgents("visible_to", *req.VisibleTo); err != nil {
-		return err
 	}
 	return a.answerConversation(c)(a.svc.SetVisibility(c.UserContext(), id, *req.VisibleTo, ActorOf(c)))
 }
