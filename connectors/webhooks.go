@@ -374,13 +374,13 @@ func rawRecord(topic, route string, req *webhook.Request, id []byte, res webhook
 	hs[4] = kafka.Header{Key: "request_id", Value: buf[start:len(buf):len(buf)]}
 	switch h := req.Header.(type) {
 	case fiberHeader:
-		h.h.VisitAll(func(k, v []byte) {
+		for k, v := range h.h.All() {
 			if kept(k) {
 				start := len(buf)
 				buf = append(buf, v...)
 				hs = append(hs, kafka.Header{Key: headerKey(k), Value: buf[start:len(buf):len(buf)]})
 			}
-		})
+		}
 	case http.Header:
 		for k, vs := range h {
 			if !kept([]byte(k)) {

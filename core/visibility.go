@@ -64,15 +64,6 @@ func activeConflict(ctx context.Context, other Conversation, what string) error 
 	return Errorf(ECONFLICT, "%s (%s)", what, other.ID)
 }
 
-// visibleOnly keeps the conversations the context's viewer sees.
-func visibleOnly[T any](ctx context.Context, in []T, conv func(T) Conversation) []T {
-	v := viewerOf(ctx)
-	if v == nil {
-		return in
-	}
-	return slices.DeleteFunc(in, func(x T) bool { return !v.Sees(conv(x)) })
-}
-
 // MaxVisibleTo is the most agents a conversation can be visible to.
 const MaxVisibleTo = 50
 

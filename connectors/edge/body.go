@@ -114,18 +114,17 @@ func readAtMost(r io.Reader, max, announced int) ([]byte, error) {
 // other than identity in any value of any Content-Encoding header (a later
 // header would otherwise win).
 func Encoded(c *fiber.Ctx) bool {
-	encoded := false
-	c.Request().Header.VisitAll(func(k, v []byte) {
-		if encoded || !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
-			return
+	for k, v := range c.Request().Header.All() {
+		if !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
+			continue
 		}
 		for _, e := range strings.Split(string(v), ",") {
 			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
-				encoded = true
+				return true
 			}
 		}
-	})
-	return encoded
+	}
+	return false
 }
 
 // CloseUnread, used app-wide, closes the connection after a request whose
