@@ -118,7 +118,12 @@ func testVoiceEndToEnd(t *testing.T, dialect string) {
 	if s, b := voicePost(t, g, strings.TrimPrefix(rec["transcribeCallback"], testPublic), trForm, false); s != 200 {
 		t.Fatalf("transcription callback: %d %s", s, b)
 	}
+	// The SMS and the call's updates are keyed apart (phone: and voice:),
+	// so they may reach events.v1 in either order: wait for both.
 	evs := consume(t, g, events, func(e []topicEvent) bool {
+		if count(e, "message.received") < 2 {
+			return false
+		}
 		for _, u := range ofType(e, "message.updated") {
 			if u.Data["message"].(map[string]any)["text"] == said {
 				return true
