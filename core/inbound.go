@@ -354,7 +354,7 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	result := ResultAttached
 	conv := st.active[cust.ID]
 	if conv == nil {
-		c, r, err := s.conversationFor(ctx, tx, st, cust.ID, m.Channel, fromCustomer)
+		c, r, err := s.conversationFor(ctx, tx, st, cust.ID, &m, fromCustomer)
 		if err != nil {
 			return "", err
 		}
@@ -411,8 +411,10 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 
 // conversationFor returns the conversation a new message of a locked
 // customer who has no active one joins: a recently closed one reopened, or a
-// new one. fromCustomer is false for echoes of the business's own messages.
-func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, customerID, channel string, fromCustomer bool) (*Conversation, string, error) {
+// new one (at the message's entry point). fromCustomer is false for echoes
+// of the business's own messages.
+func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, customerID string, m *normalize.Message, fromCustomer bool) (*Conversation, string, error) {
+	channel := m.Channel
 	last, err := s.lastClosed(ctx, tx, st, customerID)
 	if err != nil {
 		return nil, "", err
@@ -425,7 +427,7 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, cu
 		}
 		return last, ResultReopened, err
 	}
-	conv, err := s.createConversation(ctx, tx, customerID, channel, "customer_message", "customer")
+	conv, err := s.createConversation(ctx, tx, customerID, channel, EntryPointOf(m.Provider, channel), "customer_message", "customer")
 	return &conv, ResultCreated, err
 }
 
@@ -462,7 +464,7 @@ func (s *Service) receiveNoise(ctx context.Context, tx Tx, st *batchState, custo
 		}
 	}
 	if conv == nil || conv.CloseReason == "merged" {
-		if conv, err = s.createClosedConversation(ctx, tx, customerID, m.Channel); err != nil {
+		if conv, err = s.createClosedConversation(ctx, tx, customerID, m.Channel, EntryPointOf(m.Provider, m.Channel)); err != nil {
 			return "", err
 		}
 		st.closed[customerID] = conv
@@ -492,35 +494,37 @@ func wakeStatus(c Conversation) string {
 	return StatusNew
 }
 
-// newConversation is a conversation of a customer, status new, started now.
-func (s *Service) newConversation(customerID, channel string, now time.Time) Conversation {
+// newConversation is a conversation of a customer, status new, started now
+// on channel at entryPoint.
+func (s *Service) newConversation(customerID, channel, entryPoint string, now time.Time) Conversation {
 	handler := s.policy.DefaultHandler
 	if handler == "" {
 		handler = HandlerHuman
 	}
 	return Conversation{ID: normalize.NewID(), CustomerID: customerID, Status: StatusNew,
-		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, Assignees: []string{}, Topics: []string{},
+		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, EntryPoint: entryPoint, Assignees: []string{}, Topics: []string{},
 		VisibleTo: []string{}, Handler: handler}
 }
 
 // createClosedConversation starts a conversation that is closed from the
 // start (CloseReasonNoise), for the noise of a customer who has none: no
 // resolution time, no presets; conversation.created says status closed.
-func (s *Service) createClosedConversation(ctx context.Context, tx Tx, customerID, channel string) (*Conversation, error) {
+func (s *Service) createClosedConversation(ctx context.Context, tx Tx, customerID, channel, entryPoint string) (*Conversation, error) {
 	now := tx.Now()
-	conv := s.newConversation(customerID, channel, now)
+	conv := s.newConversation(customerID, channel, entryPoint, now)
 	conv.Status, conv.ClosedAt, conv.CloseReason = StatusClosed, &now, CloseReasonNoise
 	if _, err := tx.InsertConversation(ctx, conv); err != nil {
 		return nil, err
 	}
 	return &conv, s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
-		ConversationID: conv.ID, Channel: channel, To: StatusClosed, Reason: CloseReasonNoise, Actor: "customer", Conversation: &conv})
+		ConversationID: conv.ID, Channel: channel, EntryPoint: entryPoint, To: StatusClosed, Reason: CloseReasonNoise, Actor: "customer",
+		Conversation: &conv})
 }
 
 // createConversation starts a new conversation for a customer that has no
-// active one.
-func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, reason, actor string) (Conversation, error) {
-	conv := s.newConversation(customerID, channel, tx.Now())
+// active one, on channel at entryPoint.
+func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, entryPoint, reason, actor string) (Conversation, error) {
+	conv := s.newConversation(customerID, channel, entryPoint, tx.Now())
 	ok, err := tx.InsertConversation(ctx, conv)
 	if err != nil {
 		return Conversation{}, err
@@ -531,7 +535,8 @@ func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, cha
 		return Conversation{}, fmt.Errorf("core: customer %s already has an active conversation: %w", customerID, ErrTransient)
 	}
 	if err := s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
-		ConversationID: conv.ID, Channel: channel, To: StatusNew, Reason: reason, Actor: actor, Conversation: &conv}); err != nil {
+		ConversationID: conv.ID, Channel: channel, EntryPoint: entryPoint, To: StatusNew, Reason: reason, Actor: actor,
+		Conversation: &conv}); err != nil {
 		return Conversation{}, err
 	}
 	return conv, s.applyPresets(ctx, tx, &conv)

@@ -41,8 +41,12 @@ type Conversation struct {
 	Assignee string `json:"assignee,omitempty"`
 	// Assignees has one agent (Gladly), or several with Policy.MultiAssign
 	// (Converso).
-	Assignees      []string   `json:"assignees"`
-	Inbox          string     `json:"inbox,omitempty"`
+	Assignees []string `json:"assignees"`
+	Inbox     string   `json:"inbox,omitempty"`
+	// EntryPoint is the entry point the conversation started at (EntryPointOf
+	// its first message, or of the channel it was opened on); "" when not
+	// known. A reopen keeps it.
+	EntryPoint     string     `json:"entry_point"`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	LastActivityAt time.Time  `json:"last_activity_at"`

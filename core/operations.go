@@ -277,6 +277,15 @@ func FirstMessage(text *string, t *normalize.Template, subject string) *ReplyReq
 	return r
 }
 
+// openingEntryPoint is the entry point of a conversation the business opens
+// on channel: that of the channel's sender, "" without a channel.
+func (s *Service) openingEntryPoint(channel string) string {
+	if channel == "" {
+		return ""
+	}
+	return EntryPointOf(s.policy.Senders[channel].Provider, channel)
+}
+
 // OpenConversation starts a conversation for a customer proactively (the
 // business writes first); an agent who opens it is its assignee. With a
 // first message, the conversation and the queued message are written in one
@@ -308,7 +317,7 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 			return activeConflict(ctx, other, "the customer already has an active conversation")
 		}
 		var err error
-		if conv, err = s.createConversation(ctx, tx, customerID, channel, "proactive", string(by)); err != nil {
+		if conv, err = s.createConversation(ctx, tx, customerID, channel, s.openingEntryPoint(channel), "proactive", string(by)); err != nil {
 			return err
 		}
 		if agent := by.agentName(); agent != "" {

@@ -127,6 +127,7 @@ type EventData struct {
 	CustomerID     string             `json:"customer_id"`
 	ConversationID string             `json:"conversation_id,omitempty"`
 	Channel        string             `json:"channel,omitempty"`
+	EntryPoint     string             `json:"entry_point,omitempty"`
 	MessageID      string             `json:"message_id,omitempty"`
 	From           string             `json:"from,omitempty"`
 	To             string             `json:"to,omitempty"`

@@ -300,6 +300,8 @@ type ConversationFilter struct {
 	// Channel selects the conversations whose customer last wrote on this
 	// channel (the channel a reply goes to by default).
 	Channel string
+	// EntryPoint selects the conversations that started at this entry point.
+	EntryPoint string
 	// Handler selects by handler: HandlerHuman, "bot" (any bot) or "bot:<name>".
 	Handler string
 	// Active leaves out closed conversations.

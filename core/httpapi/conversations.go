@@ -103,7 +103,8 @@ func conversationFilter(c *fiber.Ctx) (core.ConversationFilter, error) {
 }
 
 // todoFilter reads the filters of the to-do views behind the dashboard
-// tiles: unreplied=true, unread=true (for the caller), channel= and handler=.
+// tiles: unreplied=true, unread=true (for the caller), channel=, entry_point=
+// and handler=.
 func todoFilter(c *fiber.Ctx, f *core.ConversationFilter) error {
 	var err error
 	if f.Unreplied, err = boolQuery(c, "unreplied"); err != nil {
@@ -120,6 +121,11 @@ func todoFilter(c *fiber.Ctx, f *core.ConversationFilter) error {
 	}
 	if f.Channel = strings.Clone(c.Query("channel")); f.Channel != "" && !channels[f.Channel] {
 		return core.Errorf(core.EINVALID, "channel must be one of sms, mms, whatsapp, messenger, instagram, email, chat")
+	}
+	if f.EntryPoint = strings.Clone(c.Query("entry_point")); f.EntryPoint != "" {
+		if err := core.CheckEntryPoint(f.EntryPoint); err != nil {
+			return err
+		}
 	}
 	f.Handler = strings.Clone(c.Query("handler"))
 	if f.Handler != "" && f.Handler != core.ActorBot && core.CheckHandler(f.Handler) != nil {

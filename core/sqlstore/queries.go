@@ -73,7 +73,7 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 }
 
 // todoFilters adds the conditions of the to-do views: unreplied, unread,
-// channel, handler and active.
+// channel, entry point, handler and active.
 func todoFilters(f core.ConversationFilter, add func(cond string, a ...any)) {
 	if f.Unreplied {
 		add("unreplied > 0 AND handler = 'human' AND status <> 'closed'")
@@ -83,6 +83,9 @@ func todoFilters(f core.ConversationFilter, add func(cond string, a ...any)) {
 	}
 	if f.Channel != "" {
 		add("channel = ?", f.Channel)
+	}
+	if f.EntryPoint != "" {
+		add("entry_point = ?", f.EntryPoint)
 	}
 	switch f.Handler {
 	case "":

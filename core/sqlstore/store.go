@@ -31,7 +31,7 @@ import (
 )
 
 //go:embed migrations
-var migrations embed.FS
+var migrationFiles embed.FS
 
 // Dialects.
 const (
@@ -114,29 +114,38 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations/"+s.dialect)
+	p, err := migrations(s.db, s.dialect)
 	if err != nil {
-		return fmt.Errorf("sqlstore: migrations: %w", err)
-	}
-	dialect := goose.DialectSQLite3
-	var opts []goose.ProviderOption
-	if s.dialect == Postgres {
-		dialect = goose.DialectPostgres
-		// Several instances may start at once: one migrates, the others wait.
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return fmt.Errorf("sqlstore: migration lock: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(dialect, s.db, sub, opts...)
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrations: %w", err)
+		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("sqlstore: migrate %s: %w", s.dialect, classify(err))
 	}
 	return nil
+}
+
+// migrations is the schema migrations of a database of dialect.
+func migrations(db *sql.DB, dialect string) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations/"+dialect)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	gooseDialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if dialect == Postgres {
+		gooseDialect = goose.DialectPostgres
+		// Several instances may start at once: one migrates, the others wait.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gooseDialect, db, sub, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Dialect returns SQLite or Postgres.

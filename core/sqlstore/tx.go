@@ -92,8 +92,10 @@ const conversationColumns = `id, customer_id, status, assignee, inbox, created_a
 	reopened_at`
 
 // conversationRead are the columns a conversation is read from: those it is
-// written with and visible_to, which only SetVisibleTo writes.
-const conversationRead = conversationColumns + `, visible_to`
+// written with, visible_to, which only SetVisibleTo writes, and entry_point,
+// which only InsertConversation writes (a conversation keeps the entry point
+// it started at).
+const conversationRead = conversationColumns + `, visible_to, entry_point`
 
 type scanner interface{ Scan(...any) error }
 
@@ -105,7 +107,8 @@ func scanConversation(r scanner) (core.Conversation, error) {
 	var assignees, topics, visibleTo string
 	err := r.Scan(&c.ID, &c.CustomerID, &c.Status, &c.Assignee, &c.Inbox, &created, &updated, &activity,
 		&closed, &c.CloseReason, &waiting, &c.Channel, &c.ContactAddress, &c.BusinessAddress, &lastIn,
-		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution, &assignees, &topics, &c.Handler, &reopened, &visibleTo)
+		&c.Unreplied, &c.MessageCount, &firstIn, &firstResp, &resolution, &assignees, &topics, &c.Handler, &reopened, &visibleTo,
+		&c.EntryPoint)
 	if err != nil {
 		return c, err
 	}
@@ -179,9 +182,9 @@ func decodeList(s string) ([]string, error) {
 }
 
 func (t *tx) InsertConversation(ctx context.Context, c core.Conversation) (bool, error) {
-	args := append([]any{c.ID}, conversationArgs(c)...)
-	res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`)
-		VALUES `+placeholders(1, 24)+`
+	args := append(append([]any{c.ID}, conversationArgs(c)...), c.EntryPoint)
+	res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`, entry_point)
+		VALUES `+placeholders(1, 25)+`
 		ON CONFLICT (customer_id) WHERE status <> 'closed' DO NOTHING`, args...)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: insert conversation: %w", err)

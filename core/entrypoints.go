@@ -1,0 +1,68 @@
+package core
+
+import (
+	"strings"
+
+	"github.com/opengateway/gateway/normalize"
+)
+
+// Entry point ids derived without an entry points file: one per provider
+// kind. An entry point is one way in (a Twilio number, a WhatsApp phone
+// number id, a Facebook page or Instagram account, an inbound email address,
+// a chat site).
+const (
+	EntryPointTwilio    = "twilio"    // SMS, MMS and WhatsApp through Twilio
+	EntryPointVoice     = "voice"     // Twilio Voice
+	EntryPointWhatsApp  = "whatsapp"  // WhatsApp Cloud API
+	EntryPointMessenger = "messenger" // Facebook Messenger
+	EntryPointInstagram = "instagram" // Instagram messaging
+	EntryPointSendGrid  = "sendgrid"  // inbound email
+	EntryPointWebChat   = "webchat"   // the web chat
+)
+
+// MaxEntryPointLen is the longest entry point id.
+const MaxEntryPointLen = 64
+
+// entryPointByProvider maps a message's provider (the connectors' provider
+// names) to its derived entry point.
+var entryPointByProvider = map[string]string{
+	"twilio": EntryPointTwilio, "meta_whatsapp": EntryPointWhatsApp, "meta_messenger": EntryPointMessenger,
+	"meta_instagram": EntryPointInstagram, "sendgrid": EntryPointSendGrid, "webchat": EntryPointWebChat,
+}
+
+// entryPointByChannel is the derived entry point of a channel when the
+// provider is not known (a conversation opened on a channel no sender is
+// configured for).
+var entryPointByChannel = map[string]string{
+	normalize.ChannelSMS: EntryPointTwilio, normalize.ChannelMMS: EntryPointTwilio,
+	normalize.ChannelVoice: EntryPointVoice, normalize.ChannelWhatsApp: EntryPointWhatsApp,
+	normalize.ChannelMessenger: EntryPointMessenger, normalize.ChannelInstagram: EntryPointInstagram,
+	normalize.ChannelEmail: EntryPointSendGrid, normalize.ChannelChat: EntryPointWebChat,
+}
+
+// EntryPointOf is the derived entry point of a message that came through
+// provider on channel: one per provider kind, Twilio Voice apart from Twilio
+// messaging; "" when neither is known. A GATEWAY_ENTRY_POINTS file will map
+// business addresses to ids instead.
+func EntryPointOf(provider, channel string) string {
+	if channel == normalize.ChannelVoice {
+		return EntryPointVoice
+	}
+	if id, ok := entryPointByProvider[provider]; ok {
+		return id
+	}
+	return entryPointByChannel[channel]
+}
+
+// CheckEntryPoint reports whether id can name an entry point: 1 to
+// MaxEntryPointLen characters of [a-z0-9-].
+func CheckEntryPoint(id string) error {
+	if id == "" || len(id) > MaxEntryPointLen || strings.IndexFunc(id, notEntryPointRune) >= 0 {
+		return Errorf(EINVALID, "entry_point must be 1 to %d characters of a-z, 0-9 and -", MaxEntryPointLen)
+	}
+	return nil
+}
+
+func notEntryPointRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+}

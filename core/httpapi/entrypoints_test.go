@@ -1,0 +1,117 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/core/httpapi"
+	"github.com/opengateway/gateway/normalize"
+)
+
+// whatsAppCloud is a customer's message through the WhatsApp Cloud API.
+func whatsAppCloud(from, text string) normalize.Message {
+	m := sms(from, text)
+	m.Channel, m.Provider, m.ProviderMessageID = normalize.ChannelWhatsApp, "meta_whatsapp", "wamid."+m.ProviderMessageID
+	m.To = normalize.Party{Kind: normalize.KindPhone, Address: "106540352242922"}
+	return m
+}
+
+// webChat is a visitor's message on the web chat.
+func webChat(visitor, text string) normalize.Message {
+	m := sms("", text)
+	m.Channel, m.Provider, m.ProviderMessageID = normalize.ChannelChat, "webchat", ""
+	m.From = normalize.Party{Kind: normalize.KindChat, Address: visitor}
+	m.To = normalize.Party{Kind: normalize.KindChat, Address: "support"}
+	return m
+}
+
+// Seeds' model: the to-do filter entry_point= lists the conversations that
+// started at one entry point (derived without an entry points file: one per
+// provider kind), alone or with status and assignee; the conversation and
+// its conversation.created event carry it, and a reopen keeps it.
+func TestConversationsFilterByEntryPoint(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		tokens := map[string]string{annToken: "agent:ann", bobToken: "agent:bob", opsToken: "admin:ops", adminToken: httpapi.RoleAdmin}
+		// Proactive WhatsApp leaves through Twilio here.
+		senders := map[string]core.Sender{normalize.ChannelWhatsApp: {
+			Party: normalize.Party{Kind: normalize.KindPhone, Address: "+15558675310"}, Provider: "twilio"}}
+		e := newAPIEnvWith(t, dialect, core.Policy{Senders: senders}, tokens, nil)
+		twilioWA := sms("+14155550104", "on WhatsApp through Twilio")
+		twilioWA.Channel = normalize.ChannelWhatsApp
+		e.receive(sms("+14155550101", "by SMS"), whatsAppCloud("+14155550102", "on the Cloud API"),
+			webChat("visitor-1", "on the site"), twilioWA)
+		_, smsConv := e.customer("+14155550101")
+		_, cloudConv := e.customer("+14155550102")
+		_, chatConv := e.customer("visitor-1")
+		_, twilioWAConv := e.customer("+14155550104")
+		created := map[string]string{}
+		for _, d := range e.eventData(e.events(), normalize.TypeConversationCreated) {
+			created[d.ConversationID] = d.EntryPoint
+			if d.Conversation == nil || d.Conversation.EntryPoint != d.EntryPoint {
+				t.Errorf("conversation.created of %s: data.entry_point %q, conversation %+v", d.ConversationID, d.EntryPoint, d.Conversation)
+			}
+		}
+		wantCreated := map[string]string{smsConv: "twilio", cloudConv: "whatsapp", chatConv: "webchat", twilioWAConv: "twilio"}
+		if !maps.Equal(created, wantCreated) {
+			t.Errorf("conversation.created entry points %v, want %v", created, wantCreated)
+		}
+		e.must(e.do("POST", "/v1/conversations/"+smsConv+"/assign", opsToken, map[string]any{"agent": "ann"}), 200)
+		for q, want := range map[string][]string{
+			"?entry_point=twilio":                          {smsConv, twilioWAConv},
+			"?entry_point=whatsapp":                        {cloudConv},
+			"?entry_point=webchat":                         {chatConv},
+			"?entry_point=sendgrid":                        {},
+			"?entry_point=no-such-entry-point":             {},
+			"?entry_point=twilio&status=new":               {twilioWAConv},
+			"?entry_point=twilio&assignee=ann":             {smsConv},
+			"?entry_point=whatsapp&assignee=ann":           {},
+			"?entry_point=twilio&channel=whatsapp":         {twilioWAConv},
+			"?entry_point=whatsapp&unreplied=true&limit=1": {cloudConv},
+		} {
+			if got := ids(e.list(bobToken, q)); !slices.Equal(got, sorted(want...)) {
+				t.Errorf("%s: %v, want %v", q, got, sorted(want...))
+			}
+		}
+		var one core.Conversation
+		if err := json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+cloudConv, bobToken, nil), 200).body, &one); err != nil || one.EntryPoint != "whatsapp" {
+			t.Errorf("GET the Cloud API conversation: entry_point %q (%v), want whatsapp", one.EntryPoint, err)
+		}
+
+		// Closed, then reopened by the customer writing through Twilio: it
+		// keeps the entry point it started at.
+		e.must(e.do("POST", "/v1/conversations/"+cloudConv+"/status", opsToken, map[string]any{"status": "closed"}), 200)
+		e.clock.Advance(time.Hour)
+		again := sms("+14155550102", "me again, through Twilio")
+		again.Channel = normalize.ChannelWhatsApp
+		e.receive(again)
+		if _, c := e.customer("+14155550102"); c != cloudConv {
+			t.Fatalf("the customer's message made %s, want %s reopened", c, cloudConv)
+		}
+		if got := ids(e.list(bobToken, "?entry_point=whatsapp")); !slices.Equal(got, []string{cloudConv}) {
+			t.Errorf("after the reopen through Twilio, whatsapp lists %v, want %s", got, cloudConv)
+		}
+
+		// A conversation the business opens starts at the entry point of the
+		// channel's sender.
+		smsCustomer, _ := e.customer("+14155550101")
+		e.must(e.do("POST", "/v1/conversations/"+smsConv+"/status", opsToken, map[string]any{"status": "closed"}), 200)
+		r := e.must(e.do("POST", "/v1/conversations", annToken, map[string]any{"customer_id": smsCustomer, "channel": "whatsapp"}), 201)
+		if err := json.Unmarshal(r.body, &one); err != nil || one.EntryPoint != "twilio" {
+			t.Errorf("opened on WhatsApp sent through Twilio: entry_point %q (%v), want twilio\n%s", one.EntryPoint, err, r.body)
+		}
+
+		for _, q := range []string{"Twilio", "sms_twilio", "twilio%20", "%C3%A9", strings.Repeat("a", core.MaxEntryPointLen+1)} {
+			if r := e.do("GET", "/v1/conversations?entry_point="+q, bobToken, nil); r.status != 400 || r.code() != "invalid" {
+				t.Errorf("entry_point=%s: %d %s, want 400 invalid", q, r.status, r.body)
+			}
+		}
+		if got := ids(e.list(bobToken, "?entry_point="+strings.Repeat("a", core.MaxEntryPointLen))); len(got) != 0 {
+			t.Errorf("the longest entry point id lists %v, want none", got)
+		}
+	})
+}

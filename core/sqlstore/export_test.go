@@ -1,0 +1,17 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+)
+
+// MigrateUpTo applies the schema migrations of dialect to db up to version
+// (to test what a later migration does to the rows of an older schema).
+func MigrateUpTo(ctx context.Context, db *sql.DB, dialect string, version int64) error {
+	p, err := migrations(db, dialect)
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}
