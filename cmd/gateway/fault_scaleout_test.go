@@ -112,7 +112,7 @@ func checkSentOnce(t *testing.T, fake *providertest.Twilio, r *replyLoad) {
 }
 
 // Two instances of every role in processes of their own, on PostgreSQL and
-// one broker, under webhook load on both ingest instances and replies
+// one broker process, under webhook load on both ingest instances and replies
 // through both core instances: one instance of each role is SIGKILLed and
 // started again in turn. Every webhook answered 200 is on events.v1 under
 // one event id, in order per contact, and every reply answered 202 reached

@@ -1,36 +1,77 @@
 package main
 
 import (
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 
-	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/sqlstore"
 	"github.com/opengateway/gateway/core/sqlstore/sqltest"
 )
 
-// cluster is one broker and one PostgreSQL database that gateway processes
-// of any roles join, as the manifests deploy them: every instance shares
-// GATEWAY_CHAT_SECRET, and ingest reaches a core through GATEWAY_CORE_URL.
+// cluster is one broker process and one PostgreSQL database that gateway
+// processes of any roles join, as the manifests deploy them: every instance
+// shares GATEWAY_CHAT_SECRET, and ingest reaches a core through
+// GATEWAY_CORE_URL.
 type cluster struct {
-	broker *kafkabus.Embedded
+	broker string
 	env    map[string]string
 }
 
 func newCluster(t *testing.T, extra map[string]string) *cluster {
 	t.Helper()
 	db := sqltest.URL(t, sqlstore.Postgres) // skips without PostgreSQL (fails in CI)
-	broker, err := kafkabus.StartEmbedded(t.TempDir(), "127.0.0.1:0", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	env := map[string]string{"KAFKA_BROKERS": broker.Addr(), "KAFKA_REPLICATION_FACTOR": "1",
+	broker := startBrokerProcess(t)
+	env := map[string]string{"KAFKA_BROKERS": broker, "KAFKA_REPLICATION_FACTOR": "1",
 		"DATABASE_URL": db, "GATEWAY_CHAT_SECRET": "a-secret-every-instance-shares"}
 	for k, v := range extra {
 		env[k] = v
 	}
 	return &cluster{broker: broker, env: env}
+}
+
+// startBrokerProcess runs the embedded broker in a process of its own (the
+// test binary, see TestMain) and returns its address once it takes
+// connections; it is stopped when the test ends.
+func startBrokerProcess(t *testing.T) string {
+	t.Helper()
+	addr := freePort(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{runBrokerEnv + "=" + addr, runBrokerDirEnv + "=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return addr
+		}
+		select {
+		case <-done:
+			t.Fatalf("the broker process exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker process did not listen within 20s: %s", out.String())
+		}
+	}
 }
 
 // start runs a gateway process of the given role in the cluster.
@@ -43,7 +84,7 @@ func (c *cluster) start(t *testing.T, role string, more map[string]string) *chil
 		}
 	}
 	g := startChild(t, sqlstore.SQLite, env)
-	g.view.brokers = []string{c.broker.Addr()}
+	g.view.brokers = []string{c.broker}
 	return g
 }
 
