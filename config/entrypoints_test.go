@@ -196,3 +196,20 @@ func TestDerivedEntryPoints(t *testing.T) {
 		t.Errorf("META_APP_SECRET alone: %+v", c.EntryPoints)
 	}
 }
+
+// The README's example file is valid as documented.
+func TestEntryPointsREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "`GATEWAY_ENTRY_POINTS` names a YAML file of them instead:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no entry points example")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US"))
+	if len(problems) > 0 || len(eps) != 4 {
+		t.Fatalf("README example: %d entry points, problems %q", len(eps), problems)
+	}
+}
