@@ -186,6 +186,12 @@ type Config struct {
 	// Pprof serves /debug/pprof/ on the operations listener beside
 	// /metrics (GATEWAY_PPROF=true; it needs GATEWAY_OPS_ADDR).
 	Pprof bool
+
+	// EntryPointsFile is GATEWAY_ENTRY_POINTS, a YAML file of entry points;
+	// EntryPoints are its entry points, or without it one derived per
+	// configured provider (DerivedEntryPoints).
+	EntryPointsFile string
+	EntryPoints     []EntryPoint
 }
 
 // Has reports whether the process runs a role.
@@ -227,6 +233,16 @@ func Load(getenv func(string) string) (Config, error) {
 	if len(r.problems) > 0 {
 		return c, errors.New("config: " + strings.Join(r.problems, "; "))
 	}
+	c.EntryPointsFile = r.str("GATEWAY_ENTRY_POINTS", "")
+	if c.EntryPointsFile == "" {
+		c.EntryPoints = DerivedEntryPoints(c)
+		return c, nil
+	}
+	eps, err := LoadEntryPoints(c.EntryPointsFile, r.get)
+	if err != nil {
+		return c, err
+	}
+	c.EntryPoints = eps
 	return c, nil
 }
 

@@ -1,7 +1,9 @@
 package core
 
 import (
+	"context"
 	"strings"
+	"time"
 
 	"github.com/opengateway/gateway/normalize"
 )
@@ -65,4 +67,49 @@ func CheckEntryPoint(id string) error {
 
 func notEntryPointRune(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+}
+
+// EntryPoint is an entry point as the operator API lists it: never a
+// credential.
+type EntryPoint struct {
+	ID       string   `json:"id"`
+	Provider string   `json:"provider"`
+	Address  string   `json:"address"`
+	Inbox    string   `json:"inbox"`
+	Routing  string   `json:"routing"`
+	Agents   []string `json:"agents"`
+	Default  bool     `json:"default"`
+	// Enabled is whether its provider's webhooks are on (their credentials
+	// are set).
+	Enabled bool `json:"enabled"`
+	// LastWebhookAt is the latest customer message of the conversations
+	// that started here, from the database (so every instance agrees); nil
+	// when there is none.
+	LastWebhookAt *time.Time `json:"last_webhook_at"`
+}
+
+// EntryPoints lists eps, each with the latest customer message of the
+// conversations that started there.
+func (s *Service) EntryPoints(ctx context.Context, eps []EntryPoint) ([]EntryPoint, error) {
+	var last map[string]time.Time
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		last, err = tx.LastInboundByEntryPoint(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EntryPoint, len(eps))
+	for i, ep := range eps {
+		if ep.Agents == nil {
+			ep.Agents = []string{}
+		}
+		ep.LastWebhookAt = nil
+		if at, ok := last[ep.ID]; ok {
+			ep.LastWebhookAt = &at
+		}
+		out[i] = ep
+	}
+	return out, nil
 }

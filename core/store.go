@@ -226,6 +226,9 @@ type QueryTx interface {
 	// Stats returns the dashboard figures of the conversations v sees (nil:
 	// every one); agent may be empty.
 	Stats(ctx context.Context, agent string, v *Viewer) (Stats, error)
+	// LastInboundByEntryPoint returns, by entry point, the time of the
+	// latest customer message of the conversations that started there.
+	LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time, error)
 }
 
 // DeliveryTx records delivery states, including those that arrive early.

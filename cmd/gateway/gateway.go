@@ -366,7 +366,9 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		if len(cfg.APITokens) == 0 {
 			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")
 		}
-		httpapi.New(g.service, cfg.APITokens, g.store, g.log, g.reg).Mount(g.app)
+		api := httpapi.New(g.service, cfg.APITokens, g.store, g.log, g.reg)
+		api.SetEntryPoints(g.entryPoints())
+		api.Mount(g.app)
 		g.reg.MustRegister(coremetrics.NewStatsCollector(g.service))
 		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
 		kafkabus.LagGauge(g.reg, "gateway-core", src)

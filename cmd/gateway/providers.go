@@ -190,3 +190,22 @@ func merge[V any](dst, src map[string]V, conn, what string) error {
 	maps.Copy(dst, src)
 	return nil
 }
+
+// entryPoints are the entry points GET /v1/entry-points lists (the
+// GATEWAY_ENTRY_POINTS file's, else one derived per configured provider),
+// each logged with its provider and inbox; never a credential.
+func (g *Gateway) entryPoints() []core.EntryPoint {
+	from := "derived from the provider variables"
+	if g.cfg.EntryPointsFile != "" {
+		from = "from GATEWAY_ENTRY_POINTS"
+	}
+	out := make([]core.EntryPoint, 0, len(g.cfg.EntryPoints))
+	for _, ep := range g.cfg.EntryPoints {
+		enabled := g.cfg.WebhooksEnabled(ep.Provider)
+		g.log.Info("entry point "+from, "entry_point", ep.ID, "provider", ep.Provider, "inbox", ep.Inbox,
+			"routing", ep.Routing, "enabled", enabled)
+		out = append(out, core.EntryPoint{ID: ep.ID, Provider: ep.Provider, Address: ep.Address, Inbox: ep.Inbox,
+			Routing: ep.Routing, Agents: ep.Agents, Default: ep.Default, Enabled: enabled})
+	}
+	return out
+}

@@ -48,6 +48,8 @@ type API struct {
 	log     *slog.Logger
 	routes  []apiRoute
 	mounted bool
+	// entryPoints are what GET /v1/entry-points lists.
+	entryPoints []core.EntryPoint
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec

@@ -115,3 +115,57 @@ func TestConversationsFilterByEntryPoint(t *testing.T) {
 		}
 	})
 }
+
+// An admin lists the entry points with whether their webhooks are on and
+// the time of the latest customer message of the conversations that
+// started there (from the database, on both stores); an agent is refused.
+func TestEntryPointList(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		eps := []core.EntryPoint{
+			{ID: "twilio", Provider: "twilio", Address: "+15558675310", Inbox: "default", Routing: "none", Default: true, Enabled: true},
+			{ID: "whatsapp", Provider: "whatsapp", Inbox: "default", Routing: "none", Default: true, Enabled: false},
+			{ID: "webchat", Provider: "webchat", Inbox: "support", Routing: "round_robin", Agents: []string{"ann", "bob"}, Enabled: true},
+		}
+		e := newAPIEnv(t, dialect, func(a *httpapi.API) { a.SetEntryPoints(eps) })
+		e.receive(sms("+14155550101", "first"))
+		e.clock.Advance(time.Minute)
+		e.receive(sms("+14155550102", "later"))
+		lastSMS := e.clock.Now()
+		e.clock.Advance(time.Minute)
+		e.receive(webChat("visitor-1", "hello"))
+		lastChat := e.clock.Now()
+
+		if r := e.do("GET", "/v1/entry-points", agentToken, nil); r.status != 403 || r.code() != "forbidden" {
+			t.Errorf("agent: %d %s", r.status, r.body)
+		}
+		r := e.do("GET", "/v1/entry-points", adminToken, nil)
+		if r.status != 200 {
+			t.Fatalf("admin: %d %s", r.status, r.body)
+		}
+		var got struct {
+			EntryPoints []struct {
+				ID, Provider, Address, Inbox, Routing string
+				Agents                                []string
+				Default, Enabled                      bool
+				LastWebhookAt                         *time.Time `json:"last_webhook_at"`
+			} `json:"entry_points"`
+		}
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.EntryPoints) != 3 {
+			t.Fatalf("body %s", r.body)
+		}
+		tw, wa, chat := got.EntryPoints[0], got.EntryPoints[1], got.EntryPoints[2]
+		if tw.ID != "twilio" || !tw.Enabled || !tw.Default || tw.Address != "+15558675310" || tw.LastWebhookAt == nil || !tw.LastWebhookAt.Equal(lastSMS) {
+			t.Errorf("twilio %+v, want last webhook %v", tw, lastSMS)
+		}
+		if wa.Enabled || wa.LastWebhookAt != nil || wa.Agents == nil {
+			t.Errorf("whatsapp %+v", wa)
+		}
+		if chat.Inbox != "support" || chat.Routing != "round_robin" || !slices.Equal(chat.Agents, []string{"ann", "bob"}) ||
+			chat.LastWebhookAt == nil || !chat.LastWebhookAt.Equal(lastChat) {
+			t.Errorf("webchat %+v, want last webhook %v", chat, lastChat)
+		}
+	})
+}

@@ -132,6 +132,7 @@ func TestOpenAPIMatchesLiveRoutes(t *testing.T) {
 			{name: "event contract", method: "GET", path: "/v1/asyncapi.yaml", status: 200},
 			{name: "schema", method: "GET", path: "/v1/schemas/defs.json", status: 200},
 			{name: "schema in a folder", method: "GET", path: "/v1/schemas/inbound/message.received.json", status: 200},
+			{name: "entry points", method: "GET", path: "/v1/entry-points", token: adminToken, status: 200},
 		}, ids)
 		for r := range documented {
 			if implementedElsewhere[r] && !mounted[r] {

@@ -24,6 +24,7 @@ func (a *API) builtinRoutes() []apiRoute {
 		{method: fiber.MethodGet, path: "/customers/:id/timeline", role: RoleAgent, handler: a.timeline},
 		{method: fiber.MethodGet, path: "/customers/:id/presets", role: RoleAgent, handler: a.getPresets},
 		{method: fiber.MethodGet, path: "/stats", role: RoleAgent, handler: a.stats},
+		{method: fiber.MethodGet, path: "/entry-points", role: RoleAdmin, handler: a.entryPointList},
 	}
 	handlers := a.actionHandlers()
 	for _, act := range core.Actions() {

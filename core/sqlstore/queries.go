@@ -315,3 +315,23 @@ func (t *tx) VisitorHistory(ctx context.Context, id core.Identity, channel strin
 	slices.Reverse(ms)
 	return ms, err
 }
+
+// LastInboundByEntryPoint implements core.QueryTx.
+func (t *tx) LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := t.query(ctx, `SELECT entry_point, MAX(last_inbound_at) FROM conversations
+		WHERE last_inbound_at IS NOT NULL GROUP BY entry_point`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: last inbound by entry point: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var ep string
+		var at int64
+		if err := rows.Scan(&ep, &at); err != nil {
+			return nil, fmt.Errorf("sqlstore: last inbound by entry point: %w", err)
+		}
+		out[ep] = fromMicros(at)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,215 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// secretValue is what every credential variable holds in these tests: no
+// message may show it.
+const secretValue = "s3cret-VALUE-never-printed"
+
+func secretEnv(names ...string) func(string) string {
+	return func(k string) string {
+		if slices.Contains(names, k) {
+			return secretValue
+		}
+		return ""
+	}
+}
+
+const goodEntryPoints = `entry_points:
+  - id: support-us
+    provider: twilio
+    address: "+1 555 867 5310"
+    inbox: support
+    routing: round_robin
+    agents: [ann, bob]
+    reopen_window: 72h
+    auto_close_after: 4d
+    default: true
+    credentials:
+      account_sid: TWILIO_ACCOUNT_SID_US
+      auth_token: TWILIO_AUTH_TOKEN_US
+  - id: sales-mail
+    provider: sendgrid
+    address: Sales@Example.COM
+  - id: site
+    provider: webchat
+`
+
+func TestEntryPointsFileParsed(t *testing.T) {
+	eps, problems := ParseEntryPoints([]byte(goodEntryPoints), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US"))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	if len(eps) != 3 {
+		t.Fatalf("%d entry points", len(eps))
+	}
+	us := eps[0]
+	if us.ID != "support-us" || us.Provider != "twilio" || us.Address != "+15558675310" || us.Inbox != "support" ||
+		us.Routing != RoutingRoundRobin || !slices.Equal(us.Agents, []string{"ann", "bob"}) || !us.Default ||
+		us.ReopenWindow != 72*time.Hour || us.AutoCloseAfter != 96*time.Hour || us.Line != 2 ||
+		us.Credentials["auth_token"] != "TWILIO_AUTH_TOKEN_US" || us.Credentials["account_sid"] != "TWILIO_ACCOUNT_SID_US" {
+		t.Errorf("support-us: %+v", us)
+	}
+	if eps[1].Address != "sales@example.com" || eps[1].Inbox != "default" || eps[1].Routing != RoutingNone || eps[1].Default {
+		t.Errorf("sales-mail: %+v", eps[1])
+	}
+	if eps[2].Address != "" || eps[2].Provider != "webchat" {
+		t.Errorf("site: %+v", eps[2])
+	}
+}
+
+// Each rule refuses the file with a message naming the line (and the id
+// when there is one), never a value of the file or of a variable.
+func TestEntryPointsFileRules(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"unknown key", "entry_points:\n  - id: a\n    provider: webchat\n    colour: red\n", []string{`line 4: unknown key "colour"`}},
+		{"unknown top key", "entry_points:\n  - id: a\n    provider: webchat\nextra: 1\n", []string{`line 4: unknown key "extra"`}},
+		{"missing variable", "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n    credentials:\n      auth_token: NOT_SET_TOKEN\n",
+			[]string{`line 6: entry point "a": credential auth_token: variable NOT_SET_TOKEN is not set`}},
+		{"secret in file", "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n    credentials:\n      auth_token: abc123-a-real-token\n",
+			[]string{`line 6: entry point "a": credential auth_token must name an environment variable`}},
+		{"unknown credential", "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n    credentials:\n      api_key: SET_VAR\n",
+			[]string{`line 6: entry point "a": unknown credential "api_key" for provider twilio`}},
+		{"duplicate address", "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n  - id: b\n    provider: twilio\n    address: \"+1 (555) 867-5310\"\n",
+			[]string{`line 5: entry point "b": entry point "a" (line 2) has the same twilio address`}},
+		{"same number, other provider", "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n  - id: b\n    provider: voice\n    address: \"+15558675310\"\n", nil},
+		{"duplicate id", "entry_points:\n  - id: a\n    provider: webchat\n  - id: a\n    provider: sendgrid\n    address: example.com\n",
+			[]string{`line 4: entry point "a": id is already used at line 2`}},
+		{"unknown provider", "entry_points:\n  - id: a\n    provider: telegram\n", []string{`line 3: entry point "a": provider must be one of twilio, voice`}},
+		{"missing address", "entry_points:\n  - id: a\n    provider: whatsapp\n", []string{`line 2: entry point "a": address is required for provider whatsapp`}},
+		{"bad phone", "entry_points:\n  - id: a\n    provider: voice\n    address: call-me\n", []string{`line 4: entry point "a": address must be a phone number in E.164`}},
+		{"bad meta id", "entry_points:\n  - id: a\n    provider: messenger\n    address: my-page\n", []string{`line 4: entry point "a": address must be the numeric id`}},
+		{"bad email", "entry_points:\n  - id: a\n    provider: sendgrid\n    address: not an address\n", []string{`line 4: entry point "a": address must be an email address or a domain`}},
+		{"bad id", "entry_points:\n  - id: Support_US\n    provider: webchat\n", []string{`line 2: id must be 1 to 64 characters`}},
+		{"missing id", "entry_points:\n  - provider: webchat\n", []string{`line 2: id is required`}},
+		{"round robin without agents", "entry_points:\n  - id: a\n    provider: webchat\n    routing: round_robin\n", []string{`line 4: entry point "a": round_robin routing needs agents`}},
+		{"unknown routing", "entry_points:\n  - id: a\n    provider: webchat\n    routing: random\n", []string{`line 4: entry point "a": routing must be none or round_robin`}},
+		{"zero duration", "entry_points:\n  - id: a\n    provider: webchat\n    reopen_window: 0s\n    auto_close_after: soon\n",
+			[]string{`line 4: entry point "a": reopen_window must be a duration above 0`, `line 5: entry point "a": auto_close_after must be a duration above 0`}},
+		{"two defaults", "entry_points:\n  - id: a\n    provider: sendgrid\n    address: a.example.com\n    default: true\n  - id: b\n    provider: sendgrid\n    address: b.example.com\n    default: true\n",
+			[]string{`line 6: entry point "b": entry point "a" (line 2) is already the default of sendgrid`}},
+		{"bad default", "entry_points:\n  - id: a\n    provider: webchat\n    default: maybe\n", []string{`line 4: entry point "a": default must be true or false`}},
+		{"empty", "entry_points: []\n", []string{`line 1: entry_points is empty`}},
+		{"not a mapping", "- id: a\n", []string{`the file must be a mapping with the key entry_points`}},
+		{"yaml error", "entry_points:\n  - id: \"abc123-a-real-token\n", []string{`not valid YAML (line `}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, problems := ParseEntryPoints([]byte(tc.file), secretEnv("SET_VAR"))
+			if len(problems) != len(tc.want) {
+				t.Fatalf("problems %q, want %d: %q", problems, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(problems[i], w) {
+					t.Errorf("problem %q, want it to start %q", problems[i], w)
+				}
+			}
+			for _, p := range problems {
+				if strings.Contains(p, secretValue) || strings.Contains(p, "abc123-a-real-token") || strings.Contains(p, "5310") {
+					t.Errorf("a problem shows a value: %q", p)
+				}
+			}
+		})
+	}
+}
+
+// Every problem of a file is reported at once; Load refuses to start with
+// them, and the credential variables' values appear nowhere.
+func TestEntryPointsFileLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "entry-points.yaml")
+	bad := "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n    credentials:\n      auth_token: TOKEN_A\n      account_sid: SID_A\n  - id: a\n    provider: webchat\n    colour: red\n"
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(env(map[string]string{"GATEWAY_ENTRY_POINTS": path, "TOKEN_A": secretValue}))
+	if err == nil {
+		t.Fatal("invalid entry points accepted")
+	}
+	for _, w := range []string{"GATEWAY_ENTRY_POINTS", `line 7: entry point "a": credential account_sid: variable SID_A is not set`,
+		`line 10: unknown key "colour"`, `line 8: entry point "a": id is already used at line 2`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), secretValue) {
+		t.Errorf("error shows a credential: %q", err)
+	}
+	if err := os.WriteFile(path, []byte(goodEntryPoints), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"GATEWAY_ENTRY_POINTS": path,
+		"TWILIO_ACCOUNT_SID_US": secretValue, "TWILIO_AUTH_TOKEN_US": secretValue}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EntryPoints) != 3 || c.EntryPoints[0].ID != "support-us" || c.EntryPointsFile != path {
+		t.Fatalf("entry points %+v", c.EntryPoints)
+	}
+	if _, err := Load(env(map[string]string{"GATEWAY_ENTRY_POINTS": filepath.Join(t.TempDir(), "none.yaml")})); err == nil ||
+		!strings.Contains(err.Error(), "GATEWAY_ENTRY_POINTS") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// Without the file, one entry point per provider whose webhooks are
+// enabled, with the ids conversations already carry and inbox default.
+func TestDerivedEntryPoints(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EntryPoints) != 1 || c.EntryPoints[0].ID != "webchat" || c.EntryPoints[0].Inbox != "default" {
+		t.Fatalf("nothing configured: %+v", c.EntryPoints)
+	}
+	c, err = Load(env(map[string]string{"TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM_NUMBER": "+15558675310",
+		"META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v", "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+		"SENDGRID_INBOUND_USER": "u", "SENDGRID_INBOUND_PASSWORD": "p", "SENDGRID_FROM_EMAIL": "Support@Example.com"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ep := range c.EntryPoints {
+		ids = append(ids, ep.ID)
+		if ep.ID != ep.Provider || ep.Inbox != "default" || ep.Routing != RoutingNone || !ep.Default || len(ep.Credentials) > 0 {
+			t.Errorf("derived %+v", ep)
+		}
+	}
+	want := []string{"twilio", "voice", "whatsapp", "messenger", "instagram", "sendgrid", "webchat"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("derived ids %v, want %v", ids, want)
+	}
+	if c.EntryPoints[0].Address != "+15558675310" || c.EntryPoints[2].Address != "106540352242922" || c.EntryPoints[5].Address != "support@example.com" {
+		t.Errorf("derived addresses: %+v", c.EntryPoints)
+	}
+	// Meta needs both its secret and its verify token, as its connector does.
+	c, _ = Load(env(map[string]string{"META_APP_SECRET": "s"}))
+	if len(c.EntryPoints) != 1 {
+		t.Errorf("META_APP_SECRET alone: %+v", c.EntryPoints)
+	}
+}
+
+// The README's example file is valid as documented.
+func TestEntryPointsREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "`GATEWAY_ENTRY_POINTS` names a YAML file of them instead:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no entry points example")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US"))
+	if len(problems) > 0 || len(eps) != 4 {
+		t.Fatalf("README example: %d entry points, problems %q", len(eps), problems)
+	}
+}
