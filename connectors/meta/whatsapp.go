@@ -45,7 +45,16 @@ type waValue struct {
 	Contacts []json.RawMessage `json:"contacts"`
 	Messages []json.RawMessage `json:"messages"`
 	Statuses []json.RawMessage `json:"statuses"`
+	// Echoes are the messages a person sent from the WhatsApp Business app
+	// on a number shared with the Cloud API (field smb_message_echoes).
+	Echoes []json.RawMessage `json:"message_echoes"`
 }
+
+// Fields of a WhatsApp notification that carry conversation events.
+const (
+	waFieldMessages = "messages"
+	waFieldEchoes   = "smb_message_echoes"
+)
 
 type waContact struct {
 	Profile struct {
@@ -133,9 +142,11 @@ func ParseWhatsApp(body []byte, at time.Time) (Batch, error) {
 	var b Batch
 	for _, e := range env.Entry {
 		for _, c := range e.Changes {
-			// Only the messages field carries messages and statuses; template,
-			// quality and account updates are not conversation events.
-			if c.Field != "messages" {
+			// The messages field carries messages and statuses, and
+			// smb_message_echoes what a person sent from the WhatsApp Business
+			// app; template, quality and account updates are not conversation
+			// events.
+			if c.Field != waFieldMessages && c.Field != waFieldEchoes {
 				b.Ignored++
 				continue
 			}
@@ -144,12 +155,20 @@ func ParseWhatsApp(body []byte, at time.Time) (Batch, error) {
 				b.Ignored++
 				continue
 			}
-			if len(v.Messages) == 0 && len(v.Statuses) == 0 {
+			if len(v.Messages) == 0 && len(v.Statuses) == 0 && len(v.Echoes) == 0 {
 				b.Ignored++ // errors[] only, or empty
 				continue
 			}
 			contacts := waContacts(v.Contacts)
 			business, hasBusiness := waBusiness(v.Metadata.DisplayPhoneNumber, v.Metadata.PhoneNumberID)
+			for _, raw := range v.Echoes {
+				m, ok := waParseEcho(raw, business, at)
+				if !ok || !hasBusiness {
+					b.Ignored++
+					continue
+				}
+				b.message(m)
+			}
 			for _, raw := range v.Messages {
 				m, ok := waParseMessage(raw, contacts, at)
 				if !ok || !hasBusiness {
@@ -173,6 +192,31 @@ func ParseWhatsApp(body []byte, at time.Time) (Batch, error) {
 		}
 	}
 	return b, nil
+}
+
+// waParseEcho turns a message a person sent from the WhatsApp Business app
+// into an outbound echo from the business to the customer (its "to"): a
+// human reply, as Messenger's echoes are.
+func waParseEcho(raw json.RawMessage, business normalize.Party, at time.Time) (normalize.Message, bool) {
+	var to struct {
+		To       string `json:"to"`
+		ToUserID string `json:"to_user_id"`
+	}
+	if json.Unmarshal(raw, &to) != nil {
+		return normalize.Message{}, false
+	}
+	customer, ok := waParty(to.To, to.ToUserID)
+	if !ok {
+		return normalize.Message{}, false
+	}
+	m, ok := waParseMessage(raw, nil, at)
+	if !ok {
+		return normalize.Message{}, false
+	}
+	m.From, m.To = business, customer
+	m.Direction, m.Echo = normalize.Outbound, true
+	m.Extra["origin"] = "whatsapp_business_app"
+	return m, true
 }
 
 func waContacts(raws []json.RawMessage) []waContact {

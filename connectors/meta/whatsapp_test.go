@@ -118,6 +118,14 @@ func TestWhatsApp(t *testing.T) {
 					t.Errorf("extra %v", msgs[0].Extra)
 				}
 			}},
+		{Label: "echo of a message sent from the WhatsApp Business app", File: "wa_smb_echo.json", ExpectedTypes: []string{received},
+			ExpectedTexts: []string{"Sure, it ships tomorrow."}, ExpectedFrom: []string{"+15550783881"},
+			ExpectedExternalIDs: []string{"wamid.HBgLMTY1MDU1NTEyMzQVAgARGBJFQ0hPRUNIT0VDSE9FQ0hPAA=="},
+			Check: func(t *testing.T, msgs []normalize.Message, _ []normalize.Status) {
+				if m := msgs[0]; m.Direction != normalize.Outbound || !m.Echo || m.Contact().Address != "+16505551234" || m.Extra["origin"] != "whatsapp_business_app" {
+					t.Errorf("message %+v", m)
+				}
+			}},
 		{Label: "reaction", File: "wa_reaction.json", ExpectedTypes: []string{received}, ExpectedTexts: []string{""},
 			ExpectedKinds: []string{normalize.MessageKindReaction},
 			ExpectedFrom:  []string{"+16505551234"}, ExpectedExternalIDs: []string{"wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzRUIwQTc5RTZFNjc1MjI3M0UxNgA="},
