@@ -43,12 +43,7 @@ func TestDerivedEntryPointsNameEveryProvider(t *testing.T) {
 func TestConversationsListedByEntryPointEndToEnd(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			fake := providertest.NewMeta(t)
-			g := startGateway(t, dialect, map[string]string{
-				"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,
-				"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": providertest.MetaPhoneNumberID,
-				"GATEWAY_API_TOKENS": "agent:ann:ann-token",
-			})
+			g := startWhatsAppGateway(t, dialect, "agent:ann:ann-token")
 			if s, b := postTwilio(t, g, "/webhooks/twilio/messaging", smsForm("SM00000000000000000000000000000071", "+14155550101", "Where is my parcel?"), nil); s != http.StatusOK {
 				t.Fatalf("Twilio SMS webhook: %d %s", s, b)
 			}

@@ -20,12 +20,7 @@ import (
 func TestWhatsAppReactionDoesNotReopenAClosedConversation(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			fake := providertest.NewMeta(t)
-			g := startGateway(t, dialect, map[string]string{
-				"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,
-				"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": providertest.MetaPhoneNumberID,
-				"GATEWAY_API_TOKENS": "admin:ops:ops-token",
-			})
+			g := startWhatsAppGateway(t, dialect, "admin:ops:ops-token")
 			webhook := func(id, typ, object string) {
 				t.Helper()
 				body := []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"%s"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"%s","timestamp":"1749416383","type":"%s","%s":%s}]},"field":"messages"}]}]}`,

@@ -19,12 +19,7 @@ import (
 func TestWhatsAppTimesCountFromTheGatewaysReceiptAndOnlyHumansAnswer(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			fake := providertest.NewMeta(t)
-			g := startGateway(t, dialect, map[string]string{
-				"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,
-				"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": providertest.MetaPhoneNumberID,
-				"GATEWAY_API_TOKENS": "agent:ann:ann-token,bot:autoresponder:bot-token",
-			})
+			g := startWhatsAppGateway(t, dialect, "agent:ann:ann-token,bot:autoresponder:bot-token")
 			sent := time.Now().Add(-273 * 24 * time.Hour).Unix()
 			body := []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"%s"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.LATE1","timestamp":"%d","type":"text","text":{"body":"Is my order on its way?"}}]},"field":"messages"}]}]}`,
 				providertest.MetaPhoneNumberID, sent))

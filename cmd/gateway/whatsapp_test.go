@@ -84,3 +84,15 @@ func TestWhatsAppCloudEndToEnd(t *testing.T) {
 	}
 	consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.delivered") == 1 })
 }
+
+// startWhatsAppGateway starts a gateway with the WhatsApp Cloud API (its
+// sends go to a fake Graph API) and the given GATEWAY_API_TOKENS.
+func startWhatsAppGateway(t *testing.T, dialect, tokens string) *Gateway {
+	t.Helper()
+	fake := providertest.NewMeta(t)
+	return startGateway(t, dialect, map[string]string{
+		"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,
+		"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": providertest.MetaPhoneNumberID,
+		"GATEWAY_API_TOKENS": tokens,
+	})
+}
