@@ -88,21 +88,15 @@ func newID(buf *[36]byte) []byte {
 // fiber's reused buffers, which the next request on the connection
 // rewrites), any other method as "other".
 func Method(c *fiber.Ctx) string {
-	switch m := c.Request().Header.Method(); string(m) {
-	case fiber.MethodGet:
-		return fiber.MethodGet
-	case fiber.MethodHead:
-		return fiber.MethodHead
-	case fiber.MethodPost:
-		return fiber.MethodPost
-	case fiber.MethodPut:
-		return fiber.MethodPut
-	case fiber.MethodPatch:
-		return fiber.MethodPatch
-	case fiber.MethodDelete:
-		return fiber.MethodDelete
-	case fiber.MethodOptions:
-		return fiber.MethodOptions
+	m := c.Request().Header.Method()
+	for _, known := range labelMethods {
+		if string(m) == known {
+			return known
+		}
 	}
 	return "other"
 }
+
+// labelMethods are the methods a label names; any other is "other".
+var labelMethods = [...]string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut,
+	fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions}
