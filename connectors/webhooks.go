@@ -276,6 +276,14 @@ func (w *Webhooks) PublishEvents(ctx context.Context, evs []webhook.Event) error
 	return w.publish(ctx, "", nil, nil, webhook.Result{Events: evs, NoRaw: true})
 }
 
+// Via returns the same machinery (topics, metrics, log) publishing through
+// pub instead: the web chat publishes through its share of the spool.
+func (w *Webhooks) Via(pub Publisher) *Webhooks {
+	c := *w
+	c.pub = pub
+	return &c
+}
+
 // bufs holds the buffers a request's records are written into (the raw
 // record's headers and key, the encoded events). A buffer goes back only
 // after Produce returned success, when Kafka has acknowledged every record

@@ -35,8 +35,7 @@ func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, pub co
 	}
 	publish := wh.PublishEvents
 	if sp, ok := pub.(*spool.Publisher); ok {
-		// Only PublishEvents of this one is used: its routes and metrics are wh's.
-		publish = connectors.NewWebhooks(sp.Share(g.cfg.SpoolMaxBytes/chatSpoolShare), topics, g.cfg.PublicURL, g.log, nil).PublishEvents
+		publish = wh.Via(sp.Share(g.cfg.SpoolMaxBytes / chatSpoolShare)).PublishEvents
 	}
 	g.chat = webchat.New(webchat.Config{Secret: secret, AllowedOrigins: g.cfg.ChatAllowedOrigins,
 		MaxMessageBytes: g.cfg.ChatMaxFrameBytes, Rate: g.cfg.ChatRate, Burst: g.cfg.ChatBurst,
