@@ -265,29 +265,20 @@ func (s *Service) RemoveIdentity(ctx context.Context, customerID string, id Iden
 
 // withCustomer runs fn on a customer read under its lock.
 func (s *Service) withCustomer(ctx context.Context, id string, fn func(tx Tx, c *Customer) error) (Customer, error) {
-	var out Customer
-	err := s.store.InTx(ctx, func(tx Tx) error {
-		if err := customerExists(ctx, tx, id); err != nil {
-			return err
-		}
-		if err := tx.LockCustomer(ctx, id); err != nil {
-			return err
-		}
-		c, ok, err := tx.CustomerByID(ctx, id) // read again under the lock
-		if err == nil && !ok {
-			err = Errorf(ENOTFOUND, "customer %s not found", id)
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(tx, &c); err != nil {
-			return err
-		}
-		out = c
-		return nil
-	})
-	if err == nil {
-		s.notify()
+	return changeLocked(ctx, s, func(tx Tx) (Customer, error) { return lockedCustomer(ctx, tx, id) }, fn)
+}
+
+// lockedCustomer locks a customer and reads it under the lock.
+func lockedCustomer(ctx context.Context, tx Tx, id string) (Customer, error) {
+	if err := customerExists(ctx, tx, id); err != nil {
+		return Customer{}, err
 	}
-	return out, err
+	if err := tx.LockCustomer(ctx, id); err != nil {
+		return Customer{}, err
+	}
+	c, ok, err := tx.CustomerByID(ctx, id) // read again under the lock
+	if err == nil && !ok {
+		err = Errorf(ENOTFOUND, "customer %s not found", id)
+	}
+	return c, err
 }

@@ -29,16 +29,22 @@ func (a Actor) agentName() string {
 // withConversation runs fn on a conversation with its customer locked, so an
 // operator's change and a customer's message never interleave.
 func (s *Service) withConversation(ctx context.Context, id string, fn func(tx Tx, c *Conversation) error) (Conversation, error) {
-	var out Conversation
+	return changeLocked(ctx, s, func(tx Tx) (Conversation, error) { return lockedConversation(ctx, tx, id) }, fn)
+}
+
+// changeLocked runs fn, in one transaction, on what load read under its
+// lock, and wakes the event relay once the change is committed.
+func changeLocked[T any](ctx context.Context, s *Service, load func(Tx) (T, error), fn func(Tx, *T) error) (T, error) {
+	var out T
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		c, err := lockedConversation(ctx, tx, id)
+		v, err := load(tx)
 		if err != nil {
 			return err
 		}
-		if err := fn(tx, &c); err != nil {
+		if err := fn(tx, &v); err != nil {
 			return err
 		}
-		out = c
+		out = v
 		return nil
 	})
 	if err == nil {
