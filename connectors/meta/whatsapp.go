@@ -288,7 +288,17 @@ func waParseMessage(raw json.RawMessage, contacts []waContact, at time.Time) (no
 	if wm.FromUserID != "" && m.From.Kind == normalize.KindPhone {
 		m.Extra["user_id"] = wm.FromUserID
 	}
-	payload := fields[typ]
+	waContent(&m, typ, fields[typ])
+	for _, k := range []string{"context", "referral", "errors", "group_id", "identity"} {
+		setRaw(m.Extra, k, fields[k])
+	}
+	m.Kind = waNoiseKinds[typ]
+	return m, true
+}
+
+// waContent fills m's text, attachments and extras from the payload of its
+// type (the object under the message's "type" key).
+func waContent(m *normalize.Message, typ string, payload json.RawMessage) {
 	switch {
 	case typ == "text":
 		var t struct {
@@ -342,11 +352,6 @@ func waParseMessage(raw json.RawMessage, contacts []waContact, at time.Time) (no
 		// unsupported and types not known yet: kept as sent.
 		setRaw(m.Extra, typ, payload)
 	}
-	for _, k := range []string{"context", "referral", "errors", "group_id", "identity"} {
-		setRaw(m.Extra, k, fields[k])
-	}
-	m.Kind = waNoiseKinds[typ]
-	return m, true
 }
 
 // waNoiseKinds are the message types that are noise (normalize.Message.Noise):
