@@ -101,14 +101,24 @@ func (sg *SendGrid) handle(w http.ResponseWriter, r *http.Request, req *Request)
 	return true
 }
 
-// validateMail returns the field and message of the first problem, as
-// SendGrid reports it.
+// validateMail checks a mail/send body as SendGrid does, returning the field
+// and message of the first error SendGrid would report (or "", "").
 func validateMail(m map[string]any) (field, msg string) {
-	validAddr := func(v any) bool {
-		s, _ := v.(string)
-		a, err := mail.ParseAddress(s)
-		return err == nil && a.Address == s
+	for _, check := range []func(map[string]any) (string, string){validateFrom, validatePersonalizations, validateContent, validateExtras} {
+		if field, msg := check(m); field != "" {
+			return field, msg
+		}
 	}
+	return "", ""
+}
+
+func validAddr(v any) bool {
+	s, _ := v.(string)
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+func validateFrom(m map[string]any) (field, msg string) {
 	from, _ := m["from"].(map[string]any)
 	if from == nil || from["email"] == nil {
 		return "from", "The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter."
@@ -116,6 +126,10 @@ func validateMail(m map[string]any) (field, msg string) {
 	if !validAddr(from["email"]) {
 		return "from.email", "The from email does not contain a valid address."
 	}
+	return "", ""
+}
+
+func validatePersonalizations(m map[string]any) (field, msg string) {
 	pers, _ := m["personalizations"].([]any)
 	if len(pers) == 0 {
 		return "personalizations", "The personalizations field is required and must have at least one personalization."
@@ -145,6 +159,11 @@ func validateMail(m map[string]any) (field, msg string) {
 	if subject == "" && !allSubjects && !hasTemplate {
 		return "subject", "The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined."
 	}
+	return "", ""
+}
+
+func validateContent(m map[string]any) (field, msg string) {
+	_, hasTemplate := m["template_id"].(string)
 	content, _ := m["content"].([]any)
 	if len(content) == 0 && !hasTemplate {
 		return "content", "Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required."
@@ -163,6 +182,10 @@ func validateMail(m map[string]any) (field, msg string) {
 			return fmt.Sprintf("content.%d.type", i), "If present, text/plain must be first, followed by text/html, followed by any other content."
 		}
 	}
+	return "", ""
+}
+
+func validateExtras(m map[string]any) (field, msg string) {
 	if h, ok := m["headers"].(map[string]any); ok {
 		for k, v := range h {
 			if sendgridReserved[strings.ToLower(k)] {
