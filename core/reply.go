@@ -242,44 +242,11 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	}
 	if wrote {
 		ob.To, ob.From, ob.Provider = last.Message.From, last.Message.To, last.Message.Provider
-	} else {
-		cust, _, err := tx.CustomerByID(ctx, c.CustomerID)
-		if err != nil {
-			return Outbound{}, err
-		}
-		kind := normalize.KindOf(channel)
-		for _, id := range cust.Identities {
-			if id.Kind == kind {
-				ob.To = normalize.Party{Kind: id.Kind, Address: id.Address}
-				break
-			}
-		}
-		if ob.To.Address == "" {
-			return Outbound{}, Errorf(EUNPROCESSABLE, "the customer has never used %s", channel)
-		}
-		sender, ok := s.policy.Senders[channel]
-		if !ok {
-			return Outbound{}, Errorf(EUNPROCESSABLE, "no sender is configured for %s", channel)
-		}
-		ob.From, ob.Provider = sender.Party, sender.Provider
+	} else if ob.To, ob.From, ob.Provider, err = s.firstAddress(ctx, tx, c, channel); err != nil {
+		return Outbound{}, err
 	}
-	if windowChannels[channel] {
-		open := wrote && tx.Now().Sub(last.Message.ReceivedAt) < ServiceWindow
-		switch {
-		case open:
-			ob.MessagingType = "RESPONSE"
-		case channel == normalize.ChannelWhatsApp && r.Template != nil:
-		case channel != normalize.ChannelWhatsApp && r.Tag != "":
-			ob.MessagingType = "MESSAGE_TAG"
-		case channel == normalize.ChannelWhatsApp && !wrote:
-			return Outbound{}, Errorf(ETEMPLATEREQUIRED, "the customer has not written on WhatsApp: a first message must be a template")
-		case channel == normalize.ChannelWhatsApp:
-			return Outbound{}, Errorf(ETEMPLATEREQUIRED, "the 24-hour WhatsApp window is closed: send a template")
-		default:
-			return Outbound{}, Errorf(EUNPROCESSABLE, "the 24-hour %s window is closed: send with a message tag", channel)
-		}
-	} else if r.Template != nil && ob.Provider != "twilio" {
-		return Outbound{}, Errorf(EUNPROCESSABLE, "templates are for WhatsApp (and Twilio Content SIDs)")
+	if err := checkWindow(&ob, r, wrote && tx.Now().Sub(last.Message.ReceivedAt) < ServiceWindow, wrote); err != nil {
+		return Outbound{}, err
 	}
 	if channel == normalize.ChannelEmail {
 		ob.Subject = r.Subject
@@ -297,6 +264,57 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 		}
 	}
 	return ob, nil
+}
+
+// firstAddress is where a message to a customer who has not written on
+// channel goes: their identity of the channel's kind, from the channel's
+// configured sender.
+func (s *Service) firstAddress(ctx context.Context, tx Tx, c *Conversation, channel string) (to, from normalize.Party, provider string, err error) {
+	cust, _, err := tx.CustomerByID(ctx, c.CustomerID)
+	if err != nil {
+		return to, from, "", err
+	}
+	kind := normalize.KindOf(channel)
+	for _, id := range cust.Identities {
+		if id.Kind == kind {
+			to = normalize.Party{Kind: id.Kind, Address: id.Address}
+			break
+		}
+	}
+	if to.Address == "" {
+		return to, from, "", Errorf(EUNPROCESSABLE, "the customer has never used %s", channel)
+	}
+	sender, ok := s.policy.Senders[channel]
+	if !ok {
+		return to, from, "", Errorf(EUNPROCESSABLE, "no sender is configured for %s", channel)
+	}
+	return to, sender.Party, sender.Provider, nil
+}
+
+// checkWindow applies the 24-hour rule of Meta's channels to ob: inside the
+// window (open) a response; outside, a WhatsApp template or a Messenger
+// message tag, or an error naming what to send. wrote says whether the
+// customer ever wrote on the channel.
+func checkWindow(ob *Outbound, r ReplyRequest, open, wrote bool) error {
+	channel := ob.Channel
+	if windowChannels[channel] {
+		switch {
+		case open:
+			ob.MessagingType = "RESPONSE"
+		case channel == normalize.ChannelWhatsApp && r.Template != nil:
+		case channel != normalize.ChannelWhatsApp && r.Tag != "":
+			ob.MessagingType = "MESSAGE_TAG"
+		case channel == normalize.ChannelWhatsApp && !wrote:
+			return Errorf(ETEMPLATEREQUIRED, "the customer has not written on WhatsApp: a first message must be a template")
+		case channel == normalize.ChannelWhatsApp:
+			return Errorf(ETEMPLATEREQUIRED, "the 24-hour WhatsApp window is closed: send a template")
+		default:
+			return Errorf(EUNPROCESSABLE, "the 24-hour %s window is closed: send with a message tag", channel)
+		}
+	} else if r.Template != nil && ob.Provider != "twilio" {
+		return Errorf(EUNPROCESSABLE, "templates are for WhatsApp (and Twilio Content SIDs)")
+	}
+	return nil
 }
 
 // lastInbound returns the customer's message a reply on channel answers. For
