@@ -34,7 +34,9 @@ var providers = []func(config.Config, connector.Deps) (connector.Connector, erro
 // settle gives a provider's constructor its settings, built from the
 // configuration.
 func settle[S any](newConn connector.New[S], settings func(config.Config) S) func(config.Config, connector.Deps) (connector.Connector, error) {
-	return func(cfg config.Config, deps connector.Deps) (connector.Connector, error) { return newConn(settings(cfg), deps) }
+	return func(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
+		return newConn(settings(cfg), deps)
+	}
 }
 
 func twilioSettings(c config.Config) twilio.Settings {
