@@ -304,7 +304,7 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 			return err
 		}
 	}
-	var pub connectors.Publisher = g.producer
+	var pub kafkabus.Publisher = g.producer
 	if g.spool != nil {
 		d := spool.NewDrainer(g.spool, g.producer, g.log)
 		g.goWork("spool drainer", func() error { d.Run(ctx); return nil })
