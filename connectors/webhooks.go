@@ -26,20 +26,13 @@ import (
 	"github.com/opengateway/gateway/normalize"
 )
 
-// Publisher takes records to Kafka and returns once they are acknowledged.
-// Produce must not keep recs or any slice in them after it returns, whatever
-// it returns: the caller reuses their memory.
-type Publisher interface {
-	Produce(ctx context.Context, recs ...kafkabus.Record) error
-}
-
 // Route is one provider webhook; provider packages declare theirs.
 type Route = webhook.Route
 
 // Webhooks serves provider webhooks: verify, normalize, publish to Kafka,
 // and only then answer the provider.
 type Webhooks struct {
-	pub Publisher
+	pub kafkabus.Publisher
 	// raw and inbound are the topic names, built once.
 	raw, inbound string
 	publicURL    string
@@ -52,7 +45,7 @@ type Webhooks struct {
 }
 
 // NewWebhooks returns the webhook routes' shared machinery.
-func NewWebhooks(pub Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Webhooks {
+func NewWebhooks(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Webhooks {
 	w := &Webhooks{
 		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -278,7 +271,7 @@ func (w *Webhooks) PublishEvents(ctx context.Context, evs []webhook.Event) error
 
 // Via returns the same machinery (topics, metrics, log) publishing through
 // pub instead: the web chat publishes through its share of the spool.
-func (w *Webhooks) Via(pub Publisher) *Webhooks {
+func (w *Webhooks) Via(pub kafkabus.Publisher) *Webhooks {
 	c := *w
 	c.pub = pub
 	return &c

@@ -9,10 +9,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/opengateway/gateway/core"
-	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/retry"
 	"github.com/opengateway/gateway/normalize"
 )
@@ -74,56 +71,28 @@ var _ Replier = (*core.Service)(nil)
 
 // Commands queues the replies of outbound.v1. The command id is the
 // idempotency key: a redelivered command never queues a second message.
-// A command that breaks a rule (unknown or closed conversation, closed
-// window) is dead-lettered with the reason; the offset is committed only
-// after the reply is stored.
+// It knows nothing of Kafka: cmd/gateway runs it in a consume loop
+// (kafkabus.Records), which dead-letters a refused command with the reason
+// and commits the offset only after the reply is stored.
 type Commands struct {
-	svc  Replier
-	src  kafkabus.Source
-	dlq  kafkabus.DeadLetters
-	log  *slog.Logger
-	wake func()
+	svc Replier
+	log *slog.Logger
 }
 
-// NewCommands returns the outbound.v1 consumer; wake is called after replies are queued.
-func NewCommands(svc Replier, src kafkabus.Source, dlq kafkabus.DeadLetters, log *slog.Logger, wake func()) *Commands {
-	return &Commands{svc: svc, src: src, dlq: dlq, log: log, wake: wake}
+// NewCommands returns the handler of outbound.v1 records.
+func NewCommands(svc Replier, log *slog.Logger) *Commands {
+	return &Commands{svc: svc, log: log}
 }
 
-// kafkaPolicy retries Kafka commits and dead letters every second until
-// they pass or ctx ends.
-var kafkaPolicy = retry.Policy{Base: time.Second, Max: time.Second}
-
-// Run consumes until ctx ends.
-func (c *Commands) Run(ctx context.Context) error {
-	for {
-		batch, err := c.src.FetchBatch(ctx, 200)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.log.Error("outbox: fetch commands", "error", err)
-			retry.Sleep(ctx, time.Second)
-			continue
-		}
-		for _, m := range batch {
-			if err := c.apply(ctx, m); err != nil {
-				return nil // ctx ended
-			}
-		}
-		c.wake()
-		commit := func() error { return c.src.Commit(context.WithoutCancel(ctx), batch...) }
-		if err := retry.Do(ctx, kafkaPolicy, commit); err != nil {
-			return nil // ctx ended: the batch is redelivered, its commands are idempotent
-		}
-	}
-}
-
-// apply queues one command, retrying transient failures until ctx ends.
-func (c *Commands) apply(ctx context.Context, m kafka.Message) error {
-	cmd, err := DecodeCommand(m.Value)
+// Apply queues the reply one record asks for, retrying transient failures
+// until ctx ends. It returns ("", nil) once the reply is stored; the reason
+// and the cause when the command breaks a rule or cannot be read (unknown
+// or closed conversation, closed window: it can never be queued); and
+// ("", ctx's error) when ctx ended first.
+func (c *Commands) Apply(ctx context.Context, value []byte) (refused string, err error) {
+	cmd, err := DecodeCommand(value)
 	if err != nil {
-		return c.dead(ctx, m, "undecodable", err)
+		return "undecodable", err
 	}
 	actor := core.Actor("system:outbound.v1")
 	if cmd.Actor != "" {
@@ -139,18 +108,10 @@ func (c *Commands) apply(ctx context.Context, m kafka.Message) error {
 	err = retry.Do(ctx, transient, func() error { _, err := c.svc.Reply(ctx, cmd.ConversationID, req, actor); return err })
 	switch {
 	case err == nil:
-		return nil
+		return "", nil
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return "", ctx.Err()
 	default:
-		return c.dead(ctx, m, core.ErrorCode(err), err)
+		return core.ErrorCode(err), err
 	}
-}
-
-func (c *Commands) dead(ctx context.Context, m kafka.Message, reason string, err error) error {
-	c.log.Warn("outbox: command refused", "offset", m.Offset, "partition", m.Partition, "reason", reason, "error", err)
-	if e := retry.Do(ctx, kafkaPolicy, func() error { return c.dlq.ProduceDLQ(ctx, m, reason, err) }); e != nil {
-		return ctx.Err()
-	}
-	return nil
 }

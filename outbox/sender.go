@@ -9,8 +9,8 @@
 // with their providers (connectors/twilio/sender.go, ...), and every one
 // runs the contract suite in outbox/outboxtest. It reaches the engine
 // through small interfaces it declares (Jobs, Replier), never
-// *core.Service; it reads Kafka through kafkabus.Source and
-// kafkabus.DeadLetters; it must not import the provider packages, nor fiber.
+// *core.Service; it must not import Kafka clients (the provider packages
+// import it), the provider packages, nor fiber.
 package outbox
 
 import (

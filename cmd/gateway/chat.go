@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors"
@@ -13,7 +14,6 @@ import (
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/kafkabus"
 	"github.com/opengateway/gateway/core/kafkabus/spool"
-	"github.com/opengateway/gateway/core/retry"
 	"github.com/opengateway/gateway/normalize"
 )
 
@@ -28,7 +28,7 @@ const chatSpoolShare = 10
 // to its local sockets. The group is named after the instance (one group
 // per instance, the same across restarts). pub is the webhooks' publisher:
 // with a spool, chat records may take only a tenth of it.
-func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, pub connectors.Publisher, topics kafkabus.Topics) error {
+func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, pub kafkabus.Publisher, topics kafkabus.Topics) error {
 	secret, err := keyFile(g.cfg.ChatSecret, g.cfg.DataDir, "chat.key")
 	if err != nil {
 		return fmt.Errorf("GATEWAY_CHAT_SECRET: %w", err)
@@ -58,7 +58,8 @@ func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, pub co
 	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: chatGroup(id),
 		Topics: []string{topics.Events()}, FromEnd: true})
 	g.closers = append(g.closers, src.Close)
-	g.goWork("chat delivery", func() error { g.deliverChat(ctx, src); return nil })
+	loop := kafkabus.Loop{Name: "chat", Source: src, Handler: kafkabus.HandlerFunc(g.deliverChat), MaxBatch: 500, Log: g.log}
+	g.goWork("chat delivery", func() error { return loop.Run(ctx) })
 	return nil
 }
 
@@ -71,34 +72,22 @@ func instanceID(configured, dataDir string) (string, error) {
 	return persisted(configured, dataDir, "instance-id", 1, func() (string, error) { return normalize.NewID(), nil })
 }
 
-func (g *Gateway) deliverChat(ctx context.Context, src *kafkabus.Consumer) {
-	policy := retry.Policy{Base: 200 * time.Millisecond, Max: 5 * time.Second}
-	failures := 0
-	for ctx.Err() == nil {
-		batch, err := src.FetchBatch(ctx, 500)
-		if err != nil {
-			if ctx.Err() == nil {
-				g.log.Warn("chat: read events", "error", err)
-				retry.Sleep(ctx, policy.Backoff(min(failures, 10), err))
-				failures++
-			}
+// deliverChat pushes the chat replies of a batch of events.v1 to the
+// visitors whose sockets this instance holds; other events are skipped.
+func (g *Gateway) deliverChat(_ context.Context, batch []kafka.Message) error {
+	for _, m := range batch {
+		ev, err := normalize.DecodeEvent(m.Value)
+		if err != nil || ev.Type != normalize.TypeMessageSent {
 			continue
 		}
-		failures = 0
-		for _, m := range batch {
-			ev, err := normalize.DecodeEvent(m.Value)
-			if err != nil || ev.Type != normalize.TypeMessageSent {
-				continue
-			}
-			var d core.EventData
-			if json.Unmarshal(ev.Data, &d) != nil || d.Channel != normalize.ChannelChat || d.Message == nil {
-				continue
-			}
-			g.chat.Deliver(d.Message.To.Address, webchat.OutboundMessage{MessageID: d.MessageID, Text: d.Message.Text,
-				Attachments: d.Message.Attachments, SentAt: ev.Time, Author: agentName(d.Actor)})
+		var d core.EventData
+		if json.Unmarshal(ev.Data, &d) != nil || d.Channel != normalize.ChannelChat || d.Message == nil {
+			continue
 		}
-		_ = src.Commit(ctx, batch...)
+		g.chat.Deliver(d.Message.To.Address, webchat.OutboundMessage{MessageID: d.MessageID, Text: d.Message.Text,
+			Attachments: d.Message.Attachments, SentAt: ev.Time, Author: agentName(d.Actor)})
 	}
+	return nil
 }
 
 // chatReplay gives a visitor who connects their latest messages both ways

@@ -304,7 +304,7 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 			return err
 		}
 	}
-	var pub connectors.Publisher = g.producer
+	var pub kafkabus.Publisher = g.producer
 	if g.spool != nil {
 		d := spool.NewDrainer(g.spool, g.producer, g.log)
 		g.goWork("spool drainer", func() error { d.Run(ctx); return nil })
@@ -370,19 +370,13 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		api.SetEntryPoints(g.entryPoints())
 		api.Mount(g.app)
 		g.reg.MustRegister(coremetrics.NewStatsCollector(g.service))
-		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-core", Topics: []string{topics.Inbound()}})
-		kafkabus.LagGauge(g.reg, "gateway-core", src)
-		consumer := kafkabus.NewInboundConsumer(g.service, src, dlq, g.log, metrics, cfg.CoreBatch)
+		consumer := kafkabus.NewInboundConsumer(g.service, g.consumer("gateway-core", topics.Inbound()), dlq, g.log, metrics, cfg.CoreBatch)
 		g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
 		g.goWork("auto-close", func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
-		g.closers = append(g.closers, src.Close)
-		cmdSrc := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-commands", Topics: []string{topics.Commands()}})
-		kafkabus.LagGauge(g.reg, "gateway-commands", cmdSrc)
-		commands := kafkabus.NewCommandConsumer(g.service, cmdSrc, dlq, topics.Events(), g.log, relay.Wake)
+		commands := kafkabus.NewCommandConsumer(g.service, g.consumer("gateway-commands", topics.Commands()), dlq, topics.Events(), g.log, relay.Wake)
 		commands.SetAdminBots(cfg.CommandAdminBots)
 		g.goWork("commands consumer", func() error { return commands.Run(ctx) })
 		g.goWork("command ids sweep", func() error { g.sweepCommands(ctx, time.Hour); return nil })
-		g.closers = append(g.closers, cmdSrc.Close)
 	}
 	if cfg.Has(config.RoleOutbox) {
 		senders, err := sendersOf(conns)
@@ -393,16 +387,25 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 			MaxAttempts: cfg.OutboxMaxAttempts, MaxAge: cfg.OutboxMaxAge}, g.log, g.reg)
 		wake = append(wake, d.Wake)
 		g.goWork("outbox dispatcher", func() error { d.Run(ctx); return nil })
-		src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: "gateway-outbox", Topics: []string{topics.Outbound()}})
-		kafkabus.LagGauge(g.reg, "gateway-outbox", src)
-		cmds := outbox.NewCommands(g.service, src, dlq, g.log, d.Wake)
-		g.goWork("outbound commands", func() error { return cmds.Run(ctx) })
-		g.closers = append(g.closers, src.Close)
+		cmds := outbox.NewCommands(g.service, g.log)
+		loop := kafkabus.Loop{Name: "outbox", Source: g.consumer("gateway-outbox", topics.Outbound()), MaxBatch: 200, Log: g.log,
+			Handler: kafkabus.Records{Name: "outbox", DLQ: dlq, Log: g.log, Done: d.Wake,
+				Apply: func(ctx context.Context, m kafka.Message) (string, error) { return cmds.Apply(ctx, m.Value) }}}
+		g.goWork("outbound commands", func() error { return loop.Run(ctx) })
 	}
 	return nil
 }
 
 func (g *Gateway) goWork(name string, fn func() error) { g.work.Go(name, fn) }
+
+// consumer joins the consumer group of a topic (its lag exported by group),
+// closed when the gateway closes; a kafkabus.Loop reads it.
+func (g *Gateway) consumer(group, topic string) *kafkabus.Consumer {
+	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: group, Topics: []string{topic}})
+	kafkabus.LagGauge(g.reg, group, src)
+	g.closers = append(g.closers, src.Close)
+	return src
+}
 
 // sweepCommands deletes the ids of commands handled longer ago than
 // GATEWAY_COMMAND_IDS_KEEP, at start and every interval until ctx ends.

@@ -22,8 +22,41 @@ import (
 	"github.com/opengateway/gateway/outbox"
 )
 
-// providers are the provider packages; adding one is one line here.
-var providers = []connector.New{twilio.New, meta.New, sendgrid.New, webchat.NewConnector}
+// providers are the provider packages, each with the settings it takes of
+// the configuration; adding one is one entry here.
+var providers = []func(config.Config, connector.Deps) (connector.Connector, error){
+	settle(twilio.New, twilioSettings),
+	settle(meta.New, metaSettings),
+	settle(sendgrid.New, sendgridSettings),
+	settle(webchat.NewConnector, func(config.Config) webchat.Settings { return webchat.Settings{} }),
+}
+
+// settle gives a provider's constructor its settings, built from the
+// configuration.
+func settle[S any](newConn connector.New[S], settings func(config.Config) S) func(config.Config, connector.Deps) (connector.Connector, error) {
+	return func(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
+		return newConn(settings(cfg), deps)
+	}
+}
+
+func twilioSettings(c config.Config) twilio.Settings {
+	return twilio.Settings{AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, FromNumber: c.TwilioFromNumber,
+		APIURL: c.TwilioAPIURL, PublicURL: c.PublicURL, MediaAllowedHosts: c.MediaAllowedHosts,
+		Voice: twilio.VoiceConfig{ForwardTo: c.VoiceForwardTo, RingSeconds: c.VoiceRingSeconds, Greeting: c.VoiceGreeting,
+			MaxRecording: int(c.VoiceMaxRecording / time.Second)}}
+}
+
+func metaSettings(c config.Config) meta.Settings {
+	return meta.Settings{AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, GraphURL: c.MetaGraphURL,
+		GraphVersion: c.MetaGraphVersion, WhatsAppAccessToken: c.WhatsAppAccessToken, WhatsAppPhoneNumberID: c.WhatsAppPhoneNumberID,
+		MessengerPageAccessToken: c.MessengerPageAccessToken, MediaAllowedHosts: c.MediaAllowedHosts}
+}
+
+func sendgridSettings(c config.Config) sendgrid.Settings {
+	return sendgrid.Settings{APIKey: c.SendGridAPIKey, APIURL: c.SendGridAPIURL, FromEmail: c.SendGridFromEmail,
+		InboundUser: c.SendGridInboundUser, InboundPassword: c.SendGridInboundPassword,
+		EventPublicKey: c.SendGridEventPublicKey, EventMaxAge: c.SendGridEventMaxAge}
+}
 
 // connectors builds (once) every provider's connector from the
 // configuration.

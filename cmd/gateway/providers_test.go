@@ -120,7 +120,7 @@ func TestConnectorErrors(t *testing.T) {
 		})
 	}
 	// Two connectors claiming one provider name is a wiring error.
-	chat, _ := webchat.NewConnector(config.Config{}, connector.Deps{})
+	chat, _ := webchat.NewConnector(webchat.Settings{}, connector.Deps{})
 	dup := []connector.Connector{chat, chat}
 	if _, err := sendersOf(dup); err == nil || !strings.Contains(err.Error(), `"webchat"`) {
 		t.Errorf("duplicate sender: err %v", err)

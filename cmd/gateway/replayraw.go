@@ -319,7 +319,7 @@ type replayer struct {
 	topics   kafkabus.Topics
 	routes   map[string]webhook.Route
 	client   *kafka.Client
-	producer *kafkabus.Producer // nil on a dry run
+	producer kafkabus.Publisher // nil on a dry run
 	// held is what inbound.v1 holds from --from on (dry run only).
 	held     heldEvents
 	pending  []kafkabus.Record

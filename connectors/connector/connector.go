@@ -1,12 +1,15 @@
 // Package connector is the contract between the gateway's wiring and the
 // provider packages (connectors/twilio, meta, sendgrid, webchat): one
-// constructor per provider turns the configuration into a Connector, which
+// constructor per provider turns its own settings (a small struct the
+// provider declares, built by cmd/gateway from the configuration) into a
+// Connector, which
 // holds everything the gateway needs from that provider: its webhook routes,
 // its outbox senders, its media fetchers and the business addresses of
 // proactive messages. cmd/gateway mounts and registers them in generic loops.
 //
-// It owns only these types. It must not import fiber, Kafka clients or any
-// provider package; provider packages import it, never the other way round.
+// It owns only these types. It must not import fiber, Kafka clients, the
+// configuration or any provider package; provider packages import it, never
+// the other way round.
 package connector
 
 import (
@@ -14,7 +17,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
 	"github.com/opengateway/gateway/core/media"
@@ -22,10 +24,10 @@ import (
 	"github.com/opengateway/gateway/outbox"
 )
 
-// New builds one provider's Connector from the configuration. It returns an
+// New builds one provider's Connector from its settings S. It returns an
 // error naming the variable that is wrong; a provider whose credentials are
 // not set is not an error (its routes answer 404, it has no sender).
-type New func(cfg config.Config, deps Deps) (Connector, error)
+type New[S any] func(settings S, deps Deps) (Connector, error)
 
 // Connector is everything the gateway takes from one provider. Maps are keyed
 // by provider name (twilio, meta_whatsapp, ...) for senders and fetchers, by

@@ -6,8 +6,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
-	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
@@ -15,14 +15,25 @@ import (
 	"github.com/opengateway/gateway/outbox"
 )
 
-var _ connector.New = New
+var _ connector.New[Settings] = New
+
+// Settings are what the SendGrid connector takes of the configuration
+// (SENDGRID_*).
+type Settings struct {
+	APIKey, APIURL, FromEmail    string
+	InboundUser, InboundPassword string
+	// EventPublicKey verifies the Event Webhook; EventMaxAge is how old its
+	// signed timestamp may be (SENDGRID_EVENT_TOLERANCE).
+	EventPublicKey string
+	EventMaxAge    time.Duration
+}
 
 // New returns the SendGrid connector: Inbound Parse (enabled by
 // SENDGRID_INBOUND_USER with SENDGRID_INBOUND_PASSWORD; its attachments go
 // to deps.Media), the Event Webhook (by SENDGRID_EVENT_PUBLIC_KEY), the
 // sender (by SENDGRID_API_KEY) and SENDGRID_FROM_EMAIL as the email address
 // of proactive messages.
-func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
+func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 	c := connector.Connector{
 		Name: "sendgrid",
 		Routes: []webhook.Route{
@@ -36,32 +47,32 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 			{Connector: "sendgrid_events", Disabled: "SENDGRID_EVENT_PUBLIC_KEY is not set"},
 		},
 	}
-	if cfg.SendGridInboundUser != "" && cfg.SendGridInboundPassword != "" {
-		h := Inbound{User: cfg.SendGridInboundUser, Password: cfg.SendGridInboundPassword}
+	if cfg.InboundUser != "" && cfg.InboundPassword != "" {
+		h := Inbound{User: cfg.InboundUser, Password: cfg.InboundPassword}
 		if deps.Media != nil {
 			h.Media = deps.Media()
 		}
 		c.Routes[0].Handler = h
 		c.Switches[0].Disabled = ""
 	}
-	if cfg.SendGridEventPublicKey != "" {
-		h, err := NewEvents(cfg.SendGridEventPublicKey)
+	if cfg.EventPublicKey != "" {
+		h, err := NewEvents(cfg.EventPublicKey)
 		if err != nil {
 			return connector.Connector{}, fmt.Errorf("SENDGRID_EVENT_PUBLIC_KEY: %w", err)
 		}
-		h.MaxAge = cfg.SendGridEventMaxAge
+		h.MaxAge = cfg.EventMaxAge
 		c.Routes[1].Handler = h
 		c.Switches[1].Disabled = ""
 	}
-	if cfg.SendGridAPIKey != "" {
-		s, err := NewSender(SenderConfig{APIKey: cfg.SendGridAPIKey, BaseURL: cfg.SendGridAPIURL, UserAgent: deps.UserAgent, HTTPClient: deps.HTTPClient})
+	if cfg.APIKey != "" {
+		s, err := NewSender(SenderConfig{APIKey: cfg.APIKey, BaseURL: cfg.APIURL, UserAgent: deps.UserAgent, HTTPClient: deps.HTTPClient})
 		if err != nil {
 			return connector.Connector{}, fmt.Errorf("SENDGRID_API_KEY: %w", err)
 		}
 		c.Senders = map[string]outbox.Sender{Provider: s}
 	}
-	if cfg.SendGridFromEmail != "" {
-		if e, name, err := normalize.CanonicalEmail(cfg.SendGridFromEmail); err == nil {
+	if cfg.FromEmail != "" {
+		if e, name, err := normalize.CanonicalEmail(cfg.FromEmail); err == nil {
 			c.Addresses = map[string]core.Sender{normalize.ChannelEmail: {
 				Party: normalize.Party{Kind: normalize.KindEmail, Address: e, Name: name}, Provider: Provider}}
 		}

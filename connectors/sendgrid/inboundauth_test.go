@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors"
 	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/connectors/sendgrid"
@@ -34,7 +33,7 @@ func (nopPublisher) Produce(context.Context, ...kafkabus.Record) error { return 
 // parse:s3cret) as the gateway mounts them, on a real listener.
 func inboundServer(t *testing.T) (addr string, reg *prometheus.Registry) {
 	t.Helper()
-	conn, err := sendgrid.New(config.Config{SendGridInboundUser: "parse", SendGridInboundPassword: "s3cret"}, connector.Deps{})
+	conn, err := sendgrid.New(sendgrid.Settings{InboundUser: "parse", InboundPassword: "s3cret"}, connector.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

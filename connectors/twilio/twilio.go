@@ -3,9 +3,7 @@ package twilio
 import (
 	"fmt"
 	"net/http"
-	"time"
 
-	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/connectors/webhook"
 	"github.com/opengateway/gateway/core"
@@ -20,14 +18,29 @@ const (
 	StatusPath    = "/webhooks/twilio/status"
 )
 
-var _ connector.New = New
+var _ connector.New[Settings] = New
+
+// Settings are what the Twilio connector takes of the configuration
+// (TWILIO_*, GATEWAY_VOICE_*, GATEWAY_PUBLIC_URL,
+// GATEWAY_MEDIA_ALLOWED_HOSTS).
+type Settings struct {
+	AccountSID, AuthToken, FromNumber string
+	// APIURL is TWILIO_API_URL ("" means https://api.twilio.com).
+	APIURL string
+	// PublicURL is the gateway's public URL: signatures are checked
+	// against it, and sends ask for status callbacks under it.
+	PublicURL         string
+	MediaAllowedHosts []string
+	// Voice is how calls are answered; its APIURL is taken from APIURL.
+	Voice VoiceConfig
+}
 
 // New returns the Twilio connector: the messaging, status and voice webhooks
 // (enabled by TWILIO_AUTH_TOKEN), the sender and the media fetcher (by
 // TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN), and TWILIO_FROM_NUMBER as the
 // SMS and MMS address of proactive messages (and WhatsApp's, unless another
 // connector has one).
-func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
+func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 	c := connector.Connector{
 		Name: "twilio",
 		Routes: []webhook.Route{
@@ -40,11 +53,11 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 		},
 		Switches: []connector.Switch{{Connector: "twilio", Disabled: "TWILIO_AUTH_TOKEN is not set"}},
 	}
-	if cfg.TwilioAuthToken != "" {
-		v := NewVerifier(cfg.TwilioAuthToken)
+	if cfg.AuthToken != "" {
+		v := NewVerifier(cfg.AuthToken)
 		c.Routes[0].Handler, c.Routes[1].Handler = Messaging{Verifier: v}, Status{Verifier: v}
-		vc := VoiceConfig{ForwardTo: cfg.VoiceForwardTo, RingSeconds: cfg.VoiceRingSeconds, Greeting: cfg.VoiceGreeting,
-			MaxRecording: int(cfg.VoiceMaxRecording / time.Second), APIURL: cfg.TwilioAPIURL}
+		vc := cfg.Voice
+		vc.APIURL = cfg.APIURL
 		if vc.APIURL == "" {
 			vc.APIURL = "https://api.twilio.com"
 		}
@@ -56,26 +69,26 @@ func New(cfg config.Config, deps connector.Deps) (connector.Connector, error) {
 			c.Switches[0].Warning = "twilio connector: GATEWAY_PUBLIC_URL is not set; signatures are checked against the URL of each request as received, which fails behind a proxy"
 		}
 	}
-	if cfg.TwilioAccountSID != "" && cfg.TwilioAuthToken != "" {
+	if cfg.AccountSID != "" && cfg.AuthToken != "" {
 		callback := ""
 		if cfg.PublicURL != "" {
 			callback = cfg.PublicURL + StatusPath
 		}
-		s, err := NewSender(SenderConfig{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
-			BaseURL: cfg.TwilioAPIURL, UserAgent: deps.UserAgent, StatusCallback: callback, HTTPClient: deps.HTTPClient})
+		s, err := NewSender(SenderConfig{AccountSID: cfg.AccountSID, AuthToken: cfg.AuthToken,
+			BaseURL: cfg.APIURL, UserAgent: deps.UserAgent, StatusCallback: callback, HTTPClient: deps.HTTPClient})
 		if err != nil {
 			return connector.Connector{}, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
 		}
 		c.Senders = map[string]outbox.Sender{Provider: s}
-		f, err := NewFetcher(FetcherConfig{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, APIURL: cfg.TwilioAPIURL,
+		f, err := NewFetcher(FetcherConfig{AccountSID: cfg.AccountSID, AuthToken: cfg.AuthToken, APIURL: cfg.APIURL,
 			AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
 		if err != nil {
 			return connector.Connector{}, err
 		}
 		c.Fetchers = map[string]media.Fetcher{Provider: f}
 	}
-	if cfg.TwilioFromNumber != "" {
-		if p, err := normalize.CanonicalPhone(cfg.TwilioFromNumber); err == nil {
+	if cfg.FromNumber != "" {
+		if p, err := normalize.CanonicalPhone(cfg.FromNumber); err == nil {
 			from := core.Sender{Party: normalize.Party{Kind: normalize.KindPhone, Address: p}, Provider: Provider}
 			c.Addresses = map[string]core.Sender{normalize.ChannelSMS: from, normalize.ChannelMMS: from}
 			c.Fallbacks = map[string]core.Sender{normalize.ChannelWhatsApp: from}

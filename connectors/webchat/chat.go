@@ -452,31 +452,8 @@ func (c *Chat) serve(ws *websocket.Conn) {
 		return
 	}
 	defer c.release(ip)
-	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-	_, b, err := ws.ReadMessage()
-	if err != nil {
-		return
-	}
-	hello, err := ParseFrame(b)
-	if err != nil || hello.Type != "hello" {
-		_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": "the first frame must be hello"})
-		return
-	}
-	visitor, ok := c.visitorOf(hello.Token)
+	visitor, party, ok := c.hello(k, ip)
 	if !ok {
-		if !c.newVisitors.Allow(ip) {
-			c.tooManyVisitors(k)
-			return
-		}
-		visitor = uuid.Must(uuid.NewV7()).String()
-	}
-	party := normalize.Party{Kind: normalize.KindChat, Address: visitor}
-	if id := hello.Identity; id != nil {
-		if p, ok := c.identify(*id); ok {
-			party = p
-		}
-	}
-	if err := k.send(map[string]string{"type": "welcome", "visitor_id": visitor, "token": c.token(visitor)}); err != nil {
 		return
 	}
 	c.add(party.Address, k)
@@ -484,9 +461,50 @@ func (c *Chat) serve(ws *websocket.Conn) {
 	if c.onConn != nil {
 		c.greet(k, c.onConn(context.Background(), party.Address))
 	}
-	// Keepalive: one pinger for every socket (see pingAll); a visitor that
-	// stops answering is dropped by the read deadline, and one that answers
-	// pings but sends nothing for IdleTimeout too.
+	c.readFrames(k, visitor, party)
+}
+
+// hello reads the socket's first frame, which must be hello, and answers
+// welcome: the visitor (the token's, or a new one if the network may start
+// one more), and the party their messages come from (an identity the site
+// vouched for, else the visitor). false when the socket is done.
+func (c *Chat) hello(k *conn, ip string) (visitor string, party normalize.Party, ok bool) {
+	_ = k.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, b, err := k.ws.ReadMessage()
+	if err != nil {
+		return "", party, false
+	}
+	hello, err := ParseFrame(b)
+	if err != nil || hello.Type != "hello" {
+		_ = k.send(map[string]string{"type": "error", "code": core.EINVALID, "message": "the first frame must be hello"})
+		return "", party, false
+	}
+	visitor, ok = c.visitorOf(hello.Token)
+	if !ok {
+		if !c.newVisitors.Allow(ip) {
+			c.tooManyVisitors(k)
+			return "", party, false
+		}
+		visitor = uuid.Must(uuid.NewV7()).String()
+	}
+	party = normalize.Party{Kind: normalize.KindChat, Address: visitor}
+	if id := hello.Identity; id != nil {
+		if p, ok := c.identify(*id); ok {
+			party = p
+		}
+	}
+	if err := k.send(map[string]string{"type": "welcome", "visitor_id": visitor, "token": c.token(visitor)}); err != nil {
+		return "", party, false
+	}
+	return visitor, party, true
+}
+
+// readFrames handles the visitor's frames until the socket closes.
+// Keepalive: one pinger for every socket (see pingAll); a visitor that
+// stops answering is dropped by the read deadline, and one that answers
+// pings but sends nothing for IdleTimeout too.
+func (c *Chat) readFrames(k *conn, visitor string, party normalize.Party) {
+	ws := k.ws
 	lastFrame := time.Now()
 	deadline := func() time.Time {
 		live, idle := time.Now().Add(deadAfter), lastFrame.Add(c.cfg.IdleTimeout)

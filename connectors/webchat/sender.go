@@ -3,7 +3,6 @@ package webchat
 import (
 	"context"
 
-	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/outbox"
 )
@@ -24,11 +23,15 @@ func (Sender) Send(_ context.Context, m outbox.Send) (outbox.Result, error) {
 	return outbox.Result{ProviderMessageID: m.MessageID}, nil
 }
 
-var _ connector.New = NewConnector
+var _ connector.New[Settings] = NewConnector
+
+// Settings are what the web chat's connector takes of the configuration:
+// nothing (the Chat takes its Config).
+type Settings struct{}
 
 // NewConnector is the web chat's part of the provider contract: its sender.
 // Its websocket and widget routes are not webhooks; cmd/gateway mounts them
 // with the Chat (New).
-func NewConnector(config.Config, connector.Deps) (connector.Connector, error) {
+func NewConnector(Settings, connector.Deps) (connector.Connector, error) {
 	return connector.Connector{Name: "webchat", Senders: map[string]outbox.Sender{Provider: Sender{}}}, nil
 }

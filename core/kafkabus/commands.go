@@ -70,7 +70,8 @@ func (s commandStore) InTx(ctx context.Context, fn func(core.Tx) error) error {
 // refused command goes to the dead-letter topic with the reason and emits
 // command.failed on events.v1. An admin-only action (core.AdminOnly) is
 // applied only from the bots SetAdminBots names and refused as forbidden
-// from any other. Offsets are committed only after the database commits.
+// from any other. It is the Handler of a consume loop, which commits the
+// offsets only after the database commits.
 type CommandConsumer struct {
 	svc    *core.Service
 	admins map[string]bool
@@ -99,35 +100,27 @@ func (c *CommandConsumer) SetAdminBots(names []string) {
 	}
 }
 
-// Run consumes until ctx ends. A batch cut short by ctx is not committed:
-// it is redelivered, and its commands are idempotent.
+// Run consumes commands.v1 with the consume loop (Loop) until ctx ends.
 func (c *CommandConsumer) Run(ctx context.Context) error {
-	for {
-		batch, err := c.src.FetchBatch(ctx, 100)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.log.Error("commands: fetch", "error", err)
-			if !retry.Sleep(ctx, time.Second) {
-				return nil
-			}
-			continue
-		}
-		for _, m := range batch {
-			if err := c.apply(ctx, m); err != nil {
-				return nil // ctx ended
-			}
-		}
-		commit := func() error { return c.src.Commit(context.WithoutCancel(ctx), batch...) }
-		if err := retry.Do(ctx, commitPolicy, commit); err != nil {
-			return nil
-		}
-	}
+	return Loop{Name: "commands", Source: c.src, Handler: c, MaxBatch: 100, Log: c.log}.Run(ctx)
 }
 
-// commitPolicy retries Kafka commits and dead letters every second until
-// they pass or ctx ends.
+var _ Handler = (*CommandConsumer)(nil)
+
+// Handle applies the commands of a batch in order; it returns an error only
+// when ctx ended (the batch is not committed and comes again, and its
+// commands are idempotent).
+func (c *CommandConsumer) Handle(ctx context.Context, batch []kafka.Message) error {
+	for _, m := range batch {
+		if err := c.apply(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitPolicy retries dead letters every second until they pass or ctx
+// ends (the command consumer, Records).
 var commitPolicy = retry.Policy{Base: time.Second, Max: time.Second}
 
 // command is a decoded record of gateway.commands.v1.

@@ -10,7 +10,7 @@ import (
 // DLQ writes records that could not be processed to the dead-letter topic,
 // under their original key, with the original headers and the reason.
 type DLQ struct {
-	Producer *Producer
+	Producer Publisher
 	Topic    string
 }
 

@@ -29,9 +29,9 @@ type DeadLetterCounter interface {
 }
 
 // InboundConsumer feeds inbound.v1 to the engine: one database transaction
-// per fetched batch, the offsets committed only after it commits, poison
-// records to the dead-letter topic, transient failures retried without
-// committing.
+// per fetched batch, poison records to the dead-letter topic, transient
+// failures retried. It is the Handler of the core's consume loop, which
+// commits the offsets only after the transaction commits.
 type InboundConsumer struct {
 	svc      InboundHandler
 	src      Source
@@ -55,37 +55,17 @@ func NewInboundConsumer(svc InboundHandler, src Source, dlq DeadLetters, log *sl
 	return &InboundConsumer{svc: svc, src: src, dlq: dlq, log: log, dead: dead, maxBatch: maxBatch}
 }
 
-// Run consumes until ctx ends. A batch under way when ctx ends is finished
-// and committed (given up to 10 seconds), so a clean stop redelivers nothing.
+// Run consumes inbound.v1 with the consume loop (Loop) until ctx ends.
 func (c *InboundConsumer) Run(ctx context.Context) error {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(10*time.Second, cancel) })
-	defer stop()
-	for {
-		batch, err := c.src.FetchBatch(ctx, c.maxBatch)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.log.Error("core: fetch", "error", err)
-			if !retry.Sleep(ctx, time.Second) {
-				return nil
-			}
-			continue
-		}
-		if err := c.handle(work, batch); err != nil {
-			if work.Err() != nil {
-				return nil
-			}
-			return err
-		}
-	}
+	return Loop{Name: "core", Source: c.src, Handler: c, MaxBatch: c.maxBatch, Log: c.log}.Run(ctx)
 }
 
-// handle processes one batch and commits its offsets; it retries transient
+var _ Handler = (*InboundConsumer)(nil)
+
+// Handle applies one batch: undecodable records go to the dead-letter
+// topic, the others to the engine in one transaction. It retries transient
 // failures until they pass or ctx ends.
-func (c *InboundConsumer) handle(ctx context.Context, batch []kafka.Message) error {
+func (c *InboundConsumer) Handle(ctx context.Context, batch []kafka.Message) error {
 	ins := make([]core.Inbound, 0, len(batch))
 	recs := make([]kafka.Message, 0, len(batch))
 	for _, m := range batch {
@@ -108,10 +88,7 @@ func (c *InboundConsumer) handle(ctx context.Context, batch []kafka.Message) err
 		ins = append(ins, in)
 		recs = append(recs, m)
 	}
-	if err := c.apply(ctx, ins, recs); err != nil {
-		return err
-	}
-	return retry.Do(ctx, c.policy("commit offsets", nil), func() error { return c.src.Commit(ctx, batch...) })
+	return c.apply(ctx, ins, recs)
 }
 
 // apply runs the batch in one transaction; if it fails for good, each record
@@ -153,8 +130,8 @@ func (c *InboundConsumer) deadLetter(ctx context.Context, m kafka.Message, reaso
 }
 
 // policy retries errors that retryable accepts (nil: every error, for
-// Kafka commits and produces, which have no permanent failure worth
-// skipping a record for) from 100ms up to 5s, until ctx ends.
+// Kafka produces, which have no permanent failure worth skipping a record
+// for) from 100ms up to 5s, until ctx ends.
 func (c *InboundConsumer) policy(what string, retryable func(error) bool) retry.Policy {
 	return retry.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Retryable: retryable,
 		OnRetry: func(err error, wait time.Duration) {

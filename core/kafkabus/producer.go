@@ -1,9 +1,10 @@
-// Package kafkabus is the gateway's Kafka adapter (segmentio/kafka-go): a
-// producer that group-commits concurrent callers into shared batches, a
-// consumer-group reader (Source) and the dead-letter topic (DeadLetters),
-// the inbound.v1 consumer loop that feeds the conversation engine, the
-// relay that publishes the event outbox, topic setup and the embedded
-// broker.
+// Package kafkabus is the gateway's Kafka adapter (segmentio/kafka-go): the
+// one producer interface (Publisher) and a producer that group-commits
+// concurrent callers into shared batches, a consumer-group reader (Source),
+// the one consume loop every consumer group runs (Loop, with its Handler),
+// the dead-letter topic (DeadLetters), the handlers of inbound.v1 and
+// commands.v1 that feed the conversation engine, the relay that publishes
+// the event outbox, topic setup and the embedded broker.
 //
 // It reaches the engine only through small interfaces it declares
 // (InboundHandler, EventClaimer) and imports core, core/retry and normalize

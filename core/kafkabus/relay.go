@@ -12,11 +12,6 @@ import (
 	"github.com/opengateway/gateway/normalize"
 )
 
-// RecordProducer takes records to Kafka (Producer).
-type RecordProducer interface {
-	Produce(ctx context.Context, recs ...Record) error
-}
-
 // EventClaimer hands out the event outbox in order, one instance at a
 // time (core.Store).
 type EventClaimer interface {
@@ -28,15 +23,13 @@ type RelayCounter interface {
 	Relayed(events int)
 }
 
-var _ RecordProducer = (*Producer)(nil)
-
 // Relay publishes the event outbox to Kafka: events are written in the
 // transaction that caused them and relayed after it commits, so none is lost
 // if the process dies in between (a crash can publish one twice; consumers
 // dedupe on the event id).
 type Relay struct {
 	store   EventClaimer
-	prod    RecordProducer
+	prod    Publisher
 	log     *slog.Logger
 	metrics RelayCounter
 	wake    chan struct{}
@@ -44,7 +37,7 @@ type Relay struct {
 }
 
 // NewRelay returns a relay; Wake nudges it after a commit.
-func NewRelay(store EventClaimer, prod RecordProducer, log *slog.Logger, m RelayCounter) *Relay {
+func NewRelay(store EventClaimer, prod Publisher, log *slog.Logger, m RelayCounter) *Relay {
 	return &Relay{store: store, prod: prod, log: log, metrics: m, wake: make(chan struct{}, 1), poll: time.Second}
 }
 

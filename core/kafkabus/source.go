@@ -7,8 +7,7 @@ import (
 )
 
 // Source is a consumer-group reader that fetches a batch at a time and
-// commits offsets only when told (Consumer). The inbound consumer and the
-// outbox's command consumer both read through it.
+// commits offsets only when told (Consumer). Every Loop reads through it.
 type Source interface {
 	FetchBatch(ctx context.Context, max int) ([]kafka.Message, error)
 	Commit(ctx context.Context, msgs ...kafka.Message) error

@@ -11,14 +11,6 @@ import (
 	"github.com/opengateway/gateway/core/retry"
 )
 
-// Producer takes records to Kafka and returns once they are acknowledged
-// (kafkabus.Producer).
-type Producer interface {
-	Produce(ctx context.Context, recs ...kafkabus.Record) error
-}
-
-var _ Producer = (*kafkabus.Producer)(nil)
-
 // Unavailable reports whether err means Kafka did not take the records
 // (unreachable, not enough in-sync replicas, a produce timeout), as opposed
 // to records that could never be produced.
@@ -30,17 +22,17 @@ func Unavailable(err error) bool {
 // spools records when Kafka does not take them, or when records wait in the
 // spool already (so nothing overtakes them; the Drainer empties it).
 type Publisher struct {
-	kafka   Producer
+	kafka   kafkabus.Publisher
 	spool   *Spool
 	drainer *Drainer
 	share   int64 // spool bytes past which this publisher spools nothing (0: all of it)
 }
 
-var _ Producer = (*Publisher)(nil)
+var _ kafkabus.Publisher = (*Publisher)(nil)
 
 // NewPublisher returns a publisher that spools to s what kafka does not
 // take, and wakes d.
-func NewPublisher(kafka Producer, s *Spool, d *Drainer) *Publisher {
+func NewPublisher(kafka kafkabus.Publisher, s *Spool, d *Drainer) *Publisher {
 	return &Publisher{kafka: kafka, spool: s, drainer: d}
 }
 
@@ -81,7 +73,7 @@ func (p *Publisher) Produce(ctx context.Context, recs ...kafkabus.Record) error 
 // them in the spool once Kafka has.
 type Drainer struct {
 	spool *Spool
-	kafka Producer
+	kafka kafkabus.Publisher
 	log   *slog.Logger
 	wake  chan struct{}
 	// BatchRecords and BatchBytes bound one produce call.
@@ -95,7 +87,7 @@ type Drainer struct {
 }
 
 // NewDrainer returns a drainer of s into kafka.
-func NewDrainer(s *Spool, kafka Producer, log *slog.Logger) *Drainer {
+func NewDrainer(s *Spool, kafka kafkabus.Publisher, log *slog.Logger) *Drainer {
 	return &Drainer{spool: s, kafka: kafka, log: log, wake: make(chan struct{}, 1),
 		BatchRecords: 500, BatchBytes: 1 << 20,
 		Retry: retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}}
