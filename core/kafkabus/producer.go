@@ -243,9 +243,9 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 		return nil
 	}
 	at := time.Now()
-	c := &call{left: len(recs), done: make(chan struct{})}
+	c := &call{left: len(recs), done: make(chan struct{}), tps: make([]topicPartition, len(recs))}
 	items := make([]pending, len(recs))
-	qs := make([]*queue, len(recs))
+	leaders := make([]int, len(recs))
 	for i, r := range recs {
 		tm, err := p.meta(ctx, r.Topic)
 		if err != nil {
@@ -267,12 +267,13 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 			size: size,
 			call: c,
 		}
-		qs[i] = p.queue(topicPartition{r.Topic, part}, tm.leaders[part])
+		c.tps[i] = topicPartition{r.Topic, part}
+		leaders[i] = tm.leaders[part]
 	}
 	p.mu.Lock()
-	for i, q := range qs {
+	for i, tp := range c.tps {
+		q := p.queue(tp, leaders[i])
 		q.pending = append(q.pending, items[i])
-		c.tps = append(c.tps, q.tp)
 		if !q.busy && !q.queued {
 			q.queued = true
 			p.ready = append(p.ready, q)
@@ -294,10 +295,9 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 	return c.err
 }
 
-// queue returns the queue of a partition, made on first use.
+// queue returns the queue of a partition, made on first use. Called with
+// p.mu held.
 func (p *Producer) queue(tp topicPartition, leader int) *queue {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	q := p.queues[tp]
 	if q == nil {
 		q = &queue{tp: tp}
