@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -115,17 +114,27 @@ func readAtMost(r io.Reader, max, announced int) ([]byte, error) {
 // header would otherwise win).
 func Encoded(c *fiber.Ctx) bool {
 	for k, v := range c.Request().Header.All() {
-		if !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
+		if !bytes.EqualFold(k, contentEncoding) {
 			continue
 		}
-		for _, e := range strings.Split(string(v), ",") {
-			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
+		for len(v) > 0 {
+			e := v
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				e, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			if e = bytes.TrimSpace(e); len(e) > 0 && !bytes.EqualFold(e, identity) {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// The header and the coding Encoded compares, as bytes: no string is made
+// of a request's headers.
+var contentEncoding, identity = []byte(fiber.HeaderContentEncoding), []byte("identity")
 
 // CloseUnread, used app-wide, closes the connection after a request whose
 // route did not read a body of unknown length or of more than unreadKept
