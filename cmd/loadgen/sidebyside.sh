@@ -13,9 +13,17 @@
 #   BUSY=1 cmd/loadgen/sidebyside.sh               # the same while one CPU-bound process runs beside
 #   PROFILE=/tmp/gw.pprof cmd/loadgen/sidebyside.sh  # instead: one CPU profile of the gateway's closed loop
 #   PROFILE=/tmp/gw.pprof PROFILE_RATE=5000 cmd/loadgen/sidebyside.sh  # … of the gateway at 5,000/s
+#   PROFILE=/tmp/naive.pprof PROFILE_SERVER=naive cmd/loadgen/sidebyside.sh  # … of the naive handler
+#   SERVERS="naive naive-hash1000 naive-hash naive-roundrobin" cmd/loadgen/sidebyside.sh  # variants of the naive handler
+#
+# Servers: gateway; naive (kafka-go's Writer defaults, acks all, BatchTimeout 1 ms, Murmur2 balancer);
+# naive-hash (the Hash balancer), naive-hash1000 (Hash and BatchSize 1000, the yardstick before),
+# naive-roundrobin (kafka-go's default balancer, which ignores the sender's key), naive-100us
+# (BatchTimeout 100 µs).
 #
 # Environment: ROUNDS (3), DURATION (15s), WARMUP (3s), CONNS (64), RATE (5000), SENDERS (10000),
-# BUSY (0: how many CPU-bound spinners run during the measurements, the "other work").
+# BUSY (0: how many CPU-bound spinners run during the measurements, the "other work"),
+# SERVERS ("gateway naive": run in this order every round; the ratio is of the first two).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,6 +34,7 @@ CONNS=${CONNS:-64}
 RATE=${RATE:-5000}
 SENDERS=${SENDERS:-10000}
 BUSY=${BUSY:-0}
+read -r -a servers <<<"${SERVERS:-gateway naive}"
 BROKER=127.0.0.1:19092
 GW=127.0.0.1:18081
 NAIVE=127.0.0.1:18080
@@ -70,8 +79,17 @@ start_server() {
 		base=http://$GW
 		wait_http $GW /readyz
 		;;
-	naive)
-		"$bin/naive" -addr $NAIVE -brokers $BROKER >"$work/naive.log" 2>&1 &
+	naive*)
+		local flags=()
+		case $1 in
+		naive) ;;
+		naive-hash) flags=(-balancer hash) ;;
+		naive-hash1000) flags=(-balancer hash -batch-size 1000) ;;
+		naive-roundrobin) flags=(-balancer roundrobin) ;;
+		naive-100us) flags=(-batch-timeout 100us) ;;
+		*) echo "unknown server $1" >&2; return 1 ;;
+		esac
+		"$bin/naive" -addr $NAIVE -brokers $BROKER ${PROFILE:+-pprof $PPROF} "${flags[@]}" >"$work/naive.log" 2>&1 &
 		server=$!
 		base=http://$NAIVE
 		wait_http $NAIVE /healthz
@@ -97,7 +115,7 @@ spin "$BUSY"
 
 if [[ -n ${PROFILE:-} ]]; then
 	start_broker
-	start_server gateway
+	start_server "${PROFILE_SERVER:-gateway}"
 	"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" -duration "$WARMUP" >/dev/null
 	secs=${DURATION%s}
 	curl -fs -o "$PROFILE" "http://$PPROF/debug/pprof/profile?seconds=$((secs - 2))" &
@@ -105,7 +123,8 @@ if [[ -n ${PROFILE:-} ]]; then
 	"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" ${PROFILE_RATE:+-rate $PROFILE_RATE} \
 		-duration "$DURATION" -summary | grep '^RESULT'
 	wait $prof
-	go tool pprof -top -nodecount=15 "$bin/gateway" "$PROFILE" 2>/dev/null | head -21
+	prog=${PROFILE_SERVER:-gateway}
+	go tool pprof -top -nodecount=15 "$bin/${prog%%-*}" "$PROFILE" 2>/dev/null | head -21
 	exit 0
 fi
 
@@ -115,7 +134,7 @@ echo
 echo "| round | server | closed loop ($CONNS conns) req/s | CPU µs/req (closed) | p99 ms at $RATE/s | CPU µs/req at $RATE/s | errors |"
 echo "|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
-	for name in gateway naive; do
+	for name in "${servers[@]}"; do
 		start_broker
 		start_server $name
 		"$bin/loadgen" -url "$base" -token $TOKEN -senders "$SENDERS" -conns "$CONNS" -duration "$WARMUP" >/dev/null || true
@@ -131,10 +150,12 @@ done
 echo
 echo "| server | median req/s (closed) | median CPU µs/req (closed) | median p99 ms at $RATE/s | median CPU µs/req at $RATE/s |"
 echo "|---|---|---|---|---|"
-for name in gateway naive; do
+for name in "${servers[@]}"; do
 	med() { grep "^$name " "$rows" | awk -v c="$1" '{print $c}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 	echo "| $name | $(med 2) | $(med 3) | $(med 4) | $(med 5) |"
 done
-g=$(grep '^gateway ' "$rows" | awk '{print $2}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-n=$(grep '^naive ' "$rows" | awk '{print $2}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-awk -v g="$g" -v n="$n" 'BEGIN { printf "\ngateway / naive closed-loop throughput (medians): %.2fx\n", g / n }'
+[[ ${#servers[@]} -ge 2 ]] || exit 0
+a=${servers[0]} b=${servers[1]}
+median() { grep "^$1 " "$rows" | awk -v c="$2" '{print $c}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+awk -v g="$(median "$a" 2)" -v n="$(median "$b" 2)" -v gc="$(median "$a" 3)" -v nc="$(median "$b" 3)" -v a="$a" -v b="$b" 'BEGIN {
+	printf "\n%s / %s closed-loop throughput (medians): %.2fx; CPU per request (closed): %.2fx\n", a, b, g / n, gc / nc }'

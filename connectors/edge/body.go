@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -94,20 +94,30 @@ func WriteBodyError(c *fiber.Ctx, err error, max int) error {
 }
 
 // readAtMost reads r to its end, failing once more than max bytes came.
+// The buffer is sized for what Content-Length announces (and room to see
+// the end), so a body of known length is read without growing or copying
+// it; memory grows by bodyChunk only with bytes that actually arrive.
 func readAtMost(r io.Reader, max, announced int) ([]byte, error) {
 	size := bodyChunk
 	if announced >= 0 && announced < size {
 		size = announced
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	n, err := io.Copy(buf, io.LimitReader(r, int64(max)+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBodyUnreadable, err)
+	buf := make([]byte, 0, size+bytes.MinRead)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, bodyChunk)
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), max+1)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case len(buf) > max:
+			return nil, ErrBodyTooLarge
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, fmt.Errorf("%w: %v", ErrBodyUnreadable, err)
+		}
 	}
-	if n > int64(max) {
-		return nil, ErrBodyTooLarge
-	}
-	return buf.Bytes(), nil
 }
 
 // Encoded reports whether the request body is encoded: a Content-Encoding
@@ -115,17 +125,27 @@ func readAtMost(r io.Reader, max, announced int) ([]byte, error) {
 // header would otherwise win).
 func Encoded(c *fiber.Ctx) bool {
 	for k, v := range c.Request().Header.All() {
-		if !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
+		if !bytes.EqualFold(k, contentEncoding) {
 			continue
 		}
-		for _, e := range strings.Split(string(v), ",") {
-			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
+		for len(v) > 0 {
+			e := v
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				e, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			if e = bytes.TrimSpace(e); len(e) > 0 && !bytes.EqualFold(e, identity) {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// The header and the coding Encoded compares, as bytes: no string is made
+// of a request's headers.
+var contentEncoding, identity = []byte(fiber.HeaderContentEncoding), []byte("identity")
 
 // CloseUnread, used app-wide, closes the connection after a request whose
 // route did not read a body of unknown length or of more than unreadKept

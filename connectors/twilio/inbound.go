@@ -78,7 +78,7 @@ func parseForm(r *webhook.Request) (url.Values, error) {
 	if countParams(r.Body, MaxParams) > MaxParams {
 		return nil, errTooMany()
 	}
-	form, err := url.ParseQuery(string(r.Body))
+	form, err := parseQuery(r.Body)
 	if err != nil {
 		return nil, fmt.Errorf("twilio: %w: form body: %v", webhook.ErrMalformed, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opengateway/gateway/connectors/webhook"
 )
@@ -32,19 +33,38 @@ const MaxParams = 1000
 // one after another; no string of them is built.
 type signer struct {
 	key []byte
-	// macs, when set, keeps HMAC states keyed with key for reuse.
+	// macs, when set, keeps HMAC states keyed with key for reuse
+	// (*macState).
 	macs *sync.Pool
+	// ports, when set, keeps the port variants of the last URL verified:
+	// a route's requests all come to the same URL.
+	ports *atomic.Pointer[portPair]
 }
 
+// macState is an HMAC keyed with the signer's key and the buffers one
+// verification needs, reused across requests.
+type macState struct {
+	w    stringWriter // writes into the MAC
+	raw  [sha1.Size]byte
+	keys []string
+}
+
+func newMACState(key []byte) *macState { return &macState{w: stringWriter{h: hmac.New(sha1.New, key)}} }
+
+// portPair is a URL and its variants with and without the default port.
+type portPair struct{ url, with, without string }
+
 func newSigner(key []byte) signer {
-	return signer{key: key, macs: &sync.Pool{New: func() any { return hmac.New(sha1.New, key) }}}
+	return signer{key: key, macs: &sync.Pool{New: func() any { return newMACState(key) }},
+		ports: &atomic.Pointer[portPair]{}}
 }
 
 // sum writes the signature of fullURL and params into dst (28 bytes of
 // base64) and returns it. keys are the sorted names of params.
-func (s signer) sum(dst []byte, mac hash.Hash, fullURL string, params url.Values, keys []string) []byte {
-	mac.Reset()
-	w := stringWriter{h: mac}
+func (s signer) sum(dst []byte, st *macState, fullURL string, params url.Values, keys []string) []byte {
+	w := &st.w
+	w.h.Reset()
+	w.n = 0
 	w.WriteString(fullURL)
 	for _, k := range keys {
 		switch vs := params[k]; len(vs) {
@@ -64,8 +84,7 @@ func (s signer) sum(dst []byte, mac hash.Hash, fullURL string, params url.Values
 		}
 	}
 	w.flush()
-	var raw [sha1.Size]byte
-	base64.StdEncoding.Encode(dst, mac.Sum(raw[:0]))
+	base64.StdEncoding.Encode(dst, w.h.Sum(st.raw[:0]))
 	return dst[:base64.StdEncoding.EncodedLen(sha1.Size)]
 }
 
@@ -73,29 +92,44 @@ func (s signer) sum(dst []byte, mac hash.Hash, fullURL string, params url.Values
 // the URL as given or with its default port added or removed (Twilio signs
 // either, as twilio-go's RequestValidator accepts).
 func (s signer) verify(fullURL string, params url.Values, sig string) bool {
-	keys := make([]string, 0, len(params))
+	var st *macState
+	if s.macs != nil {
+		st = s.macs.Get().(*macState)
+		defer s.macs.Put(st)
+	} else {
+		st = newMACState(s.key)
+	}
+	keys := st.keys[:0]
 	for k := range params {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	var mac hash.Hash
-	if s.macs != nil {
-		mac = s.macs.Get().(hash.Hash)
-		defer s.macs.Put(mac)
-	} else {
-		mac = hmac.New(sha1.New, s.key)
-	}
+	defer func() { clear(keys); st.keys = keys[:0] }()
 	var buf [28]byte
 	ok := false
-	with, without := portVariants(fullURL)
+	with, without := s.portVariants(fullURL)
 	for _, u := range [2]string{with, without} {
 		// Both variants are always computed: the time taken says nothing
 		// about which one matched.
-		if hmac.Equal(s.sum(buf[:], mac, u, params, keys), []byte(sig)) {
+		if hmac.Equal(s.sum(buf[:], st, u, params, keys), []byte(sig)) {
 			ok = true
 		}
 	}
 	return ok
+}
+
+// portVariants returns the variants of fullURL with and without its
+// default port, from the last URL's when it is the same.
+func (s signer) portVariants(fullURL string) (with, without string) {
+	if s.ports == nil {
+		return portVariants(fullURL)
+	}
+	if pp := s.ports.Load(); pp != nil && pp.url == fullURL {
+		return pp.with, pp.without
+	}
+	with, without = portVariants(fullURL)
+	s.ports.Store(&portPair{url: fullURL, with: with, without: without})
+	return with, without
 }
 
 // stringWriter feeds strings to a hash through a fixed buffer, so neither
@@ -219,7 +253,7 @@ func Sign(authToken, fullURL string, form url.Values) string {
 	}
 	slices.Sort(keys)
 	var buf [28]byte
-	return string(signer{key: []byte(authToken)}.sum(buf[:], hmac.New(sha1.New, []byte(authToken)), fullURL, form, keys))
+	return string(signer{key: []byte(authToken)}.sum(buf[:], newMACState([]byte(authToken)), fullURL, form, keys))
 }
 
 func errNoSignature() error {

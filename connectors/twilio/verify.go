@@ -72,7 +72,7 @@ func (v *Verifier) Verify(r *webhook.Request) error {
 		if countParams(r.Body, MaxParams) > MaxParams {
 			return errTooMany()
 		}
-		form, err := url.ParseQuery(string(r.Body))
+		form, err := parseQuery(r.Body)
 		if err != nil || !v.s.verify(r.URL, form, sig) {
 			return errMismatch()
 		}

@@ -390,3 +390,24 @@ func TestPortVariants(t *testing.T) {
 		}
 	}
 }
+
+// One verifier serves several URLs (routes, hosts) in any order: each
+// request is checked against its own URL's port variants, never against
+// those of the URL verified before it.
+func TestVerifierAlternatingURLs(t *testing.T) {
+	v := NewVerifier(token)
+	form := url.Values{"From": {"+15551230001"}, "Body": {"hi"}}
+	urls := []string{"https://gw.example.com/webhooks/twilio/messaging", "https://gw.example.com:8443/webhooks/twilio/status",
+		"http://other.example.com/webhooks/twilio/messaging"}
+	for range 3 {
+		for i, u := range urls {
+			if !v.s.verify(u, form, Sign(token, u, form)) {
+				t.Fatalf("%s: its own signature is refused", u)
+			}
+			other := urls[(i+1)%len(urls)]
+			if v.s.verify(u, form, Sign(token, other, form)) {
+				t.Fatalf("%s: the signature of %s is accepted", u, other)
+			}
+		}
+	}
+}

@@ -64,26 +64,31 @@ func rejects(err error) bool {
 }
 
 // Producer sends records with acks from all in-sync replicas. Calls from many
-// goroutines share produce requests (group commit): each partition has at
-// most one request in flight, which keeps a partition's records in order,
-// and every record that arrives meanwhile rides in the next one. A request
-// carries every partition that is free to send, of every topic, that one
-// broker leads: one write for the whole batch, and a partition waiting for
-// its acknowledgement never holds up records of the others, which leave at
-// once in a request of their own. No record waits for a timer, so a lone
-// request goes out at once and a busy producer sends large batches.
+// goroutines share produce requests (group commit): each broker has one
+// request in flight, and every record that arrives meanwhile, for any
+// partition of any topic that broker leads, rides in the next one: one
+// write, one answer and one wake-up for many callers' records. A
+// partition never has two requests in flight, which keeps its records in
+// order. Nothing waits for a linger timer: a lone record goes out at once,
+// and a busy producer sends batches as large as the broker's round trip
+// lets them grow. A request the broker takes longer than MaxHold to answer
+// (a partition waiting for a slow replica) no longer holds up the other
+// partitions: they leave in a request of their own.
 type Producer struct {
 	client   *kafka.Client
 	balancer kafka.Murmur2Balancer
 	timeout  time.Duration
 	maxBatch int
 	maxBytes int
+	maxHold  time.Duration
 
 	mu     sync.Mutex
 	topics map[string]*topicMeta
 	queues map[topicPartition]*queue
 	// ready are the partitions with records to send and no request in flight.
 	ready []*queue
+	// brokers are the requests in flight to each broker, by id.
+	brokers map[int]*broker
 
 	latency *prometheus.HistogramVec
 	errs    *prometheus.CounterVec
@@ -132,8 +137,17 @@ type queue struct {
 
 // partBatch is what one request carries for one partition.
 type partBatch struct {
-	q     *queue
-	items []pending
+	q      *queue
+	leader int // the broker the request goes to
+	items  []pending
+}
+
+// broker is what the producer knows of the requests in flight to one
+// broker.
+type broker struct {
+	inflight int
+	last     time.Time // when the youngest request in flight left
+	armed    bool      // a timer sends the held partitions at last+maxHold
 }
 
 // ProducerConfig configures a Producer.
@@ -148,6 +162,11 @@ type ProducerConfig struct {
 	// 512 KiB: well under Kafka's default max.message.bytes, so batching
 	// never makes a batch of acceptable records too large.
 	MaxBatchBytes int
+	// MaxHold is how long records wait for a broker's request in flight
+	// before they leave in a request of their own, default 10ms: far above
+	// a healthy round trip, so it only bounds what a stuck partition
+	// costs the others.
+	MaxHold time.Duration
 }
 
 // NewProducer returns a producer for the given brokers.
@@ -161,13 +180,18 @@ func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) *Producer {
 	if cfg.MaxBatchBytes <= 0 {
 		cfg.MaxBatchBytes = 512 << 10
 	}
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = 10 * time.Millisecond
+	}
 	p := &Producer{
 		client:   NewClient(cfg.Brokers, cfg.Timeout),
 		timeout:  cfg.Timeout,
 		maxBatch: cfg.MaxBatch,
 		maxBytes: cfg.MaxBatchBytes,
+		maxHold:  cfg.MaxHold,
 		topics:   map[string]*topicMeta{},
 		queues:   map[topicPartition]*queue{},
+		brokers:  map[int]*broker{},
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "kafka", Name: "produce_seconds",
 			Help:    "Time from handing records to Kafka to the acknowledgement of all in-sync replicas.",
@@ -220,9 +244,9 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 		return nil
 	}
 	at := time.Now()
-	c := &call{left: len(recs), done: make(chan struct{})}
+	c := &call{left: len(recs), done: make(chan struct{}), tps: make([]topicPartition, len(recs))}
 	items := make([]pending, len(recs))
-	qs := make([]*queue, len(recs))
+	leaders := make([]int, len(recs))
 	for i, r := range recs {
 		tm, err := p.meta(ctx, r.Topic)
 		if err != nil {
@@ -244,12 +268,13 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 			size: size,
 			call: c,
 		}
-		qs[i] = p.queue(topicPartition{r.Topic, part}, tm.leaders[part])
+		c.tps[i] = topicPartition{r.Topic, part}
+		leaders[i] = tm.leaders[part]
 	}
 	p.mu.Lock()
-	for i, q := range qs {
+	for i, tp := range c.tps {
+		q := p.queue(tp, leaders[i])
 		q.pending = append(q.pending, items[i])
-		c.tps = append(c.tps, q.tp)
 		if !q.busy && !q.queued {
 			q.queued = true
 			p.ready = append(p.ready, q)
@@ -271,10 +296,9 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 	return c.err
 }
 
-// queue returns the queue of a partition, made on first use.
+// queue returns the queue of a partition, made on first use. Called with
+// p.mu held.
 func (p *Producer) queue(tp topicPartition, leader int) *queue {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	q := p.queues[tp]
 	if q == nil {
 		q = &queue{tp: tp}
@@ -318,44 +342,101 @@ func (p *Producer) settle(c *call, err error) {
 	}
 }
 
-// take makes the requests for every ready partition, one per leading
-// broker, and marks their partitions busy. Called with p.mu held.
+// take makes the requests for the ready partitions, one per leading broker
+// that has no request in flight (or only ones older than maxHold), and
+// marks their partitions busy. The partitions of a busy broker stay ready:
+// the request in flight takes them when it is answered. Called with p.mu
+// held.
 func (p *Producer) take() [][]partBatch {
 	if len(p.ready) == 0 {
 		return nil
 	}
+	now := time.Now()
 	var out [][]partBatch
-	byLeader := map[int]int{}
+	byLeader := map[int]int{} // index in out, -1 while the broker is busy
+	held := p.ready[:0]
 	for _, q := range p.ready {
-		q.queued = false
 		if q.busy || len(q.pending) == 0 {
+			q.queued = false
 			continue
 		}
-		n, size := 0, 0
-		for n < min(len(q.pending), p.maxBatch) {
-			size += q.pending[n].size
-			if n > 0 && size > p.maxBytes {
-				break
-			}
-			n++
-		}
-		items := make([]pending, n)
-		copy(items, q.pending)
-		rest := copy(q.pending, q.pending[n:])
-		clear(q.pending[rest:])
-		q.pending = q.pending[:rest]
-		q.busy = true
 		i, ok := byLeader[q.leader]
 		if !ok {
-			i = len(out)
+			i = -1
+			if p.free(q.leader, now) {
+				i = len(out)
+				out = append(out, nil)
+			}
 			byLeader[q.leader] = i
-			out = append(out, nil)
 		}
-		out[i] = append(out[i], partBatch{q: q, items: items})
+		if i < 0 {
+			held = append(held, q)
+			continue
+		}
+		q.queued = false
+		out[i] = append(out[i], partBatch{q: q, leader: q.leader, items: p.cut(q)})
 	}
-	clear(p.ready)
-	p.ready = p.ready[:0]
+	clear(p.ready[len(held):])
+	p.ready = held
 	return out
+}
+
+// free reports whether a request to a broker may leave now, and if so
+// counts it in flight. A broker whose youngest request in flight left less
+// than maxHold ago is busy; a timer then sends what waits at the end of
+// the hold, should that request still be unanswered. Called with p.mu
+// held.
+func (p *Producer) free(leader int, now time.Time) bool {
+	b := p.brokers[leader]
+	if b == nil {
+		b = &broker{}
+		p.brokers[leader] = b
+	}
+	if b.inflight > 0 {
+		wait := p.maxHold - now.Sub(b.last)
+		if wait > 0 {
+			if !b.armed {
+				b.armed = true
+				time.AfterFunc(wait, func() { p.release(leader) })
+			}
+			return false
+		}
+	}
+	b.inflight++
+	b.last = now
+	return true
+}
+
+// release ends a broker's hold: what waited for its request in flight
+// leaves now.
+func (p *Producer) release(leader int) {
+	p.mu.Lock()
+	p.brokers[leader].armed = false
+	batches := p.take()
+	p.mu.Unlock()
+	for _, b := range batches {
+		go p.run(b)
+	}
+}
+
+// cut takes a partition's next batch out of its queue and marks the
+// partition busy. Called with p.mu held.
+func (p *Producer) cut(q *queue) []pending {
+	n, size := 0, 0
+	for n < min(len(q.pending), p.maxBatch) {
+		size += q.pending[n].size
+		if n > 0 && size > p.maxBytes {
+			break
+		}
+		n++
+	}
+	items := make([]pending, n)
+	copy(items, q.pending)
+	rest := copy(q.pending, q.pending[n:])
+	clear(q.pending[rest:])
+	q.pending = q.pending[:rest]
+	q.busy = true
+	return items
 }
 
 // run sends a request, answers its callers, and goes on with what became
@@ -375,6 +456,7 @@ func (p *Producer) run(b []partBatch) {
 			}
 		}
 		p.mu.Lock()
+		p.brokers[b[0].leader].inflight--
 		for i, pb := range b {
 			for j, pe := range pb.items {
 				if alone != nil && alone[i] != nil {
@@ -407,7 +489,7 @@ func (p *Producer) run(b []partBatch) {
 func (p *Producer) sendAlone(pb partBatch) []error {
 	errs := make([]error, len(pb.items))
 	for j := range pb.items {
-		errs[j] = p.send([]partBatch{{q: pb.q, items: pb.items[j : j+1]}})[0]
+		errs[j] = p.send([]partBatch{{q: pb.q, leader: pb.leader, items: pb.items[j : j+1]}})[0]
 	}
 	return errs
 }
