@@ -56,6 +56,16 @@ func EntryPointOf(provider, channel string) string {
 	return entryPointByChannel[channel]
 }
 
+// MessageEntryPoint is the entry point a message came in at: the one its
+// connector found (normalize.Message.EntryPoint), else the one derived
+// from its provider and channel.
+func MessageEntryPoint(m *normalize.Message) string {
+	if m.EntryPoint != "" {
+		return m.EntryPoint
+	}
+	return EntryPointOf(m.Provider, m.Channel)
+}
+
 // CheckEntryPoint reports whether id can name an entry point: 1 to
 // MaxEntryPointLen characters of [a-z0-9-].
 func CheckEntryPoint(id string) error {

@@ -45,6 +45,9 @@ type Policy struct {
 	// DefaultHandler is the handler of each new conversation: HandlerHuman
 	// ("" too) or "bot:<name>" (GATEWAY_DEFAULT_HANDLER).
 	DefaultHandler string
+	// EntryPointInboxes are, by entry point id, the inboxes conversations
+	// that start there go to (GATEWAY_ENTRY_POINTS); presets win.
+	EntryPointInboxes map[string]string
 }
 
 // Values of Policy.EmailUnverified.

@@ -169,3 +169,42 @@ func TestEntryPointList(t *testing.T) {
 		}
 	})
 }
+
+// A message that names its entry point starts its conversation there (not
+// at the one derived from its provider), in that entry point's inbox; a
+// customer's presets win over the entry point's inbox.
+func TestConversationStartsAtTheMessagesEntryPoint(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		tokens := map[string]string{annToken: "agent:ann", opsToken: "admin:ops"}
+		policy := core.Policy{EntryPointInboxes: map[string]string{"support-uk": "uk", "twilio": "us"}}
+		e := newAPIEnvWith(t, dialect, policy, tokens, nil)
+		uk := sms("+447700900555", "hello UK")
+		uk.EntryPoint = "support-uk"
+		e.receive(uk, sms("+14155550101", "hello US"))
+		var one core.Conversation
+		for addr, want := range map[string][2]string{"+447700900555": {"support-uk", "uk"}, "+14155550101": {"twilio", "us"}} {
+			_, conv := e.customer(addr)
+			if err := json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv, annToken, nil), 200).body, &one); err != nil ||
+				one.EntryPoint != want[0] || one.Inbox != want[1] {
+				t.Errorf("%s: entry point %q inbox %q (%v), want %v", addr, one.EntryPoint, one.Inbox, err, want)
+			}
+		}
+		if got := ids(e.list(annToken, "?entry_point=support-uk")); len(got) != 1 {
+			t.Errorf("entry_point=support-uk lists %v", got)
+		}
+
+		// Presets win: the customer's preset inbox replaces the entry point's.
+		customer, conv := e.customer("+447700900555")
+		e.must(e.do("PUT", "/v1/customers/"+customer+"/presets", annToken, map[string]any{"inbox": "vip"}), 200)
+		e.must(e.do("POST", "/v1/conversations/"+conv+"/status", opsToken, map[string]any{"status": "closed"}), 200)
+		e.clock.Advance(30 * 24 * time.Hour)
+		again := sms("+447700900555", "back after a month")
+		again.EntryPoint = "support-uk"
+		e.receive(again)
+		_, conv2 := e.customer("+447700900555")
+		if err := json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv2, annToken, nil), 200).body, &one); err != nil ||
+			conv2 == conv || one.EntryPoint != "support-uk" || one.Inbox != "vip" {
+			t.Errorf("with presets: %s (was %s) entry point %q inbox %q (%v), want support-uk in vip", conv2, conv, one.EntryPoint, one.Inbox, err)
+		}
+	})
+}
