@@ -234,3 +234,21 @@ func TestEntryPointCredential(t *testing.T) {
 		}
 	}
 }
+
+// The README's example of two Twilio accounts is valid as documented.
+func TestEntryPointsREADMETwoTwilioAccounts(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "leave through `TWILIO_ACCOUNT_SID`. Two Twilio accounts with a number each:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no example of two Twilio accounts")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US",
+		"TWILIO_ACCOUNT_SID_UK", "TWILIO_AUTH_TOKEN_UK"))
+	if len(problems) > 0 || len(eps) != 2 || eps[1].Credential("auth_token") != secretValue || !eps[0].Default {
+		t.Fatalf("README example: %+v, problems %q", eps, problems)
+	}
+}
