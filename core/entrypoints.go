@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opengateway/gateway/normalize"
@@ -122,4 +124,37 @@ func (s *Service) EntryPoints(ctx context.Context, eps []EntryPoint) ([]EntryPoi
 		out[i] = ep
 	}
 	return out, nil
+}
+
+// turns counts the conversations routed round robin at each entry point.
+type turns struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// next returns the entry point's count and counts one more.
+func (t *turns) next(entryPoint string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.n[entryPoint]
+	t.n[entryPoint] = n + 1
+	return n
+}
+
+// routeRoundRobin assigns a conversation a customer started at an entry
+// point with round_robin routing to the next of its agents, in the
+// entry point's inbox (reason round_robin, actor system:routing). Presets
+// win: a conversation they assigned is left alone, and so is one handled
+// by a bot or visible only to others than the agent whose turn it is. The
+// turn is counted by each core instance.
+func (s *Service) routeRoundRobin(ctx context.Context, tx Tx, c *Conversation) error {
+	agents := s.policy.EntryPointAgents[c.EntryPoint]
+	if len(agents) == 0 || c.Assignee != "" || (c.Handler != "" && c.Handler != HandlerHuman) {
+		return nil
+	}
+	agent := agents[s.turns.next(c.EntryPoint)%len(agents)]
+	if len(c.VisibleTo) > 0 && !slices.Contains(c.VisibleTo, agent) {
+		return nil
+	}
+	return s.assign(ctx, tx, c, []string{agent}, c.Inbox, "round_robin", SystemActor("routing"))
 }

@@ -539,7 +539,10 @@ func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, cha
 		Conversation: &conv}); err != nil {
 		return Conversation{}, err
 	}
-	return conv, s.applyPresets(ctx, tx, &conv)
+	if err := s.applyPresets(ctx, tx, &conv); err != nil || reason != "customer_message" {
+		return conv, err
+	}
+	return conv, s.routeRoundRobin(ctx, tx, &conv)
 }
 
 // hasPendingMedia reports whether a message has attachments to copy and a

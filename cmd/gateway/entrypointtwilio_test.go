@@ -29,6 +29,8 @@ const twoTwilioAccounts = `entry_points:
     provider: twilio
     address: "+447700900123"
     inbox: uk
+    routing: round_robin
+    agents: [ann]
     credentials:
       account_sid: TWILIO_ACCOUNT_SID_UK
       auth_token: TWILIO_AUTH_TOKEN_UK
@@ -46,7 +48,8 @@ const (
 
 // Two Twilio accounts with a number each, end to end: a webhook to each
 // number (on its entry point's route, signed with its account's token)
-// lands in its entry point's inbox with its entry_point, and the reply goes
+// lands in its entry point's inbox with its entry_point (routed round robin
+// where the entry point says so), and the reply goes
 // out through that account from that number; the other account's
 // signature is refused (403), an unknown entry point id is 404, and a
 // message to a number no entry point has is answered, kept on raw.v1 and
@@ -102,11 +105,12 @@ func TestTwoTwilioAccountsEndToEnd(t *testing.T) {
 			if n := count(evs, "conversation.created"); n != 2 {
 				t.Errorf("%d conversation.created, want 2 (the unknown number made none)", n)
 			}
-			for _, want := range []struct{ entry, inbox string }{{usEntryPoint, "us"}, {ukEntryPoint, "uk"}} {
+			for _, want := range []struct{ entry, inbox, assignee string }{{usEntryPoint, "us", ""}, {ukEntryPoint, "uk", "ann"}} {
 				var page struct{ Data []core.Conversation }
 				getAs(t, g, "ann-token", "/v1/conversations?entry_point="+want.entry, &page)
-				if len(page.Data) != 1 || page.Data[0].Inbox != want.inbox || page.Data[0].EntryPoint != want.entry {
-					t.Fatalf("?entry_point=%s: %+v, want one conversation in inbox %s", want.entry, page.Data, want.inbox)
+				if len(page.Data) != 1 || page.Data[0].Inbox != want.inbox || page.Data[0].EntryPoint != want.entry ||
+					page.Data[0].Assignee != want.assignee {
+					t.Fatalf("?entry_point=%s: %+v, want one conversation in inbox %s assigned to %q", want.entry, page.Data, want.inbox, want.assignee)
 				}
 				convs[want.entry] = page.Data[0]
 			}

@@ -66,18 +66,21 @@ func twilioEntryPoints(c config.Config) []twilio.EntryPoint {
 	return out
 }
 
-// entryPointInboxes are the inboxes of the GATEWAY_ENTRY_POINTS file's
-// entry points; without the file conversations start in no inbox, as
-// before entry points.
-func entryPointInboxes(c config.Config) map[string]string {
+// entryPointRouting are the inboxes of the GATEWAY_ENTRY_POINTS file's
+// entry points and the agents of those routing round_robin; without the
+// file conversations start in no inbox, unrouted, as before entry points.
+func entryPointRouting(c config.Config) (inboxes map[string]string, agents map[string][]string) {
 	if c.EntryPointsFile == "" {
-		return nil
+		return nil, nil
 	}
-	out := map[string]string{}
+	inboxes, agents = map[string]string{}, map[string][]string{}
 	for _, ep := range c.EntryPoints {
-		out[ep.ID] = ep.Inbox
+		inboxes[ep.ID] = ep.Inbox
+		if ep.Routing == config.RoutingRoundRobin {
+			agents[ep.ID] = ep.Agents
+		}
 	}
-	return out
+	return inboxes, agents
 }
 
 func metaSettings(c config.Config) meta.Settings {

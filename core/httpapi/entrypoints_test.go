@@ -208,3 +208,55 @@ func TestConversationStartsAtTheMessagesEntryPoint(t *testing.T) {
 		}
 	})
 }
+
+// Conversations customers start at an entry point with round_robin
+// routing are assigned to its agents in turn, in its inbox (reason
+// round_robin, actor system:routing); a customer's preset assignee wins, and
+// another entry point's conversations are not routed.
+func TestEntryPointRoundRobin(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		tokens := map[string]string{annToken: "agent:ann", opsToken: "admin:ops"}
+		policy := core.Policy{EntryPointInboxes: map[string]string{"support-uk": "uk"},
+			EntryPointAgents: map[string][]string{"support-uk": {"ann", "bob"}}}
+		e := newAPIEnvWith(t, dialect, policy, tokens, nil)
+		var got []string
+		for _, from := range []string{"+447700900501", "+447700900502", "+447700900503"} {
+			m := sms(from, "hello")
+			m.EntryPoint = "support-uk"
+			e.receive(m)
+			_, conv := e.customer(from)
+			var one core.Conversation
+			if err := json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv, annToken, nil), 200).body, &one); err != nil ||
+				one.Inbox != "uk" || one.Status != core.StatusOpen {
+				t.Errorf("%s: %+v (%v), want open in uk", from, one, err)
+			}
+			got = append(got, one.Assignee)
+		}
+		if !slices.Equal(got, []string{"ann", "bob", "ann"}) {
+			t.Errorf("assignees in turn %v, want ann, bob, ann", got)
+		}
+		for _, d := range e.eventData(e.events(), normalize.TypeConversationAssigned) {
+			if d.Reason != "round_robin" || d.Actor != "system:routing" {
+				t.Errorf("conversation.assigned reason %q actor %q", d.Reason, d.Actor)
+			}
+		}
+
+		// Presets win; a message at another entry point is not routed.
+		e.receive(sms("+447700900504", "first"))
+		customer, conv := e.customer("+447700900504")
+		var one core.Conversation
+		if json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv, annToken, nil), 200).body, &one); one.Assignee != "" {
+			t.Errorf("a conversation at the twilio entry point was routed to %q", one.Assignee)
+		}
+		e.must(e.do("PUT", "/v1/customers/"+customer+"/presets", annToken, map[string]any{"assignees": []string{"carol"}}), 200)
+		e.must(e.do("POST", "/v1/conversations/"+conv+"/status", opsToken, map[string]any{"status": "closed"}), 200)
+		e.clock.Advance(30 * 24 * time.Hour)
+		again := sms("+447700900504", "back")
+		again.EntryPoint = "support-uk"
+		e.receive(again)
+		_, conv2 := e.customer("+447700900504")
+		if json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv2, annToken, nil), 200).body, &one); conv2 == conv || one.Assignee != "carol" {
+			t.Errorf("with a preset assignee: %s assigned to %q, want carol", conv2, one.Assignee)
+		}
+	})
+}
