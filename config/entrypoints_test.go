@@ -241,7 +241,7 @@ func TestEntryPointsREADMETwoTwilioAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(b), "leave through `TWILIO_ACCOUNT_SID`. Two Twilio accounts with a number each:\n\n```yaml\n")
+	_, rest, ok := strings.Cut(string(b), "\nTwo Twilio accounts with a number each:\n\n```yaml\n")
 	example, _, ok2 := strings.Cut(rest, "```")
 	if !ok || !ok2 {
 		t.Fatal("README has no example of two Twilio accounts")

@@ -2,11 +2,14 @@ package twilio
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 
 	"github.com/opengateway/gateway/connectors/webhook"
+	"github.com/opengateway/gateway/core/media"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
 )
@@ -119,4 +122,28 @@ func (s senders) Send(ctx context.Context, m outbox.Send) (outbox.Result, error)
 			Message: "twilio: no account sends from this number (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set)"}
 	}
 	return s.shared.Send(ctx, m)
+}
+
+// fetchers fetch each media URL with the account its path names
+// (/2010-04-01/Accounts/{sid}/...) when an entry point has that account of
+// its own, else with the connector's.
+type fetchers struct {
+	bySID  map[string]media.Fetcher
+	shared media.Fetcher
+}
+
+var _ media.Fetcher = fetchers{}
+
+func (f fetchers) Fetch(ctx context.Context, ref string) (io.ReadCloser, string, error) {
+	if u, err := url.Parse(ref); err == nil {
+		rest, ok := strings.CutPrefix(u.Path, "/2010-04-01/Accounts/")
+		sid, _, _ := strings.Cut(rest, "/")
+		if own, found := f.bySID[sid]; ok && found {
+			return own.Fetch(ctx, ref)
+		}
+	}
+	if f.shared == nil {
+		return nil, "", errors.New("twilio: no account fetches this media (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set)")
+	}
+	return f.shared.Fetch(ctx, ref)
 }

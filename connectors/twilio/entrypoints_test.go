@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,6 +140,40 @@ func TestRepliesUseTheEntryPointsAccount(t *testing.T) {
 		}
 		if u, _ := url.Parse(m.StatusCallback); u == nil || u.Scheme+"://"+u.Host+u.Path != want[1] {
 			t.Errorf("send from %s: status callback %q, want %s", from, m.StatusCallback, want[1])
+		}
+	}
+}
+
+// A media URL is fetched with the account its path names when an entry
+// point has that account of its own, else with the connector's.
+func TestMediaFetchedWithTheAccountOfItsURL(t *testing.T) {
+	tokens := map[string]string{providertest.TwilioAccountSID: providertest.TwilioAuthToken, ukAccount: ukToken}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || tokens[u] != p || !strings.HasPrefix(r.URL.Path, "/2010-04-01/Accounts/"+u+"/") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write([]byte("JPEG of " + u))
+	}))
+	defer srv.Close()
+	c, err := twilio.New(twilio.Settings{AccountSID: providertest.TwilioAccountSID, AuthToken: providertest.TwilioAuthToken,
+		APIURL: srv.URL, MediaAllowedHosts: []string{strings.TrimPrefix(srv.URL, "http://")},
+		EntryPoints: []twilio.EntryPoint{{ID: "uk", Address: ukNumber, AccountSID: ukAccount, AuthToken: ukToken}}},
+		connector.Deps{UserAgent: "gateway/test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{ukAccount, providertest.TwilioAccountSID} {
+		body, _, err := c.Fetchers[twilio.Provider].Fetch(context.Background(), srv.URL+"/2010-04-01/Accounts/"+sid+"/Messages/MM1/Media/ME1")
+		if err != nil {
+			t.Fatalf("media of %s: %v", sid, err)
+		}
+		b, _ := io.ReadAll(body)
+		body.Close()
+		if string(b) != "JPEG of "+sid {
+			t.Errorf("media of %s: %q", sid, b)
 		}
 	}
 }

@@ -114,48 +114,49 @@ func ownRoutes(list []EntryPoint, eps *EntryPoints, replay webhook.Handler) []we
 	return out
 }
 
-// sendersOf are the sender (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, and
-// each entry point's own account, chosen by the number a reply leaves
-// from) and the media fetcher (the connector's account).
+// sendersOf are the sender and the media fetcher: of TWILIO_ACCOUNT_SID
+// and TWILIO_AUTH_TOKEN, and of each entry point's own account (a reply
+// chosen by the number it leaves from, a media URL by the account it names).
 func sendersOf(cfg Settings, deps connector.Deps) (map[string]outbox.Sender, map[string]media.Fetcher, error) {
-	newSender := func(sid, token, statusPath string) (*Sender, error) {
-		callback := ""
-		if cfg.PublicURL != "" {
-			callback = cfg.PublicURL + statusPath
-		}
-		return NewSender(SenderConfig{AccountSID: sid, AuthToken: token,
-			BaseURL: cfg.APIURL, UserAgent: deps.UserAgent, StatusCallback: callback, HTTPClient: deps.HTTPClient})
-	}
-	all := senders{byFrom: map[string]*Sender{}}
-	var fetchers map[string]media.Fetcher
+	all, fs := senders{byFrom: map[string]*Sender{}}, fetchers{bySID: map[string]media.Fetcher{}}
+	var err error
 	if cfg.AccountSID != "" && cfg.AuthToken != "" {
-		s, err := newSender(cfg.AccountSID, cfg.AuthToken, StatusPath)
-		if err != nil {
+		if all.shared, fs.shared, err = accountOf(cfg, deps, cfg.AccountSID, cfg.AuthToken, StatusPath); err != nil {
 			return nil, nil, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
 		}
-		all.shared = s
-		f, err := NewFetcher(FetcherConfig{AccountSID: cfg.AccountSID, AuthToken: cfg.AuthToken, APIURL: cfg.APIURL,
-			AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
-		if err != nil {
-			return nil, nil, err
-		}
-		fetchers = map[string]media.Fetcher{Provider: f}
 	}
 	for _, ep := range cfg.EntryPoints {
 		if !ep.Own() {
 			continue
 		}
-		s, err := newSender(ep.AccountSID, ep.AuthToken, StatusPath+"/"+ep.ID)
+		s, f, err := accountOf(cfg, deps, ep.AccountSID, ep.AuthToken, StatusPath+"/"+ep.ID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("entry point %q: %w", ep.ID, err)
 		}
-		all.byFrom[ep.Address] = s
+		all.byFrom[ep.Address], fs.bySID[ep.AccountSID] = s, f
 	}
 	switch {
 	case len(all.byFrom) > 0:
-		return map[string]outbox.Sender{Provider: all}, fetchers, nil
+		return map[string]outbox.Sender{Provider: all}, map[string]media.Fetcher{Provider: fs}, nil
 	case all.shared != nil:
-		return map[string]outbox.Sender{Provider: all.shared}, fetchers, nil
+		return map[string]outbox.Sender{Provider: all.shared}, map[string]media.Fetcher{Provider: fs.shared}, nil
 	}
-	return nil, fetchers, nil
+	return nil, nil, nil
+}
+
+// accountOf are the sender and the media fetcher of one account; sends
+// ask for status callbacks at statusPath.
+func accountOf(cfg Settings, deps connector.Deps, sid, token, statusPath string) (*Sender, media.Fetcher, error) {
+	callback := ""
+	if cfg.PublicURL != "" {
+		callback = cfg.PublicURL + statusPath
+	}
+	s, err := NewSender(SenderConfig{AccountSID: sid, AuthToken: token,
+		BaseURL: cfg.APIURL, UserAgent: deps.UserAgent, StatusCallback: callback, HTTPClient: deps.HTTPClient})
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := NewFetcher(FetcherConfig{AccountSID: sid, AuthToken: token, APIURL: cfg.APIURL,
+		AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
+	return s, f, err
 }
