@@ -190,24 +190,31 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			w.log.Error("webhook: publish", "connector", rt.Name, "outcome", outcome, "request_id", edge.ID(c), "error", err)
 			return httperr.Write(c, httperr.CodeUnavailable, "the event could not be stored; retry later")
 		}
-		outcome = "accepted"
-		if len(res.Events) == 0 && res.Ignored > 0 {
-			outcome = "ignored"
-		}
-		if res.DeadLetter != "" {
-			outcome = "dead_letter"
-			w.deadLetters.WithLabelValues(rt.Name, res.DeadLetter).Inc()
-			w.log.Warn("webhook: sent to the dead-letter topic", "connector", rt.Name, "reason", res.DeadLetter,
-				"request_id", edge.ID(c), "error", res.DeadLetterError)
-		}
-		for _, ev := range res.Events {
-			metrics.event(ev.Event.Type).Inc()
-		}
+		outcome = w.published(c, metrics, res)
 		if res.ContentType != "" {
 			c.Set(fiber.HeaderContentType, res.ContentType)
 		}
 		return c.Status(fiber.StatusOK).Send(res.Body)
 	}
+}
+
+// published counts what a request published and returns its outcome:
+// accepted, ignored (nothing in it for the gateway) or dead_letter (sent
+// to dlq.v1, logged).
+func (w *Webhooks) published(c *fiber.Ctx, metrics *routeMetrics, res webhook.Result) string {
+	for _, ev := range res.Events {
+		metrics.event(ev.Event.Type).Inc()
+	}
+	switch {
+	case res.DeadLetter != "":
+		w.deadLetters.WithLabelValues(metrics.name, res.DeadLetter).Inc()
+		w.log.Warn("webhook: sent to the dead-letter topic", "connector", metrics.name, "reason", res.DeadLetter,
+			"request_id", edge.ID(c), "error", res.DeadLetterError)
+		return "dead_letter"
+	case len(res.Events) == 0 && res.Ignored > 0:
+		return "ignored"
+	}
+	return "accepted"
 }
 
 // refuse answers a provider handler's error and returns its outcome; an
