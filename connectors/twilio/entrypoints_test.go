@@ -91,6 +91,9 @@ func TestMessagingFindsTheEntryPoint(t *testing.T) {
 	if _, err = post(t, c, twilio.MessagingPath, fake.AuthToken, ukNumber); !errors.Is(err, webhook.ErrSignature) {
 		t.Errorf("uk number on the shared route: %v, want a signature error", err)
 	}
+	if sw := c.Switches[len(c.Switches)-1]; sw.Connector != "twilio_uk" || sw.Disabled != "" {
+		t.Errorf("start log switch of the uk account %+v", sw)
+	}
 	for _, rt := range c.Routes {
 		if rt.Path == twilio.MessagingPath+"/us" || rt.Path == twilio.StatusPath+"/us" {
 			t.Errorf("route %s for an entry point on the connector's account", rt.Path)

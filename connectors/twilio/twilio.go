@@ -81,6 +81,11 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 		}
 	}
 	c.Routes = append(c.Routes, ownRoutes(cfg.EntryPoints, eps, replay)...)
+	for _, ep := range cfg.EntryPoints {
+		if ep.Own() { // its webhooks are on with its own account, whatever TWILIO_AUTH_TOKEN says
+			c.Switches = append(c.Switches, connector.Switch{Connector: "twilio_" + ep.ID})
+		}
+	}
 	var err error
 	if c.Senders, c.Fetchers, err = sendersOf(cfg, deps); err != nil {
 		return connector.Connector{}, err
