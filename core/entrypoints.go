@@ -60,9 +60,10 @@ func EntryPointOf(provider, channel string) string {
 
 // MessageEntryPoint is the entry point a message came in at: the one its
 // connector found (normalize.Message.EntryPoint), else the one derived
-// from its provider and channel.
+// from its provider and channel (also for an id that cannot name an entry
+// point: inbound.v1 is not trusted to keep the id's form).
 func MessageEntryPoint(m *normalize.Message) string {
-	if m.EntryPoint != "" {
+	if m.EntryPoint != "" && CheckEntryPoint(m.EntryPoint) == nil {
 		return m.EntryPoint
 	}
 	return EntryPointOf(m.Provider, m.Channel)

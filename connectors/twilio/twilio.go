@@ -33,9 +33,8 @@ type Settings struct {
 	MediaAllowedHosts []string
 	// Voice is how calls are answered; its APIURL is taken from APIURL.
 	Voice VoiceConfig
-	// EntryPoints are the Twilio numbers of GATEWAY_ENTRY_POINTS (or the
-	// one derived from TWILIO_FROM_NUMBER); none: messages name no entry
-	// point.
+	// EntryPoints are the Twilio numbers of GATEWAY_ENTRY_POINTS; none
+	// (no file): messages name no entry point and the core derives it.
 	EntryPoints []EntryPoint
 }
 
