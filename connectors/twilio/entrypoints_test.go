@@ -41,10 +41,15 @@ func twoAccounts(t *testing.T, fake *providertest.Twilio, def string) connector.
 	return c
 }
 
-// post calls the route at path as Twilio would, signed with token.
+// post calls the route at path as Twilio would, signed with token, with
+// an SMS from customer1 to to (a WhatsApp message when to is whatsapp:).
 func post(t *testing.T, c connector.Connector, path, token, to string) (webhook.Result, error) {
 	t.Helper()
-	form := url.Values{"MessageSid": {"SM0123456789abcdef0123456789abcdef"}, "From": {customer1}, "To": {to}, "Body": {"hi"}}
+	from := customer1
+	if strings.HasPrefix(to, "whatsapp:") {
+		from = "whatsapp:" + customer1
+	}
+	form := url.Values{"MessageSid": {"SM0123456789abcdef0123456789abcdef"}, "From": {from}, "To": {to}, "Body": {"hi"}}
 	r := &webhook.Request{Method: "POST", URL: public + path, Body: []byte(form.Encode()), ReceivedAt: time.Now(),
 		Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
 			"X-Twilio-Signature": {twilio.Sign(token, public+path, form)}}}
@@ -80,6 +85,10 @@ func TestMessagingFindsTheEntryPoint(t *testing.T) {
 	res, err := post(t, c, twilio.MessagingPath, fake.AuthToken, usNumber)
 	if err != nil || entryPointOf(t, res) != "us" {
 		t.Fatalf("us number on the shared route: %v", err)
+	}
+	res, err = post(t, c, twilio.MessagingPath, fake.AuthToken, "whatsapp:"+usNumber)
+	if err != nil || entryPointOf(t, res) != "us" {
+		t.Fatalf("WhatsApp through Twilio to the us number: %v", err)
 	}
 	res, err = post(t, c, twilio.MessagingPath+"/uk", ukToken, ukNumber)
 	if err != nil || entryPointOf(t, res) != "uk" {
