@@ -40,6 +40,19 @@ type EntryPoint struct {
 	Default bool
 	// Line is the entry's line in the file; 0 when derived.
 	Line int
+	// getenv reads the variables Credentials name (nil when derived).
+	getenv func(string) string
+}
+
+// Credential is the value of the credential name (auth_token): the
+// variable Credentials names for it, read when asked; "" when the entry
+// point does not set it.
+func (ep EntryPoint) Credential(name string) string {
+	v, ok := ep.Credentials[name]
+	if !ok || ep.getenv == nil {
+		return ""
+	}
+	return strings.TrimSpace(ep.getenv(v))
 }
 
 // Entry point providers.
@@ -222,7 +235,7 @@ var entryKeys = []string{"id", "provider", "address", "inbox", "routing", "agent
 // entry reads one entry point; ok is false when it is too broken to check
 // against the others.
 func (p *epParser) entry(n *yaml.Node) (EntryPoint, bool) {
-	ep := EntryPoint{Line: n.Line, Inbox: "default", Routing: RoutingNone}
+	ep := EntryPoint{Line: n.Line, Inbox: "default", Routing: RoutingNone, getenv: p.getenv}
 	if n.Kind != yaml.MappingNode {
 		p.bad(n.Line, "", "an entry point must be a mapping")
 		return ep, false

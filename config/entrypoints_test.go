@@ -213,3 +213,42 @@ func TestEntryPointsREADMEExample(t *testing.T) {
 		t.Fatalf("README example: %d entry points, problems %q", len(eps), problems)
 	}
 }
+
+// An entry point's credential is read from the variable the file names,
+// when asked; one the file does not set, and every credential of a derived
+// entry point, is "".
+func TestEntryPointCredential(t *testing.T) {
+	eps, problems := ParseEntryPoints([]byte(goodEntryPoints), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US"))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	if got := eps[0].Credential("auth_token"); got != secretValue {
+		t.Errorf("auth_token %q", got)
+	}
+	if got := eps[1].Credential("api_key"); got != "" {
+		t.Errorf("api_key of an entry point without credentials %q", got)
+	}
+	for _, ep := range DerivedEntryPoints(Config{TwilioAuthToken: "t", TwilioAccountSID: "AC1"}) {
+		if got := ep.Credential("auth_token"); got != "" {
+			t.Errorf("derived %s: auth_token %q", ep.ID, got)
+		}
+	}
+}
+
+// The README's example of two Twilio accounts is valid as documented.
+func TestEntryPointsREADMETwoTwilioAccounts(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\nTwo Twilio accounts with a number each:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no example of two Twilio accounts")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US",
+		"TWILIO_ACCOUNT_SID_UK", "TWILIO_AUTH_TOKEN_UK"))
+	if len(problems) > 0 || len(eps) != 2 || eps[1].Credential("auth_token") != secretValue || !eps[0].Default {
+		t.Fatalf("README example: %+v, problems %q", eps, problems)
+	}
+}

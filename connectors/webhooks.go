@@ -34,23 +34,26 @@ type Route = webhook.Route
 type Webhooks struct {
 	pub kafkabus.Publisher
 	// raw and inbound are the topic names, built once.
-	raw, inbound string
-	publicURL    string
-	timeout      time.Duration
-	log          *slog.Logger
+	raw, inbound, dlq string
+	publicURL         string
+	timeout           time.Duration
+	log               *slog.Logger
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	events   *prometheus.CounterVec
+	// deadLetters counts requests sent to dlq.v1, by connector and reason
+	// (webhook.Result.DeadLetter, a code).
+	deadLetters *prometheus.CounterVec
 }
 
 // NewWebhooks returns the webhook routes' shared machinery.
 func NewWebhooks(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Webhooks {
 	w := &Webhooks{
-		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
+		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), dlq: topics.DLQ(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
-			Help: "Webhook requests by connector and outcome: accepted, ignored, signature, expired, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error, panic.",
+			Help: "Webhook requests by connector and outcome: accepted, ignored, dead_letter, signature, expired, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error, panic.",
 		}, []string{"connector", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "duration_seconds",
@@ -62,8 +65,12 @@ func NewWebhooks(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL strin
 			Help: "Normalized events published to inbound.v1, by connector and type.",
 		}, []string{"connector", "type"}),
 	}
+	w.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gateway", Subsystem: "webhook", Name: "dead_letters_total",
+		Help: "Webhook requests kept on raw.v1 and sent to dlq.v1 instead of inbound.v1, by connector and reason (unknown_entry_point).",
+	}, []string{"connector", "reason"})
 	if reg != nil {
-		reg.MustRegister(w.requests, w.duration, w.events)
+		reg.MustRegister(w.requests, w.duration, w.events, w.deadLetters)
 	}
 	return w
 }
@@ -183,18 +190,31 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 			w.log.Error("webhook: publish", "connector", rt.Name, "outcome", outcome, "request_id", edge.ID(c), "error", err)
 			return httperr.Write(c, httperr.CodeUnavailable, "the event could not be stored; retry later")
 		}
-		outcome = "accepted"
-		if len(res.Events) == 0 && res.Ignored > 0 {
-			outcome = "ignored"
-		}
-		for _, ev := range res.Events {
-			metrics.event(ev.Event.Type).Inc()
-		}
+		outcome = w.published(c, metrics, res)
 		if res.ContentType != "" {
 			c.Set(fiber.HeaderContentType, res.ContentType)
 		}
 		return c.Status(fiber.StatusOK).Send(res.Body)
 	}
+}
+
+// published counts what a request published and returns its outcome:
+// accepted, ignored (nothing in it for the gateway) or dead_letter (sent
+// to dlq.v1, logged).
+func (w *Webhooks) published(c *fiber.Ctx, metrics *routeMetrics, res webhook.Result) string {
+	for _, ev := range res.Events {
+		metrics.event(ev.Event.Type).Inc()
+	}
+	switch {
+	case res.DeadLetter != "":
+		w.deadLetters.WithLabelValues(metrics.name, res.DeadLetter).Inc()
+		w.log.Warn("webhook: sent to the dead-letter topic", "connector", metrics.name, "reason", res.DeadLetter,
+			"request_id", edge.ID(c), "error", res.DeadLetterError)
+		return "dead_letter"
+	case len(res.Events) == 0 && res.Ignored > 0:
+		return "ignored"
+	}
+	return "accepted"
 }
 
 // refuse answers a provider handler's error and returns its outcome; an
@@ -301,6 +321,11 @@ func (w *Webhooks) publish(ctx context.Context, route string, req *webhook.Reque
 		var rec kafkabus.Record
 		rec, buf = rawRecord(w.raw, route, req, id, res, buf)
 		recs = append(recs, rec)
+		if res.DeadLetter != "" {
+			hs := append(rec.Headers[:len(rec.Headers):len(rec.Headers)],
+				kafkabus.DeadLetterHeaders(res.DeadLetter, res.DeadLetterError, w.raw, -1, -1)...)
+			recs = append(recs, kafkabus.Record{Topic: w.dlq, Key: rec.Key, Value: rec.Value, Headers: hs})
+		}
 	}
 	for _, ev := range res.Events {
 		start := len(buf)

@@ -110,3 +110,54 @@ func TestRawRecordKeyAndHeaders(t *testing.T) {
 		t.Errorf("raw keys of requests without a contact: %q and %q, want different keys made of the bodies", k2, k3)
 	}
 }
+
+// A request whose handler dead-letters it is answered 200 with the
+// handler's body, kept on raw.v1, copied to dlq.v1 with the reason and the
+// raw record's headers, never put on inbound.v1, and counted by reason.
+func TestWebhookDeadLetter(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	app := connectors.NewApp(connectors.Config{Log: log})
+	rec := &recorder{}
+	reg := prometheus.NewRegistry()
+	wh := connectors.NewWebhooks(rec, kafkabus.Topics{Prefix: "gateway."}, "", log, reg)
+	dead := webhook.HandlerFunc(func(context.Context, *webhook.Request) (webhook.Result, error) {
+		return webhook.Result{ContentType: "text/xml", Body: twilio.EmptyTwiML,
+			DeadLetter: webhook.DeadLetterUnknownEntryPoint, DeadLetterError: "no entry point has the address"}, nil
+	})
+	wh.Mount(app, webhook.Route{Name: "twilio_messaging", Path: "/webhooks/dead", Methods: []string{http.MethodPost}, Handler: dead})
+	resp, err := app.Test(httptest.NewRequest(http.MethodPost, "/webhooks/dead", strings.NewReader("To=%2B15550000000")), -1)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("dead-lettered webhook: %v %v", resp, err)
+	}
+	if b, _ := io.ReadAll(resp.Body); string(b) != string(twilio.EmptyTwiML) {
+		t.Errorf("answer %q", b)
+	}
+	topics := map[string]kafkabus.Record{}
+	for _, r := range rec.recs {
+		topics[r.Topic] = r
+	}
+	raw, dlq := topics["gateway.raw.v1"], topics["gateway.dlq.v1"]
+	if len(rec.recs) != 2 || raw.Topic == "" || dlq.Topic == "" {
+		t.Fatalf("records %+v, want one on raw.v1 and one on dlq.v1", rec.recs)
+	}
+	h := map[string]string{}
+	for _, kv := range dlq.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	if string(dlq.Value) != "To=%2B15550000000" || string(dlq.Key) != string(raw.Key) || h["dlq-reason"] != "unknown_entry_point" ||
+		h["dlq-topic"] != "gateway.raw.v1" || h["route"] != "twilio_messaging" || h["dlq-error"] == "" {
+		t.Errorf("dlq record %q %q %v", dlq.Key, dlq.Value, h)
+	}
+	mfs, _ := reg.Gather()
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "gateway_webhook_dead_letters_total" {
+			for _, m := range mf.GetMetric() {
+				found = found || m.GetCounter().GetValue() == 1 && len(m.GetLabel()) == 2 && m.GetLabel()[1].GetValue() == "unknown_entry_point"
+			}
+		}
+	}
+	if !found {
+		t.Error("gateway_webhook_dead_letters_total{reason=unknown_entry_point} is not 1")
+	}
+}

@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opengateway/gateway/normalize"
@@ -54,6 +56,17 @@ func EntryPointOf(provider, channel string) string {
 		return id
 	}
 	return entryPointByChannel[channel]
+}
+
+// MessageEntryPoint is the entry point a message came in at: the one its
+// connector found (normalize.Message.EntryPoint), else the one derived
+// from its provider and channel (also for an id that cannot name an entry
+// point: inbound.v1 is not trusted to keep the id's form).
+func MessageEntryPoint(m *normalize.Message) string {
+	if m.EntryPoint != "" && CheckEntryPoint(m.EntryPoint) == nil {
+		return m.EntryPoint
+	}
+	return EntryPointOf(m.Provider, m.Channel)
 }
 
 // CheckEntryPoint reports whether id can name an entry point: 1 to
@@ -112,4 +125,37 @@ func (s *Service) EntryPoints(ctx context.Context, eps []EntryPoint) ([]EntryPoi
 		out[i] = ep
 	}
 	return out, nil
+}
+
+// turns counts the conversations routed round robin at each entry point.
+type turns struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// next returns the entry point's count and counts one more.
+func (t *turns) next(entryPoint string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.n[entryPoint]
+	t.n[entryPoint] = n + 1
+	return n
+}
+
+// routeRoundRobin assigns a conversation a customer started at an entry
+// point with round_robin routing to the next of its agents, in the
+// entry point's inbox (reason round_robin, actor system:routing). Presets
+// win: a conversation they assigned is left alone, and so is one handled
+// by a bot or visible only to others than the agent whose turn it is. The
+// turn is counted by each core instance.
+func (s *Service) routeRoundRobin(ctx context.Context, tx Tx, c *Conversation) error {
+	agents := s.policy.EntryPointAgents[c.EntryPoint]
+	if len(agents) == 0 || c.Assignee != "" || (c.Handler != "" && c.Handler != HandlerHuman) {
+		return nil
+	}
+	agent := agents[s.turns.next(c.EntryPoint)%len(agents)]
+	if len(c.VisibleTo) > 0 && !slices.Contains(c.VisibleTo, agent) {
+		return nil
+	}
+	return s.assign(ctx, tx, c, []string{agent}, c.Inbox, "round_robin", SystemActor("routing"))
 }

@@ -427,7 +427,7 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, cu
 		}
 		return last, ResultReopened, err
 	}
-	conv, err := s.createConversation(ctx, tx, customerID, channel, EntryPointOf(m.Provider, channel), "customer_message", "customer")
+	conv, err := s.createConversation(ctx, tx, customerID, channel, MessageEntryPoint(m), "customer_message", "customer")
 	return &conv, ResultCreated, err
 }
 
@@ -464,7 +464,7 @@ func (s *Service) receiveNoise(ctx context.Context, tx Tx, st *batchState, custo
 		}
 	}
 	if conv == nil || conv.CloseReason == "merged" {
-		if conv, err = s.createClosedConversation(ctx, tx, customerID, m.Channel, EntryPointOf(m.Provider, m.Channel)); err != nil {
+		if conv, err = s.createClosedConversation(ctx, tx, customerID, m.Channel, MessageEntryPoint(&m)); err != nil {
 			return "", err
 		}
 		st.closed[customerID] = conv
@@ -503,7 +503,7 @@ func (s *Service) newConversation(customerID, channel, entryPoint string, now ti
 	}
 	return Conversation{ID: normalize.NewID(), CustomerID: customerID, Status: StatusNew,
 		CreatedAt: now, UpdatedAt: now, LastActivityAt: now, Channel: channel, EntryPoint: entryPoint, Assignees: []string{}, Topics: []string{},
-		VisibleTo: []string{}, Handler: handler}
+		VisibleTo: []string{}, Handler: handler, Inbox: s.policy.EntryPointInboxes[entryPoint]}
 }
 
 // createClosedConversation starts a conversation that is closed from the
@@ -539,7 +539,10 @@ func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, cha
 		Conversation: &conv}); err != nil {
 		return Conversation{}, err
 	}
-	return conv, s.applyPresets(ctx, tx, &conv)
+	if err := s.applyPresets(ctx, tx, &conv); err != nil || reason != "customer_message" {
+		return conv, err
+	}
+	return conv, s.routeRoundRobin(ctx, tx, &conv)
 }
 
 // hasPendingMedia reports whether a message has attachments to copy and a

@@ -45,6 +45,13 @@ type Policy struct {
 	// DefaultHandler is the handler of each new conversation: HandlerHuman
 	// ("" too) or "bot:<name>" (GATEWAY_DEFAULT_HANDLER).
 	DefaultHandler string
+	// EntryPointInboxes are, by entry point id, the inboxes conversations
+	// that start there go to (GATEWAY_ENTRY_POINTS); presets win.
+	EntryPointInboxes map[string]string
+	// EntryPointAgents are, by entry point id, the agents a conversation a
+	// customer starts there is assigned to in turn (routing round_robin),
+	// unless presets assigned it.
+	EntryPointAgents map[string][]string
 }
 
 // Values of Policy.EmailUnverified.
@@ -71,6 +78,8 @@ type Service struct {
 	// notify is called after a transaction that added events commits.
 	notify func()
 	media  MediaCopier
+	// turns counts, per entry point, the conversations routed round robin.
+	turns *turns
 }
 
 // MediaCopier copies a message's pending attachments into the media store
@@ -112,7 +121,8 @@ type EventTopics struct {
 // NewService returns the conversation engine.
 // m may be nil (nothing is counted).
 func NewService(store Store, policy Policy, topics EventTopics, log *slog.Logger, m Metrics) *Service {
-	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: NewMetrics(m), notify: func() {}}
+	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: NewMetrics(m), notify: func() {},
+		turns: &turns{n: map[string]int{}}}
 }
 
 // OnEvents sets the function called after events were committed (to wake the relay).

@@ -169,6 +169,11 @@ type Message struct {
 	Kind string `json:"kind,omitempty"`
 	// Call is set on a call message (Kind MessageKindCall).
 	Call *Call `json:"call,omitempty"`
+	// EntryPoint is the id of the entry point the message came in at (the
+	// GATEWAY_ENTRY_POINTS file's, found by the business address or the
+	// webhook route); empty when the connector did not say, and the core
+	// derives one from provider and channel.
+	EntryPoint string `json:"entry_point,omitempty"`
 }
 
 // AwaitsReply reports whether an inbound message asks for an answer: every

@@ -31,7 +31,7 @@ const twoTwilioNumbers = `entry_points:
       auth_token: TWILIO_AUTH_TOKEN_UK
 `
 
-const ukToken = "uk-auth-token-never-shown"
+const ukToken = "ukAuthTokenNeverShown0123" // alphanumeric, as Twilio's are
 
 // A gateway started with a file of two Twilio entry points logs them and
 // lists them at GET /v1/entry-points (admins), never a credential nor its

@@ -43,7 +43,44 @@ func twilioSettings(c config.Config) twilio.Settings {
 	return twilio.Settings{AccountSID: c.TwilioAccountSID, AuthToken: c.TwilioAuthToken, FromNumber: c.TwilioFromNumber,
 		APIURL: c.TwilioAPIURL, PublicURL: c.PublicURL, MediaAllowedHosts: c.MediaAllowedHosts,
 		Voice: twilio.VoiceConfig{ForwardTo: c.VoiceForwardTo, RingSeconds: c.VoiceRingSeconds, Greeting: c.VoiceGreeting,
-			MaxRecording: int(c.VoiceMaxRecording / time.Second)}}
+			MaxRecording: int(c.VoiceMaxRecording / time.Second)},
+		EntryPoints: twilioEntryPoints(c)}
+}
+
+// twilioEntryPoints are the Twilio numbers of the GATEWAY_ENTRY_POINTS file,
+// each with the account its credentials name (none: the connector's).
+// Without the file there are none: every Twilio message comes in at the
+// derived entry point, which the core names (as a replay without the
+// secrets does).
+func twilioEntryPoints(c config.Config) []twilio.EntryPoint {
+	if c.EntryPointsFile == "" {
+		return nil
+	}
+	var out []twilio.EntryPoint
+	for _, ep := range c.EntryPoints {
+		if ep.Provider == config.ProviderTwilio {
+			out = append(out, twilio.EntryPoint{ID: ep.ID, Address: ep.Address, Default: ep.Default,
+				AccountSID: ep.Credential("account_sid"), AuthToken: ep.Credential("auth_token")})
+		}
+	}
+	return out
+}
+
+// entryPointRouting are the inboxes of the GATEWAY_ENTRY_POINTS file's
+// entry points and the agents of those routing round_robin; without the
+// file conversations start in no inbox, unrouted, as before entry points.
+func entryPointRouting(c config.Config) (inboxes map[string]string, agents map[string][]string) {
+	if c.EntryPointsFile == "" {
+		return nil, nil
+	}
+	inboxes, agents = map[string]string{}, map[string][]string{}
+	for _, ep := range c.EntryPoints {
+		inboxes[ep.ID] = ep.Inbox
+		if ep.Routing == config.RoutingRoundRobin {
+			agents[ep.ID] = ep.Agents
+		}
+	}
+	return inboxes, agents
 }
 
 func metaSettings(c config.Config) meta.Settings {

@@ -338,3 +338,32 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// Two accounts: each sends only under its own SID with its own auth token;
+// the other account's token is 401, as Twilio answers, and an accepted
+// message names the account it was sent under.
+func TestTwilioTwoAccounts(t *testing.T) {
+	fake := providertest.NewTwilio(t)
+	const uk, ukToken = "ACfedcba9876543210fedcba9876543210", "uk-token-0123"
+	fake.AddAccount(uk, ukToken)
+	ok := url.Values{"To": {"+15558675310"}, "From": {"+447700900123"}, "Body": {"hi"}}.Encode()
+	path := func(sid string) string { return fake.URL + "/2010-04-01/Accounts/" + sid + "/Messages.json" }
+	for _, c := range []struct {
+		name, sid, user, token string
+		want                   int
+	}{
+		{"second account", uk, uk, ukToken, 201},
+		{"first account", providertest.TwilioAccountSID, providertest.TwilioAccountSID, providertest.TwilioAuthToken, 201},
+		{"second account with the first's token", uk, uk, providertest.TwilioAuthToken, 401},
+		{"first account with the second's token", providertest.TwilioAccountSID, providertest.TwilioAccountSID, ukToken, 401},
+		{"second account's path under the first's credentials", uk, providertest.TwilioAccountSID, providertest.TwilioAuthToken, 404},
+	} {
+		if status, _, body := call(t, "POST", path(c.sid), form, ok, twilioAuth(c.user, c.token)); status != c.want {
+			t.Errorf("%s: %d %v, want %d", c.name, status, body, c.want)
+		}
+	}
+	msgs := fake.Messages()
+	if len(msgs) != 2 || msgs[0].AccountSID != uk || msgs[1].AccountSID != providertest.TwilioAccountSID {
+		t.Errorf("messages %+v", msgs)
+	}
+}

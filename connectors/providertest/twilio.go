@@ -46,7 +46,10 @@ type Twilio struct {
 	AccountSID string
 	AuthToken  string
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// accounts are the further accounts AddAccount made, by SID: each
+	// answers only to its own auth token.
+	accounts   map[string]string
 	byToken    map[string][]byte
 	messages   []TwilioMessage
 	recordings map[string][]byte
@@ -65,6 +68,29 @@ func (tw *Twilio) AddRecording(sid string, mp3 []byte) string {
 	}
 	tw.recordings[sid] = mp3
 	return tw.URL + "/2010-04-01/Accounts/" + tw.AccountSID + "/Recordings/" + sid
+}
+
+// AddAccount makes the fake accept a further account: a send under sid
+// with another account's auth token is 401, as Twilio answers.
+func (tw *Twilio) AddAccount(sid, authToken string) {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	if tw.accounts == nil {
+		tw.accounts = map[string]string{}
+	}
+	tw.accounts[sid] = authToken
+}
+
+// authentic reports whether user and pass are an account's SID and its
+// auth token.
+func (tw *Twilio) authentic(user, pass string) bool {
+	if user == tw.AccountSID {
+		return pass == tw.AuthToken
+	}
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	token, ok := tw.accounts[user]
+	return ok && pass == token
 }
 
 // recording serves a GET of a kept recording.
@@ -90,6 +116,8 @@ type TwilioMessage struct {
 	SID, To, From, MessagingServiceSid, Body, ContentSid, ContentVariables, StatusCallback string
 	MediaURLs                                                                              []string
 	IdempotencyToken                                                                       string
+	// AccountSID is the account the message was sent under.
+	AccountSID string
 }
 
 var (
@@ -154,10 +182,10 @@ func (tw *Twilio) check(r *http.Request, f url.Values) (twilioErr, bool) {
 		return twilioErr{405, 20004, "Method not allowed"}, false
 	}
 	user, pass, ok := r.BasicAuth()
-	if !ok || user != tw.AccountSID || pass != tw.AuthToken {
+	if !ok || !tw.authentic(user, pass) {
 		return twilioErr{401, 20003, "Authenticate"}, false
 	}
-	if !twilioSID.MatchString(m[1]) || m[1] != tw.AccountSID {
+	if !twilioSID.MatchString(m[1]) || m[1] != user {
 		return twilioErr{404, 20404, "The requested resource " + r.URL.Path + " was not found"}, false
 	}
 	if mediaType(r.Header) != "application/x-www-form-urlencoded" {
@@ -227,7 +255,7 @@ func (tw *Twilio) handle(w http.ResponseWriter, r *http.Request, req *Request) b
 	msg := TwilioMessage{
 		SID: "SM" + randomString(32, hexDigits), To: to, From: from, MessagingServiceSid: mg, Body: body,
 		ContentSid: contentSid, ContentVariables: vars, StatusCallback: f.Get("StatusCallback"),
-		MediaURLs: media, IdempotencyToken: token,
+		MediaURLs: media, IdempotencyToken: token, AccountSID: twilioPath.FindStringSubmatch(r.URL.Path)[1],
 	}
 	now := time.Now().UTC().Format(time.RFC1123Z)
 	status, fromOut := "queued", any(from)
@@ -238,17 +266,17 @@ func (tw *Twilio) handle(w http.ResponseWriter, r *http.Request, req *Request) b
 		}
 	}
 	resp := map[string]any{
-		"account_sid": tw.AccountSID, "api_version": "2010-04-01", "body": body,
+		"account_sid": msg.AccountSID, "api_version": "2010-04-01", "body": body,
 		"date_created": now, "date_sent": nil, "date_updated": now,
 		"direction": "outbound-api", "error_code": nil, "error_message": nil,
 		"from": fromOut, "messaging_service_sid": nilIfEmpty(mg),
 		"num_media": fmt.Sprint(len(media)), "num_segments": "1",
 		"price": nil, "price_unit": "USD", "sid": msg.SID, "status": status,
 		"subresource_uris": map[string]any{
-			"media": "/2010-04-01/Accounts/" + tw.AccountSID + "/Messages/" + msg.SID + "/Media.json",
+			"media": "/2010-04-01/Accounts/" + msg.AccountSID + "/Messages/" + msg.SID + "/Media.json",
 		},
 		"to":  to,
-		"uri": "/2010-04-01/Accounts/" + tw.AccountSID + "/Messages/" + msg.SID + ".json",
+		"uri": "/2010-04-01/Accounts/" + msg.AccountSID + "/Messages/" + msg.SID + ".json",
 	}
 	b, _ := json.Marshal(resp)
 	if token != "" {

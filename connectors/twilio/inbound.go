@@ -24,8 +24,18 @@ var EmptyTwiML = []byte(`<?xml version="1.0" encoding="UTF-8"?><Response></Respo
 // maxMedia bounds NumMedia (Twilio sends at most 10 for MMS).
 const maxMedia = 20
 
-// Messaging handles POST /webhooks/twilio/messaging.
-type Messaging struct{ Verifier *Verifier }
+// Messaging handles POST /webhooks/twilio/messaging, and
+// /webhooks/twilio/messaging/{id} for an entry point with an account of its
+// own (Verifier then checks that account's signature).
+type Messaging struct {
+	Verifier *Verifier
+	// EntryPoints finds the entry point of each message; nil names none
+	// (the core derives it).
+	EntryPoints *EntryPoints
+	// EntryPoint is the id of the entry point whose route this is, "" on
+	// the shared route.
+	EntryPoint string
+}
 
 // Handle verifies and parses an inbound message.
 func (h Messaging) Handle(_ context.Context, r *webhook.Request) (webhook.Result, error) {
@@ -41,7 +51,7 @@ func (h Messaging) Handle(_ context.Context, r *webhook.Request) (webhook.Result
 	if err := h.Verifier.VerifyForm(r, form); err != nil {
 		return webhook.Result{}, err
 	}
-	return messaging(r, form)
+	return messagingAt(r, form, h.EntryPoints, h.EntryPoint)
 }
 
 // ReplayMessaging parses an inbound message kept on raw.v1 (its signature
@@ -51,13 +61,27 @@ func ReplayMessaging(_ context.Context, r *webhook.Request) (webhook.Result, err
 	if err != nil {
 		return webhook.Result{}, err
 	}
-	return messaging(r, form)
+	return messagingAt(r, form, nil, "")
 }
 
-func messaging(r *webhook.Request, form url.Values) (webhook.Result, error) {
+// messagingAt makes the event of a message received on the route of entry
+// point fixed ("" on the shared route), naming its entry point when eps is
+// set; a message no entry point takes is dead-lettered.
+func messagingAt(r *webhook.Request, form url.Values, eps *EntryPoints, fixed string) (webhook.Result, error) {
 	m, err := ParseMessage(form, r.ReceivedAt)
 	if err != nil {
 		return webhook.Result{}, err
+	}
+	if eps != nil {
+		id, dead, err := eps.find(m.To, fixed)
+		if err != nil {
+			return webhook.Result{}, err
+		}
+		if dead != "" {
+			return webhook.Result{ContentType: "text/xml", Body: EmptyTwiML, DeadLetter: webhook.DeadLetterUnknownEntryPoint,
+				DeadLetterError: dead}, nil
+		}
+		m.EntryPoint = id
 	}
 	ev, err := webhook.MessageEvent(source, m)
 	if err != nil {

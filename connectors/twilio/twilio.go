@@ -33,18 +33,28 @@ type Settings struct {
 	MediaAllowedHosts []string
 	// Voice is how calls are answered; its APIURL is taken from APIURL.
 	Voice VoiceConfig
+	// EntryPoints are the Twilio numbers of GATEWAY_ENTRY_POINTS; none
+	// (no file): messages name no entry point and the core derives it.
+	EntryPoints []EntryPoint
 }
 
 // New returns the Twilio connector: the messaging, status and voice webhooks
 // (enabled by TWILIO_AUTH_TOKEN), the sender and the media fetcher (by
 // TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN), and TWILIO_FROM_NUMBER as the
 // SMS and MMS address of proactive messages (and WhatsApp's, unless another
-// connector has one).
+// connector has one). Each message names its entry point (Settings.EntryPoints):
+// an entry point with an account of its own has its own webhooks and sender.
 func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
+	var eps *EntryPoints
+	replay := webhook.HandlerFunc(ReplayMessaging)
+	if len(cfg.EntryPoints) > 0 {
+		eps = NewEntryPoints(cfg.EntryPoints)
+		replay = eps.Replay
+	}
 	c := connector.Connector{
 		Name: "twilio",
 		Routes: []webhook.Route{
-			{Name: "twilio_messaging", Path: MessagingPath, Methods: []string{http.MethodPost}, Replay: webhook.HandlerFunc(ReplayMessaging)},
+			{Name: "twilio_messaging", Path: MessagingPath, Methods: []string{http.MethodPost}, Replay: replay},
 			{Name: "twilio_status", Path: StatusPath, Methods: []string{http.MethodPost}, Replay: webhook.HandlerFunc(ReplayStatus)},
 			{Name: "twilio_voice", Path: VoicePath, Methods: []string{http.MethodPost}},
 			{Name: "twilio_voice_status", Path: VoiceStatusPath, Methods: []string{http.MethodPost}},
@@ -55,7 +65,7 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 	}
 	if cfg.AuthToken != "" {
 		v := NewVerifier(cfg.AuthToken)
-		c.Routes[0].Handler, c.Routes[1].Handler = Messaging{Verifier: v}, Status{Verifier: v}
+		c.Routes[0].Handler, c.Routes[1].Handler = Messaging{Verifier: v, EntryPoints: eps}, Status{Verifier: v}
 		vc := cfg.Voice
 		vc.APIURL = cfg.APIURL
 		if vc.APIURL == "" {
@@ -69,23 +79,15 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 			c.Switches[0].Warning = "twilio connector: GATEWAY_PUBLIC_URL is not set; signatures are checked against the URL of each request as received, which fails behind a proxy"
 		}
 	}
-	if cfg.AccountSID != "" && cfg.AuthToken != "" {
-		callback := ""
-		if cfg.PublicURL != "" {
-			callback = cfg.PublicURL + StatusPath
+	c.Routes = append(c.Routes, ownRoutes(cfg.EntryPoints, eps, replay)...)
+	for _, ep := range cfg.EntryPoints {
+		if ep.Own() { // its webhooks are on with its own account, whatever TWILIO_AUTH_TOKEN says
+			c.Switches = append(c.Switches, connector.Switch{Connector: "twilio_" + ep.ID})
 		}
-		s, err := NewSender(SenderConfig{AccountSID: cfg.AccountSID, AuthToken: cfg.AuthToken,
-			BaseURL: cfg.APIURL, UserAgent: deps.UserAgent, StatusCallback: callback, HTTPClient: deps.HTTPClient})
-		if err != nil {
-			return connector.Connector{}, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
-		}
-		c.Senders = map[string]outbox.Sender{Provider: s}
-		f, err := NewFetcher(FetcherConfig{AccountSID: cfg.AccountSID, AuthToken: cfg.AuthToken, APIURL: cfg.APIURL,
-			AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
-		if err != nil {
-			return connector.Connector{}, err
-		}
-		c.Fetchers = map[string]media.Fetcher{Provider: f}
+	}
+	var err error
+	if c.Senders, c.Fetchers, err = sendersOf(cfg, deps); err != nil {
+		return connector.Connector{}, err
 	}
 	if cfg.FromNumber != "" {
 		if p, err := normalize.CanonicalPhone(cfg.FromNumber); err == nil {
@@ -95,4 +97,70 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 		}
 	}
 	return c, nil
+}
+
+// ownRoutes are the messaging and status webhooks of each entry point with
+// an account of its own (MessagingPath/{id}, StatusPath/{id}), signed with
+// its auth token; another id has no route (404).
+func ownRoutes(list []EntryPoint, eps *EntryPoints, replay webhook.Handler) []webhook.Route {
+	var out []webhook.Route
+	for _, ep := range list {
+		if !ep.Own() {
+			continue
+		}
+		v := NewVerifier(ep.AuthToken)
+		out = append(out,
+			webhook.Route{Name: "twilio_messaging", Path: MessagingPath + "/" + ep.ID, Methods: []string{http.MethodPost},
+				Handler: Messaging{Verifier: v, EntryPoints: eps, EntryPoint: ep.ID}, Replay: replay},
+			webhook.Route{Name: "twilio_status", Path: StatusPath + "/" + ep.ID, Methods: []string{http.MethodPost},
+				Handler: Status{Verifier: v}, Replay: webhook.HandlerFunc(ReplayStatus)})
+	}
+	return out
+}
+
+// sendersOf are the sender and the media fetcher: of TWILIO_ACCOUNT_SID
+// and TWILIO_AUTH_TOKEN, and of each entry point's own account (a reply
+// chosen by the number it leaves from, a media URL by the account it names).
+func sendersOf(cfg Settings, deps connector.Deps) (map[string]outbox.Sender, map[string]media.Fetcher, error) {
+	all, fs := senders{byFrom: map[string]*Sender{}}, fetchers{bySID: map[string]media.Fetcher{}}
+	var err error
+	if cfg.AccountSID != "" && cfg.AuthToken != "" {
+		if all.shared, fs.shared, err = accountOf(cfg, deps, cfg.AccountSID, cfg.AuthToken, StatusPath); err != nil {
+			return nil, nil, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
+		}
+	}
+	for _, ep := range cfg.EntryPoints {
+		if !ep.Own() {
+			continue
+		}
+		s, f, err := accountOf(cfg, deps, ep.AccountSID, ep.AuthToken, StatusPath+"/"+ep.ID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("entry point %q: %w", ep.ID, err)
+		}
+		all.byFrom[ep.Address], fs.bySID[ep.AccountSID] = s, f
+	}
+	switch {
+	case len(all.byFrom) > 0:
+		return map[string]outbox.Sender{Provider: all}, map[string]media.Fetcher{Provider: fs}, nil
+	case all.shared != nil:
+		return map[string]outbox.Sender{Provider: all.shared}, map[string]media.Fetcher{Provider: fs.shared}, nil
+	}
+	return nil, nil, nil
+}
+
+// accountOf are the sender and the media fetcher of one account; sends
+// ask for status callbacks at statusPath.
+func accountOf(cfg Settings, deps connector.Deps, sid, token, statusPath string) (*Sender, media.Fetcher, error) {
+	callback := ""
+	if cfg.PublicURL != "" {
+		callback = cfg.PublicURL + statusPath
+	}
+	s, err := NewSender(SenderConfig{AccountSID: sid, AuthToken: token,
+		BaseURL: cfg.APIURL, UserAgent: deps.UserAgent, StatusCallback: callback, HTTPClient: deps.HTTPClient})
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := NewFetcher(FetcherConfig{AccountSID: sid, AuthToken: token, APIURL: cfg.APIURL,
+		AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
+	return s, f, err
 }

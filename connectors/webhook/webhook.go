@@ -79,7 +79,18 @@ type Result struct {
 	// NoRaw is set for requests that are not provider events (the Meta
 	// subscription check) and so are not recorded on raw.v1.
 	NoRaw bool
+	// DeadLetter, when set, is why the request carries nothing the gateway
+	// can file (DeadLetterUnknownEntryPoint): it has no Events, is still
+	// answered with Body and kept on raw.v1, and a copy goes to dlq.v1
+	// with this reason and DeadLetterError, counted and logged.
+	DeadLetter      string
+	DeadLetterError string
 }
+
+// DeadLetterUnknownEntryPoint is the dead-letter reason of a message to a
+// business address no entry point has, when its provider has no default
+// entry point.
+const DeadLetterUnknownEntryPoint = "unknown_entry_point"
 
 // Errors a provider package returns, wrapped with detail; the routes map
 // each to a status.

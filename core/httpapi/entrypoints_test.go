@@ -169,3 +169,94 @@ func TestEntryPointList(t *testing.T) {
 		}
 	})
 }
+
+// A message that names its entry point starts its conversation there (not
+// at the one derived from its provider), in that entry point's inbox; a
+// customer's presets win over the entry point's inbox.
+func TestConversationStartsAtTheMessagesEntryPoint(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		tokens := map[string]string{annToken: "agent:ann", opsToken: "admin:ops"}
+		policy := core.Policy{EntryPointInboxes: map[string]string{"support-uk": "uk", "twilio": "us"}}
+		e := newAPIEnvWith(t, dialect, policy, tokens, nil)
+		uk := sms("+447700900555", "hello UK")
+		uk.EntryPoint = "support-uk"
+		e.receive(uk, sms("+14155550101", "hello US"))
+		var one core.Conversation
+		for addr, want := range map[string][2]string{"+447700900555": {"support-uk", "uk"}, "+14155550101": {"twilio", "us"}} {
+			_, conv := e.customer(addr)
+			if err := json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv, annToken, nil), 200).body, &one); err != nil ||
+				one.EntryPoint != want[0] || one.Inbox != want[1] {
+				t.Errorf("%s: entry point %q inbox %q (%v), want %v", addr, one.EntryPoint, one.Inbox, err, want)
+			}
+		}
+		if got := ids(e.list(annToken, "?entry_point=support-uk")); len(got) != 1 {
+			t.Errorf("entry_point=support-uk lists %v", got)
+		}
+
+		// Presets win: the customer's preset inbox replaces the entry point's.
+		customer, conv := e.customer("+447700900555")
+		e.must(e.do("PUT", "/v1/customers/"+customer+"/presets", annToken, map[string]any{"inbox": "vip"}), 200)
+		e.must(e.do("POST", "/v1/conversations/"+conv+"/status", opsToken, map[string]any{"status": "closed"}), 200)
+		e.clock.Advance(30 * 24 * time.Hour)
+		again := sms("+447700900555", "back after a month")
+		again.EntryPoint = "support-uk"
+		e.receive(again)
+		_, conv2 := e.customer("+447700900555")
+		if err := json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv2, annToken, nil), 200).body, &one); err != nil ||
+			conv2 == conv || one.EntryPoint != "support-uk" || one.Inbox != "vip" {
+			t.Errorf("with presets: %s (was %s) entry point %q inbox %q (%v), want support-uk in vip", conv2, conv, one.EntryPoint, one.Inbox, err)
+		}
+	})
+}
+
+// Conversations customers start at an entry point with round_robin
+// routing are assigned to its agents in turn, in its inbox (reason
+// round_robin, actor system:routing); a customer's preset assignee wins, and
+// another entry point's conversations are not routed.
+func TestEntryPointRoundRobin(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		tokens := map[string]string{annToken: "agent:ann", opsToken: "admin:ops"}
+		policy := core.Policy{EntryPointInboxes: map[string]string{"support-uk": "uk"},
+			EntryPointAgents: map[string][]string{"support-uk": {"ann", "bob"}}}
+		e := newAPIEnvWith(t, dialect, policy, tokens, nil)
+		var got []string
+		for _, from := range []string{"+447700900501", "+447700900502", "+447700900503"} {
+			m := sms(from, "hello")
+			m.EntryPoint = "support-uk"
+			e.receive(m)
+			_, conv := e.customer(from)
+			var one core.Conversation
+			if err := json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv, annToken, nil), 200).body, &one); err != nil ||
+				one.Inbox != "uk" || one.Status != core.StatusOpen {
+				t.Errorf("%s: %+v (%v), want open in uk", from, one, err)
+			}
+			got = append(got, one.Assignee)
+		}
+		if !slices.Equal(got, []string{"ann", "bob", "ann"}) {
+			t.Errorf("assignees in turn %v, want ann, bob, ann", got)
+		}
+		for _, d := range e.eventData(e.events(), normalize.TypeConversationAssigned) {
+			if d.Reason != "round_robin" || d.Actor != "system:routing" {
+				t.Errorf("conversation.assigned reason %q actor %q", d.Reason, d.Actor)
+			}
+		}
+
+		// Presets win; a message at another entry point is not routed.
+		e.receive(sms("+447700900504", "first"))
+		customer, conv := e.customer("+447700900504")
+		var one core.Conversation
+		if json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv, annToken, nil), 200).body, &one); one.Assignee != "" {
+			t.Errorf("a conversation at the twilio entry point was routed to %q", one.Assignee)
+		}
+		e.must(e.do("PUT", "/v1/customers/"+customer+"/presets", annToken, map[string]any{"assignees": []string{"carol"}}), 200)
+		e.must(e.do("POST", "/v1/conversations/"+conv+"/status", opsToken, map[string]any{"status": "closed"}), 200)
+		e.clock.Advance(30 * 24 * time.Hour)
+		again := sms("+447700900504", "back")
+		again.EntryPoint = "support-uk"
+		e.receive(again)
+		_, conv2 := e.customer("+447700900504")
+		if json.Unmarshal(e.must(e.do("GET", "/v1/conversations/"+conv2, annToken, nil), 200).body, &one); conv2 == conv || one.Assignee != "carol" {
+			t.Errorf("with a preset assignee: %s assigned to %q, want carol", conv2, one.Assignee)
+		}
+	})
+}
