@@ -175,6 +175,15 @@ type BatchTx interface {
 	// UpdateContacts writes every field of each contact but its identity
 	// and start.
 	UpdateContacts(ctx context.Context, cs []Contact) error
+	// CreateCustomers creates customers, cs[i] with the one identity
+	// ids[i]. An identity another transaction took first is returned with
+	// the customer owning it (cs[i] is then not created).
+	CreateCustomers(ctx context.Context, cs []Customer, ids []Identity) (taken map[Identity]Customer, err error)
+	// InsertConversations inserts conversations, skipping any whose
+	// customer has an active one already; it returns how many were inserted.
+	InsertConversations(ctx context.Context, cs []Conversation) (int, error)
+	// InsertContacts stores new contacts.
+	InsertContacts(ctx context.Context, cs []Contact) error
 }
 
 // MessageTx finds and stores single messages.
