@@ -37,6 +37,14 @@ const (
 	OutboxFailed  = "failed"
 )
 
+// OutboxUpdate is the state of a reply's sending (OutboxTx.UpdateOutbox).
+type OutboxUpdate struct {
+	MessageID, State string
+	Attempts         int
+	Next             time.Time
+	LastError        *DeliveryError
+}
+
 // OutboxJob is a reply waiting to be sent.
 type OutboxJob struct {
 	MessageID      string
@@ -192,6 +200,8 @@ type MessageTx interface {
 	MessageByProviderID(ctx context.Context, provider, providerMessageID string) (StoredMessage, bool, error)
 	// MessageByID returns one message.
 	MessageByID(ctx context.Context, id string) (StoredMessage, bool, error)
+	// MessagesByID returns the messages of ids that exist, by id.
+	MessagesByID(ctx context.Context, ids []string) (map[string]StoredMessage, error)
 	// UpdateMessage replaces the normalized message (text, attachments,
 	// call) of a stored message.
 	UpdateMessage(ctx context.Context, id string, m normalize.Message) error
@@ -248,6 +258,10 @@ type DeliveryTx interface {
 	AddEarlyStatus(ctx context.Context, st normalize.Status) error
 	// TakeEarlyStatuses returns and deletes the early statuses of a message.
 	TakeEarlyStatuses(ctx context.Context, provider, providerMessageID string) ([]normalize.Status, error)
+	// TakeEarlyStatusesOf is TakeEarlyStatuses of many messages at once.
+	TakeEarlyStatusesOf(ctx context.Context, keys []ProviderKey) (map[ProviderKey][]normalize.Status, error)
+	// SetDeliveries writes what SetDelivery calls came to, of many messages.
+	SetDeliveries(ctx context.Context, ds []Delivery) error
 }
 
 // OutboxTx queues replies and records their sending.
@@ -259,6 +273,8 @@ type OutboxTx interface {
 	// UpdateOutbox records the state of a reply's sending and why its last
 	// send failed (nil: it did not).
 	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *DeliveryError) error
+	// UpdateOutboxes is UpdateOutbox of many rows at once.
+	UpdateOutboxes(ctx context.Context, us []OutboxUpdate) error
 	// RequeueOutbox queues a failed reply again as a new round of sends
 	// from now: no attempts, no error, the message queued. It reports
 	// false when the reply has no outbox row.

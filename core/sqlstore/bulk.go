@@ -197,19 +197,22 @@ func (t *tx) UpdateConversations(ctx context.Context, cs []core.Conversation) er
 	for i, c := range cs {
 		rows[i] = append([]any{c.ID}, conversationArgs(c)...)
 	}
-	if err := t.updateFrom(ctx, "conversations", cols, conversationTypes, rows); err != nil {
+	if err := t.updateFrom(ctx, "conversations", cols, conversationTypes, nil, rows); err != nil {
 		return fmt.Errorf("sqlstore: update conversations: %w", err)
 	}
 	return nil
 }
 
-// updateFrom sets the columns cols (the first is the key, id) of table's
-// rows from the values rows, one statement per chunk. types are the
-// columns' PostgreSQL types, for the casts a VALUES list needs there.
-func (t *tx) updateFrom(ctx context.Context, table string, cols, types []string, rows [][]any) error {
-	set := make([]string, 0, len(cols)-1)
-	for _, col := range cols[1:] {
-		set = append(set, col+" = v."+col)
+// updateFrom updates table's rows from the values rows of columns cols
+// (the first is the key), one statement per chunk: set are the
+// assignments, which read the values as v.<column> (nil: each column but
+// the key is set to its value). types are the columns' PostgreSQL types,
+// for the casts a VALUES list needs there.
+func (t *tx) updateFrom(ctx context.Context, table string, cols, types, set []string, rows [][]any) error {
+	if set == nil {
+		for _, col := range cols[1:] {
+			set = append(set, col+" = v."+col)
+		}
 	}
 	row := "(?" + strings.Repeat(", ?", len(cols)-1) + ")"
 	if t.s.dialect == Postgres {
@@ -230,7 +233,7 @@ func (t *tx) updateFrom(ctx context.Context, table string, cols, types []string,
 		if t.s.dialect != Postgres { // SQLite names a VALUES list's columns only in a WITH
 			q = `WITH v(` + strings.Join(cols, ", ") + `) AS (` + values + `) UPDATE ` + table + ` SET ` + strings.Join(set, ", ") + ` FROM v`
 		}
-		if _, err := t.exec(ctx, q+` WHERE `+table+`.id = v.id`, args...); err != nil {
+		if _, err := t.exec(ctx, q+` WHERE `+table+`.`+cols[0]+` = v.`+cols[0], args...); err != nil {
 			return err
 		}
 	}

@@ -148,7 +148,7 @@ func (t *tx) UpdateContacts(ctx context.Context, cs []core.Contact) error {
 		rows[i] = []any{c.ID, micros(c.LastActivityAt), endedMicros(c), c.EndReason, c.EndedBy}
 	}
 	if err := t.updateFrom(ctx, "contacts", []string{"id", "last_activity_at", "ended_at", "end_reason", "ended_by"},
-		[]string{"text", "bigint", "bigint", "text", "text"}, rows); err != nil {
+		[]string{"text", "bigint", "bigint", "text", "text"}, nil, rows); err != nil {
 		return fmt.Errorf("sqlstore: update contacts: %w", err)
 	}
 	return nil
