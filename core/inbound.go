@@ -176,14 +176,19 @@ type batchState struct {
 	customers map[Identity]Customer
 	locked    map[string]bool
 	fresh     map[string]bool // customers made in this transaction
+	// known are the customers whose last closed conversation (in closed,
+	// if any) was read in bulk or made here; noPresets those known to
+	// have no presets.
+	known     map[string]bool
+	noPresets map[string]bool
 	announce  map[Identity]bool
 	stored    map[ProviderKey]bool
 	active    map[string]*Conversation // by customer id
 	closed    map[string]*Conversation // by customer id: the last closed one, once read
 	dirty     []*Conversation
 	isDirty   map[*Conversation]bool
-	// made are the conversations of fresh customers, inserted as they end
-	// when the batch is flushed (isMade by id).
+	// made are the conversations the batch started, inserted as they end
+	// when it is flushed (isMade by id).
 	made     []*Conversation
 	isMade   map[string]bool
 	messages []StoredMessage
@@ -191,8 +196,9 @@ type batchState struct {
 }
 
 func newBatchState() *batchState {
-	return &batchState{locked: map[string]bool{}, fresh: map[string]bool{}, announce: map[Identity]bool{},
-		active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{}, closed: map[string]*Conversation{},
+	return &batchState{locked: map[string]bool{}, fresh: map[string]bool{}, known: map[string]bool{}, noPresets: map[string]bool{},
+		announce: map[Identity]bool{},
+		active:   map[string]*Conversation{}, isDirty: map[*Conversation]bool{}, closed: map[string]*Conversation{},
 		isMade: map[string]bool{}, contacts: newContactBatch()}
 }
 
@@ -272,13 +278,14 @@ func (st *batchState) createCustomers(ctx context.Context, tx Tx, ids []Identity
 		st.customers[id] = c
 		// Nobody else sees it before this transaction commits: it needs no
 		// lock, and has no conversation and no stored message.
-		st.locked[c.ID], st.fresh[c.ID] = true, true
+		st.locked[c.ID], st.fresh[c.ID], st.known[c.ID], st.noPresets[c.ID] = true, true, true, true
 	}
 	return nil
 }
 
-// loadActive reads the active conversations of locked customers and their
-// open contacts.
+// loadActive reads the active conversations of locked customers; of
+// those that have none, the last closed one and whether they have
+// presets; and the open contacts of all these conversations.
 func (st *batchState) loadActive(ctx context.Context, tx BatchTx, customerIDs []string) error {
 	active, err := tx.ActiveConversations(ctx, customerIDs)
 	if err != nil {
@@ -288,6 +295,27 @@ func (st *batchState) loadActive(ctx context.Context, tx BatchTx, customerIDs []
 	for id, c := range active {
 		st.active[id] = &c
 		convIDs = append(convIDs, c.ID)
+	}
+	var idle []string
+	for _, id := range customerIDs {
+		if active[id].ID == "" {
+			idle = append(idle, id)
+		}
+	}
+	closed, err := tx.LastClosedConversations(ctx, idle)
+	if err != nil {
+		return err
+	}
+	presets, err := tx.CustomersWithPresets(ctx, idle)
+	if err != nil {
+		return err
+	}
+	for _, id := range idle {
+		st.known[id], st.noPresets[id] = true, !presets[id]
+		if c, ok := closed[id]; ok {
+			st.closed[id] = &c
+			convIDs = append(convIDs, c.ID)
+		}
 	}
 	open, err := tx.OpenContacts(ctx, convIDs)
 	if err != nil {
@@ -304,21 +332,20 @@ func (st *batchState) touch(c *Conversation) {
 	}
 }
 
-// make keeps a conversation of a fresh customer, inserted when the batch
-// is flushed: it has no contacts yet.
+// make keeps a conversation started in the batch (with no presets to
+// apply), inserted when the batch is flushed: it has no contacts yet.
 func (st *batchState) make(c *Conversation) {
 	st.made = append(st.made, c)
 	st.isMade[c.ID] = true
 	st.contacts.loaded[c.ID] = true
 }
 
-// write is how the batch writes a conversation's change now: not at all
-// for one it made, inserted as it ends when the batch is flushed.
-func (st *batchState) write(tx Tx, c *Conversation) func(context.Context, Conversation) error {
-	if st.isMade[c.ID] {
-		return func(context.Context, Conversation) error { return nil }
-	}
-	return tx.UpdateConversation
+// write is how the batch writes a conversation's change now: not at all,
+// for every conversation a message joins is written (or, made here,
+// inserted) as it ends when the batch is flushed.
+func (st *batchState) write(c *Conversation) func(context.Context, Conversation) error {
+	st.touch(c)
+	return func(context.Context, Conversation) error { return nil }
 }
 
 // flush writes the batch's conversations, messages and contacts.
@@ -423,7 +450,7 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 			st.contacts.loaded[c.ID] = true // a new conversation has no contacts yet
 		}
 	} else if conv.Status == StatusWaiting && fromCustomer {
-		if err := s.move(ctx, tx, st.write(tx, conv), conv, wakeStatus(*conv), "customer_message", "customer"); err != nil {
+		if err := s.move(ctx, tx, st.write(conv), conv, wakeStatus(*conv), "customer_message", "customer"); err != nil {
 			return "", err
 		}
 	}
@@ -507,14 +534,14 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, cu
 	if last != nil && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
 		tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
 		delete(st.closed, customerID)
-		err = s.move(ctx, tx, st.write(tx, last), last, wakeStatus(*last), "customer_message", "customer")
-		if err == nil && last.Assignee == "" && !st.fresh[customerID] { // a customer made in this batch has no presets
+		err = s.move(ctx, tx, st.write(last), last, wakeStatus(*last), "customer_message", "customer")
+		if err == nil && last.Assignee == "" && !st.noPresets[customerID] {
 			err = s.applyPresets(ctx, tx, last)
 		}
 		return last, ResultReopened, err
 	}
 	entry := EntryPointOf(m.Provider, channel)
-	if st.fresh[customerID] {
+	if st.noPresets[customerID] {
 		conv := s.newConversation(customerID, channel, entry, tx.Now())
 		st.make(&conv)
 		return &conv, ResultCreated, s.emitCreated(ctx, tx, &conv, StatusNew, "customer_message", "customer")
@@ -526,8 +553,8 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, cu
 // lastClosed returns the customer's most recently closed conversation, nil
 // if none, read once per batch (noise may have changed it since).
 func (s *Service) lastClosed(ctx context.Context, tx Tx, st *batchState, customerID string) (*Conversation, error) {
-	if c := st.closed[customerID]; c != nil || st.fresh[customerID] {
-		return c, nil // a customer made in this transaction has only what it made
+	if c := st.closed[customerID]; c != nil || st.known[customerID] {
+		return c, nil
 	}
 	last, ok, err := tx.LastClosedConversation(ctx, customerID)
 	if err != nil || !ok {
@@ -601,16 +628,12 @@ func (s *Service) newConversation(customerID, channel, entryPoint string, now ti
 // createClosedConversation starts a conversation that is closed from the
 // start (CloseReasonNoise), for the noise of a customer who has none: no
 // resolution time, no presets; conversation.created says status closed.
-// A fresh customer's is inserted when the batch is flushed.
+// In a batch it is inserted when the batch is flushed.
 func (s *Service) createClosedConversation(ctx context.Context, tx Tx, st *batchState, customerID, channel, entryPoint string) (*Conversation, error) {
 	now := tx.Now()
 	conv := s.newConversation(customerID, channel, entryPoint, now)
 	conv.Status, conv.ClosedAt, conv.CloseReason = StatusClosed, &now, CloseReasonNoise
-	if st.fresh[customerID] {
-		st.make(&conv)
-	} else if _, err := tx.InsertConversation(ctx, conv); err != nil {
-		return nil, err
-	}
+	st.make(&conv)
 	return &conv, s.emitCreated(ctx, tx, &conv, StatusClosed, CloseReasonNoise, "customer")
 }
 

@@ -48,7 +48,8 @@ func TestBatchRoundTripsDoNotGrowWithTheBatch(t *testing.T) {
 // A batch of messages costs the same number of statements whatever its
 // size, on both stores: from new customers (customers, identities,
 // conversations, contacts, messages and events are each written in bulk)
-// and from returning ones whose conversations are active.
+// and from returning ones, whose conversations are active, reopened, or
+// started anew.
 func TestBatchStatementsOfNewAndReturningCustomers(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect, core.Policy{})
@@ -60,9 +61,14 @@ func TestBatchStatementsOfNewAndReturningCustomers(t *testing.T) {
 			}
 			return ms
 		}
+		want := core.ResultCreated
 		cost := func(ms []normalize.Message) int64 {
 			before := st.Statements()
-			e.receive(ms...)
+			for i, r := range e.receive(ms...) {
+				if r != want {
+					t.Fatalf("message %d: %s, want %s", i, r, want)
+				}
+			}
 			return st.Statements() - before
 		}
 		small, large := cost(batch(0, 5)), cost(batch(5, 50))
@@ -71,10 +77,37 @@ func TestBatchStatementsOfNewAndReturningCustomers(t *testing.T) {
 			t.Errorf("a batch of 50 new customers took %d statements, a batch of 5 %d: something is done per customer", large, small)
 		}
 		e.clock.Advance(time.Minute) // so every contact's activity is written
+		want = core.ResultAttached
 		small, large = cost(batch(0, 5)), cost(batch(5, 50))
 		t.Logf("returning customers: batch of 5 %d statements, batch of 50 %d", small, large)
 		if large > small {
 			t.Errorf("a batch of 50 returning customers took %d statements, a batch of 5 %d: something is done per customer", large, small)
+		}
+		closeAll := func() {
+			convs, err := e.svc.ListConversations(ctx, core.ConversationFilter{Active: true, Limit: 100})
+			if err != nil || len(convs) != 55 {
+				t.Fatalf("%d active conversations (%v), want 55", len(convs), err)
+			}
+			for _, c := range convs {
+				if _, err := e.svc.SetStatus(ctx, c.ID, core.StatusClosed, "", core.AdminActor("ann")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		closeAll() // within the reopen window: the next messages reopen
+		want = core.ResultReopened
+		small, large = cost(batch(0, 5)), cost(batch(5, 50))
+		t.Logf("returning customers, conversations reopened: batch of 5 %d statements, batch of 50 %d", small, large)
+		if large > small {
+			t.Errorf("reopening 50 conversations took %d statements, 5 took %d: something is done per customer", large, small)
+		}
+		closeAll()
+		e.clock.Advance(73 * time.Hour) // past the reopen window: the next messages start conversations
+		want = core.ResultCreated
+		small, large = cost(batch(0, 5)), cost(batch(5, 50))
+		t.Logf("returning customers, new conversations: batch of 5 %d statements, batch of 50 %d", small, large)
+		if large > small {
+			t.Errorf("50 new conversations of returning customers took %d statements, 5 took %d: something is done per customer", large, small)
 		}
 	})
 }

@@ -192,6 +192,11 @@ type BatchTx interface {
 	InsertConversations(ctx context.Context, cs []Conversation) (int, error)
 	// InsertContacts stores new contacts.
 	InsertContacts(ctx context.Context, cs []Contact) error
+	// LastClosedConversations returns the most recently closed
+	// conversation of each customer that has one.
+	LastClosedConversations(ctx context.Context, customerIDs []string) (map[string]Conversation, error)
+	// CustomersWithPresets returns which of the customers have presets.
+	CustomersWithPresets(ctx context.Context, customerIDs []string) (map[string]bool, error)
 }
 
 // MessageTx finds and stores single messages.

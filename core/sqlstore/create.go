@@ -153,3 +153,56 @@ func (t *tx) InsertContacts(ctx context.Context, cs []core.Contact) error {
 	}
 	return nil
 }
+
+// LastClosedConversations reads the last closed conversation of each
+// customer, a statement per chunk.
+func (t *tx) LastClosedConversations(ctx context.Context, customerIDs []string) (map[string]core.Conversation, error) {
+	out := map[string]core.Conversation{}
+	for start := 0; start < len(customerIDs); start += chunkSize {
+		chunk := customerIDs[start:min(start+chunkSize, len(customerIDs))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		cs, err := t.conversations(ctx, `id IN (SELECT id FROM (SELECT id,
+			ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY closed_at DESC, id DESC) AS n
+			FROM conversations WHERE status = 'closed' AND customer_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)) last WHERE n = 1)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			out[c.CustomerID] = c
+		}
+	}
+	return out, nil
+}
+
+// CustomersWithPresets reads which customers have presets, a statement
+// per chunk.
+func (t *tx) CustomersWithPresets(ctx context.Context, customerIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(customerIDs); start += chunkSize {
+		chunk := customerIDs[start:min(start+chunkSize, len(customerIDs))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := t.query(ctx, `SELECT customer_id FROM customer_presets WHERE customer_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: customers with presets: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlstore: customers with presets: %w", err)
+			}
+			out[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlstore: customers with presets: %w", err)
+		}
+	}
+	return out, nil
+}
