@@ -76,6 +76,9 @@ type contactBatch struct {
 	loaded  map[string]bool        // conversations whose open contacts are all in open
 	dirty   []*Contact
 	isDirty map[*Contact]bool
+	// started are the contacts the batch started, inserted as they end
+	// when it is flushed.
+	started []*Contact
 }
 
 func newContactBatch() *contactBatch {
@@ -92,8 +95,19 @@ func (b *contactBatch) load(conversationIDs []string, open []Contact) {
 	}
 }
 
-// flush writes the activity of the contacts the batch extended.
+// flush writes the contacts the batch started and the activity of those
+// it extended.
 func (b *contactBatch) flush(ctx context.Context, tx BatchTx) error {
+	if len(b.started) > 0 {
+		cs := make([]Contact, len(b.started))
+		for i, c := range b.started {
+			cs[i] = *c
+		}
+		b.started = nil
+		if err := tx.InsertContacts(ctx, cs); err != nil {
+			return err
+		}
+	}
 	if len(b.dirty) == 0 {
 		return nil
 	}
@@ -129,11 +143,14 @@ func (s *Service) noteContact(ctx context.Context, tx Tx, b *contactBatch, c *Co
 		if !ok {
 			open = Contact{ID: normalize.NewID(), ConversationID: c.ID, Channel: channel, StartedBy: by,
 				StartedAt: now, LastActivityAt: now}
-			if err := tx.InsertContact(ctx, open); err != nil {
-				return err
-			}
 			if b != nil {
+				// Started now: the batch's later messages find it here and
+				// it is inserted when the batch is flushed.
 				b.open[key] = &open
+				b.started = append(b.started, &open)
+				b.isDirty[&open] = true
+			} else if err := tx.InsertContact(ctx, open); err != nil {
+				return err
 			}
 			return s.emit(ctx, tx, normalize.TypeContactStarted, EventData{CustomerID: c.CustomerID,
 				ConversationID: c.ID, Channel: channel, Actor: by, Contact: &open})

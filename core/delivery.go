@@ -132,51 +132,113 @@ func (s *Service) MarkSent(ctx context.Context, j OutboxJob, provider, providerM
 	return s.MarkSentBatch(ctx, []Sent{{Job: j, Provider: provider, ProviderMessageID: providerMessageID}})
 }
 
-// MarkSentBatch records many accepted replies in one transaction.
+// MarkSentBatch records many accepted replies in one transaction, a few
+// statements for the whole group: the messages and the early statuses of
+// their sends are read, and the outbox rows and the messages' delivery
+// written, each in bulk. The events are those MarkSent emits for each, in
+// order.
 func (s *Service) MarkSentBatch(ctx context.Context, sent []Sent) error {
-	err := s.store.InTx(ctx, func(tx Tx) error {
-		for _, x := range sent {
-			if err := s.markSent(ctx, tx, x); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.store.InTx(ctx, func(tx Tx) error { return s.markSent(ctx, tx, sent) })
 	if err == nil {
 		s.notify()
 	}
 	return err
 }
 
-func (s *Service) markSent(ctx context.Context, tx Tx, x Sent) error {
-	m, ok, err := tx.MessageByID(ctx, x.Job.MessageID)
-	if err != nil || !ok {
-		return err // deleted meanwhile: nothing to record
+func (s *Service) markSent(ctx context.Context, tx Tx, sent []Sent) error {
+	ids := make([]string, len(sent))
+	for i, x := range sent {
+		ids[i] = x.Job.MessageID
 	}
-	if err := tx.UpdateOutbox(ctx, m.ID, OutboxDone, x.Job.Attempts+1, tx.Now(), nil); err != nil {
+	ms, err := tx.MessagesByID(ctx, ids)
+	if err != nil {
 		return err
 	}
-	if err := tx.SetDelivery(ctx, m.ID, m.Status, x.Provider, x.ProviderMessageID, nil); err != nil {
+	var keys []ProviderKey
+	for _, x := range sent {
+		if _, ok := ms[x.Job.MessageID]; ok {
+			keys = append(keys, ProviderKey{x.Provider, x.ProviderMessageID})
+		}
+	}
+	early, err := tx.TakeEarlyStatusesOf(ctx, keys)
+	if err != nil {
+		return err
+	}
+	b := &deliveryBatch{Tx: tx, at: map[string]int{}}
+	var done []OutboxUpdate
+	for _, x := range sent {
+		m, ok := ms[x.Job.MessageID]
+		if !ok {
+			continue // deleted meanwhile: nothing to record
+		}
+		done = append(done, OutboxUpdate{MessageID: m.ID, State: OutboxDone, Attempts: x.Job.Attempts + 1, Next: tx.Now()})
+		if err := s.sentOne(ctx, b, m, x, early[ProviderKey{x.Provider, x.ProviderMessageID}]); err != nil {
+			return err
+		}
+	}
+	if err := tx.UpdateOutboxes(ctx, done); err != nil {
+		return err
+	}
+	return tx.SetDeliveries(ctx, b.list)
+}
+
+// sentOne records one accepted reply in b: its provider's id, sent, and
+// the statuses that arrived before the send was recorded.
+func (s *Service) sentOne(ctx context.Context, b *deliveryBatch, m StoredMessage, x Sent, early []normalize.Status) error {
+	if err := b.SetDelivery(ctx, m.ID, m.Status, x.Provider, x.ProviderMessageID, nil); err != nil {
 		return err
 	}
 	m.Message.Provider, m.Message.ProviderMessageID = x.Provider, x.ProviderMessageID
-	if err := s.advance(ctx, tx, m, normalize.Status{Status: normalize.StatusSent}); err != nil {
+	if err := s.advance(ctx, b, m, normalize.Status{Status: normalize.StatusSent}); err != nil {
 		return err
 	}
 	if normalize.Advances(m.Status, normalize.StatusSent) {
 		m.Status = normalize.StatusSent
 	}
-	early, err := tx.TakeEarlyStatuses(ctx, x.Provider, x.ProviderMessageID)
-	if err != nil {
-		return err
-	}
 	for _, st := range early {
-		if err := s.advance(ctx, tx, m, st); err != nil {
+		if err := s.advance(ctx, b, m, st); err != nil {
 			return err
 		}
 		if normalize.Advances(m.Status, st.Status) {
 			m.Status = st.Status
 		}
+	}
+	return nil
+}
+
+// Delivery is what SetDelivery writes of a message, as several calls end
+// up: the last status, the last provider and provider's id given, and the
+// last error given (nil: the message keeps its own).
+type Delivery struct {
+	ID, Status, Provider, ProviderMessageID string
+	Error                                   *DeliveryError
+}
+
+// deliveryBatch is a transaction whose SetDelivery calls are gathered, a
+// Delivery per message, for SetDeliveries to write at once.
+type deliveryBatch struct {
+	Tx
+	list []Delivery
+	at   map[string]int // index in list by message id
+}
+
+func (b *deliveryBatch) SetDelivery(_ context.Context, id, status, provider, providerMessageID string, derr *DeliveryError) error {
+	i, ok := b.at[id]
+	if !ok {
+		i = len(b.list)
+		b.at[id] = i
+		b.list = append(b.list, Delivery{ID: id})
+	}
+	d := &b.list[i]
+	d.Status = status
+	if provider != "" {
+		d.Provider = provider
+	}
+	if providerMessageID != "" {
+		d.ProviderMessageID = providerMessageID
+	}
+	if derr != nil {
+		d.Error = derr
 	}
 	return nil
 }

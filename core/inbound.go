@@ -176,25 +176,47 @@ type batchState struct {
 	customers map[Identity]Customer
 	locked    map[string]bool
 	fresh     map[string]bool // customers made in this transaction
+	// known are the customers whose last closed conversation (in closed,
+	// if any) was read in bulk or made here; noPresets those known to
+	// have no presets.
+	known     map[string]bool
+	noPresets map[string]bool
+	announce  map[Identity]bool
 	stored    map[ProviderKey]bool
 	active    map[string]*Conversation // by customer id
 	closed    map[string]*Conversation // by customer id: the last closed one, once read
 	dirty     []*Conversation
 	isDirty   map[*Conversation]bool
-	messages  []StoredMessage
-	contacts  *contactBatch
+	// made are the conversations the batch started, inserted as they end
+	// when it is flushed (isMade by id).
+	made     []*Conversation
+	isMade   map[string]bool
+	messages []StoredMessage
+	contacts *contactBatch
+}
+
+func newBatchState() *batchState {
+	return &batchState{locked: map[string]bool{}, fresh: map[string]bool{}, known: map[string]bool{}, noPresets: map[string]bool{},
+		announce: map[Identity]bool{},
+		active:   map[string]*Conversation{}, isDirty: map[*Conversation]bool{}, closed: map[string]*Conversation{},
+		isMade: map[string]bool{}, contacts: newContactBatch()}
 }
 
 // prefetch reads in bulk what the batch's messages need, after locking the
-// known customers (so no other transaction changes them meanwhile).
-func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*batchState, error) {
-	st := &batchState{locked: map[string]bool{}, fresh: map[string]bool{}, active: map[string]*Conversation{}, isDirty: map[*Conversation]bool{},
-		closed: map[string]*Conversation{}, contacts: newContactBatch()}
+// known customers (so no other transaction changes them meanwhile), and
+// creates the customers of the identities nobody owns.
+func (s *Service) prefetch(ctx context.Context, tx Tx, batch []Inbound) (*batchState, error) {
+	st := newBatchState()
 	var ids []Identity
 	var keys []ProviderKey
+	names := map[Identity]string{}
 	for _, in := range batch {
 		if m := in.Message; m != nil {
-			ids = append(ids, s.contactIdentity(m))
+			id := s.contactIdentity(m)
+			if _, ok := names[id]; !ok {
+				names[id] = m.Contact().Name // a new customer is named by its first message
+			}
+			ids = append(ids, id)
 			if m.ProviderMessageID != "" {
 				keys = append(keys, ProviderKey{m.Provider, m.ProviderMessageID})
 			}
@@ -214,24 +236,93 @@ func (s *Service) prefetch(ctx context.Context, tx BatchTx, batch []Inbound) (*b
 	if err := tx.LockCustomers(ctx, custIDs); err != nil {
 		return nil, err
 	}
+	if err := st.createCustomers(ctx, tx, ids, names); err != nil {
+		return nil, err
+	}
 	if st.stored, err = tx.StoredProviderIDs(ctx, keys); err != nil {
 		return nil, err
 	}
-	active, err := tx.ActiveConversations(ctx, custIDs)
+	return st, st.loadActive(ctx, tx, custIDs)
+}
+
+// createCustomers creates, in bulk, a customer for each identity of ids
+// that has none, named by names. Their customer.created is emitted with
+// their first message (announce). An identity another transaction took
+// meanwhile gets its owner, not locked: receive locks it.
+func (st *batchState) createCustomers(ctx context.Context, tx Tx, ids []Identity, names map[Identity]string) error {
+	var cs []Customer
+	var need []Identity
+	for _, id := range ids {
+		if _, ok := st.customers[id]; ok || st.announce[id] {
+			continue
+		}
+		st.announce[id] = true
+		need = append(need, id)
+		cs = append(cs, Customer{ID: normalize.NewID(), Name: names[id], CreatedAt: tx.Now()})
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	taken, err := tx.CreateCustomers(ctx, cs, need)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	for i, id := range need {
+		if other, ok := taken[id]; ok {
+			st.customers[id] = other
+			delete(st.announce, id)
+			continue
+		}
+		c := cs[i]
+		c.Identities = []Identity{id}
+		st.customers[id] = c
+		// Nobody else sees it before this transaction commits: it needs no
+		// lock, and has no conversation and no stored message.
+		st.locked[c.ID], st.fresh[c.ID], st.known[c.ID], st.noPresets[c.ID] = true, true, true, true
+	}
+	return nil
+}
+
+// loadActive reads the active conversations of locked customers; of
+// those that have none, the last closed one and whether they have
+// presets; and the open contacts of all these conversations.
+func (st *batchState) loadActive(ctx context.Context, tx BatchTx, customerIDs []string) error {
+	active, err := tx.ActiveConversations(ctx, customerIDs)
+	if err != nil {
+		return err
 	}
 	convIDs := make([]string, 0, len(active))
 	for id, c := range active {
 		st.active[id] = &c
 		convIDs = append(convIDs, c.ID)
 	}
+	var idle []string
+	for _, id := range customerIDs {
+		if active[id].ID == "" {
+			idle = append(idle, id)
+		}
+	}
+	closed, err := tx.LastClosedConversations(ctx, idle)
+	if err != nil {
+		return err
+	}
+	presets, err := tx.CustomersWithPresets(ctx, idle)
+	if err != nil {
+		return err
+	}
+	for _, id := range idle {
+		st.known[id], st.noPresets[id] = true, !presets[id]
+		if c, ok := closed[id]; ok {
+			st.closed[id] = &c
+			convIDs = append(convIDs, c.ID)
+		}
+	}
 	open, err := tx.OpenContacts(ctx, convIDs)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st.contacts.load(convIDs, open)
-	return st, nil
+	return nil
 }
 
 func (st *batchState) touch(c *Conversation) {
@@ -241,8 +332,35 @@ func (st *batchState) touch(c *Conversation) {
 	}
 }
 
-// flush writes the batch's messages and conversation changes.
+// make keeps a conversation started in the batch (with no presets to
+// apply), inserted when the batch is flushed: it has no contacts yet.
+func (st *batchState) make(c *Conversation) {
+	st.made = append(st.made, c)
+	st.isMade[c.ID] = true
+	st.contacts.loaded[c.ID] = true
+}
+
+// write is how the batch writes a conversation's change now: not at all,
+// for every conversation a message joins is written (or, made here,
+// inserted) as it ends when the batch is flushed.
+func (st *batchState) write(c *Conversation) func(context.Context, Conversation) error {
+	st.touch(c)
+	return func(context.Context, Conversation) error { return nil }
+}
+
+// flush writes the batch's conversations, messages and contacts.
 func (st *batchState) flush(ctx context.Context, tx BatchTx) error {
+	made := make([]Conversation, len(st.made))
+	for i, c := range st.made {
+		made[i] = *c
+	}
+	if n, err := tx.InsertConversations(ctx, made); err != nil {
+		return err
+	} else if n != len(made) {
+		// The customers are new, so this only happens if the store does
+		// not lock: it is a conflict worth retrying.
+		return fmt.Errorf("core: %d of %d new customers already have an active conversation: %w", len(made)-n, len(made), ErrTransient)
+	}
 	n, err := tx.InsertMessages(ctx, st.messages)
 	if err != nil {
 		return err
@@ -252,9 +370,11 @@ func (st *batchState) flush(ctx context.Context, tx BatchTx) error {
 		// retry the batch, which will see it as a duplicate.
 		return fmt.Errorf("core: %d of %d messages were stored concurrently: %w", len(st.messages)-n, len(st.messages), ErrTransient)
 	}
-	cs := make([]Conversation, len(st.dirty))
-	for i, c := range st.dirty {
-		cs[i] = *c
+	cs := make([]Conversation, 0, len(st.dirty))
+	for _, c := range st.dirty {
+		if !st.isMade[c.ID] {
+			cs = append(cs, *c)
+		}
 	}
 	if err := tx.UpdateConversations(ctx, cs); err != nil {
 		return err
@@ -282,18 +402,6 @@ func (s *Service) contactIdentity(m *normalize.Message) Identity {
 	return id
 }
 
-// createCustomer makes a customer for an identity the batch's prefetch
-// found no owner of (named name, emitting customer.created); created is
-// false when another transaction made one meanwhile, which is returned.
-func (s *Service) createCustomer(ctx context.Context, tx Tx, id Identity, name string) (c Customer, created bool, err error) {
-	c, created, err = tx.CreateCustomer(ctx, Customer{ID: normalize.NewID(), Name: name, CreatedAt: tx.Now()}, id)
-	if err != nil || !created {
-		return c, false, err
-	}
-	c.Identities = []Identity{id}
-	return c, true, s.emit(ctx, tx, normalize.TypeCustomerCreated, EventData{CustomerID: c.ID, Customer: &c})
-}
-
 // receiptTime is when the gateway received a message: at, unless it is
 // unknown or ahead of the core's clock (now).
 func receiptTime(at, now time.Time) time.Time {
@@ -310,38 +418,16 @@ func receiptTime(at, now time.Time) time.Time {
 func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normalize.Message, receivedAt time.Time) (string, error) {
 	contact := m.Contact()
 	id := s.contactIdentity(&m)
-	cust, ok := st.customers[id]
-	if !ok {
-		var err error
-		var created bool
-		if cust, created, err = s.createCustomer(ctx, tx, id, contact.Name); err != nil {
+	cust := st.customers[id] // prefetch found or made every message's customer
+	if st.announce[id] {
+		delete(st.announce, id)
+		c := cust
+		if err := s.emit(ctx, tx, normalize.TypeCustomerCreated, EventData{CustomerID: c.ID, Customer: &c}); err != nil {
 			return "", err
-		}
-		st.customers[id] = cust
-		if created {
-			// Nobody else sees it before this transaction commits: it needs
-			// no lock, and has no conversation and no stored message.
-			st.locked[cust.ID], st.fresh[cust.ID] = true, true
 		}
 	}
-	if !st.locked[cust.ID] {
-		if err := tx.LockCustomer(ctx, cust.ID); err != nil {
-			return "", err
-		}
-		st.locked[cust.ID] = true
-		// Read what the bulk prefetch could not, now that the customer is locked.
-		if c, ok, err := tx.ActiveConversation(ctx, cust.ID); err != nil {
-			return "", err
-		} else if ok {
-			st.active[cust.ID] = &c
-		}
-		if m.ProviderMessageID != "" {
-			if _, dup, err := tx.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID); err != nil {
-				return "", err
-			} else if dup {
-				st.stored[ProviderKey{m.Provider, m.ProviderMessageID}] = true
-			}
-		}
+	if err := st.lockLate(ctx, tx, cust.ID, &m); err != nil {
+		return "", err
 	}
 	key := ProviderKey{m.Provider, m.ProviderMessageID}
 	if m.ProviderMessageID != "" && st.stored[key] {
@@ -364,7 +450,7 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 			st.contacts.loaded[c.ID] = true // a new conversation has no contacts yet
 		}
 	} else if conv.Status == StatusWaiting && fromCustomer {
-		if err := s.transition(ctx, tx, conv, wakeStatus(*conv), "customer_message", "customer"); err != nil {
+		if err := s.move(ctx, tx, st.write(conv), conv, wakeStatus(*conv), "customer_message", "customer"); err != nil {
 			return "", err
 		}
 	}
@@ -409,6 +495,32 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	return result, s.noteContact(ctx, tx, st.contacts, conv, m.Channel, starter)
 }
 
+// lockLate locks a customer the prefetch did not (another transaction
+// made it meanwhile) and reads what the prefetch could not, now that the
+// customer is locked.
+func (st *batchState) lockLate(ctx context.Context, tx Tx, customerID string, m *normalize.Message) error {
+	if st.locked[customerID] {
+		return nil
+	}
+	if err := tx.LockCustomer(ctx, customerID); err != nil {
+		return err
+	}
+	st.locked[customerID] = true
+	if c, ok, err := tx.ActiveConversation(ctx, customerID); err != nil {
+		return err
+	} else if ok {
+		st.active[customerID] = &c
+	}
+	if m.ProviderMessageID != "" {
+		if _, dup, err := tx.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID); err != nil {
+			return err
+		} else if dup {
+			st.stored[ProviderKey{m.Provider, m.ProviderMessageID}] = true
+		}
+	}
+	return nil
+}
+
 // conversationFor returns the conversation a new message of a locked
 // customer who has no active one joins: a recently closed one reopened, or a
 // new one (at the message's entry point). fromCustomer is false for echoes
@@ -422,20 +534,29 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, cu
 	if last != nil && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
 		tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
 		delete(st.closed, customerID)
-		if err = s.transition(ctx, tx, last, wakeStatus(*last), "customer_message", "customer"); err == nil && last.Assignee == "" {
+		err = s.move(ctx, tx, st.write(last), last, wakeStatus(*last), "customer_message", "customer")
+		if err == nil && last.Assignee == "" && !st.noPresets[customerID] {
 			err = s.applyPresets(ctx, tx, last)
 		}
 		return last, ResultReopened, err
 	}
-	conv, err := s.createConversation(ctx, tx, customerID, channel, MessageEntryPoint(m), "customer_message", "customer")
+	entry := MessageEntryPoint(m)
+	// Without presets or round-robin routing a new conversation is made
+	// in bulk when the batch is flushed.
+	if st.noPresets[customerID] && len(s.policy.EntryPointAgents[entry]) == 0 {
+		conv := s.newConversation(customerID, channel, entry, tx.Now())
+		st.make(&conv)
+		return &conv, ResultCreated, s.emitCreated(ctx, tx, &conv, StatusNew, "customer_message", "customer")
+	}
+	conv, err := s.createConversation(ctx, tx, customerID, channel, entry, "customer_message", "customer")
 	return &conv, ResultCreated, err
 }
 
 // lastClosed returns the customer's most recently closed conversation, nil
 // if none, read once per batch (noise may have changed it since).
 func (s *Service) lastClosed(ctx context.Context, tx Tx, st *batchState, customerID string) (*Conversation, error) {
-	if c := st.closed[customerID]; c != nil || st.fresh[customerID] {
-		return c, nil // a customer made in this transaction has only what it made
+	if c := st.closed[customerID]; c != nil || st.known[customerID] {
+		return c, nil
 	}
 	last, ok, err := tx.LastClosedConversation(ctx, customerID)
 	if err != nil || !ok {
@@ -464,7 +585,7 @@ func (s *Service) receiveNoise(ctx context.Context, tx Tx, st *batchState, custo
 		}
 	}
 	if conv == nil || conv.CloseReason == "merged" {
-		if conv, err = s.createClosedConversation(ctx, tx, customerID, m.Channel, MessageEntryPoint(&m)); err != nil {
+		if conv, err = s.createClosedConversation(ctx, tx, st, customerID, m.Channel, MessageEntryPoint(&m)); err != nil {
 			return "", err
 		}
 		st.closed[customerID] = conv
@@ -509,16 +630,20 @@ func (s *Service) newConversation(customerID, channel, entryPoint string, now ti
 // createClosedConversation starts a conversation that is closed from the
 // start (CloseReasonNoise), for the noise of a customer who has none: no
 // resolution time, no presets; conversation.created says status closed.
-func (s *Service) createClosedConversation(ctx context.Context, tx Tx, customerID, channel, entryPoint string) (*Conversation, error) {
+// In a batch it is inserted when the batch is flushed.
+func (s *Service) createClosedConversation(ctx context.Context, tx Tx, st *batchState, customerID, channel, entryPoint string) (*Conversation, error) {
 	now := tx.Now()
 	conv := s.newConversation(customerID, channel, entryPoint, now)
 	conv.Status, conv.ClosedAt, conv.CloseReason = StatusClosed, &now, CloseReasonNoise
-	if _, err := tx.InsertConversation(ctx, conv); err != nil {
-		return nil, err
-	}
-	return &conv, s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
-		ConversationID: conv.ID, Channel: channel, EntryPoint: entryPoint, To: StatusClosed, Reason: CloseReasonNoise, Actor: "customer",
-		Conversation: &conv})
+	st.make(&conv)
+	return &conv, s.emitCreated(ctx, tx, &conv, StatusClosed, CloseReasonNoise, "customer")
+}
+
+// emitCreated emits conversation.created for a new conversation.
+func (s *Service) emitCreated(ctx context.Context, tx Tx, conv *Conversation, to, reason, actor string) error {
+	return s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: conv.CustomerID,
+		ConversationID: conv.ID, Channel: conv.Channel, EntryPoint: conv.EntryPoint, To: to, Reason: reason, Actor: actor,
+		Conversation: conv})
 }
 
 // createConversation starts a new conversation for a customer that has no
@@ -534,9 +659,7 @@ func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, cha
 		// lock: it is a conflict worth retrying.
 		return Conversation{}, fmt.Errorf("core: customer %s already has an active conversation: %w", customerID, ErrTransient)
 	}
-	if err := s.emit(ctx, tx, normalize.TypeConversationCreated, EventData{CustomerID: customerID,
-		ConversationID: conv.ID, Channel: channel, EntryPoint: entryPoint, To: StatusNew, Reason: reason, Actor: actor,
-		Conversation: &conv}); err != nil {
+	if err := s.emitCreated(ctx, tx, &conv, StatusNew, reason, actor); err != nil {
 		return Conversation{}, err
 	}
 	if err := s.applyPresets(ctx, tx, &conv); err != nil || reason != "customer_message" {

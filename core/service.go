@@ -189,6 +189,11 @@ func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData)
 // transition moves a conversation to another status and emits the event
 // the move means.
 func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, reason, actor string) error {
+	return s.move(ctx, tx, tx.UpdateConversation, c, to, reason, actor)
+}
+
+// move is transition with the conversation written by write.
+func (s *Service) move(ctx context.Context, tx EventTx, write func(context.Context, Conversation) error, c *Conversation, to, reason, actor string) error {
 	from := c.Status
 	if from == to {
 		return nil
@@ -219,7 +224,7 @@ func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, re
 		c.ResolutionSeconds = nil
 		c.ReopenedAt = &now
 	}
-	if err := tx.UpdateConversation(ctx, *c); err != nil {
+	if err := write(ctx, *c); err != nil {
 		return err
 	}
 	d := EventData{CustomerID: c.CustomerID, ConversationID: c.ID, From: from, To: to, Reason: reason, Actor: actor, Conversation: c}

@@ -289,3 +289,73 @@ func TestConcurrentMessagesShareOneConversation(t *testing.T) {
 		}
 	})
 }
+
+// Two cores handling batches of the same new customers at once (in
+// opposite orders) end with one customer per identity and one active
+// conversation per customer holding every message: customers made in bulk
+// lose a race to another batch's like those made one by one.
+func TestConcurrentBatchesOfNewCustomers(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		const customers, rounds = 40, 3
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for w := 0; w < 2; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for r := 0; r < rounds; r++ {
+					var ms []normalize.Message
+					for i := 0; i < customers; i++ {
+						k := i
+						if w == 1 {
+							k = customers - 1 - i
+						}
+						ms = append(ms, sms(fmt.Sprintf("+1415777%04d", k), fmt.Sprintf("w%d-r%d", w, r)))
+					}
+					for {
+						_, err := e.tryReceive(ms...)
+						if err == nil {
+							break
+						}
+						if !isTransient(err) {
+							errs <- err
+							return
+						}
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		created, convs, byCustomer := 0, map[string]int{}, map[string]map[string]bool{}
+		for _, ev := range e.events() {
+			switch ev.Type {
+			case "customer.created":
+				created++
+			case "message.received":
+				convs[ev.Data.ConversationID]++
+				if byCustomer[ev.Data.CustomerID] == nil {
+					byCustomer[ev.Data.CustomerID] = map[string]bool{}
+				}
+				byCustomer[ev.Data.CustomerID][ev.Data.ConversationID] = true
+			}
+		}
+		if created != customers || len(byCustomer) != customers || len(convs) != customers {
+			t.Fatalf("%d customer.created, messages of %d customers in %d conversations, want %d of each",
+				created, len(byCustomer), len(convs), customers)
+		}
+		for id, n := range convs {
+			c, err := e.svc.Conversation(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 2*rounds || c.MessageCount != 2*rounds || c.Status == core.StatusClosed {
+				t.Fatalf("conversation %s: %d messages, message_count %d, status %s; want %d, active", id, n, c.MessageCount, c.Status, 2*rounds)
+			}
+		}
+	})
+}

@@ -37,6 +37,14 @@ const (
 	OutboxFailed  = "failed"
 )
 
+// OutboxUpdate is the state of a reply's sending (OutboxTx.UpdateOutbox).
+type OutboxUpdate struct {
+	MessageID, State string
+	Attempts         int
+	Next             time.Time
+	LastError        *DeliveryError
+}
+
 // OutboxJob is a reply waiting to be sent.
 type OutboxJob struct {
 	MessageID      string
@@ -175,6 +183,20 @@ type BatchTx interface {
 	// UpdateContacts writes every field of each contact but its identity
 	// and start.
 	UpdateContacts(ctx context.Context, cs []Contact) error
+	// CreateCustomers creates customers, cs[i] with the one identity
+	// ids[i]. An identity another transaction took first is returned with
+	// the customer owning it (cs[i] is then not created).
+	CreateCustomers(ctx context.Context, cs []Customer, ids []Identity) (taken map[Identity]Customer, err error)
+	// InsertConversations inserts conversations, skipping any whose
+	// customer has an active one already; it returns how many were inserted.
+	InsertConversations(ctx context.Context, cs []Conversation) (int, error)
+	// InsertContacts stores new contacts.
+	InsertContacts(ctx context.Context, cs []Contact) error
+	// LastClosedConversations returns the most recently closed
+	// conversation of each customer that has one.
+	LastClosedConversations(ctx context.Context, customerIDs []string) (map[string]Conversation, error)
+	// CustomersWithPresets returns which of the customers have presets.
+	CustomersWithPresets(ctx context.Context, customerIDs []string) (map[string]bool, error)
 }
 
 // MessageTx finds and stores single messages.
@@ -183,6 +205,8 @@ type MessageTx interface {
 	MessageByProviderID(ctx context.Context, provider, providerMessageID string) (StoredMessage, bool, error)
 	// MessageByID returns one message.
 	MessageByID(ctx context.Context, id string) (StoredMessage, bool, error)
+	// MessagesByID returns the messages of ids that exist, by id.
+	MessagesByID(ctx context.Context, ids []string) (map[string]StoredMessage, error)
 	// UpdateMessage replaces the normalized message (text, attachments,
 	// call) of a stored message.
 	UpdateMessage(ctx context.Context, id string, m normalize.Message) error
@@ -239,6 +263,10 @@ type DeliveryTx interface {
 	AddEarlyStatus(ctx context.Context, st normalize.Status) error
 	// TakeEarlyStatuses returns and deletes the early statuses of a message.
 	TakeEarlyStatuses(ctx context.Context, provider, providerMessageID string) ([]normalize.Status, error)
+	// TakeEarlyStatusesOf is TakeEarlyStatuses of many messages at once.
+	TakeEarlyStatusesOf(ctx context.Context, keys []ProviderKey) (map[ProviderKey][]normalize.Status, error)
+	// SetDeliveries writes what SetDelivery calls came to, of many messages.
+	SetDeliveries(ctx context.Context, ds []Delivery) error
 }
 
 // OutboxTx queues replies and records their sending.
@@ -250,6 +278,8 @@ type OutboxTx interface {
 	// UpdateOutbox records the state of a reply's sending and why its last
 	// send failed (nil: it did not).
 	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *DeliveryError) error
+	// UpdateOutboxes is UpdateOutbox of many rows at once.
+	UpdateOutboxes(ctx context.Context, us []OutboxUpdate) error
 	// RequeueOutbox queues a failed reply again as a new round of sends
 	// from now: no attempts, no error, the message queued. It reports
 	// false when the reply has no outbox row.

@@ -135,15 +135,20 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer wg.Wait()
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
+	// While replies wait (the last claim filled every free slot), a claim
+	// waits for a quarter of the workers to be free: one transaction then
+	// leases many rows instead of one per finished send.
+	backlog, least := false, max(1, d.cfg.Workers/4)
 	for ctx.Err() == nil {
 		free := d.cfg.Workers - len(slots)
 		var jobs []core.OutboxJob
-		if free > 0 {
+		if free > 0 && (!backlog || free >= least) {
 			var err error
 			jobs, err = d.svc.ClaimOutbox(ctx, d.cfg.Lease, free)
 			if err != nil && ctx.Err() == nil {
 				d.log.Warn("outbox: claim", "error", err)
 			}
+			backlog = len(jobs) == free
 		}
 		for _, j := range jobs {
 			slots <- struct{}{}

@@ -8,6 +8,7 @@
 #   cmd/loadgen/endtoend.sh
 #
 # Environment: RATES ("2000 4000"), DURATION (15s), WARMUP (5s), SENDERS (1000),
+# NEW_FRACTION (0: the share of webhooks from customers never seen before),
 # BUSY (0: CPU spinners running meanwhile), DATABASE (the PostgreSQL server URL
 # without a database name; a database gateway_bench is created anew there).
 set -euo pipefail
@@ -17,6 +18,7 @@ RATES=${RATES:-2000 4000}
 DURATION=${DURATION:-15s}
 WARMUP=${WARMUP:-5s}
 SENDERS=${SENDERS:-1000}
+NEW_FRACTION=${NEW_FRACTION:-0}
 BUSY=${BUSY:-0}
 DATABASE=${DATABASE:-postgres://postgres@127.0.0.1:5432}
 BROKER=127.0.0.1:19093
@@ -46,6 +48,7 @@ spin "$BUSY"
 
 "$bin/loadgen" -url "http://$GW" -token $TOKEN -senders "$SENDERS" -rate "${RATES%% *}" -duration "$WARMUP" >/dev/null
 for rate in $RATES; do
-	echo "== $rate/s for $DURATION, $SENDERS customers, all roles, PostgreSQL, BUSY=$BUSY"
-	"$bin/loadgen" -url "http://$GW" -token $TOKEN -senders "$SENDERS" -rate "$rate" -duration "$DURATION" -events $BROKER -summary | grep -v '^RESULT'
+	echo "== $rate/s for $DURATION, $SENDERS customers, new customers $NEW_FRACTION, all roles, PostgreSQL, BUSY=$BUSY"
+	"$bin/loadgen" -url "http://$GW" -token $TOKEN -senders "$SENDERS" -new-fraction "$NEW_FRACTION" -rate "$rate" -duration "$DURATION" \
+		-events $BROKER -summary | grep -v '^RESULT'
 done

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -41,6 +42,7 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	conns := flag.Int("conns", 256, "connections")
 	senders := flag.Int("senders", 10000, "distinct customer phone numbers")
+	newFraction := flag.Float64("new-fraction", 0, "share of requests (0 to 1) from a sender never seen before; the others from the -senders numbers")
 	events := flag.String("events", "", "Kafka broker: after sending, read events.v1 and report webhook → event latency")
 	topic := flag.String("topic", "gateway.events.v1", "events topic for -events")
 	summary := flag.Bool("summary", false, "also print one machine-readable line: RESULT sent= errors= rps= p50_ms= p99_ms=")
@@ -58,7 +60,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	r := run(ctx, *base, *public, *token, *rate, *dur, *conns, *senders)
+	r := run(ctx, *base, *public, *token, *rate, *dur, *conns, sender(*senders, *newFraction))
 	fmt.Println(r)
 	if *summary {
 		fmt.Println(r.summary())
@@ -104,7 +106,20 @@ func (r report) summary() string {
 		float64(r.sent)/r.elapsed.Seconds(), p(.5), p(.99))
 }
 
-func run(ctx context.Context, base, public, token string, rate int, dur time.Duration, conns, senders int) report {
+// sender returns the phone number of request n: with probability
+// newFraction one never seen before (unique to this run), else one of
+// senders numbers.
+func sender(senders int, newFraction float64) func(n int64) string {
+	run := time.Now().UnixNano() / int64(time.Millisecond) % 10000
+	return func(n int64) string {
+		if newFraction > 0 && rand.Float64() < newFraction {
+			return fmt.Sprintf("+19%04d%08d", run, n)
+		}
+		return fmt.Sprintf("+1415%07d", n%int64(senders))
+	}
+}
+
+func run(ctx context.Context, base, public, token string, rate int, dur time.Duration, conns int, from func(n int64) string) report {
 	const path = "/webhooks/twilio/messaging"
 	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
@@ -117,7 +132,7 @@ func run(ctx context.Context, base, public, token string, rate int, dur time.Dur
 		n := seq.Add(1)
 		form := url.Values{
 			"MessageSid": {fmt.Sprintf("SM%016d%016d", time.Now().Unix(), n)}, "AccountSid": {"ACloadgen"},
-			"From": {fmt.Sprintf("+1415%07d", n%int64(senders))}, "To": {"+15558675310"},
+			"From": {from(n)}, "To": {"+15558675310"},
 			"Body": {fmt.Sprintf("%s %d", runTag, n)}, "NumMedia": {"0"}, "ApiVersion": {"2010-04-01"},
 		}
 		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))

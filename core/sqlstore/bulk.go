@@ -192,35 +192,49 @@ var conversationTypes = []string{"text", "text", "text", "text", "text", "bigint
 	"text", "text", "text", "bigint"}
 
 func (t *tx) UpdateConversations(ctx context.Context, cs []core.Conversation) error {
-	if t.s.dialect != Postgres {
-		for _, c := range cs {
-			if err := t.UpdateConversation(ctx, c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	cols := strings.Split(strings.Join(strings.Fields(conversationColumns), ""), ",")
-	var set []string
-	for _, col := range cols[1:] {
-		set = append(set, col+" = v."+col)
+	rows := make([][]any, len(cs))
+	for i, c := range cs {
+		rows[i] = append([]any{c.ID}, conversationArgs(c)...)
 	}
-	for start := 0; start < len(cs); start += chunkSize {
-		chunk := cs[start:min(start+chunkSize, len(cs))]
-		var rows []string
-		args := make([]any, 0, len(cols)*len(chunk))
-		for _, c := range chunk {
-			vals := make([]string, len(cols))
-			for i, typ := range conversationTypes {
-				vals[i] = "?::" + typ
-			}
-			rows = append(rows, "("+strings.Join(vals, ", ")+")")
-			args = append(args, append([]any{c.ID}, conversationArgs(c)...)...)
+	if err := t.updateFrom(ctx, "conversations", cols, conversationTypes, nil, rows); err != nil {
+		return fmt.Errorf("sqlstore: update conversations: %w", err)
+	}
+	return nil
+}
+
+// updateFrom updates table's rows from the values rows of columns cols
+// (the first is the key), one statement per chunk: set are the
+// assignments, which read the values as v.<column> (nil: each column but
+// the key is set to its value). types are the columns' PostgreSQL types,
+// for the casts a VALUES list needs there.
+func (t *tx) updateFrom(ctx context.Context, table string, cols, types, set []string, rows [][]any) error {
+	if set == nil {
+		for _, col := range cols[1:] {
+			set = append(set, col+" = v."+col)
 		}
-		q := `UPDATE conversations SET ` + strings.Join(set, ", ") + ` FROM (VALUES ` + strings.Join(rows, ", ") +
-			`) AS v(` + strings.Join(cols, ", ") + `) WHERE conversations.id = v.id`
-		if _, err := t.exec(ctx, q, args...); err != nil {
-			return fmt.Errorf("sqlstore: update conversations: %w", err)
+	}
+	row := "(?" + strings.Repeat(", ?", len(cols)-1) + ")"
+	if t.s.dialect == Postgres {
+		vals := make([]string, len(cols))
+		for i, typ := range types {
+			vals[i] = "?::" + typ
+		}
+		row = "(" + strings.Join(vals, ", ") + ")"
+	}
+	for start := 0; start < len(rows); start += chunkSize {
+		chunk := rows[start:min(start+chunkSize, len(rows))]
+		args := make([]any, 0, len(cols)*len(chunk))
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		values := `VALUES ` + row + strings.Repeat(", "+row, len(chunk)-1)
+		q := `UPDATE ` + table + ` SET ` + strings.Join(set, ", ") + ` FROM (` + values + `) AS v(` + strings.Join(cols, ", ") + `)`
+		if t.s.dialect != Postgres { // SQLite names a VALUES list's columns only in a WITH
+			q = `WITH v(` + strings.Join(cols, ", ") + `) AS (` + values + `) UPDATE ` + table + ` SET ` + strings.Join(set, ", ") + ` FROM v`
+		}
+		if _, err := t.exec(ctx, q+` WHERE `+table+`.`+cols[0]+` = v.`+cols[0], args...); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -141,30 +141,15 @@ func (t *tx) contactsIn(ctx context.Context, before string, conversationIDs []st
 	return out, nil
 }
 
-// UpdateContacts writes contacts in one statement per chunk on PostgreSQL,
-// one by one on SQLite (where a statement costs no round trip).
+// UpdateContacts writes contacts in one statement per chunk.
 func (t *tx) UpdateContacts(ctx context.Context, cs []core.Contact) error {
-	if t.s.dialect != Postgres {
-		for _, c := range cs {
-			if err := t.UpdateContact(ctx, c); err != nil {
-				return err
-			}
-		}
-		return nil
+	rows := make([][]any, len(cs))
+	for i, c := range cs {
+		rows[i] = []any{c.ID, micros(c.LastActivityAt), endedMicros(c), c.EndReason, c.EndedBy}
 	}
-	for start := 0; start < len(cs); start += chunkSize {
-		chunk := cs[start:min(start+chunkSize, len(cs))]
-		args := make([]any, 0, 5*len(chunk))
-		for _, c := range chunk {
-			args = append(args, c.ID, micros(c.LastActivityAt), endedMicros(c), c.EndReason, c.EndedBy)
-		}
-		row := `(?::text, ?::bigint, ?::bigint, ?::text, ?::text)`
-		q := `UPDATE contacts SET last_activity_at = v.last_activity_at, ended_at = v.ended_at, end_reason = v.end_reason,
-			ended_by = v.ended_by FROM (VALUES ` + row + strings.Repeat(", "+row, len(chunk)-1) +
-			`) AS v(id, last_activity_at, ended_at, end_reason, ended_by) WHERE contacts.id = v.id`
-		if _, err := t.exec(ctx, q, args...); err != nil {
-			return fmt.Errorf("sqlstore: update contacts: %w", err)
-		}
+	if err := t.updateFrom(ctx, "contacts", []string{"id", "last_activity_at", "ended_at", "end_reason", "ended_by"},
+		[]string{"text", "bigint", "bigint", "text", "text"}, nil, rows); err != nil {
+		return fmt.Errorf("sqlstore: update contacts: %w", err)
 	}
 	return nil
 }
