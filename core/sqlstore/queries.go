@@ -262,52 +262,6 @@ func (t *tx) EraseCustomer(ctx context.Context, id string) error {
 	return nil
 }
 
-func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stats, error) {
-	st := core.Stats{ByStatus: map[string]int{core.StatusNew: 0, core.StatusOpen: 0, core.StatusWaiting: 0, core.StatusClosed: 0}}
-	vis, visArgs := t.s.visibleTo("visible_to", v)
-	rows, err := t.query(ctx, `SELECT status, COUNT(*) FROM conversations WHERE `+vis+` GROUP BY status`, visArgs...)
-	if err != nil {
-		return st, fmt.Errorf("sqlstore: stats: %w", err)
-	}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			rows.Close()
-			return st, err
-		}
-		st.ByStatus[s] = n
-	}
-	rows.Close()
-	var unreplied sql.NullInt64
-	var frAvg, resAvg sql.NullFloat64
-	err = t.row(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN status <> 'closed' AND assignee = '' THEN 1 ELSE 0 END), 0),
-		SUM(CASE WHEN status <> 'closed' AND handler = 'human' THEN unreplied ELSE 0 END),
-		AVG(first_response_seconds), AVG(resolution_seconds),
-		COALESCE(SUM(CASE WHEN first_response_seconds IS NOT NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN resolution_seconds IS NOT NULL THEN 1 ELSE 0 END), 0)
-		FROM conversations WHERE `+vis, visArgs...).Scan(&st.Unassigned, &unreplied, &frAvg, &resAvg, &st.ConversationsWithReplies, &st.Resolved)
-	if err != nil {
-		return st, fmt.Errorf("sqlstore: stats: %w", err)
-	}
-	st.Unreplied = int(unreplied.Int64)
-	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
-		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, visArgs...).Scan(&st.OutboxPending); err != nil {
-		return st, fmt.Errorf("sqlstore: outbox stats: %w", err)
-	}
-	st.FirstResponseSecondsAvg, st.ResolutionSecondsAvg = floatPtr(frAvg), floatPtr(resAvg)
-	if agent != "" {
-		assigned, u, err := t.assignedTo(ctx, agent, v)
-		if err != nil {
-			return st, err
-		}
-		st.AgentAssigned, st.AgentUnreplied = &assigned, &u
-	}
-	st.ByTopic, err = t.byTopic(ctx, v)
-	return st, err
-}
-
 func (t *tx) VisitorHistory(ctx context.Context, id core.Identity, channel string, limit int) ([]core.StoredMessage, error) {
 	ms, err := t.messages(ctx, `kind = 'message' AND channel = ? AND NOT (direction = 'outbound' AND status IN ('queued', 'failed'))
 		AND customer_id = (SELECT customer_id FROM identities WHERE kind = ? AND address = ?)
