@@ -17,7 +17,13 @@ func (t *tx) ConversationByID(ctx context.Context, id string) (core.Conversation
 }
 
 func (t *tx) conversations(ctx context.Context, where string, args ...any) ([]core.Conversation, error) {
-	rows, err := t.query(ctx, `SELECT `+conversationRead+` FROM conversations WHERE `+where, args...)
+	return t.conversationsQuery(ctx, `SELECT `+conversationRead+` FROM conversations WHERE `+where, args...)
+}
+
+// conversationsQuery reads the conversations a query of conversationRead
+// selects.
+func (t *tx) conversationsQuery(ctx context.Context, query string, args ...any) ([]core.Conversation, error) {
+	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: conversations: %w", err)
 	}
@@ -33,7 +39,33 @@ func (t *tx) conversations(ctx context.Context, where string, args ...any) ([]co
 	return out, rows.Err()
 }
 
+// newestFirst is the order of the conversation list, which the indexes
+// conversations_activity, conversations_status_activity,
+// conversations_assignee_activity, conversations_multi_assigned and
+// conversations_unreplied hold: a page is a seek, however many
+// conversations there are.
+const newestFirst = ` ORDER BY last_activity_at DESC, id DESC LIMIT ?`
+
 func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) ([]core.Conversation, error) {
+	where, args := t.listWhere(f)
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	if f.Assignee == "" {
+		return t.conversations(ctx, where+newestFirst, append(args, f.Limit)...)
+	}
+	// An agent's conversations: those they are the assignee of (the first of
+	// the assignees), and the seldom ones with several assignees where they
+	// are another; each part in the order of its index, merged.
+	q := `SELECT ` + conversationRead + ` FROM conversations WHERE ` + where + ` AND assignee = ?
+		UNION ALL SELECT ` + conversationRead + ` FROM conversations WHERE ` + where + ` AND assignee <> ?
+		AND assignees LIKE '%,%' AND ` + t.s.hasElement("assignees") + newestFirst
+	all := append(append(slices.Clone(args), f.Assignee), args...)
+	return t.conversationsQuery(ctx, q, append(all, f.Assignee, f.Assignee, f.Limit)...)
+}
+
+// listWhere is the WHERE clause of a conversation list but its assignee.
+func (t *tx) listWhere(f core.ConversationFilter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
@@ -43,9 +75,6 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 	}
 	if f.Inbox != "" {
 		add("inbox = ?", f.Inbox)
-	}
-	if f.Assignee != "" {
-		add(t.s.hasElement("assignees"), f.Assignee)
 	}
 	if f.Topic != "" {
 		add(t.s.hasElement("topics"), f.Topic)
@@ -62,14 +91,10 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 		add(cond, a...)
 	}
 	if f.After != nil {
-		at := micros(f.After.LastActivityAt)
-		add("(last_activity_at < ? OR (last_activity_at = ? AND id < ?))", at, at, f.After.ID)
+		// A row value comparison, so that the index seeks to the cursor.
+		add("(last_activity_at, id) < (?, ?)", micros(f.After.LastActivityAt), f.After.ID)
 	}
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	args = append(args, f.Limit)
-	return t.conversations(ctx, strings.Join(where, " AND ")+` ORDER BY last_activity_at DESC, id DESC LIMIT ?`, args...)
+	return strings.Join(where, " AND "), args
 }
 
 // todoFilters adds the conditions of the to-do views: unreplied, unread,
