@@ -51,17 +51,39 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
+	if t.s.dialect == Postgres && f.CustomerID == "" && f.Topic == "" && f.Inbox == "" && f.Channel == "" && f.Handler == "" && f.UnreadBy == "" {
+		// Each of these filters has its index in the list's order. Without
+		// fresh statistics (no autovacuum) PostgreSQL may guess a filter
+		// keeps few conversations and fetch and sort every one it keeps
+		// (a year of them): a page must be a walk of the index instead.
+		if _, err := t.exec(ctx, `SET LOCAL enable_sort = off`); err != nil {
+			return nil, fmt.Errorf("sqlstore: conversations: %w", err)
+		}
+		defer t.exec(ctx, `SET LOCAL enable_sort TO DEFAULT`)
+	}
 	if f.Assignee == "" {
 		return t.conversations(ctx, where+newestFirst, append(args, f.Limit)...)
 	}
 	// An agent's conversations: those they are the assignee of (the first of
 	// the assignees), and the seldom ones with several assignees where they
-	// are another; each part in the order of its index, merged.
-	q := `SELECT ` + conversationRead + ` FROM conversations WHERE ` + where + ` AND assignee = ?
-		UNION ALL SELECT ` + conversationRead + ` FROM conversations WHERE ` + where + ` AND assignee <> ?
-		AND assignees LIKE '%,%' AND ` + t.s.hasElement("assignees") + newestFirst
-	all := append(append(slices.Clone(args), f.Assignee), args...)
-	return t.conversationsQuery(ctx, q, append(all, f.Assignee, f.Assignee, f.Limit)...)
+	// are another; each a walk of its index, the two pages merged.
+	own, err := t.conversations(ctx, where+` AND assignee = ?`+newestFirst, append(slices.Clone(args), f.Assignee, f.Limit)...)
+	if err != nil {
+		return nil, err
+	}
+	more, err := t.conversations(ctx, where+` AND assignee <> ? AND assignees LIKE '%,%' AND `+t.s.hasElement("assignees")+newestFirst,
+		append(slices.Clone(args), f.Assignee, f.Assignee, f.Limit)...)
+	if err != nil || len(more) == 0 {
+		return own, err
+	}
+	all := append(own, more...)
+	slices.SortFunc(all, func(a, b core.Conversation) int {
+		if c := b.LastActivityAt.Compare(a.LastActivityAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return all[:min(len(all), f.Limit)], nil
 }
 
 // listWhere is the WHERE clause of a conversation list but its assignee.
