@@ -13,7 +13,8 @@
 # Environment: DB (bench_reads), BASE (the revision to compare with; empty:
 # ours only), ROUNDS (1), CLIENTS (16), DURATION (30s), TOKENS ("fill-ann
 # fill-admin"), CONVERSATIONS (300000, of the fill), KEEP (set: keep the copies,
-# ${DB}_base and ${DB}_ours, e.g. for EXPLAIN), DATABASE.
+# ${DB}_base and ${DB}_ours, e.g. for EXPLAIN), REUSE (set: read the copies
+# kept by an earlier run instead of copying anew), DATABASE.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -45,7 +46,7 @@ if [ -n "$BASE" ]; then
 	names="base ours"
 fi
 psql() { command psql -q "$DATABASE/postgres?sslmode=disable" "$@"; }
-for name in $names; do
+[ -n "${REUSE:-}" ] || for name in $names; do
 	psql -c "DROP DATABASE IF EXISTS ${DB}_$name" -c "CREATE DATABASE ${DB}_$name TEMPLATE $DB"
 done
 # read NAME: one run of each token against the gateway of NAME.

@@ -80,7 +80,20 @@ CREATE TRIGGER conversation_counts_update AFTER UPDATE ON conversations FOR EACH
         NEW.topics, NEW.visible_to, NEW.handler, NEW.unreplied, NEW.first_response_seconds, NEW.resolution_seconds))
     EXECUTE FUNCTION conversation_counts_trigger();
 
-SELECT conversation_counts_add(c, 1) FROM conversations c;
+-- The counts of the conversations already there, grouped (a year of them
+-- one by one would be slow).
+INSERT INTO conversation_counts (kind, key, visible_to, shard, n, unassigned, unreplied, fr_sum, fr_n, res_sum, res_n)
+SELECT 's', status, visible_to, abs(hashtext(id)) % 8, COUNT(*), SUM(CASE WHEN status <> 'closed' AND assignee = '' THEN 1 ELSE 0 END),
+    SUM(CASE WHEN status <> 'closed' AND handler = 'human' THEN unreplied ELSE 0 END),
+    COALESCE(SUM(first_response_seconds), 0), COUNT(first_response_seconds), COALESCE(SUM(resolution_seconds), 0), COUNT(resolution_seconds)
+FROM conversations GROUP BY 2, 3, 4;
+INSERT INTO conversation_counts (kind, key, visible_to, shard, n, unreplied)
+SELECT 'a', j.value, c.visible_to, abs(hashtext(c.id)) % 8, COUNT(DISTINCT c.id), SUM(CASE WHEN c.handler = 'human' THEN c.unreplied ELSE 0 END)
+FROM conversations c, jsonb_array_elements_text(c.assignees::jsonb) AS j(value) WHERE c.status <> 'closed' GROUP BY 2, 3, 4;
+INSERT INTO conversation_counts (kind, key, visible_to, shard, n, closed, unreplied)
+SELECT 't', j.value, c.visible_to, abs(hashtext(c.id)) % 8, SUM(CASE WHEN c.status <> 'closed' THEN 1 ELSE 0 END),
+    SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END), SUM(CASE WHEN c.status <> 'closed' AND c.handler = 'human' THEN c.unreplied ELSE 0 END)
+FROM conversations c, jsonb_array_elements_text(c.topics::jsonb) AS j(value) GROUP BY 2, 3, 4;
 
 -- +goose Down
 DROP TRIGGER conversation_counts_update ON conversations;
