@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,12 +34,14 @@ func readBench(args []string) error {
 	dur := fs.Duration("duration", 30*time.Second, "how long to read")
 	convs := fs.Int("conversations", 300000, "customers of the fill (lookups by address pick among them)")
 	label := fs.String("label", "", "a name for this run in the table")
+	skip := fs.String("skip", "", "reads to leave out, comma-separated names (e.g. stats)")
 	fs.Parse(args)
 	client := httpClient(*clients)
 	targets, err := readTargets(client, *base, *token, *convs)
 	if err != nil {
 		return err
 	}
+	targets = slices.DeleteFunc(targets, func(t readTarget) bool { return slices.Contains(strings.Split(*skip, ","), t.name) })
 	lat := map[string][]time.Duration{}
 	var mu sync.Mutex
 	errs := 0

@@ -10,7 +10,7 @@
 #
 #   DB=bench_reads BASE=fc53a6a cmd/loadgen/readbench.sh
 #
-# Environment: DB (bench_reads), BASE (the revision to compare with; empty:
+# Environment: DB (bench_reads), SKIP (reads to leave out, e.g. stats), BASE (the revision to compare with; empty:
 # ours only), ROUNDS (1), CLIENTS (16), DURATION (30s), TOKENS ("fill-ann
 # fill-admin"), CONVERSATIONS (300000, of the fill), KEEP (set: keep the copies,
 # ${DB}_base and ${DB}_ours, e.g. for EXPLAIN), REUSE (set: read the copies
@@ -55,7 +55,7 @@ read_run() {
 	start_gateway "$bin/$1" "${DB}_$1"
 	for tok in $TOKENS; do
 		"$bin/ours/loadgen" read -url "http://$GW" -token "$tok" -clients "$CLIENTS" -duration "$DURATION" \
-			-conversations "$CONVERSATIONS" -label "$1 $tok"
+			-conversations "$CONVERSATIONS" -label "$1 $tok" -skip "${SKIP:-}"
 	done
 	for p in "${pids[@]:$before}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
 	pids=("${pids[@]:0:$before}")

@@ -70,6 +70,11 @@ const unreadFrom = `messages m LEFT JOIN conversation_reads r ON r.conversation_
 const unreadWhere = `m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at)`
 
 func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error) {
+	reset, err := t.planWithout(ctx, "enable_seqscan") // a page's messages by messages_conversation
+	if err != nil {
+		return nil, err
+	}
+	defer reset()
 	out := map[string]int{}
 	for start := 0; start < len(conversationIDs); start += chunkSize {
 		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]

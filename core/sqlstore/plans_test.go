@@ -15,7 +15,8 @@ import (
 
 // planFill gives a PostgreSQL store n conversations (each of its own
 // customer, with a phone identity and three messages) in every status, some
-// assigned to ann or bob or both, some visible to bob only, some read by ann.
+// assigned to ann or bob or both, some visible to bob only, some read by ann;
+// each with a contact.
 var planFill = []string{
 	`INSERT INTO customers (id, created_at) SELECT 'cust' || i, i FROM generate_series(1, $1) i`,
 	`INSERT INTO identities (kind, address, customer_id, created_at) SELECT 'phone', '+1415' || lpad(i::text, 7, '0'), 'cust' || i, i
@@ -29,6 +30,8 @@ var planFill = []string{
 	`INSERT INTO messages (id, conversation_id, customer_id, kind, direction, channel, provider, body, created_at)
 		SELECT 'msg' || i || '-' || k, 'conv' || i, 'cust' || i, 'message', CASE WHEN k = 2 THEN 'outbound' ELSE 'inbound' END,
 		'sms', 'twilio', '{}', i * 1000 + k FROM generate_series(1, $1) i, generate_series(0, 2) k`,
+	`INSERT INTO contacts (id, conversation_id, channel, started_by, started_at, last_activity_at)
+		SELECT 'ct' || i, 'conv' || i, 'sms', 'customer', i * 1000, i * 1000 FROM generate_series(1, $1) i`,
 	`INSERT INTO conversation_reads (conversation_id, agent, read_at) SELECT 'conv' || i, 'ann', i * 1000 + 1 FROM generate_series(1, $1, 3) i`,
 }
 
@@ -112,6 +115,7 @@ func recordReads(t *testing.T, s *sqlstore.Store) map[string]read {
 	}
 	reads["customer"] = func(tx core.Tx) error { _, _, err := tx.CustomerByID(ctx, "cust10"); return err }
 	reads["messages page"] = func(tx core.Tx) error { _, err := tx.MessagesAfter(ctx, "conv10", nil, 50); return err }
+	reads["contacts of a page"] = func(tx core.Tx) error { _, err := tx.LatestContacts(ctx, []string{"conv10", "conv11"}, 5); return err }
 	reads["unread of a page"] = func(tx core.Tx) error { _, err := tx.Unread(ctx, "ann", []string{"conv10", "conv11"}); return err }
 	for rn, read := range reads {
 		name, n, settings = rn, 0, nil
@@ -147,7 +151,7 @@ func badNodes(t *testing.T, s *sqlstore.Store, q read, sorts bool) []string {
 	var bad []string
 	var walk func(n planNode)
 	walk = func(n planNode) {
-		if n.NodeType == "Seq Scan" && (n.Relation == "conversations" || n.Relation == "messages") {
+		if n.NodeType == "Seq Scan" && (n.Relation == "conversations" || n.Relation == "messages" || n.Relation == "contacts") {
 			bad = append(bad, "Seq Scan on "+n.Relation)
 		}
 		if sorts && (n.NodeType == "Sort" || n.NodeType == "Incremental Sort") {

@@ -56,10 +56,11 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 		// fresh statistics (no autovacuum) PostgreSQL may guess a filter
 		// keeps few conversations and fetch and sort every one it keeps
 		// (a year of them): a page must be a walk of the index instead.
-		if _, err := t.exec(ctx, `SET LOCAL enable_sort = off`); err != nil {
-			return nil, fmt.Errorf("sqlstore: conversations: %w", err)
+		reset, err := t.planWithout(ctx, "enable_sort")
+		if err != nil {
+			return nil, err
 		}
-		defer t.exec(ctx, `SET LOCAL enable_sort TO DEFAULT`)
+		defer reset()
 	}
 	if f.Assignee == "" {
 		return t.conversations(ctx, where+newestFirst, append(args, f.Limit)...)
@@ -335,4 +336,19 @@ func (t *tx) LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time,
 		out[ep] = fromMicros(at)
 	}
 	return out, rows.Err()
+}
+
+// planWithout turns a PostgreSQL planner method off (enable_sort,
+// enable_seqscan) for the transaction's next reads, until reset: without
+// fresh statistics (no autovacuum) the planner may guess that reading all
+// of a table, or sorting all it keeps, is cheaper than the index that
+// matches the read. SQLite plans by its indexes alone: nothing to do.
+func (t *tx) planWithout(ctx context.Context, method string) (reset func(), err error) {
+	if t.s.dialect != Postgres {
+		return func() {}, nil
+	}
+	if _, err := t.exec(ctx, `SET LOCAL `+method+` = off`); err != nil {
+		return nil, fmt.Errorf("sqlstore: %s: %w", method, err)
+	}
+	return func() { t.exec(ctx, `SET LOCAL `+method+` TO DEFAULT`) }, nil
 }
