@@ -41,8 +41,8 @@ func (t *tx) conversationsQuery(ctx context.Context, query string, args ...any) 
 
 // newestFirst is the order of the conversation list, which the indexes
 // conversations_activity, conversations_status_activity,
-// conversations_assignee_activity, conversations_multi_assigned and
-// conversations_unreplied hold: a page is a seek, however many
+// conversations_assignee_activity, conversations_multi_assigned(_status)
+// and conversations_unreplied hold: a page is a seek, however many
 // conversations there are.
 const newestFirst = ` ORDER BY last_activity_at DESC, id DESC LIMIT ?`
 
