@@ -35,6 +35,13 @@ import (
 var runTag = fmt.Sprintf("load test %d", time.Now().UnixNano())
 
 func main() {
+	if sub, ok := subcommands[firstArg()]; ok {
+		if err := sub(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	base := flag.String("url", "http://127.0.0.1:8080", "gateway base URL")
 	public := flag.String("public", "", "GATEWAY_PUBLIC_URL of the gateway (default: -url)")
 	token := flag.String("token", os.Getenv("TWILIO_AUTH_TOKEN"), "Twilio auth token")

@@ -20,15 +20,6 @@ func (s *Store) hasElement(column string) string {
 	return "EXISTS (SELECT 1 FROM json_each(" + column + ") WHERE value = ?)"
 }
 
-// elements is a FROM item j with one row (column value) per element of a
-// JSON array of names.
-func (s *Store) elements(column string) string {
-	if s.dialect == Postgres {
-		return "jsonb_array_elements_text(" + column + "::jsonb) AS j(value)"
-	}
-	return "json_each(" + column + ") AS j"
-}
-
 func (t *tx) CustomerPresets(ctx context.Context, customerID string) (core.Presets, bool, error) {
 	var p core.Presets
 	var assignees, visibleTo string
@@ -79,6 +70,11 @@ const unreadFrom = `messages m LEFT JOIN conversation_reads r ON r.conversation_
 const unreadWhere = `m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at)`
 
 func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error) {
+	reset, err := t.planWithout(ctx, "enable_seqscan") // a page's messages by messages_conversation
+	if err != nil {
+		return nil, err
+	}
+	defer reset()
 	out := map[string]int{}
 	for start := 0; start < len(conversationIDs); start += chunkSize {
 		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
@@ -109,19 +105,6 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 	return out, nil
 }
 
-// assignedTo counts the active conversations an agent is assigned to, of
-// those v sees, and their unreplied messages (of those a human handles).
-func (t *tx) assignedTo(ctx context.Context, agent string, v *core.Viewer) (assigned, unreplied int, err error) {
-	var u sql.NullInt64
-	vis, visArgs := t.s.visibleTo("visible_to", v)
-	err = t.row(ctx, `SELECT COUNT(*), SUM(CASE WHEN handler = 'human' THEN unreplied ELSE 0 END) FROM conversations WHERE status <> 'closed' AND `+t.s.hasElement("assignees")+
-		` AND `+vis, append([]any{agent}, visArgs...)...).Scan(&assigned, &u)
-	if err != nil {
-		return 0, 0, fmt.Errorf("sqlstore: agent stats: %w", err)
-	}
-	return assigned, int(u.Int64), nil
-}
-
 func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures, error) {
 	f := core.AgentFigures{Agent: agent}
 	var err error
@@ -138,29 +121,4 @@ func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures,
 		return f, fmt.Errorf("sqlstore: agent unread: %w", err)
 	}
 	return f, nil
-}
-
-// byTopic counts conversations by topic.
-func (t *tx) byTopic(ctx context.Context, v *core.Viewer) (map[string]core.TopicFigures, error) {
-	vis, visArgs := t.s.visibleTo("c.visible_to", v)
-	out := map[string]core.TopicFigures{}
-	rows, err := t.query(ctx, `SELECT j.value,
-		SUM(CASE WHEN c.status <> 'closed' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN c.status = 'closed' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN c.status <> 'closed' AND c.handler = 'human' THEN c.unreplied ELSE 0 END)
-		FROM conversations c, `+t.s.elements("c.topics")+` WHERE `+vis+` GROUP BY j.value
-		ORDER BY 2 DESC, 3 DESC, j.value LIMIT ?`, append(visArgs, core.MaxStatsTopics)...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: stats by topic: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var topic string
-		var f core.TopicFigures
-		if err := rows.Scan(&topic, &f.Active, &f.Closed, &f.Unreplied); err != nil {
-			return nil, fmt.Errorf("sqlstore: stats by topic: %w", err)
-		}
-		out[topic] = f
-	}
-	return out, rows.Err()
 }

@@ -94,6 +94,11 @@ func (t *tx) Contacts(ctx context.Context, conversationID string) ([]core.Contac
 }
 
 func (t *tx) LatestContacts(ctx context.Context, conversationIDs []string, n int) ([]core.Contact, error) {
+	reset, err := t.planWithout(ctx, "enable_seqscan") // a page's contacts by contacts_conversation
+	if err != nil {
+		return nil, err
+	}
+	defer reset()
 	var out []core.Contact
 	for start := 0; start < len(conversationIDs); start += chunkSize {
 		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]

@@ -15,3 +15,6 @@ func MigrateUpTo(ctx context.Context, db *sql.DB, dialect string, version int64)
 	_, err = p.UpTo(ctx, version)
 	return err
 }
+
+// OnRead makes f see each query transactions read with (nil: none).
+func OnRead(f func(query string, args []any)) { onRead = f }

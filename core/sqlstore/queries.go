@@ -17,7 +17,13 @@ func (t *tx) ConversationByID(ctx context.Context, id string) (core.Conversation
 }
 
 func (t *tx) conversations(ctx context.Context, where string, args ...any) ([]core.Conversation, error) {
-	rows, err := t.query(ctx, `SELECT `+conversationRead+` FROM conversations WHERE `+where, args...)
+	return t.conversationsQuery(ctx, `SELECT `+conversationRead+` FROM conversations WHERE `+where, args...)
+}
+
+// conversationsQuery reads the conversations a query of conversationRead
+// selects.
+func (t *tx) conversationsQuery(ctx context.Context, query string, args ...any) ([]core.Conversation, error) {
+	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: conversations: %w", err)
 	}
@@ -33,7 +39,56 @@ func (t *tx) conversations(ctx context.Context, where string, args ...any) ([]co
 	return out, rows.Err()
 }
 
+// newestFirst is the order of the conversation list, which the indexes
+// conversations_activity, conversations_status_activity,
+// conversations_assignee_activity, conversations_multi_assigned(_status)
+// and conversations_unreplied hold: a page is a seek, however many
+// conversations there are.
+const newestFirst = ` ORDER BY last_activity_at DESC, id DESC LIMIT ?`
+
 func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) ([]core.Conversation, error) {
+	where, args := t.listWhere(f)
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	if t.s.dialect == Postgres && f.CustomerID == "" && f.Topic == "" && f.Inbox == "" && f.Channel == "" && f.Handler == "" && f.UnreadBy == "" {
+		// Each of these filters has its index in the list's order. Without
+		// fresh statistics (no autovacuum) PostgreSQL may guess a filter
+		// keeps few conversations and fetch and sort every one it keeps
+		// (a year of them): a page must be a walk of the index instead.
+		reset, err := t.planWithout(ctx, "enable_sort")
+		if err != nil {
+			return nil, err
+		}
+		defer reset()
+	}
+	if f.Assignee == "" {
+		return t.conversations(ctx, where+newestFirst, append(args, f.Limit)...)
+	}
+	// An agent's conversations: those they are the assignee of (the first of
+	// the assignees), and the seldom ones with several assignees where they
+	// are another; each a walk of its index, the two pages merged.
+	own, err := t.conversations(ctx, where+` AND assignee = ?`+newestFirst, append(slices.Clone(args), f.Assignee, f.Limit)...)
+	if err != nil {
+		return nil, err
+	}
+	more, err := t.conversations(ctx, where+` AND assignee <> ? AND assignees LIKE '%,%' AND `+t.s.hasElement("assignees")+newestFirst,
+		append(slices.Clone(args), f.Assignee, f.Assignee, f.Limit)...)
+	if err != nil || len(more) == 0 {
+		return own, err
+	}
+	all := append(own, more...)
+	slices.SortFunc(all, func(a, b core.Conversation) int {
+		if c := b.LastActivityAt.Compare(a.LastActivityAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return all[:min(len(all), f.Limit)], nil
+}
+
+// listWhere is the WHERE clause of a conversation list but its assignee.
+func (t *tx) listWhere(f core.ConversationFilter) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
@@ -43,9 +98,6 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 	}
 	if f.Inbox != "" {
 		add("inbox = ?", f.Inbox)
-	}
-	if f.Assignee != "" {
-		add(t.s.hasElement("assignees"), f.Assignee)
 	}
 	if f.Topic != "" {
 		add(t.s.hasElement("topics"), f.Topic)
@@ -62,14 +114,10 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 		add(cond, a...)
 	}
 	if f.After != nil {
-		at := micros(f.After.LastActivityAt)
-		add("(last_activity_at < ? OR (last_activity_at = ? AND id < ?))", at, at, f.After.ID)
+		// A row value comparison, so that the index seeks to the cursor.
+		add("(last_activity_at, id) < (?, ?)", micros(f.After.LastActivityAt), f.After.ID)
 	}
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	args = append(args, f.Limit)
-	return t.conversations(ctx, strings.Join(where, " AND ")+` ORDER BY last_activity_at DESC, id DESC LIMIT ?`, args...)
+	return strings.Join(where, " AND "), args
 }
 
 // todoFilters adds the conditions of the to-do views: unreplied, unread,
@@ -262,52 +310,6 @@ func (t *tx) EraseCustomer(ctx context.Context, id string) error {
 	return nil
 }
 
-func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stats, error) {
-	st := core.Stats{ByStatus: map[string]int{core.StatusNew: 0, core.StatusOpen: 0, core.StatusWaiting: 0, core.StatusClosed: 0}}
-	vis, visArgs := t.s.visibleTo("visible_to", v)
-	rows, err := t.query(ctx, `SELECT status, COUNT(*) FROM conversations WHERE `+vis+` GROUP BY status`, visArgs...)
-	if err != nil {
-		return st, fmt.Errorf("sqlstore: stats: %w", err)
-	}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			rows.Close()
-			return st, err
-		}
-		st.ByStatus[s] = n
-	}
-	rows.Close()
-	var unreplied sql.NullInt64
-	var frAvg, resAvg sql.NullFloat64
-	err = t.row(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN status <> 'closed' AND assignee = '' THEN 1 ELSE 0 END), 0),
-		SUM(CASE WHEN status <> 'closed' AND handler = 'human' THEN unreplied ELSE 0 END),
-		AVG(first_response_seconds), AVG(resolution_seconds),
-		COALESCE(SUM(CASE WHEN first_response_seconds IS NOT NULL THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN resolution_seconds IS NOT NULL THEN 1 ELSE 0 END), 0)
-		FROM conversations WHERE `+vis, visArgs...).Scan(&st.Unassigned, &unreplied, &frAvg, &resAvg, &st.ConversationsWithReplies, &st.Resolved)
-	if err != nil {
-		return st, fmt.Errorf("sqlstore: stats: %w", err)
-	}
-	st.Unreplied = int(unreplied.Int64)
-	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
-		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, visArgs...).Scan(&st.OutboxPending); err != nil {
-		return st, fmt.Errorf("sqlstore: outbox stats: %w", err)
-	}
-	st.FirstResponseSecondsAvg, st.ResolutionSecondsAvg = floatPtr(frAvg), floatPtr(resAvg)
-	if agent != "" {
-		assigned, u, err := t.assignedTo(ctx, agent, v)
-		if err != nil {
-			return st, err
-		}
-		st.AgentAssigned, st.AgentUnreplied = &assigned, &u
-	}
-	st.ByTopic, err = t.byTopic(ctx, v)
-	return st, err
-}
-
 func (t *tx) VisitorHistory(ctx context.Context, id core.Identity, channel string, limit int) ([]core.StoredMessage, error) {
 	ms, err := t.messages(ctx, `kind = 'message' AND channel = ? AND NOT (direction = 'outbound' AND status IN ('queued', 'failed'))
 		AND customer_id = (SELECT customer_id FROM identities WHERE kind = ? AND address = ?)
@@ -334,4 +336,19 @@ func (t *tx) LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time,
 		out[ep] = fromMicros(at)
 	}
 	return out, rows.Err()
+}
+
+// planWithout turns a PostgreSQL planner method off (enable_sort,
+// enable_seqscan) for the transaction's next reads, until reset: without
+// fresh statistics (no autovacuum) the planner may guess that reading all
+// of a table, or sorting all it keeps, is cheaper than the index that
+// matches the read. SQLite plans by its indexes alone: nothing to do.
+func (t *tx) planWithout(ctx context.Context, method string) (reset func(), err error) {
+	if t.s.dialect != Postgres {
+		return func() {}, nil
+	}
+	if _, err := t.exec(ctx, `SET LOCAL `+method+` = off`); err != nil {
+		return nil, fmt.Errorf("sqlstore: %s: %w", method, err)
+	}
+	return func() { t.exec(ctx, `SET LOCAL `+method+` TO DEFAULT`) }, nil
 }

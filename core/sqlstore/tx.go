@@ -25,14 +25,27 @@ var _ core.Tx = (*tx)(nil)
 func (t *tx) Now() time.Time { return t.now }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if onRead != nil {
+		onRead(t.s.q(query), args)
+	}
 	return t.tx.ExecContext(ctx, t.s.q(query), args...)
 }
 
+// onRead, when set (only by tests), sees each statement of a transaction
+// as sent, and its arguments.
+var onRead func(query string, args []any)
+
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if onRead != nil {
+		onRead(t.s.q(query), args)
+	}
 	return t.tx.QueryContext(ctx, t.s.q(query), args...)
 }
 
 func (t *tx) row(ctx context.Context, query string, args ...any) *sql.Row {
+	if onRead != nil {
+		onRead(t.s.q(query), args)
+	}
 	return t.tx.QueryRowContext(ctx, t.s.q(query), args...)
 }
 
