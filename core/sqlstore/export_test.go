@@ -18,3 +18,6 @@ func MigrateUpTo(ctx context.Context, db *sql.DB, dialect string, version int64)
 
 // OnRead makes f see each query transactions read with (nil: none).
 func OnRead(f func(query string, args []any)) { onRead = f }
+
+// DB is the store's pool of connections.
+func DB(s *Store) *sql.DB { return s.db }

@@ -20,8 +20,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
@@ -73,6 +74,28 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // (default 10,000); past it the oldest are dropped.
 func WithEarlyStatusLimit(n int) Option { return func(s *Store) { s.earlyMax = n } }
 
+// oltpSettings are the session settings of the gateway's PostgreSQL
+// connections unless the URL names them: every query of the gateway is a
+// short, index-driven one, for which JIT compilation and parallel workers
+// cost far more to start (tens of milliseconds) than they save; without
+// fresh statistics (autovacuum behind, a restored copy) the planner's row
+// estimates reach both thresholds on reads of a few hundred rows.
+var oltpSettings = map[string]string{"jit": "off", "max_parallel_workers_per_gather": "0"}
+
+// openPostgres opens a pool of connections to url with oltpSettings.
+func openPostgres(url string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range oltpSettings {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	return stdlib.OpenDB(*cfg), nil
+}
+
 // Open connects to PostgreSQL when url starts with postgres:// or
 // postgresql://, else opens (creating) the SQLite file at path url, and
 // applies the schema migrations.
@@ -84,7 +107,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	var err error
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		s.dialect = Postgres
-		s.db, err = sql.Open("pgx", url)
+		s.db, err = openPostgres(url)
 		if err == nil {
 			s.db.SetMaxOpenConns(20)
 			s.db.SetMaxIdleConns(20)
