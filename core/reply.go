@@ -370,9 +370,9 @@ func replySubject(s string) string {
 	return "Re: " + s
 }
 
-// Sender is the configured business address of a channel for messages to a
+// BusinessAddress is the configured address of a channel for messages to a
 // customer who never wrote on it.
-type Sender struct {
+type BusinessAddress struct {
 	Party    normalize.Party
 	Provider string
 }

@@ -11,7 +11,7 @@ import (
 
 func TestReplyRules(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
-		e := newEnv(t, dialect, core.Policy{Senders: map[string]core.Sender{
+		e := newEnv(t, dialect, core.Policy{Senders: map[string]core.BusinessAddress{
 			"email": {Party: normalize.Party{Kind: "email", Address: "support@shop.example"}, Provider: "sendgrid"}}})
 		wa := whatsapp("+14155550101", "hello")
 		wa.ReceivedAt = e.clock.Now()

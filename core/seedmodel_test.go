@@ -229,7 +229,7 @@ func TestResolutionTimeCountsFromTheReopenOncePerClose(t *testing.T) {
 // a day later only a template would.
 func TestWhatsAppWindowCountsTheLastMessageOfAnyConversation(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
-		e := newEnv(t, dialect, core.Policy{Senders: map[string]core.Sender{normalize.ChannelWhatsApp: {
+		e := newEnv(t, dialect, core.Policy{Senders: map[string]core.BusinessAddress{normalize.ChannelWhatsApp: {
 			Party: normalize.Party{Kind: normalize.KindPhone, Address: "+15550000000"}, Provider: "meta_whatsapp"}}})
 		wa := whatsapp("+14155550101", "thanks, that's all")
 		wa.ReceivedAt = e.clock.Now()

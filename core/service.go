@@ -21,7 +21,7 @@ type Policy struct {
 	AutoCloseAfter time.Duration
 	// Senders are the business addresses of proactive messages, by channel
 	// (TWILIO_FROM_NUMBER, WHATSAPP_PHONE_NUMBER_ID, SENDGRID_FROM_EMAIL).
-	Senders map[string]Sender
+	Senders map[string]BusinessAddress
 	// SendersOff are the providers whose sender is off (its credentials
 	// are not set), with why: a reply on them is refused as
 	// channel_unavailable, never queued.

@@ -138,7 +138,7 @@ func TestVoicemailUpdatesTheCall(t *testing.T) {
 // their phone, from the number they called; a text they sent later wins.
 func TestReplyToACallIsAnSMSFromTheCalledNumber(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
-		e := newEnv(t, dialect, core.Policy{Senders: map[string]core.Sender{normalize.ChannelSMS: {
+		e := newEnv(t, dialect, core.Policy{Senders: map[string]core.BusinessAddress{normalize.ChannelSMS: {
 			Party: normalize.Party{Kind: normalize.KindPhone, Address: "+19990000000"}, Provider: "twilio"}}})
 		const cid = "+14155550103"
 		e.handle(call(cid, "CA20", normalize.CallMissed))

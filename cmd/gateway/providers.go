@@ -233,8 +233,8 @@ func fetchersOf(conns []connector.Connector) (map[string]media.Fetcher, error) {
 
 // addressesOf are the business addresses of proactive messages, by channel: a
 // connector's own address for a channel wins over another's fallback.
-func addressesOf(conns []connector.Connector) (map[string]core.Sender, error) {
-	out := map[string]core.Sender{}
+func addressesOf(conns []connector.Connector) (map[string]core.BusinessAddress, error) {
+	out := map[string]core.BusinessAddress{}
 	for _, c := range conns {
 		if err := merge(out, c.Addresses, c.Name, "address of channel"); err != nil {
 			return nil, err

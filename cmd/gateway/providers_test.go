@@ -86,7 +86,7 @@ func TestConnectorsConfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 	phone := normalize.Party{Kind: normalize.KindPhone, Address: "+14155550100"}
-	want := map[string]core.Sender{
+	want := map[string]core.BusinessAddress{
 		normalize.ChannelSMS: {Party: phone, Provider: "twilio"}, normalize.ChannelMMS: {Party: phone, Provider: "twilio"},
 		normalize.ChannelWhatsApp: {Party: normalize.Party{Kind: normalize.KindPhone, Address: "1234567890"}, Provider: "meta_whatsapp"},
 		normalize.ChannelEmail:    {Party: normalize.Party{Kind: normalize.KindEmail, Address: "help@shop.example", Name: "Shop"}, Provider: "sendgrid"},
@@ -99,7 +99,7 @@ func TestConnectorsConfigured(t *testing.T) {
 	// Without the WhatsApp Cloud API, WhatsApp goes out from the Twilio number.
 	cfg.WhatsAppAccessToken = ""
 	a, _ = addressesOf(build(t, cfg))
-	if w := (core.Sender{Party: phone, Provider: "twilio"}); a[normalize.ChannelWhatsApp] != w {
+	if w := (core.BusinessAddress{Party: phone, Provider: "twilio"}); a[normalize.ChannelWhatsApp] != w {
 		t.Errorf("whatsapp: %+v, want the Twilio fallback %+v", a[normalize.ChannelWhatsApp], w)
 	}
 }

@@ -45,11 +45,11 @@ type Connector struct {
 	Fetchers map[string]media.Fetcher
 	// Addresses are the business addresses proactive messages are sent
 	// from, by channel.
-	Addresses map[string]core.Sender
+	Addresses map[string]core.BusinessAddress
 	// Fallbacks are addresses for channels no connector has in Addresses
 	// (Twilio sends WhatsApp from its number when the WhatsApp Cloud API is
 	// not configured).
-	Fallbacks map[string]core.Sender
+	Fallbacks map[string]core.BusinessAddress
 }
 
 // Switch is whether one connector's webhooks are enabled, for the log.

@@ -63,7 +63,7 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 		}
 	}
 	if cfg.WhatsAppPhoneNumberID != "" && cfg.WhatsAppAccessToken != "" {
-		c.Addresses = map[string]core.Sender{normalize.ChannelWhatsApp: {
+		c.Addresses = map[string]core.BusinessAddress{normalize.ChannelWhatsApp: {
 			Party: normalize.Party{Kind: normalize.KindPhone, Address: cfg.WhatsAppPhoneNumberID}, Provider: ProviderWhatsApp}}
 	}
 	return c, nil

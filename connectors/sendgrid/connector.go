@@ -73,7 +73,7 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 	}
 	if cfg.FromEmail != "" {
 		if e, name, err := normalize.CanonicalEmail(cfg.FromEmail); err == nil {
-			c.Addresses = map[string]core.Sender{normalize.ChannelEmail: {
+			c.Addresses = map[string]core.BusinessAddress{normalize.ChannelEmail: {
 				Party: normalize.Party{Kind: normalize.KindEmail, Address: e, Name: name}, Provider: Provider}}
 		}
 	}

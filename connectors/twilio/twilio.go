@@ -91,9 +91,9 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 	}
 	if cfg.FromNumber != "" {
 		if p, err := normalize.CanonicalPhone(cfg.FromNumber); err == nil {
-			from := core.Sender{Party: normalize.Party{Kind: normalize.KindPhone, Address: p}, Provider: Provider}
-			c.Addresses = map[string]core.Sender{normalize.ChannelSMS: from, normalize.ChannelMMS: from}
-			c.Fallbacks = map[string]core.Sender{normalize.ChannelWhatsApp: from}
+			from := core.BusinessAddress{Party: normalize.Party{Kind: normalize.KindPhone, Address: p}, Provider: Provider}
+			c.Addresses = map[string]core.BusinessAddress{normalize.ChannelSMS: from, normalize.ChannelMMS: from}
+			c.Fallbacks = map[string]core.BusinessAddress{normalize.ChannelWhatsApp: from}
 		}
 	}
 	return c, nil

@@ -38,7 +38,7 @@ func TestConversationsFilterByEntryPoint(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		tokens := map[string]string{annToken: "agent:ann", bobToken: "agent:bob", opsToken: "admin:ops", adminToken: httpapi.RoleAdmin}
 		// Proactive WhatsApp leaves through Twilio here.
-		senders := map[string]core.Sender{normalize.ChannelWhatsApp: {
+		senders := map[string]core.BusinessAddress{normalize.ChannelWhatsApp: {
 			Party: normalize.Party{Kind: normalize.KindPhone, Address: "+15558675310"}, Provider: "twilio"}}
 		e := newAPIEnvWith(t, dialect, core.Policy{Senders: senders}, tokens, nil)
 		twilioWA := sms("+14155550104", "on WhatsApp through Twilio")

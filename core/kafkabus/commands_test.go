@@ -34,7 +34,7 @@ type cmdEnv struct {
 func newCmdEnv(t *testing.T, dialect string) *cmdEnv {
 	store := sqltest.Open(t, dialect)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	policy := core.Policy{ReopenWindow: 72 * time.Hour, AutoCloseAfter: 96 * time.Hour, Senders: map[string]core.Sender{
+	policy := core.Policy{ReopenWindow: 72 * time.Hour, AutoCloseAfter: 96 * time.Hour, Senders: map[string]core.BusinessAddress{
 		normalize.ChannelSMS: {Party: normalize.Party{Kind: normalize.KindPhone, Address: "+15558675310"}, Provider: "twilio"}}}
 	svc := core.NewService(store, policy, core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
 	return &cmdEnv{t: t, svc: svc, store: store, dlq: &dlq{}}
