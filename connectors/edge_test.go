@@ -39,7 +39,7 @@ func hostileServer(t *testing.T, maxConnsPerIP int) (addr string, reg *prometheu
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	app := connectors.NewApp(cfg)
 	reg = prometheus.NewRegistry()
-	wh := connectors.NewWebhooks(nopPublisher{}, kafkabus.Topics{Prefix: "t."}, "", cfg.Log, reg)
+	wh := connectors.NewIngest(nopPublisher{}, kafkabus.Topics{Prefix: "t."}, "", cfg.Log, reg)
 	accept := webhook.HandlerFunc(func(context.Context, *webhook.Request) (webhook.Result, error) {
 		return webhook.Result{Body: []byte("ok")}, nil
 	})

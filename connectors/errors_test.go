@@ -61,7 +61,7 @@ var accept = webhook.HandlerFunc(func(context.Context, *webhook.Request) (webhoo
 func TestErrorAnswers(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	app := connectors.NewApp(connectors.Config{Log: log})
-	wh := connectors.NewWebhooks(failingPublisher{}, kafkabus.Topics{}, "", log, nil)
+	wh := connectors.NewIngest(failingPublisher{}, kafkabus.Topics{}, "", log, nil)
 	post := []string{fiber.MethodPost}
 	wh.Mount(app,
 		connectors.Route{Name: "disabled", Path: "/webhooks/disabled", Methods: post},

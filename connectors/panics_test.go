@@ -36,7 +36,7 @@ func TestPanicsAreAnsweredCountedAndLogged(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	app := connectors.NewApp(connectors.Config{Log: log, Reg: reg})
 	connectors.NewApp(connectors.Config{Log: log, Reg: reg}) // the operations app: no second registration
-	wh := connectors.NewWebhooks(nopPublisher{}, kafkabus.Topics{}, "", log, reg)
+	wh := connectors.NewIngest(nopPublisher{}, kafkabus.Topics{}, "", log, reg)
 	boom := webhook.HandlerFunc(func(context.Context, *webhook.Request) (webhook.Result, error) { panic("webhook bug") })
 	wh.Mount(app, connectors.Route{Name: "boom", Path: "/webhooks/boom", Methods: []string{fiber.MethodPost}, Handler: boom})
 	app.Get("/items/:id", func(*fiber.Ctx) error { panic("route bug") })

@@ -33,7 +33,7 @@ func TestRequestID(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	app := connectors.NewApp(connectors.Config{PublicURL: public, Log: log})
 	rec := &recorder{}
-	wh := connectors.NewWebhooks(rec, kafkabus.Topics{Prefix: "gateway."}, public, log, prometheus.NewRegistry())
+	wh := connectors.NewIngest(rec, kafkabus.Topics{Prefix: "gateway."}, public, log, prometheus.NewRegistry())
 	wh.Mount(app, webhook.Route{Name: "twilio_messaging", Path: twilio.MessagingPath, Methods: []string{http.MethodPost},
 		Handler: twilio.Messaging{Verifier: twilio.NewVerifier(token)}})
 

@@ -29,9 +29,9 @@ import (
 // Route is one provider webhook; provider packages declare theirs.
 type Route = webhook.Route
 
-// Webhooks serves provider webhooks: verify, normalize, publish to Kafka,
+// Ingest serves provider webhooks: verify, normalize, publish to Kafka,
 // and only then answer the provider.
-type Webhooks struct {
+type Ingest struct {
 	pub kafkabus.Publisher
 	// raw and inbound are the topic names, built once.
 	raw, inbound, dlq string
@@ -47,9 +47,9 @@ type Webhooks struct {
 	deadLetters *prometheus.CounterVec
 }
 
-// NewWebhooks returns the webhook routes' shared machinery.
-func NewWebhooks(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Webhooks {
-	w := &Webhooks{
+// NewIngest returns the webhook routes' shared machinery.
+func NewIngest(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Ingest {
+	w := &Ingest{
 		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), dlq: topics.DLQ(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
@@ -76,7 +76,7 @@ func NewWebhooks(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL strin
 }
 
 // Mount adds the routes to app.
-func (w *Webhooks) Mount(app *fiber.App, routes ...Route) {
+func (w *Ingest) Mount(app *fiber.App, routes ...Route) {
 	for _, rt := range routes {
 		h := w.handler(rt)
 		for _, m := range rt.Methods {
@@ -93,13 +93,13 @@ type routeMetrics struct {
 	// common are the outcomes exported from the start (zeros included);
 	// the others are created when they first happen.
 	common map[string]prometheus.Counter
-	w      *Webhooks
+	w      *Ingest
 
 	mu     sync.Mutex
 	events map[string]prometheus.Counter
 }
 
-func (w *Webhooks) routeMetrics(name string) *routeMetrics {
+func (w *Ingest) routeMetrics(name string) *routeMetrics {
 	m := &routeMetrics{name: name, duration: w.duration.WithLabelValues(name), w: w,
 		common: map[string]prometheus.Counter{}, events: map[string]prometheus.Counter{}}
 	for _, o := range []string{"accepted", "signature", "malformed"} {
@@ -126,7 +126,7 @@ func (m *routeMetrics) event(typ string) prometheus.Counter {
 	return c
 }
 
-func (w *Webhooks) handler(rt Route) fiber.Handler {
+func (w *Ingest) handler(rt Route) fiber.Handler {
 	maxBody := rt.MaxBody
 	if maxBody <= 0 {
 		maxBody = 1 << 20
@@ -201,7 +201,7 @@ func (w *Webhooks) handler(rt Route) fiber.Handler {
 // published counts what a request published and returns its outcome:
 // accepted, ignored (nothing in it for the gateway) or dead_letter (sent
 // to dlq.v1, logged).
-func (w *Webhooks) published(c *fiber.Ctx, metrics *routeMetrics, res webhook.Result) string {
+func (w *Ingest) published(c *fiber.Ctx, metrics *routeMetrics, res webhook.Result) string {
 	for _, ev := range res.Events {
 		metrics.event(ev.Event.Type).Inc()
 	}
@@ -219,7 +219,7 @@ func (w *Webhooks) published(c *fiber.Ctx, metrics *routeMetrics, res webhook.Re
 
 // refuse answers a provider handler's error and returns its outcome; an
 // unauthorized request gets the basic auth challenge.
-func (w *Webhooks) refuse(c *fiber.Ctx, connector string, err error) (string, error) {
+func (w *Ingest) refuse(c *fiber.Ctx, connector string, err error) (string, error) {
 	code, outcome := webhookError(err)
 	if code == core.EINTERNAL {
 		w.log.Error("webhook: handle", "connector", connector, "outcome", outcome, "request_id", edge.ID(c), "error", err)
@@ -235,7 +235,7 @@ func (w *Webhooks) refuse(c *fiber.Ctx, connector string, err error) (string, er
 // access writes a request's one info line: its connector, outcome, status
 // and duration under its request id; never its body, addresses or
 // headers.
-func (w *Webhooks) access(c *fiber.Ctx, connector, outcome string, took time.Duration) {
+func (w *Ingest) access(c *fiber.Ctx, connector, outcome string, took time.Duration) {
 	ctx := c.UserContext()
 	if !w.log.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -267,7 +267,7 @@ func (f fiberHeader) Values(name string) []string {
 // request is what the provider's handler sees: the body copied out of
 // fiber's reused buffers (it is the raw record's value), the headers where
 // fiber keeps them, the query parsed only when there is one.
-func (w *Webhooks) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Request {
+func (w *Ingest) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Request {
 	orig := c.OriginalURL()
 	base := w.publicURL
 	if base == "" {
@@ -285,13 +285,13 @@ func (w *Webhooks) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Req
 
 // PublishEvents writes normalized events to inbound.v1 (the web chat, which
 // has no provider request to keep on raw.v1).
-func (w *Webhooks) PublishEvents(ctx context.Context, evs []webhook.Event) error {
+func (w *Ingest) PublishEvents(ctx context.Context, evs []webhook.Event) error {
 	return w.publish(ctx, "", nil, nil, webhook.Result{Events: evs, NoRaw: true})
 }
 
 // Via returns the same machinery (topics, metrics, log) publishing through
 // pub instead: the web chat publishes through its share of the spool.
-func (w *Webhooks) Via(pub kafkabus.Publisher) *Webhooks {
+func (w *Ingest) Via(pub kafkabus.Publisher) *Ingest {
 	c := *w
 	c.pub = pub
 	return &c
@@ -313,7 +313,7 @@ var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(norm
 // keyed like the events (the contact), so that one contact's requests stay
 // in order while a route's spread over the partitions. id is the request's
 // id, kept on the raw record as its request_id header.
-func (w *Webhooks) publish(ctx context.Context, route string, req *webhook.Request, id []byte, res webhook.Result) error {
+func (w *Ingest) publish(ctx context.Context, route string, req *webhook.Request, id []byte, res webhook.Result) error {
 	bp := bufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	recs := make([]kafkabus.Record, 0, len(res.Events)+1)

@@ -37,7 +37,7 @@ func twilioHandler() (func(i int) int, *discard) {
 	const token, public = "bench-token", "https://gw.example.com"
 	app := connectors.NewApp(connectors.Config{PublicURL: public, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	pub := &discard{}
-	wh := connectors.NewWebhooks(pub, kafkabus.Topics{Prefix: "gateway."}, public, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	wh := connectors.NewIngest(pub, kafkabus.Topics{Prefix: "gateway."}, public, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	wh.Mount(app, webhook.Route{Name: "twilio_messaging", Path: twilio.MessagingPath, Methods: []string{http.MethodPost},
 		Handler: twilio.Messaging{Verifier: twilio.NewVerifier(token)}})
 	h := app.Handler()

@@ -49,7 +49,7 @@ func TestRawRecordKeyAndHeaders(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	app := connectors.NewApp(connectors.Config{PublicURL: public, Log: log})
 	rec := &recorder{}
-	wh := connectors.NewWebhooks(rec, kafkabus.Topics{Prefix: "gateway."}, public, log, prometheus.NewRegistry())
+	wh := connectors.NewIngest(rec, kafkabus.Topics{Prefix: "gateway."}, public, log, prometheus.NewRegistry())
 	ignored := webhook.HandlerFunc(func(context.Context, *webhook.Request) (webhook.Result, error) {
 		return webhook.Result{Ignored: 1}, nil
 	})
@@ -119,7 +119,7 @@ func TestWebhookDeadLetter(t *testing.T) {
 	app := connectors.NewApp(connectors.Config{Log: log})
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
-	wh := connectors.NewWebhooks(rec, kafkabus.Topics{Prefix: "gateway."}, "", log, reg)
+	wh := connectors.NewIngest(rec, kafkabus.Topics{Prefix: "gateway."}, "", log, reg)
 	dead := webhook.HandlerFunc(func(context.Context, *webhook.Request) (webhook.Result, error) {
 		return webhook.Result{ContentType: "text/xml", Body: twilio.EmptyTwiML,
 			DeadLetter: webhook.DeadLetterUnknownEntryPoint, DeadLetterError: "no entry point has the address"}, nil

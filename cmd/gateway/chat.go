@@ -28,7 +28,7 @@ const chatSpoolShare = 10
 // to its local sockets. The group is named after the instance (one group
 // per instance, the same across restarts). pub is the webhooks' publisher:
 // with a spool, chat records may take only a tenth of it.
-func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Webhooks, pub kafkabus.Publisher, topics kafkabus.Topics) error {
+func (g *Gateway) mountChat(ctx context.Context, wh *connectors.Ingest, pub kafkabus.Publisher, topics kafkabus.Topics) error {
 	secret, err := keyFile(g.cfg.ChatSecret, g.cfg.DataDir, "chat.key")
 	if err != nil {
 		return fmt.Errorf("GATEWAY_CHAT_SECRET: %w", err)

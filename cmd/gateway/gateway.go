@@ -310,7 +310,7 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 		g.goWork("spool drainer", func() error { d.Run(ctx); return nil })
 		pub = spool.NewPublisher(g.producer, g.spool, d)
 	}
-	wh := connectors.NewWebhooks(pub, topics, g.cfg.PublicURL, g.log, g.reg)
+	wh := connectors.NewIngest(pub, topics, g.cfg.PublicURL, g.log, g.reg)
 	wh.Mount(g.app, g.webhookRoutes(conns)...)
 	return g.mountChat(ctx, wh, pub, topics)
 }

@@ -40,7 +40,7 @@ func inboundServer(t *testing.T) (addr string, reg *prometheus.Registry) {
 	cfg := connectors.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	app := connectors.NewApp(cfg)
 	reg = prometheus.NewRegistry()
-	connectors.NewWebhooks(nopPublisher{}, kafkabus.Topics{Prefix: "t."}, "", cfg.Log, reg).Mount(app, conn.Routes...)
+	connectors.NewIngest(nopPublisher{}, kafkabus.Topics{Prefix: "t."}, "", cfg.Log, reg).Mount(app, conn.Routes...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
