@@ -52,7 +52,9 @@ func unreadMessage(id, conv, kind, direction string, at int) string {
 }
 
 func markRead(conv, agent string, at int) func(ctx context.Context, tx core.Tx) error {
-	return func(ctx context.Context, tx core.Tx) error { return tx.MarkRead(ctx, conv, agent, time.UnixMicro(int64(at))) }
+	return func(ctx context.Context, tx core.Tx) error {
+		return tx.MarkRead(ctx, conv, agent, time.UnixMicro(int64(at)))
+	}
 }
 
 // unreadBase is an older schema's rows: conversations of ann, bob and all,
