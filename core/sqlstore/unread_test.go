@@ -80,6 +80,10 @@ var unreadSteps = []unreadStep{
 	{name: "a late customer message before the marks", sql: unreadMessage("m13", "c1", "message", "inbound", 18)},
 	{name: "a message at the mark", sql: unreadMessage("m14", "c1", "message", "inbound", 50)},
 	{name: "ann reads back", tx: markRead("c1", "ann", 19)},
+	{name: "a batch", sql: `INSERT INTO messages (id, conversation_id, customer_id, kind, direction, body, created_at) VALUES
+		('m20', 'c1', 'cu1', 'message', 'inbound', '{}', 12), ('m21', 'c1', 'cu1', 'message', 'inbound', '{}', 45),
+		('m22', 'c5', 'cu5', 'message', 'inbound', '{}', 45), ('m23', 'c2', 'cu2', 'message', 'outbound', '{}', 45),
+		('m24', 'c2', 'cu2', 'message', 'inbound', '{}', 99)`},
 	{name: "close", sql: `UPDATE conversations SET status = 'closed' WHERE id = 'c1'`},
 	{name: "a message to a closed conversation", sql: unreadMessage("m15", "c1", "message", "inbound", 60)},
 	{name: "reopen", sql: `UPDATE conversations SET status = 'open' WHERE id = 'c1'`},
