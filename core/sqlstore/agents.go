@@ -55,8 +55,16 @@ func (t *tx) SetCustomerPresets(ctx context.Context, customerID string, p core.P
 
 // MarkRead sets the agent's read mark of a conversation at at, with the
 // number of customer messages created at or before it (read_count, kept
-// by the triggers of migration 00074 as messages come, move and go).
+// by the triggers of migration 00074 as messages come, move and go). On
+// PostgreSQL the conversation's row is locked first: a transaction adding
+// a customer message updates that row, so either its messages are
+// committed before the count or its trigger sees the committed mark.
 func (t *tx) MarkRead(ctx context.Context, conversationID, agent string, at time.Time) error {
+	if t.s.dialect == Postgres {
+		if _, err := t.exec(ctx, `SELECT id FROM conversations WHERE id = ? FOR UPDATE`, conversationID); err != nil {
+			return fmt.Errorf("sqlstore: mark read: %w", err)
+		}
+	}
 	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at, read_count)
 		SELECT ?, ?, ?, COUNT(*) FROM messages WHERE conversation_id = ? AND created_at <= ? AND `+inbound+`
 		ON CONFLICT (conversation_id, agent) DO UPDATE SET read_at = excluded.read_at, read_count = excluded.read_count`,

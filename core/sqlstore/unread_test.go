@@ -178,3 +178,74 @@ func compareUnread(t *testing.T, s *sqlstore.Store, dialect, step string) {
 		}
 	}
 }
+
+// A read mark set while another transaction adds a customer message before
+// it counts that message once both commit (PostgreSQL: the mark waits for
+// the conversation's row).
+func TestUnreadFiguresWithAConcurrentMessage(t *testing.T) {
+	if !strings.Contains(strings.Join(sqltest.Dialects, " "), sqlstore.Postgres) {
+		t.Skip("no PostgreSQL")
+	}
+	ctx := context.Background()
+	s := sqltest.Open(t, sqlstore.Postgres)
+	for _, q := range unreadBase[:len(unreadBase)-1] { // the marks by MarkRead
+		if _, err := s.DB().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	err := s.InTx(ctx, func(tx core.Tx) error {
+		for _, m := range []func(ctx context.Context, tx core.Tx) error{markRead("c2", "ann", 100), markRead("c3", "bob", 10)} {
+			if err := m(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareUnread(t, s, sqlstore.Postgres, "the rows")
+	other, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.ExecContext(ctx, unreadMessage("m30", "c1", "message", "inbound", 150)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, func(tx core.Tx) error { return markRead("c1", "ann", 200)(ctx, tx) })
+	}()
+	finished := false
+	for !finished && !markWaits(t, s) {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := other.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !finished {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	compareUnread(t, s, sqlstore.Postgres, "a mark during a message")
+}
+
+// markWaits reports whether a read mark waits for a conversation's row.
+func markWaits(t *testing.T, s *sqlstore.Store) bool {
+	t.Helper()
+	var n int
+	if err := s.DB().QueryRow(`SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+		AND query LIKE 'SELECT id FROM conversations WHERE id = $1 FOR UPDATE'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
