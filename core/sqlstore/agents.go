@@ -53,14 +53,30 @@ func (t *tx) SetCustomerPresets(ctx context.Context, customerID string, p core.P
 	return nil
 }
 
+// MarkRead sets the agent's read mark of a conversation at at, with the
+// number of customer messages created at or before it (read_count, kept
+// by the triggers of migration 00074 as messages come, move and go). On
+// PostgreSQL the conversation's row is locked first: a transaction adding
+// a customer message updates that row, so either its messages are
+// committed before the count or its trigger sees the committed mark.
 func (t *tx) MarkRead(ctx context.Context, conversationID, agent string, at time.Time) error {
-	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at) VALUES (?, ?, ?)
-		ON CONFLICT (conversation_id, agent) DO UPDATE SET read_at = excluded.read_at`, conversationID, agent, micros(at))
+	if t.s.dialect == Postgres {
+		if _, err := t.exec(ctx, `SELECT id FROM conversations WHERE id = ? FOR UPDATE`, conversationID); err != nil {
+			return fmt.Errorf("sqlstore: mark read: %w", err)
+		}
+	}
+	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at, read_count)
+		SELECT ?, ?, ?, COUNT(*) FROM messages WHERE conversation_id = ? AND created_at <= ? AND `+inbound+`
+		ON CONFLICT (conversation_id, agent) DO UPDATE SET read_at = excluded.read_at, read_count = excluded.read_count`,
+		conversationID, agent, micros(at), conversationID, micros(at))
 	if err != nil {
 		return fmt.Errorf("sqlstore: mark read: %w", err)
 	}
 	return nil
 }
+
+// inbound keeps the customer's messages.
+const inbound = `kind = 'message' AND direction = 'inbound'`
 
 // unreadFrom joins a conversation's customer messages (m) with the
 // agent's read mark (r): the first placeholder is the agent.
@@ -112,13 +128,38 @@ func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures,
 	if f.Assigned, f.Unreplied, err = t.assignedTo(ctx, agent, own); err != nil {
 		return f, err
 	}
-	vis, visArgs := t.s.visibleTo("c.visible_to", own)
-	err = t.row(ctx, `SELECT COUNT(*), COUNT(DISTINCT m.conversation_id) FROM `+unreadFrom+`
-		JOIN conversations c ON c.id = m.conversation_id WHERE c.status <> 'closed' AND `+unreadWhere+` AND `+vis,
-		append([]any{agent}, visArgs...)...).
-		Scan(&f.Unread, &f.UnreadConversations)
-	if err != nil {
+	if f.Unread, f.UnreadConversations, err = t.unreadOf(ctx, agent, own); err != nil {
 		return f, fmt.Errorf("sqlstore: agent unread: %w", err)
 	}
 	return f, nil
+}
+
+// unreadOf counts the customer's messages after the agent's read marks and
+// the conversations with one, of the active conversations v sees, from
+// running counts (migration 00074): the customer messages of the active
+// conversations (kind 'i' of conversation_counts), less those the agent's
+// marks have read; and the active conversations with a customer message,
+// less those the agent has read to the end.
+func (t *tx) unreadOf(ctx context.Context, agent string, v *core.Viewer) (messages, conversations int, err error) {
+	vis, args := t.s.visibleTo("visible_to", v)
+	var all, allConversations int
+	if err := t.row(ctx, `SELECT COALESCE(SUM(inbound), 0), COALESCE(SUM(n), 0) FROM conversation_counts
+		WHERE kind = 'i' AND key = '' AND `+vis, args...).Scan(&all, &allConversations); err != nil {
+		return 0, 0, err
+	}
+	reset, err := t.planWithout(ctx, "enable_seqscan") // the agent's marks by conversation_reads_agent
+	if err != nil {
+		return 0, 0, err
+	}
+	defer reset()
+	vis, args = t.s.visibleTo("c.visible_to", v)
+	var read, readConversations int
+	if err := t.row(ctx, `SELECT COALESCE(SUM(r.read_count), 0),
+		COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0)
+		FROM conversation_reads r JOIN conversations c ON c.id = r.conversation_id
+		WHERE r.agent = ? AND c.status <> 'closed' AND `+vis, append([]any{agent}, args...)...).
+		Scan(&read, &readConversations); err != nil {
+		return 0, 0, err
+	}
+	return all - read, allConversations - readConversations, nil
 }
