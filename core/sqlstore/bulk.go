@@ -15,6 +15,22 @@ import (
 // both cap the number of parameters).
 const chunkSize = 200
 
+// inChunks calls f for each chunk of at most chunkSize ids with the chunk's
+// placeholder list, "(?, ?, …)", and the ids as its arguments.
+func inChunks(ids []string, f func(in string, args []any) error) error {
+	for start := 0; start < len(ids); start += chunkSize {
+		chunk := ids[start:min(start+chunkSize, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		if err := f("(?"+strings.Repeat(", ?", len(chunk)-1)+")", args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func placeholders(rows, cols int) string {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	return row + strings.Repeat(", "+row, rows-1)
@@ -125,21 +141,14 @@ func (t *tx) StoredProviderIDs(ctx context.Context, keys []core.ProviderKey) (ma
 
 func (t *tx) ActiveConversations(ctx context.Context, customerIDs []string) (map[string]core.Conversation, error) {
 	out := map[string]core.Conversation{}
-	for start := 0; start < len(customerIDs); start += chunkSize {
-		chunk := customerIDs[start:min(start+chunkSize, len(customerIDs))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		cs, err := t.conversations(ctx, `status <> 'closed' AND customer_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
+	err := inChunks(customerIDs, func(in string, args []any) error {
+		cs, err := t.conversations(ctx, `status <> 'closed' AND customer_id IN `+in, args...)
 		for _, c := range cs {
 			out[c.CustomerID] = c
 		}
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 func messageArgs(m core.StoredMessage) ([]any, error) {

@@ -131,19 +131,12 @@ func (t *tx) OpenContacts(ctx context.Context, conversationIDs []string) ([]core
 // the conversation_id condition), a chunk of ids per query.
 func (t *tx) contactsIn(ctx context.Context, before string, conversationIDs []string, after string) ([]core.Contact, error) {
 	var out []core.Contact
-	for start := 0; start < len(conversationIDs); start += chunkSize {
-		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		cs, err := t.contacts(ctx, before+`conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`+after, args...)
-		if err != nil {
-			return nil, err
-		}
+	err := inChunks(conversationIDs, func(in string, args []any) error {
+		cs, err := t.contacts(ctx, before+`conversation_id IN `+in+after, args...)
 		out = append(out, cs...)
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // UpdateContacts writes contacts in one statement per chunk.

@@ -99,17 +99,10 @@ func (t *tx) insertIdentities(ctx context.Context, cs []core.Customer, ids []cor
 
 // execIn runs query, which ends with "IN ", for each chunk of ids.
 func (t *tx) execIn(ctx context.Context, query string, ids []string) error {
-	for start := 0; start < len(ids); start += chunkSize {
-		chunk := ids[start:min(start+chunkSize, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		if _, err := t.exec(ctx, query+`(?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return inChunks(ids, func(in string, args []any) error {
+		_, err := t.exec(ctx, query+in, args...)
+		return err
+	})
 }
 
 // InsertConversations inserts conversations, a statement per chunk,
@@ -158,23 +151,16 @@ func (t *tx) InsertContacts(ctx context.Context, cs []core.Contact) error {
 // customer, a statement per chunk.
 func (t *tx) LastClosedConversations(ctx context.Context, customerIDs []string) (map[string]core.Conversation, error) {
 	out := map[string]core.Conversation{}
-	for start := 0; start < len(customerIDs); start += chunkSize {
-		chunk := customerIDs[start:min(start+chunkSize, len(customerIDs))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
+	err := inChunks(customerIDs, func(in string, args []any) error {
 		cs, err := t.conversations(ctx, `id IN (SELECT id FROM (SELECT id,
 			ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY closed_at DESC, id DESC) AS n
-			FROM conversations WHERE status = 'closed' AND customer_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)) last WHERE n = 1)`, args...)
-		if err != nil {
-			return nil, err
-		}
+			FROM conversations WHERE status = 'closed' AND customer_id IN `+in+`) last WHERE n = 1)`, args...)
 		for _, c := range cs {
 			out[c.CustomerID] = c
 		}
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // CustomersWithPresets reads which customers have presets, a statement

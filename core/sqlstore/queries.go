@@ -185,19 +185,12 @@ func afterMessage(where string, args []any, after *core.MessageCursor) (string, 
 
 func (t *tx) ConversationsByID(ctx context.Context, ids []string) ([]core.Conversation, error) {
 	var out []core.Conversation
-	for start := 0; start < len(ids); start += chunkSize {
-		chunk := ids[start:min(start+chunkSize, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		cs, err := t.conversations(ctx, `id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
+	err := inChunks(ids, func(in string, args []any) error {
+		cs, err := t.conversations(ctx, `id IN `+in, args...)
 		out = append(out, cs...)
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // messages reads the messages matching a WHERE clause.

@@ -14,21 +14,14 @@ import (
 // MessagesByID reads messages by id, a statement per chunk.
 func (t *tx) MessagesByID(ctx context.Context, ids []string) (map[string]core.StoredMessage, error) {
 	out := make(map[string]core.StoredMessage, len(ids))
-	for start := 0; start < len(ids); start += chunkSize {
-		chunk := ids[start:min(start+chunkSize, len(ids))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		ms, err := t.messages(ctx, `id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
+	err := inChunks(ids, func(in string, args []any) error {
+		ms, err := t.messages(ctx, `id IN `+in, args...)
 		for _, m := range ms {
 			out[m.ID] = m
 		}
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // TakeEarlyStatusesOf reads and deletes the early statuses of many sends,
