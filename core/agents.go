@@ -318,12 +318,13 @@ func (s *Service) ShowUnread(ctx context.Context, agent string, convs []Conversa
 	})
 }
 
-// AgentFigures returns an agent's own dashboard figures.
-func (s *Service) AgentFigures(ctx context.Context, agent string) (AgentFigures, error) {
+// AgentFigures returns an agent's own dashboard figures, of the
+// conversations of inbox ("": of every inbox).
+func (s *Service) AgentFigures(ctx context.Context, agent, inbox string) (AgentFigures, error) {
 	var out AgentFigures
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = tx.AgentFigures(ctx, agent)
+		out, err = tx.AgentFigures(ctx, agent, inbox)
 		return err
 	})
 	return out, err

@@ -628,12 +628,13 @@ func (s *Service) messageFiles(m normalize.Message, files map[string]bool) {
 	}
 }
 
-// Stats returns the dashboard figures, with the agent's own when named.
-func (s *Service) Stats(ctx context.Context, agent string) (Stats, error) {
+// Stats returns the dashboard figures, with the agent's own when named,
+// of the conversations of inbox ("": of every inbox).
+func (s *Service) Stats(ctx context.Context, agent, inbox string) (Stats, error) {
 	var st Stats
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		st, err = tx.Stats(ctx, agent, viewerOf(ctx))
+		st, err = tx.Stats(ctx, agent, inbox, viewerOf(ctx))
 		return err
 	})
 	return st, err

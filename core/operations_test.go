@@ -319,7 +319,7 @@ func TestNotesDeleteAndStats(t *testing.T) {
 		if len(msgs) != 3 || msgs[0].Text != "one" || msgs[1].Text != "two" || msgs[2].Kind != core.KindNote {
 			t.Fatalf("messages %+v", msgs)
 		}
-		st := must[core.Stats](t)(e.svc.Stats(ctx, "ann"))
+		st := must[core.Stats](t)(e.svc.Stats(ctx, "ann", ""))
 		if st.ByStatus["open"] != 1 || st.ByStatus["new"] != 1 || st.Unassigned != 1 || st.Unreplied != 3 ||
 			*st.AgentAssigned != 1 || *st.AgentUnreplied != 2 {
 			t.Fatalf("stats %+v (agent %d/%d)", st, *st.AgentAssigned, *st.AgentUnreplied)
@@ -411,7 +411,7 @@ func TestAutoCloseTwoInstances(t *testing.T) {
 	if closed[0]+closed[1] != 20 {
 		t.Fatalf("closed %v, want 20 in all", closed)
 	}
-	st := must[core.Stats](t)(e.svc.Stats(ctx, ""))
+	st := must[core.Stats](t)(e.svc.Stats(ctx, "", ""))
 	if st.ByStatus["closed"] != 20 {
 		t.Fatalf("stats %+v", st.ByStatus)
 	}

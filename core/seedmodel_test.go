@@ -45,7 +45,7 @@ func newTimedEnv(t *testing.T, dialect string, policy core.Policy) (*env, *timin
 
 func (e *env) stats() core.Stats {
 	e.t.Helper()
-	return must[core.Stats](e.t)(e.svc.Stats(ctx, "ann"))
+	return must[core.Stats](e.t)(e.svc.Stats(ctx, "ann", ""))
 }
 
 // Seed (Converso): "unreplied messages also includes those messages that

@@ -107,8 +107,8 @@ type ReadTx interface {
 	// agent has not read (conversations without any are absent).
 	Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error)
 	// AgentFigures returns an agent's own dashboard figures, over the
-	// conversations visible to them.
-	AgentFigures(ctx context.Context, agent string) (AgentFigures, error)
+	// conversations visible to them, of inbox ("": of every inbox).
+	AgentFigures(ctx context.Context, agent, inbox string) (AgentFigures, error)
 }
 
 // CustomerTx finds and creates customers one at a time.
@@ -248,8 +248,8 @@ type QueryTx interface {
 	// DueWaiting returns waiting conversations that have waited since before t.
 	DueWaiting(ctx context.Context, before time.Time, limit int) ([]Conversation, error)
 	// Stats returns the dashboard figures of the conversations v sees (nil:
-	// every one); agent may be empty.
-	Stats(ctx context.Context, agent string, v *Viewer) (Stats, error)
+	// every one) of inbox ("": of every inbox); agent may be empty.
+	Stats(ctx context.Context, agent, inbox string, v *Viewer) (Stats, error)
 	// LastInboundByEntryPoint returns, by entry point, the time of the
 	// latest customer message of the conversations that started there.
 	LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time, error)

@@ -12,7 +12,7 @@ import (
 
 // StatsReader reads the dashboard figures (core.Service).
 type StatsReader interface {
-	Stats(ctx context.Context, agent string) (core.Stats, error)
+	Stats(ctx context.Context, agent, inbox string) (core.Stats, error)
 }
 
 // StatsCollector exports the dashboard figures as gauges, read from the
@@ -54,7 +54,7 @@ func (c *StatsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	if time.Since(c.at) > c.ttl {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c.stats, c.err = c.svc.Stats(ctx, "")
+		c.stats, c.err = c.svc.Stats(ctx, "", "")
 		cancel()
 		c.at = time.Now()
 	}

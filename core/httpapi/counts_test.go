@@ -41,14 +41,14 @@ func TestStatsCountersEqualARecount(t *testing.T) {
 		}
 		c := func(i int) string { return "/v1/conversations/" + conv[phones[i]] }
 		ok("POST", c(0)+"/assign", annToken, map[string]any{"agent": "ann"})
-		ok("POST", c(0)+"/assign", bobToken, map[string]any{"agent": "bob"})
+		ok("POST", c(0)+"/assign", bobToken, map[string]any{"agent": "bob", "inbox": "support"})
 		ok("PUT", c(0)+"/topics", annToken, map[string]any{"topics": []string{"billing", "vip"}})
 		ok("PUT", c(1)+"/topics", agentToken, map[string]any{"topics": []string{"billing"}})
-		ok("POST", c(1)+"/assign", bobToken, map[string]any{"agent": "bob"})
+		ok("POST", c(1)+"/assign", bobToken, map[string]any{"agent": "bob", "inbox": "sales"})
 		e.clock.Advance(90 * time.Second)
 		ok("POST", c(1)+"/messages", bobToken, map[string]any{"text": "on it"})
 		ok("PUT", c(2)+"/visibility", adminToken, map[string]any{"visible_to": []string{"ann"}})
-		ok("POST", c(2)+"/assign", annToken, map[string]any{"agent": "ann"})
+		ok("POST", c(2)+"/assign", annToken, map[string]any{"agent": "ann", "inbox": "sales"})
 		ok("POST", c(3)+"/handover", adminToken, map[string]any{"to": "bot:triage"})
 		e.clock.Advance(time.Hour)
 		ok("POST", c(1)+"/status", bobToken, map[string]any{"status": "closed"})
@@ -62,25 +62,27 @@ func TestStatsCountersEqualARecount(t *testing.T) {
 		viewers := map[string]*core.Viewer{"all": {All: true}, "ann": {Agent: "ann"}, "bob": {Agent: "bob"}, "unnamed": {}}
 		for name, v := range viewers {
 			for _, agent := range []string{"", "ann", "bob", "zed"} {
-				got := storeStats(t, e, agent, v)
-				want := recount(t, e, agent, v)
-				if got.OutboxPending != want.OutboxPending {
-					want.OutboxPending = got.OutboxPending // not a count of conversations
-				}
-				if !sameStats(got, want) {
-					t.Errorf("%s, agent %q: counters %+v, recount %+v", name, agent, got, want)
+				for _, inbox := range []string{"", "sales", "support", "none"} {
+					got := storeStats(t, e, agent, inbox, v)
+					want := recount(t, e, agent, inbox, v)
+					if got.OutboxPending != want.OutboxPending {
+						want.OutboxPending = got.OutboxPending // not a count of conversations
+					}
+					if !sameStats(got, want) {
+						t.Errorf("%s, agent %q, inbox %q: counters %+v, recount %+v", name, agent, inbox, got, want)
+					}
 				}
 			}
 		}
 	})
 }
 
-func storeStats(t *testing.T, e *apiEnv, agent string, v *core.Viewer) core.Stats {
+func storeStats(t *testing.T, e *apiEnv, agent, inbox string, v *core.Viewer) core.Stats {
 	t.Helper()
 	var st core.Stats
 	err := e.store.InTx(context.Background(), func(tx core.Tx) error {
 		var err error
-		st, err = tx.Stats(context.Background(), agent, v)
+		st, err = tx.Stats(context.Background(), agent, inbox, v)
 		return err
 	})
 	if err != nil {
@@ -89,10 +91,11 @@ func storeStats(t *testing.T, e *apiEnv, agent string, v *core.Viewer) core.Stat
 	return st
 }
 
-// recount counts the figures from the conversations v sees.
-func recount(t *testing.T, e *apiEnv, agent string, v *core.Viewer) core.Stats {
+// recount counts the figures from the conversations v sees of inbox ("":
+// of every inbox).
+func recount(t *testing.T, e *apiEnv, agent, inbox string, v *core.Viewer) core.Stats {
 	t.Helper()
-	convs, err := e.svc.ListConversations(context.Background(), core.ConversationFilter{Viewer: v, Limit: 1000})
+	convs, err := e.svc.ListConversations(context.Background(), core.ConversationFilter{Viewer: v, Inbox: inbox, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

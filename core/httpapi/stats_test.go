@@ -37,6 +37,11 @@ func TestAPIStats(t *testing.T) {
 			"an agent with nothing":        {"?agent=zed", adminToken, nil, with(map[string]any{"agent_assigned": 0, "agent_unreplied": 0}), nil},
 			"another agent's for an agent": {"?agent=ann", bobToken, nil, nil, nil},
 			"an agent's for nobody":        {"?agent=ann", agentToken, nil, nil, nil},
+			"one inbox": {"?inbox=support", agentToken, nil, map[string]any{"by_status": map[string]any{"closed": 0, "new": 0, "open": 1, "waiting": 0},
+				"unassigned": 0, "unreplied": 1, "resolved": 0}, []string{"resolution_seconds_avg"}},
+			"one inbox and an agent": {"?inbox=support&agent=ann", annToken, nil, map[string]any{"agent_assigned": 1, "agent_unreplied": 1, "unreplied": 1}, nil},
+			"an inbox with none": {"?inbox=sales&agent=ann", annToken, nil, map[string]any{"by_status": map[string]any{"closed": 0, "new": 0, "open": 0, "waiting": 0},
+				"unassigned": 0, "unreplied": 0, "agent_assigned": 0, "agent_unreplied": 0}, nil},
 		}
 		for name, tc := range tests {
 			t.Run(name, func(t *testing.T) {
@@ -62,6 +67,9 @@ func TestAPIStats(t *testing.T) {
 					}
 				}
 			})
+		}
+		if r := e.do("GET", "/v1/stats?inbox=%07", agentToken, nil); r.status != 400 || r.code() != "invalid" {
+			t.Errorf("an unprintable inbox: %d %s, want 400 invalid", r.status, r.body)
 		}
 	})
 }

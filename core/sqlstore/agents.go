@@ -121,14 +121,14 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 	return out, nil
 }
 
-func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures, error) {
+func (t *tx) AgentFigures(ctx context.Context, agent, inbox string) (core.AgentFigures, error) {
 	f := core.AgentFigures{Agent: agent}
 	var err error
 	own := &core.Viewer{Agent: agent}
-	if f.Assigned, f.Unreplied, err = t.assignedTo(ctx, agent, own); err != nil {
+	if f.Assigned, f.Unreplied, err = t.assignedTo(ctx, agent, inbox, own); err != nil {
 		return f, err
 	}
-	if f.Unread, f.UnreadConversations, err = t.unreadOf(ctx, agent, own); err != nil {
+	if f.Unread, f.UnreadConversations, err = t.unreadOf(ctx, agent, inbox, own); err != nil {
 		return f, fmt.Errorf("sqlstore: agent unread: %w", err)
 	}
 	return f, nil
@@ -140,8 +140,9 @@ func (t *tx) AgentFigures(ctx context.Context, agent string) (core.AgentFigures,
 // conversations (kind 'i' of conversation_counts), less those the agent's
 // marks have read; and the active conversations with a customer message,
 // less those the agent has read to the end.
-func (t *tx) unreadOf(ctx context.Context, agent string, v *core.Viewer) (messages, conversations int, err error) {
+func (t *tx) unreadOf(ctx context.Context, agent, inbox string, v *core.Viewer) (messages, conversations int, err error) {
 	vis, args := t.s.visibleTo("visible_to", v)
+	vis, args = inboxIs(vis, args, "inbox", inbox)
 	var all, allConversations int
 	if err := t.row(ctx, `SELECT COALESCE(SUM(inbound), 0), COALESCE(SUM(n), 0) FROM conversation_counts
 		WHERE kind = 'i' AND key = '' AND `+vis, args...).Scan(&all, &allConversations); err != nil {
@@ -153,6 +154,7 @@ func (t *tx) unreadOf(ctx context.Context, agent string, v *core.Viewer) (messag
 	}
 	defer reset()
 	vis, args = t.s.visibleTo("c.visible_to", v)
+	vis, args = inboxIs(vis, args, "c.inbox", inbox)
 	var read, readConversations int
 	if err := t.row(ctx, `SELECT COALESCE(SUM(r.read_count), 0),
 		COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0)

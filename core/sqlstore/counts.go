@@ -21,11 +21,13 @@ type counts struct {
 	topics                map[string]core.TopicFigures
 }
 
-// countsFor sums the counts of the conversations v sees; agent "" leaves
-// out the agents' rows, and so does topics false the topics'.
-func (t *tx) countsFor(ctx context.Context, v *core.Viewer, agent string, topics bool) (counts, error) {
+// countsFor sums the counts of the conversations v sees, of inbox ("":
+// every inbox); agent "" leaves out the agents' rows, and so does topics
+// false the topics'.
+func (t *tx) countsFor(ctx context.Context, v *core.Viewer, agent, inbox string, topics bool) (counts, error) {
 	c := counts{byStatus: map[string]int{}, agents: map[string][2]int{}, topics: map[string]core.TopicFigures{}}
 	vis, args := t.s.visibleTo("visible_to", v)
+	vis, args = inboxIs(vis, args, "inbox", inbox)
 	kinds := "kind = 's'"
 	if agent != "" {
 		kinds += " OR (kind = 'a' AND key = ?)"
@@ -94,9 +96,9 @@ func topTopics(all map[string]core.TopicFigures) map[string]core.TopicFigures {
 	return out
 }
 
-func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stats, error) {
+func (t *tx) Stats(ctx context.Context, agent, inbox string, v *core.Viewer) (core.Stats, error) {
 	st := core.Stats{ByStatus: map[string]int{core.StatusNew: 0, core.StatusOpen: 0, core.StatusWaiting: 0, core.StatusClosed: 0}}
-	c, err := t.countsFor(ctx, v, agent, true)
+	c, err := t.countsFor(ctx, v, agent, inbox, true)
 	if err != nil {
 		return st, err
 	}
@@ -112,6 +114,7 @@ func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stat
 		st.ResolutionSecondsAvg = floatPtr(sql.NullFloat64{Float64: c.resSum / float64(c.resN), Valid: true})
 	}
 	vis, visArgs := t.s.visibleTo("visible_to", v)
+	vis, visArgs = inboxIs(vis, visArgs, "inbox", inbox)
 	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
 		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, visArgs...).Scan(&st.OutboxPending); err != nil {
 		return st, fmt.Errorf("sqlstore: outbox stats: %w", err)
@@ -126,8 +129,17 @@ func (t *tx) Stats(ctx context.Context, agent string, v *core.Viewer) (core.Stat
 
 // assignedTo counts the active conversations an agent is assigned to, of
 // those v sees, and their unreplied messages (of those a human handles).
-func (t *tx) assignedTo(ctx context.Context, agent string, v *core.Viewer) (assigned, unreplied int, err error) {
-	c, err := t.countsFor(ctx, v, agent, false)
+func (t *tx) assignedTo(ctx context.Context, agent, inbox string, v *core.Viewer) (assigned, unreplied int, err error) {
+	c, err := t.countsFor(ctx, v, agent, inbox, false)
 	a := c.agents[agent]
 	return a[0], a[1], err
+}
+
+// inboxIs adds to the condition cond (with its arguments args) that column
+// is inbox, unless inbox is "".
+func inboxIs(cond string, args []any, column, inbox string) (string, []any) {
+	if inbox == "" {
+		return cond, args
+	}
+	return "(" + cond + ") AND " + column + " = ?", append(args, inbox)
 }

@@ -17,7 +17,7 @@ import (
 // customer's messages after the agent's read mark, of the active
 // conversations the agent sees (the query AgentFigures ran before the
 // running counts of migration 00074).
-func unreadReference(t *testing.T, db *sql.DB, dialect, agent string) [2]int {
+func unreadReference(t *testing.T, db *sql.DB, dialect, agent, inbox string) [2]int {
 	t.Helper()
 	has := "EXISTS (SELECT 1 FROM json_each(c.visible_to) WHERE value = ?)"
 	if dialect == sqlstore.Postgres {
@@ -28,6 +28,9 @@ func unreadReference(t *testing.T, db *sql.DB, dialect, agent string) [2]int {
 		JOIN conversations c ON c.id = m.conversation_id WHERE c.status <> 'closed'
 		AND m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at)
 		AND (c.visible_to = '[]' OR ` + has + `)`
+	if inbox != "" {
+		q += " AND c.inbox = '" + inbox + "'"
+	}
 	if dialect == sqlstore.Postgres {
 		q = strings.Replace(strings.Replace(q, "?", "$1", 1), "?", "$2", 1)
 	}
@@ -98,6 +101,7 @@ var unreadSteps = []unreadStep{
 	{name: "a message is backdated", sql: `UPDATE messages SET created_at = 1 WHERE id = 'm10'`},
 	{name: "a message is deleted", sql: `DELETE FROM messages WHERE id = 'm13'`},
 	{name: "noise", sql: `UPDATE messages SET body = '{"text":"x"}', status = 'delivered' WHERE id = 'm8'`},
+	{name: "to an inbox", sql: `UPDATE conversations SET inbox = 'sales' WHERE id IN ('c1', 'c3')`},
 	{name: "noise on a conversation", sql: `UPDATE conversations SET last_activity_at = 99, unreplied = 2 WHERE id = 'c5'`},
 	{name: "merge", tx: func(ctx context.Context, tx core.Tx) error {
 		if err := tx.MarkRead(ctx, "c3", "ann", time.UnixMicro(5)); err != nil {
@@ -163,18 +167,20 @@ func compareUnread(t *testing.T, s *sqlstore.Store, dialect, step string) {
 	t.Helper()
 	ctx := context.Background()
 	for _, agent := range []string{"ann", "bob", "carol"} {
-		var f core.AgentFigures
-		err := s.InTx(ctx, func(tx core.Tx) error {
-			var err error
-			f, err = tx.AgentFigures(ctx, agent)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := unreadReference(t, s.DB(), dialect, agent)
-		if got := [2]int{f.Unread, f.UnreadConversations}; got != want {
-			t.Errorf("after %s: %s's unread messages, conversations = %v, want %v", step, agent, got, want)
+		for _, inbox := range []string{"", "sales"} {
+			var f core.AgentFigures
+			err := s.InTx(ctx, func(tx core.Tx) error {
+				var err error
+				f, err = tx.AgentFigures(ctx, agent, inbox)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := unreadReference(t, s.DB(), dialect, agent, inbox)
+			if got := [2]int{f.Unread, f.UnreadConversations}; got != want {
+				t.Errorf("after %s: %s's unread messages, conversations in inbox %q = %v, want %v", step, agent, inbox, got, want)
+			}
 		}
 	}
 }
