@@ -255,3 +255,22 @@ func TestEntryPointsREADMETwoTwilioAccounts(t *testing.T) {
 		t.Fatalf("README example: %+v, problems %q", eps, problems)
 	}
 }
+
+// The README's example of two SendGrid entry points is valid as
+// documented: a mailbox with credentials of its own and a domain.
+func TestEntryPointsREADMETwoSendGridEntryPoints(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\nTwo SendGrid entry points, a mailbox on an account of its own and a domain on the connector's:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no example of two SendGrid entry points")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("SENDGRID_EU_API_KEY", "SENDGRID_EU_INBOUND_USER",
+		"SENDGRID_EU_INBOUND_PASSWORD", "SENDGRID_EU_EVENT_PUBLIC_KEY"))
+	if len(problems) > 0 || len(eps) != 2 || eps[0].Credential("inbound_password") != secretValue || eps[1].Address != "example.com" || !eps[1].Default {
+		t.Fatalf("README example: %+v, problems %q", eps, problems)
+	}
+}
