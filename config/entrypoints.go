@@ -108,6 +108,22 @@ func (c Config) WebhooksEnabled(provider string) bool {
 	return false
 }
 
+// EntryPointEnabled reports whether an entry point's webhooks are on: its
+// provider's are (WebhooksEnabled), or it has webhook credentials of its
+// own (a Twilio auth_token; SendGrid inbound_user with inbound_password),
+// which give it routes of its own.
+func (c Config) EntryPointEnabled(ep EntryPoint) bool {
+	switch {
+	case c.WebhooksEnabled(ep.Provider):
+		return true
+	case ep.Provider == ProviderTwilio:
+		return ep.Credential("auth_token") != ""
+	case ep.Provider == ProviderSendGrid:
+		return ep.Credential("inbound_user") != "" && ep.Credential("inbound_password") != ""
+	}
+	return false
+}
+
 // DerivedEntryPoints are the entry points without a file: one per provider
 // whose webhooks are enabled, named by the provider, inbox "default", the
 // address from the provider's variables.

@@ -274,3 +274,25 @@ func TestEntryPointsREADMETwoSendGridEntryPoints(t *testing.T) {
 		t.Fatalf("README example: %+v, problems %q", eps, problems)
 	}
 }
+
+// An entry point's webhooks are on with its provider's credentials, or
+// with webhook credentials of its own (which give it its own routes).
+func TestEntryPointEnabled(t *testing.T) {
+	file := "entry_points:\n  - id: mail-eu\n    provider: sendgrid\n    address: support@eu.example\n    credentials:\n      inbound_user: EU_USER\n      inbound_password: EU_PASSWORD\n" +
+		"  - id: mail\n    provider: sendgrid\n    address: example.com\n    credentials:\n      api_key: EU_KEY\n" +
+		"  - id: uk\n    provider: twilio\n    address: \"+447700900123\"\n    credentials:\n      account_sid: UK_SID\n      auth_token: UK_TOKEN\n" +
+		"  - id: us\n    provider: twilio\n    address: \"+15558675310\"\n"
+	eps, problems := ParseEntryPoints([]byte(file), secretEnv("EU_USER", "EU_PASSWORD", "EU_KEY", "UK_SID", "UK_TOKEN"))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	want := map[string]bool{"mail-eu": true, "mail": false, "uk": true, "us": false}
+	for _, ep := range eps {
+		if got := (Config{}).EntryPointEnabled(ep); got != want[ep.ID] {
+			t.Errorf("%s without the provider's credentials: enabled %v, want %v", ep.ID, got, want[ep.ID])
+		}
+		if !(Config{SendGridInboundUser: "u", SendGridInboundPassword: "p", TwilioAuthToken: "t"}).EntryPointEnabled(ep) {
+			t.Errorf("%s with the provider's credentials: not enabled", ep.ID)
+		}
+	}
+}

@@ -290,7 +290,7 @@ func (g *Gateway) entryPoints() []core.EntryPoint {
 	}
 	out := make([]core.EntryPoint, 0, len(g.cfg.EntryPoints))
 	for _, ep := range g.cfg.EntryPoints {
-		enabled := g.cfg.WebhooksEnabled(ep.Provider)
+		enabled := g.cfg.EntryPointEnabled(ep)
 		g.log.Info("entry point "+from, "entry_point", ep.ID, "provider", ep.Provider, "inbox", ep.Inbox,
 			"routing", ep.Routing, "enabled", enabled)
 		out = append(out, core.EntryPoint{ID: ep.ID, Provider: ep.Provider, Address: ep.Address, Inbox: ep.Inbox,
