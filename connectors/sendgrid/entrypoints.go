@@ -87,47 +87,62 @@ func (p *EntryPoints) match(addr string) (EntryPoint, bool) {
 	return EntryPoint{}, false
 }
 
-// matchAny is the entry point of the first of recipients an entry point
-// has, and that recipient: every exact address is tried before any
-// domain, so an exact address wins wherever it is in the list.
-func (p *EntryPoints) matchAny(recipients []string) (EntryPoint, string, bool) {
-	for _, r := range recipients {
-		if ep, ok := p.byAddress[r]; ok {
-			return ep, r, true
-		}
-	}
-	for _, r := range recipients {
-		if ep, ok := p.match(r); ok {
-			return ep, r, true
-		}
-	}
-	return EntryPoint{}, "", false
-}
-
-// find returns the entry point of an email to recipients (the envelope's,
-// then the To header's) received on the route of entry point fixed (""
-// for the shared route), and the recipient it was written to ("" when
-// none is the entry point's). dead is set, with why, when no entry point
-// has a recipient and there is no default. The address of an entry point
-// with inbound credentials of its own is refused on the shared route: its
-// mail comes, with those credentials, on its own route.
-func (p *EntryPoints) find(recipients []string, fixed string) (id, to, dead string, err error) {
-	if fixed != "" {
-		for _, r := range recipients {
-			if ep, ok := p.match(r); ok && ep.ID == fixed {
-				return fixed, r, "", nil
+// matchIn is the entry point of the first address of list an entry point
+// takes, and that address: every exact address is tried before any
+// domain, so an exact address wins wherever it is in the list. An entry
+// point take refuses is passed over, and reported in refused.
+func (p *EntryPoints) matchIn(list []string, take func(EntryPoint) bool) (ep EntryPoint, addr string, ok bool, refused *EntryPoint) {
+	for _, exact := range []bool{true, false} {
+		for _, r := range list {
+			var found bool
+			if exact {
+				ep, found = p.byAddress[r]
+			} else {
+				ep, found = p.match(r)
+			}
+			switch {
+			case !found:
+			case take(ep):
+				return ep, r, true, nil
+			case refused == nil:
+				refused = &ep
 			}
 		}
-		return fixed, "", "", nil
 	}
-	if ep, r, ok := p.matchAny(recipients); ok {
-		if ep.OwnInbound() {
-			return "", "", "", fmt.Errorf("sendgrid: %w: mail to entry point %q, which has inbound credentials of its own, on the shared route (its webhook is %s/%s)",
-				webhook.ErrUnauthorized, ep.ID, InboundPath, ep.ID)
+	return EntryPoint{}, "", false, refused
+}
+
+// find returns the entry point of an email to rcpt received on the route
+// of entry point fixed ("" for the shared route), and the recipient it was
+// written to ("" when none is the entry point's): the envelope's
+// recipients (where SendGrid delivered it) are tried first, then the To
+// header's. dead is set, with why, when no entry point has a recipient and
+// there is no default. On the shared route an entry point with inbound
+// credentials of its own is passed over (its mail comes, with those
+// credentials, on its own route); an email only such an entry point takes
+// is refused.
+func (p *EntryPoints) find(rcpt recipients, fixed string) (id, to, dead string, err error) {
+	take := func(ep EntryPoint) bool { return !ep.OwnInbound() }
+	if fixed != "" {
+		take = func(ep EntryPoint) bool { return ep.ID == fixed }
+	}
+	var refused *EntryPoint
+	for _, list := range [][]string{rcpt.envelope, rcpt.header} {
+		ep, r, ok, ref := p.matchIn(list, take)
+		if ok {
+			return ep.ID, r, "", nil
 		}
-		return ep.ID, r, "", nil
+		if refused == nil {
+			refused = ref
+		}
 	}
-	if p.def != "" {
+	switch {
+	case fixed != "":
+		return fixed, "", "", nil
+	case refused != nil:
+		return "", "", "", fmt.Errorf("sendgrid: %w: mail to entry point %q, which has inbound credentials of its own, on the shared route (its webhook is %s/%s)",
+			webhook.ErrUnauthorized, refused.ID, InboundPath, refused.ID)
+	case p.def != "":
 		return p.def, "", "", nil
 	}
 	return "", "", "no SendGrid entry point has the recipient address and none is the default", nil

@@ -89,7 +89,8 @@ func receivedAt(t *testing.T, res webhook.Result) (entry, to string) {
 // An email finds its entry point by the address it was sent to (the
 // envelope's recipients, then the To header's): an exact address wins over
 // its domain wherever it is in the list, a domain takes any address there
-// (not its subdomains), and the message's recipient is the address that
+// (not its subdomains), an entry point with its own route is passed over
+// on the shared route, and the message's recipient is the address that
 // matched. An address no entry point has is dead-lettered unless there is
 // a default.
 func TestInboundFindsTheEntryPoint(t *testing.T) {
@@ -106,6 +107,9 @@ func TestInboundFindsTheEntryPoint(t *testing.T) {
 		{"exact address after a domain address", []string{"help@shop.example", salesAddress}, "", "sales", salesAddress},
 		{"To header without an envelope", nil, "Shop <help@shop.example>, other@else.example", "shop", "help@shop.example"},
 		{"envelope of an unknown address, To header of an entry point", []string{"x@else.example"}, salesAddress, "sales", salesAddress},
+		{"the envelope before the To header", []string{"help@shop.example"}, salesAddress + ", help@shop.example", "shop", "help@shop.example"},
+		{"a mailbox with its own route passed over", []string{"help@shop.example"}, euAddress + ", help@shop.example", "shop", "help@shop.example"},
+		{"a mailbox with its own route among the envelope's", []string{euAddress, "help@shop.example"}, "", "shop", "help@shop.example"},
 	} {
 		res, err := shared.Handler.Handle(context.Background(), inboundEmail(t, sendgrid.InboundPath, "parse", "s3cret", tc.envelopeTo, tc.toHeader))
 		if err != nil {

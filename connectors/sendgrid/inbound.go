@@ -86,12 +86,12 @@ func (h Inbound) Replay(ctx context.Context, r *webhook.Request) (webhook.Result
 // takes is dead-lettered, its attachments not stored) and stores its
 // attachments.
 func (h Inbound) parse(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
-	m, files, recipients, err := parseInbound(r)
+	m, files, rcpt, err := parseInbound(r)
 	if err != nil {
 		return webhook.Result{}, err
 	}
 	if h.EntryPoints != nil {
-		id, to, dead, err := h.EntryPoints.find(recipients, h.EntryPoint)
+		id, to, dead, err := h.EntryPoints.find(rcpt, h.EntryPoint)
 		if err != nil {
 			return webhook.Result{}, err
 		}
@@ -147,23 +147,23 @@ func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 }
 
 // parseInbound is ParseInbound, with every recipient of the email,
-// canonical: the envelope's, then the To header's.
-func parseInbound(r *webhook.Request) (normalize.Message, []File, []string, error) {
+// canonical: the envelope's and the To header's.
+func parseInbound(r *webhook.Request) (normalize.Message, []File, recipients, error) {
 	fields, files, err := readForm(r)
 	if err != nil {
-		return normalize.Message{}, nil, nil, err
+		return normalize.Message{}, nil, recipients{}, err
 	}
 	m := normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelEmail, Provider: Provider,
 		Direction: normalize.Inbound, ReceivedAt: r.ReceivedAt.UTC(), Subject: fields["subject"]}
 	body := inboundBody{headers: fields["headers"], text: fields["text"], html: fields["html"]}
 	if raw := fields["email"]; raw != "" {
 		if body, files, err = readRaw(raw, files, &m); err != nil {
-			return normalize.Message{}, nil, nil, err
+			return normalize.Message{}, nil, recipients{}, err
 		}
 	}
-	recipients, err := addresses(fields, &m)
+	rcpt, err := addresses(fields, &m)
 	if err != nil {
-		return normalize.Message{}, nil, nil, err
+		return normalize.Message{}, nil, recipients{}, err
 	}
 	m.HTML = body.html
 	m.Text, m.Extra = body.text, map[string]any{}
@@ -188,7 +188,7 @@ func parseInbound(r *webhook.Request) (normalize.Message, []File, []string, erro
 	if len(m.Extra) == 0 {
 		m.Extra = nil
 	}
-	return m, files, recipients, nil
+	return m, files, rcpt, nil
 }
 
 // inboundBody is the mail's headers and bodies, from the form's fields
@@ -265,13 +265,16 @@ func readRaw(raw string, files []File, m *normalize.Message) (inboundBody, []Fil
 	return b, append(files, rawFiles...), nil
 }
 
+// recipients are the addresses an email was sent to, canonical: the
+// envelope's (where SendGrid delivered it) and the To header's.
+type recipients struct{ envelope, header []string }
+
 // addresses sets the sender (From) and the recipient (the envelope's first
-// To, else the To header's first address), and returns every recipient,
-// canonical: the envelope's, then the To header's.
-func addresses(fields map[string]string, m *normalize.Message) ([]string, error) {
+// To, else the To header's first address), and returns every recipient.
+func addresses(fields map[string]string, m *normalize.Message) (recipients, error) {
 	from, name, err := normalize.CanonicalEmail(fields["from"])
 	if err != nil {
-		return nil, fmt.Errorf("sendgrid: %w: from %q is not an email address", webhook.ErrMalformed, fields["from"])
+		return recipients{}, fmt.Errorf("sendgrid: %w: from %q is not an email address", webhook.ErrMalformed, fields["from"])
 	}
 	m.From = normalize.Party{Kind: normalize.KindEmail, Address: from, Name: name}
 	var env struct {
@@ -288,19 +291,19 @@ func addresses(fields map[string]string, m *normalize.Message) ([]string, error)
 	}
 	addr, _, err := normalize.CanonicalEmail(to)
 	if err != nil {
-		return nil, fmt.Errorf("sendgrid: %w: no recipient", webhook.ErrMalformed)
+		return recipients{}, fmt.Errorf("sendgrid: %w: no recipient", webhook.ErrMalformed)
 	}
 	m.To = normalize.Party{Kind: normalize.KindEmail, Address: addr}
-	var recipients []string
+	var rcpt recipients
 	for _, a := range env.To {
 		if c, _, err := normalize.CanonicalEmail(a); err == nil {
-			recipients = append(recipients, c)
+			rcpt.envelope = append(rcpt.envelope, c)
 		}
 	}
 	for _, a := range header {
-		recipients = append(recipients, strings.ToLower(a.Address))
+		rcpt.header = append(rcpt.header, strings.ToLower(a.Address))
 	}
-	return recipients, nil
+	return rcpt, nil
 }
 
 // threadOf sets the threading headers and the provider message id: the
