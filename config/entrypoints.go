@@ -108,6 +108,22 @@ func (c Config) WebhooksEnabled(provider string) bool {
 	return false
 }
 
+// EntryPointEnabled reports whether an entry point's webhooks are on: its
+// provider's are (WebhooksEnabled), or it has webhook credentials of its
+// own (a Twilio auth_token; SendGrid inbound_user with inbound_password),
+// which give it routes of its own.
+func (c Config) EntryPointEnabled(ep EntryPoint) bool {
+	switch {
+	case c.WebhooksEnabled(ep.Provider):
+		return true
+	case ep.Provider == ProviderTwilio:
+		return ep.Credential("auth_token") != ""
+	case ep.Provider == ProviderSendGrid:
+		return ep.Credential("inbound_user") != "" && ep.Credential("inbound_password") != ""
+	}
+	return false
+}
+
 // DerivedEntryPoints are the entry points without a file: one per provider
 // whose webhooks are enabled, named by the provider, inbox "default", the
 // address from the provider's variables.
@@ -336,8 +352,13 @@ func (p *epParser) address(ep *EntryPoint, vals map[string]*yaml.Node) {
 	}
 }
 
-// mailAddress is an email address or a domain, lower-cased.
+// mailAddress is an email address or a domain (example.com, written
+// without @: it takes mail to every address there), lower-cased.
 func (p *epParser) mailAddress(a string, line int, id string) string {
+	if strings.HasPrefix(a, "@") {
+		p.bad(line, id, "a domain is written without @ (example.com)")
+		return ""
+	}
 	if strings.Contains(a, "@") {
 		e, _, err := normalize.CanonicalEmail(a)
 		if err != nil || strings.ContainsAny(a, "<> ") {
@@ -438,6 +459,19 @@ func (p *epParser) credentials(ep *EntryPoint, v *yaml.Node) {
 			ep.Credentials[k.Value] = val.Value
 		}
 	}
+	for _, pair := range credentialPairs[ep.Provider] {
+		_, a := ep.Credentials[pair[0]]
+		_, b := ep.Credentials[pair[1]]
+		if a != b {
+			p.bad(v.Line, ep.ID, "credentials %s and %s go together: set both or neither", pair[0], pair[1])
+		}
+	}
+}
+
+// credentialPairs are, by provider, credentials an entry point sets both of
+// or neither (one alone would leave its own route off without a word).
+var credentialPairs = map[string][][2]string{
+	ProviderSendGrid: {{"inbound_user", "inbound_password"}},
 }
 
 // across checks what no entry point can alone: unique ids, one entry point

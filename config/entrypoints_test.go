@@ -90,6 +90,9 @@ func TestEntryPointsFileRules(t *testing.T) {
 		{"bad phone", "entry_points:\n  - id: a\n    provider: voice\n    address: call-me\n", []string{`line 4: entry point "a": address must be a phone number in E.164`}},
 		{"bad meta id", "entry_points:\n  - id: a\n    provider: messenger\n    address: my-page\n", []string{`line 4: entry point "a": address must be the numeric id`}},
 		{"bad email", "entry_points:\n  - id: a\n    provider: sendgrid\n    address: not an address\n", []string{`line 4: entry point "a": address must be an email address or a domain`}},
+		{"domain with @", "entry_points:\n  - id: a\n    provider: sendgrid\n    address: \"@example.com\"\n", []string{`line 4: entry point "a": a domain is written without @ (example.com)`}},
+		{"inbound user without password", "entry_points:\n  - id: a\n    provider: sendgrid\n    address: example.com\n    credentials:\n      inbound_user: SET_VAR\n      api_key: SET_VAR\n",
+			[]string{`line 6: entry point "a": credentials inbound_user and inbound_password go together`}},
 		{"bad id", "entry_points:\n  - id: Support_US\n    provider: webchat\n", []string{`line 2: id must be 1 to 64 characters`}},
 		{"missing id", "entry_points:\n  - provider: webchat\n", []string{`line 2: id is required`}},
 		{"round robin without agents", "entry_points:\n  - id: a\n    provider: webchat\n    routing: round_robin\n", []string{`line 4: entry point "a": round_robin routing needs agents`}},
@@ -250,5 +253,46 @@ func TestEntryPointsREADMETwoTwilioAccounts(t *testing.T) {
 		"TWILIO_ACCOUNT_SID_UK", "TWILIO_AUTH_TOKEN_UK"))
 	if len(problems) > 0 || len(eps) != 2 || eps[1].Credential("auth_token") != secretValue || !eps[0].Default {
 		t.Fatalf("README example: %+v, problems %q", eps, problems)
+	}
+}
+
+// The README's example of two SendGrid entry points is valid as
+// documented: a mailbox with credentials of its own and a domain.
+func TestEntryPointsREADMETwoSendGridEntryPoints(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\nTwo SendGrid entry points, a mailbox on an account of its own and a domain on the connector's:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no example of two SendGrid entry points")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("SENDGRID_EU_API_KEY", "SENDGRID_EU_INBOUND_USER",
+		"SENDGRID_EU_INBOUND_PASSWORD", "SENDGRID_EU_EVENT_PUBLIC_KEY"))
+	if len(problems) > 0 || len(eps) != 2 || eps[0].Credential("inbound_password") != secretValue || eps[1].Address != "example.com" || !eps[1].Default {
+		t.Fatalf("README example: %+v, problems %q", eps, problems)
+	}
+}
+
+// An entry point's webhooks are on with its provider's credentials, or
+// with webhook credentials of its own (which give it its own routes).
+func TestEntryPointEnabled(t *testing.T) {
+	file := "entry_points:\n  - id: mail-eu\n    provider: sendgrid\n    address: support@eu.example\n    credentials:\n      inbound_user: EU_USER\n      inbound_password: EU_PASSWORD\n" +
+		"  - id: mail\n    provider: sendgrid\n    address: example.com\n    credentials:\n      api_key: EU_KEY\n" +
+		"  - id: uk\n    provider: twilio\n    address: \"+447700900123\"\n    credentials:\n      account_sid: UK_SID\n      auth_token: UK_TOKEN\n" +
+		"  - id: us\n    provider: twilio\n    address: \"+15558675310\"\n"
+	eps, problems := ParseEntryPoints([]byte(file), secretEnv("EU_USER", "EU_PASSWORD", "EU_KEY", "UK_SID", "UK_TOKEN"))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	want := map[string]bool{"mail-eu": true, "mail": false, "uk": true, "us": false}
+	for _, ep := range eps {
+		if got := (Config{}).EntryPointEnabled(ep); got != want[ep.ID] {
+			t.Errorf("%s without the provider's credentials: enabled %v, want %v", ep.ID, got, want[ep.ID])
+		}
+		if !(Config{SendGridInboundUser: "u", SendGridInboundPassword: "p", TwilioAuthToken: "t"}).EntryPointEnabled(ep) {
+			t.Errorf("%s with the provider's credentials: not enabled", ep.ID)
+		}
 	}
 }

@@ -46,7 +46,12 @@ type kustomization struct {
 		IncludeTemplates bool              `json:"includeTemplates,omitempty"`
 	} `json:"labels,omitempty"`
 	Resources []string `json:"resources"`
-	Images    []struct {
+	// ConfigMapGenerator makes ConfigMaps of files (the entry points file).
+	ConfigMapGenerator []struct {
+		Name  string   `json:"name"`
+		Files []string `json:"files"`
+	} `json:"configMapGenerator,omitempty"`
+	Images []struct {
 		Name    string `json:"name"`
 		NewName string `json:"newName,omitempty"`
 		NewTag  string `json:"newTag,omitempty"`
@@ -62,11 +67,14 @@ type manifests struct {
 	configMaps map[string]map[string]bool
 	// configValues: ConfigMap name → key → value.
 	configValues map[string]map[string]string
+	// entryPointVars are the credential variables the entry points file
+	// names (set by entryPointProblems): credentials, as the file says.
+	entryPointVars map[string]bool
 }
 
 func newManifests() manifests {
 	return manifests{secrets: map[string]map[string]bool{}, configMaps: map[string]map[string]bool{},
-		configValues: map[string]map[string]string{}}
+		configValues: map[string]map[string]string{}, entryPointVars: map[string]bool{}}
 }
 
 // workload is a Deployment or a StatefulSet: the pods of one role.
@@ -184,13 +192,14 @@ func loadManifests(t *testing.T) manifests {
 	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
 		t.Fatalf("kustomization.yaml: %s %s", k.APIVersion, k.Kind)
 	}
+	m := newManifests()
+	generated := generateConfigMaps(t, k, &m)
 	files, _ := filepath.Glob(filepath.Join(kubernetesDir, "*.yaml"))
 	for _, f := range files {
-		if name := filepath.Base(f); name != "kustomization.yaml" && !slices.Contains(k.Resources, name) {
+		if name := filepath.Base(f); name != "kustomization.yaml" && !slices.Contains(k.Resources, name) && !generated[name] {
 			t.Errorf("%s is not listed in kustomization.yaml", name)
 		}
 	}
-	m := newManifests()
 	for _, res := range k.Resources {
 		b, err := os.ReadFile(filepath.Join(kubernetesDir, res))
 		if err != nil {
@@ -206,6 +215,31 @@ func loadManifests(t *testing.T) manifests {
 		}
 	}
 	return m
+}
+
+// generateConfigMaps adds the ConfigMaps of the kustomization's
+// configMapGenerator, each file a key named by its base name (or by
+// key=file), and returns the files they take.
+func generateConfigMaps(t *testing.T, k kustomization, m *manifests) map[string]bool {
+	t.Helper()
+	generated := map[string]bool{}
+	for _, g := range k.ConfigMapGenerator {
+		keys, values := map[string]bool{}, map[string]string{}
+		for _, f := range g.Files {
+			key, file, ok := strings.Cut(f, "=")
+			if !ok {
+				key, file = filepath.Base(f), f
+			}
+			b, err := os.ReadFile(filepath.Join(kubernetesDir, file))
+			if err != nil {
+				t.Errorf("configMapGenerator %s: %v", g.Name, err)
+				continue
+			}
+			keys[key], values[key], generated[file] = true, string(b), true
+		}
+		m.configMaps[g.Name], m.configValues[g.Name] = keys, values
+	}
+	return generated
 }
 
 func stripComments(doc string) string {
@@ -242,8 +276,11 @@ func TestKubernetesDecodingIsStrict(t *testing.T) {
 // per role, credentials from the Secret, and only variables the gateway
 // reads.
 func TestKubernetesManifests(t *testing.T) {
-	vars := variables(t)
 	m := loadManifests(t)
+	vars, problems := entryPointProblems(t, m, variables(t))
+	for _, p := range problems {
+		t.Error(p)
+	}
 	checkKeys(t, m, vars)
 
 	roles := map[string]bool{}
@@ -280,11 +317,19 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
-// checkKeys: the ConfigMap and the Secret hold only variables the gateway
-// reads, each in its place.
+// checkKeys: the ConfigMaps the pods take as variables and the Secret hold
+// only variables the gateway reads, each in its place; a ConfigMap is
+// taken as variables or mounted as files (the entry points file).
 func checkKeys(t *testing.T, m manifests, vars map[string]bool) {
 	t.Helper()
 	for name, keys := range m.configMaps {
+		asEnv, asFiles := configMapUse(m, name)
+		if !asEnv && !asFiles {
+			t.Errorf("ConfigMap %s: no pod takes it", name)
+		}
+		if !asEnv {
+			continue
+		}
 		for k := range keys {
 			if !vars[k] {
 				t.Errorf("ConfigMap %s: %s is not a variable the gateway reads", name, k)
@@ -299,7 +344,7 @@ func checkKeys(t *testing.T, m manifests, vars map[string]bool) {
 			if !vars[k] {
 				t.Errorf("Secret %s: %s is not a variable the gateway reads", name, k)
 			}
-			if !IsSecret(k) && !strings.HasSuffix(k, "_ACCOUNT_SID") && !strings.HasSuffix(k, "_USER") && !strings.HasSuffix(k, "_PUBLIC_KEY") {
+			if !IsSecret(k) && !m.entryPointVars[k] && !strings.HasSuffix(k, "_ACCOUNT_SID") && !strings.HasSuffix(k, "_USER") && !strings.HasSuffix(k, "_PUBLIC_KEY") {
 				t.Errorf("Secret %s: %s is not a credential; put it in the ConfigMap", name, k)
 			}
 		}

@@ -92,7 +92,26 @@ func metaSettings(c config.Config) meta.Settings {
 func sendgridSettings(c config.Config) sendgrid.Settings {
 	return sendgrid.Settings{APIKey: c.SendGridAPIKey, APIURL: c.SendGridAPIURL, FromEmail: c.SendGridFromEmail,
 		InboundUser: c.SendGridInboundUser, InboundPassword: c.SendGridInboundPassword,
-		EventPublicKey: c.SendGridEventPublicKey, EventMaxAge: c.SendGridEventMaxAge}
+		EventPublicKey: c.SendGridEventPublicKey, EventMaxAge: c.SendGridEventMaxAge, EntryPoints: sendgridEntryPoints(c)}
+}
+
+// sendgridEntryPoints are the mailboxes and mail domains of the
+// GATEWAY_ENTRY_POINTS file, each with the API key, inbound credentials and
+// event key its credentials name (none: the connector's). Without the file
+// there are none, as for Twilio.
+func sendgridEntryPoints(c config.Config) []sendgrid.EntryPoint {
+	if c.EntryPointsFile == "" {
+		return nil
+	}
+	var out []sendgrid.EntryPoint
+	for _, ep := range c.EntryPoints {
+		if ep.Provider == config.ProviderSendGrid {
+			out = append(out, sendgrid.EntryPoint{ID: ep.ID, Address: ep.Address, Default: ep.Default,
+				APIKey: ep.Credential("api_key"), InboundUser: ep.Credential("inbound_user"),
+				InboundPassword: ep.Credential("inbound_password"), EventPublicKey: ep.Credential("event_public_key")})
+		}
+	}
+	return out
 }
 
 // connectors builds (once) every provider's connector from the
@@ -271,7 +290,7 @@ func (g *Gateway) entryPoints() []core.EntryPoint {
 	}
 	out := make([]core.EntryPoint, 0, len(g.cfg.EntryPoints))
 	for _, ep := range g.cfg.EntryPoints {
-		enabled := g.cfg.WebhooksEnabled(ep.Provider)
+		enabled := g.cfg.EntryPointEnabled(ep)
 		g.log.Info("entry point "+from, "entry_point", ep.ID, "provider", ep.Provider, "inbox", ep.Inbox,
 			"routing", ep.Routing, "enabled", enabled)
 		out = append(out, core.EntryPoint{ID: ep.ID, Provider: ep.Provider, Address: ep.Address, Inbox: ep.Inbox,

@@ -168,6 +168,43 @@ func TestSendGridChecks(t *testing.T) {
 	}
 }
 
+// A key sends only from its sender identities (an address, or any address
+// of an authenticated domain): another from address is 403, as SendGrid
+// answers; an unknown key is 401.
+func TestSendGridSenderIdentities(t *testing.T) {
+	fake := providertest.NewSendGrid(t)
+	fake.AddKey("SG.eu.key", "support@eu.example", "shop.example")
+	fake.AddKey(providertest.SendGridAPIKey, "help@us.example")
+	mail := func(from string) string {
+		return `{"from":{"email":"` + from + `"},"subject":"s","personalizations":[{"to":[{"email":"b@example.com"}]}],"content":[{"type":"text/plain","value":"x"}]}`
+	}
+	for _, tc := range []struct {
+		key, from string
+		status    int
+	}{
+		{"SG.eu.key", "support@eu.example", 202},
+		{"SG.eu.key", "Anyone@Shop.example", 202},
+		{"SG.eu.key", "help@us.example", 403},
+		{"SG.eu.key", "x@sub.shop.example", 403},
+		{providertest.SendGridAPIKey, "help@us.example", 202},
+		{providertest.SendGridAPIKey, "support@eu.example", 403},
+		{"SG.unknown", "help@us.example", 401},
+	} {
+		status, _, body := call(t, "POST", fake.URL+"/v3/mail/send", "application/json", mail(tc.from),
+			map[string]string{"Authorization": "Bearer " + tc.key})
+		if status != tc.status {
+			t.Errorf("%s from %s: %d %v, want %d", tc.key, tc.from, status, body, tc.status)
+			continue
+		}
+		if errs, _ := body["errors"].([]any); status == 403 && (len(errs) == 0 || errs[0].(map[string]any)["field"] != "from") {
+			t.Errorf("%s from %s: errors %v, want field from", tc.key, tc.from, body["errors"])
+		}
+	}
+	if m := fake.Mails(); len(m) != 3 || m[0].APIKey != "SG.eu.key" || m[2].APIKey != providertest.SendGridAPIKey {
+		t.Errorf("mails %+v", m)
+	}
+}
+
 func TestMetaChecks(t *testing.T) {
 	fake := providertest.NewMeta(t)
 	wa := "/v23.0/" + providertest.MetaPhoneNumberID + "/messages"

@@ -15,7 +15,10 @@ const SendGridAPIKey = "SG.fakekey.0123456789abcdef"
 
 // SendGrid is a fake of POST /v3/mail/send.
 //
-// It checks: the method and path, "Authorization: Bearer <APIKey>", a JSON
+// It checks: the method and path, "Authorization: Bearer <APIKey>" (or a
+// key AddKey made), that the key may send from from.email (403 otherwise,
+// as SendGrid refuses a from address that is no verified Sender Identity
+// of the account), a JSON
 // body (Content-Type application/json), personalizations (1 to 1000, each
 // with a non-empty to of valid addresses), from.email, a subject (global or
 // in every personalization) and content (at least one block, values non-empty,
@@ -28,12 +31,62 @@ type SendGrid struct {
 
 	mu   sync.Mutex
 	sent []SendGridMail
+	// identities are, by API key, the addresses (support@example.com) and
+	// authenticated domains (example.com) it may send from; APIKey, until
+	// AddKey names its identities, sends from any address.
+	identities map[string][]string
 }
 
 // SendGridMail is a mail the SendGrid fake accepted.
 type SendGridMail struct {
 	MessageID string
-	Body      map[string]any
+	// APIKey is the key it was sent with.
+	APIKey string
+	Body   map[string]any
+}
+
+// AddKey makes the fake accept key, sending only from the sender
+// identities given: an address (support@example.com, a verified single
+// sender) or a domain (example.com, an authenticated domain: any address
+// there). Called with APIKey, it restricts that key to them.
+func (sg *SendGrid) AddKey(key string, identities ...string) {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	if sg.identities == nil {
+		sg.identities = map[string][]string{}
+	}
+	for _, id := range identities {
+		sg.identities[key] = append(sg.identities[key], strings.ToLower(id))
+	}
+	if len(identities) == 0 {
+		sg.identities[key] = []string{}
+	}
+}
+
+// known reports whether key is an API key of the fake.
+func (sg *SendGrid) known(key string) bool {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	_, ok := sg.identities[key]
+	return ok || key == sg.APIKey
+}
+
+// maySend reports whether key may send from the address from.
+func (sg *SendGrid) maySend(key, from string) bool {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	ids, ok := sg.identities[key]
+	if !ok {
+		return key == sg.APIKey
+	}
+	from = strings.ToLower(from)
+	_, domain, _ := strings.Cut(from, "@")
+	for _, id := range ids {
+		if id == from || id == domain {
+			return true
+		}
+	}
+	return false
 }
 
 // Headers SendGrid does not let a sender set (from the OpenAPI document).
@@ -80,7 +133,8 @@ func (sg *SendGrid) handle(w http.ResponseWriter, r *http.Request, req *Request)
 	if r.Method != http.MethodPost {
 		return sgFail(w, 405, "", "method not allowed")
 	}
-	if key, ok := bearer(r.Header); !ok || key != sg.APIKey {
+	key, ok := bearer(r.Header)
+	if !ok || !sg.known(key) {
 		return sgFail(w, 401, "", "The provided authorization grant is invalid, expired, or revoked")
 	}
 	if mediaType(r.Header) != "application/json" {
@@ -92,9 +146,13 @@ func (sg *SendGrid) handle(w http.ResponseWriter, r *http.Request, req *Request)
 	if field, msg := validateMail(req.JSON); msg != "" {
 		return sgFail(w, 400, field, msg)
 	}
+	from, _ := req.JSON["from"].(map[string]any)
+	if addr, _ := from["email"].(string); !sg.maySend(key, addr) {
+		return sgFail(w, 403, "from", "The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see the Sender Identity requirements")
+	}
 	id := randomString(22, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 	sg.mu.Lock()
-	sg.sent = append(sg.sent, SendGridMail{MessageID: id, Body: req.JSON})
+	sg.sent = append(sg.sent, SendGridMail{MessageID: id, APIKey: key, Body: req.JSON})
 	sg.mu.Unlock()
 	w.Header().Set("X-Message-Id", id)
 	w.WriteHeader(http.StatusAccepted)

@@ -169,3 +169,52 @@ func FuzzParseEvents(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInboundEntryPoints fuzzes the recipients of an email (the envelope's
+// and the To header's) against entry points of an address and a domain:
+// no panic, a refusal is ErrMalformed, an email no entry point takes is
+// dead-lettered with no event, and an accepted one names an entry point
+// whose address or domain is the message's recipient, the exact address
+// before its domain.
+func FuzzInboundEntryPoints(f *testing.F) {
+	f.Add(`{"to":["sales@shop.example"],"from":"a@b.c"}`, "sales@shop.example")
+	f.Add(`{"to":["Help@Shop.Example","sales@shop.example"]}`, "")
+	f.Add(`{"to":[]}`, "Shop <help@shop.example>, x@else.example")
+	f.Add(`{"to":["x@sub.shop.example"]}`, "@shop.example")
+	f.Add(`not json`, `"quoted@"@shop.example`)
+	eps := NewEntryPoints([]EntryPoint{{ID: "shop", Address: "shop.example"}, {ID: "sales", Address: "sales@shop.example"}})
+	f.Fuzz(func(t *testing.T, envelope, to string) {
+		var b bytes.Buffer
+		w := multipart.NewWriter(&b)
+		_ = w.SetBoundary("xYzZY")
+		for _, kv := range [][2]string{{"from", "bob@example.com"}, {"to", to}, {"envelope", envelope}, {"text", "hi"}} {
+			_ = w.WriteField(kv[0], kv[1])
+		}
+		_ = w.Close()
+		r := inboundRequest(b.Bytes(), inboundUser, inboundPass)
+		res, err := Inbound{User: inboundUser, Password: inboundPass, Media: discardMedia{}, EntryPoints: eps}.Handle(context.Background(), r)
+		switch {
+		case err != nil:
+			if !errors.Is(err, webhook.ErrMalformed) {
+				t.Fatalf("error %v, want ErrMalformed", err)
+			}
+			return
+		case res.DeadLetter != "":
+			if res.DeadLetter != webhook.DeadLetterUnknownEntryPoint || len(res.Events) != 0 {
+				t.Fatalf("dead letter %q with %d events", res.DeadLetter, len(res.Events))
+			}
+			return
+		}
+		if len(res.Events) != 1 {
+			t.Fatalf("accepted with %d events", len(res.Events))
+		}
+		m := connectortest.CheckEvent(t, res.Events[0]).(normalize.Message)
+		addr := strings.ToLower(m.To.Address)
+		switch {
+		case m.EntryPoint == "sales" && addr == "sales@shop.example":
+		case m.EntryPoint == "shop" && strings.HasSuffix(addr, "@shop.example") && addr != "sales@shop.example":
+		default:
+			t.Fatalf("entry point %q for recipient %q", m.EntryPoint, m.To.Address)
+		}
+	})
+}

@@ -41,12 +41,20 @@ type File struct {
 	Data              []byte
 }
 
-// Inbound handles POST /webhooks/sendgrid/inbound. SendGrid sends the
-// credentials set in the Inbound Parse URL (https://user:pass@host/...) as
-// HTTP basic auth.
+// Inbound handles POST /webhooks/sendgrid/inbound, and
+// /webhooks/sendgrid/inbound/{id} for an entry point with inbound
+// credentials of its own (User and Password are then that entry point's).
+// SendGrid sends the credentials set in the Inbound Parse URL
+// (https://user:pass@host/...) as HTTP basic auth.
 type Inbound struct {
 	User, Password string
 	Media          MediaStore
+	// EntryPoints finds the entry point of each email; nil names none (the
+	// core derives it).
+	EntryPoints *EntryPoints
+	// EntryPoint is the id of the entry point whose route this is, "" on
+	// the shared route.
+	EntryPoint string
 }
 
 var (
@@ -64,16 +72,37 @@ func (h Inbound) Handle(ctx context.Context, r *webhook.Request) (webhook.Result
 
 // Replay parses an email kept on raw.v1 (its credentials were checked when
 // it was accepted) and stores its attachments again, under the same keys as
-// the webhook did (media.FileKey), so that replaying it keeps one copy.
+// the webhook did (media.FileKey), so that replaying it keeps one copy. It
+// finds the entry point by the route the email came in on, or its
+// recipient.
 func (h Inbound) Replay(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
+	if h.EntryPoints != nil {
+		h.EntryPoint = h.EntryPoints.fixedOf(r.URL)
+	}
 	return h.parse(ctx, r)
 }
 
-// parse parses the email and stores its attachments.
+// parse parses the email, finds its entry point (an email no entry point
+// takes is dead-lettered, its attachments not stored) and stores its
+// attachments.
 func (h Inbound) parse(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
-	m, files, err := ParseInbound(r)
+	m, files, rcpt, err := parseInbound(r)
 	if err != nil {
 		return webhook.Result{}, err
+	}
+	if h.EntryPoints != nil {
+		id, to, dead, err := h.EntryPoints.find(rcpt, h.EntryPoint)
+		if err != nil {
+			return webhook.Result{}, err
+		}
+		if dead != "" {
+			return webhook.Result{DeadLetter: webhook.DeadLetterUnknownEntryPoint, DeadLetterError: dead}, nil
+		}
+		m.EntryPoint = id
+		if to != "" {
+			// The reply leaves from the address the customer wrote to.
+			m.To.Address = to
+		}
 	}
 	for i, f := range files {
 		if h.Media == nil {
@@ -113,20 +142,28 @@ func digest(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
 // authenticates its From address; the verdicts are kept in Extra["spf"]
 // and Extra["dkim"] as received.
 func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
+	m, files, _, err := parseInbound(r)
+	return m, files, err
+}
+
+// parseInbound is ParseInbound, with every recipient of the email,
+// canonical: the envelope's and the To header's.
+func parseInbound(r *webhook.Request) (normalize.Message, []File, recipients, error) {
 	fields, files, err := readForm(r)
 	if err != nil {
-		return normalize.Message{}, nil, err
+		return normalize.Message{}, nil, recipients{}, err
 	}
 	m := normalize.Message{MessageID: normalize.NewID(), Channel: normalize.ChannelEmail, Provider: Provider,
 		Direction: normalize.Inbound, ReceivedAt: r.ReceivedAt.UTC(), Subject: fields["subject"]}
 	body := inboundBody{headers: fields["headers"], text: fields["text"], html: fields["html"]}
 	if raw := fields["email"]; raw != "" {
 		if body, files, err = readRaw(raw, files, &m); err != nil {
-			return normalize.Message{}, nil, err
+			return normalize.Message{}, nil, recipients{}, err
 		}
 	}
-	if err := addresses(fields, &m); err != nil {
-		return normalize.Message{}, nil, err
+	rcpt, err := addresses(fields, &m)
+	if err != nil {
+		return normalize.Message{}, nil, recipients{}, err
 	}
 	m.HTML = body.html
 	m.Text, m.Extra = body.text, map[string]any{}
@@ -151,7 +188,7 @@ func ParseInbound(r *webhook.Request) (normalize.Message, []File, error) {
 	if len(m.Extra) == 0 {
 		m.Extra = nil
 	}
-	return m, files, nil
+	return m, files, rcpt, nil
 }
 
 // inboundBody is the mail's headers and bodies, from the form's fields
@@ -228,12 +265,16 @@ func readRaw(raw string, files []File, m *normalize.Message) (inboundBody, []Fil
 	return b, append(files, rawFiles...), nil
 }
 
+// recipients are the addresses an email was sent to, canonical: the
+// envelope's (where SendGrid delivered it) and the To header's.
+type recipients struct{ envelope, header []string }
+
 // addresses sets the sender (From) and the recipient (the envelope's first
-// To, else the To header's first address).
-func addresses(fields map[string]string, m *normalize.Message) error {
+// To, else the To header's first address), and returns every recipient.
+func addresses(fields map[string]string, m *normalize.Message) (recipients, error) {
 	from, name, err := normalize.CanonicalEmail(fields["from"])
 	if err != nil {
-		return fmt.Errorf("sendgrid: %w: from %q is not an email address", webhook.ErrMalformed, fields["from"])
+		return recipients{}, fmt.Errorf("sendgrid: %w: from %q is not an email address", webhook.ErrMalformed, fields["from"])
 	}
 	m.From = normalize.Party{Kind: normalize.KindEmail, Address: from, Name: name}
 	var env struct {
@@ -241,18 +282,28 @@ func addresses(fields map[string]string, m *normalize.Message) error {
 		From string   `json:"from"`
 	}
 	_ = json.Unmarshal([]byte(fields["envelope"]), &env)
+	header, _ := mail.ParseAddressList(fields["to"])
 	to := ""
 	if len(env.To) > 0 {
 		to = env.To[0]
-	} else if list, err := mail.ParseAddressList(fields["to"]); err == nil && len(list) > 0 {
-		to = list[0].Address
+	} else if len(header) > 0 {
+		to = header[0].Address
 	}
 	addr, _, err := normalize.CanonicalEmail(to)
 	if err != nil {
-		return fmt.Errorf("sendgrid: %w: no recipient", webhook.ErrMalformed)
+		return recipients{}, fmt.Errorf("sendgrid: %w: no recipient", webhook.ErrMalformed)
 	}
 	m.To = normalize.Party{Kind: normalize.KindEmail, Address: addr}
-	return nil
+	var rcpt recipients
+	for _, a := range env.To {
+		if c, _, err := normalize.CanonicalEmail(a); err == nil {
+			rcpt.envelope = append(rcpt.envelope, c)
+		}
+	}
+	for _, a := range header {
+		rcpt.header = append(rcpt.header, strings.ToLower(a.Address))
+	}
+	return rcpt, nil
 }
 
 // threadOf sets the threading headers and the provider message id: the
