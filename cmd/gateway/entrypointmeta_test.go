@@ -62,14 +62,14 @@ const (
 // route) lands in its entry point's inbox; the reply to each customer
 // leaves from the number or page they wrote to, with its token (the fake
 // Graph API refuses another's); the second number's media is fetched with
-// its token. Another app's signature is 403, an own-app number on the
+// its token, as is the help page's attachment. Another app's signature is 403, an own-app number on the
 // shared route 403, an unknown entry point id 404, and a message to a
 // number no entry point has is answered and dead-lettered.
 func TestMetaEntryPointsEndToEnd(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			g, fake := startMetaEntryPoints(t, dialect)
-			postToMetaEntryPoints(t, g)
+			postToMetaEntryPoints(t, g, fake.AttachmentURL("help.png"))
 			dead := consume(t, g, "gateway.dlq.v1", func(e []topicEvent) bool { return len(e) == 1 })
 			if h := dead[0].Headers; h["dlq-reason"] != "unknown_entry_point" || h["route"] != meta.ProviderWhatsApp {
 				t.Errorf("dlq.v1 record headers %v", h)
@@ -80,12 +80,12 @@ func TestMetaEntryPointsEndToEnd(t *testing.T) {
 			}
 			for _, ev := range ofType(evs, "message.received") {
 				msg := ev.Data["message"].(map[string]any)
-				if msg["entry_point"] != "wa-eu" {
+				if msg["entry_point"] != "wa-eu" && msg["entry_point"] != "page-help" {
 					continue
 				}
 				atts, _ := msg["attachments"].([]any)
 				if len(atts) != 1 || atts[0].(map[string]any)["status"] != "stored" {
-					t.Errorf("the eu number's image, fetched with its token: %v", msg["attachments"])
+					t.Errorf("%s: the file, fetched with its token: %v", msg["entry_point"], msg["attachments"])
 				}
 			}
 			for _, entry := range []string{"wa-us", "wa-eu", "page-shop", "page-help"} {
@@ -140,6 +140,7 @@ func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest
 	fake.AddPage(shopPage, shopToken)
 	fake.AddPage(helpPage, helpToken)
 	fake.AddMedia(waEUNumber, waEUMedia, "image/jpeg", []byte("\xff\xd8\xff a photo"))
+	fake.AddAttachment(helpPage, "help.png", "image/png", []byte("\x89PNG a screenshot"))
 	path := filepath.Join(t.TempDir(), "entry-points.yaml")
 	if err := os.WriteFile(path, []byte(twoNumbersTwoPages), 0o600); err != nil {
 		t.Fatal(err)
@@ -166,16 +167,21 @@ func waBody(phoneNumberID, customer, wamid, media string) []byte {
 		phoneNumberID, customer, customer, wamid, time.Now().Unix(), content))
 }
 
-// fbBody is a Messenger notification of one message from customer to page.
-func fbBody(page, customer, mid string) []byte {
+// fbBody is a Messenger notification of one message from customer to page;
+// file, when set, is the URL of its attachment.
+func fbBody(page, customer, mid, file string) []byte {
 	now := time.Now().UnixMilli()
-	return []byte(fmt.Sprintf(`{"object":"page","entry":[{"id":%q,"time":%d,"messaging":[{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":%d,"message":{"mid":%q,"text":"hello"}}]}]}`,
-		page, now, customer, page, now, mid))
+	content := `"text":"hello"`
+	if file != "" {
+		content = fmt.Sprintf(`"attachments":[{"type":"image","payload":{"url":%q}}]`, file)
+	}
+	return []byte(fmt.Sprintf(`{"object":"page","entry":[{"id":%q,"time":%d,"messaging":[{"sender":{"id":%q},"recipient":{"id":%q},"timestamp":%d,"message":{"mid":%q,%s}}]}]}`,
+		page, now, customer, page, now, mid, content))
 }
 
 // postToMetaEntryPoints sends the webhooks of TestMetaEntryPointsEndToEnd:
 // four taken, four refused, one dead-lettered, and the subscription checks.
-func postToMetaEntryPoints(t *testing.T, g *Gateway) {
+func postToMetaEntryPoints(t *testing.T, g *Gateway, helpFile string) {
 	t.Helper()
 	euRoute, helpRoute := "/webhooks/whatsapp/wa-eu", "/webhooks/messenger/page-help"
 	for _, c := range []struct {
@@ -189,9 +195,9 @@ func postToMetaEntryPoints(t *testing.T, g *Gateway) {
 		{"eu number on the shared route", "/webhooks/whatsapp", metaSecret, waBody(waEUNumber, "4915155550102", "wamid.EP4", ""), http.StatusForbidden},
 		{"unknown entry point id", "/webhooks/whatsapp/wa-fr", waEUSecret, waBody(waEUNumber, "4915155550102", "wamid.EP5", ""), http.StatusNotFound},
 		{"unknown number", "/webhooks/whatsapp", metaSecret, waBody(waUnknownNumber, "16505550109", "wamid.EP6", ""), http.StatusOK},
-		{"shop page on the shared route", "/webhooks/messenger", metaSecret, fbBody(shopPage, "5275811702471831", "m_EP7"), http.StatusOK},
-		{"help page on its route", helpRoute, helpSecret, fbBody(helpPage, "5275811702471832", "m_EP8"), http.StatusOK},
-		{"help route signed by the eu app", helpRoute, waEUSecret, fbBody(helpPage, "5275811702471832", "m_EP9"), http.StatusForbidden},
+		{"shop page on the shared route", "/webhooks/messenger", metaSecret, fbBody(shopPage, "5275811702471831", "m_EP7", ""), http.StatusOK},
+		{"help page on its route", helpRoute, helpSecret, fbBody(helpPage, "5275811702471832", "m_EP8", helpFile), http.StatusOK},
+		{"help route signed by the eu app", helpRoute, waEUSecret, fbBody(helpPage, "5275811702471832", "m_EP9", ""), http.StatusForbidden},
 	} {
 		if got, body := postMeta(t, g, c.path, c.body, meta.Sign(c.secret, c.body)); got != c.want {
 			t.Errorf("%s: %d %s, want %d", c.name, got, body, c.want)

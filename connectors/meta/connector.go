@@ -136,29 +136,39 @@ func sendersOf(cfg Settings, deps connector.Deps) (map[string]outbox.Sender, err
 	return out, nil
 }
 
-// fetchersOf are the media fetchers: the connector's, and for WhatsApp
-// numbers with a token of their own, a fetcher with that token for the
-// media of the messages that came in at them.
+// fetchersOf are the media fetchers: the connector's, and for each entry
+// point with a token of its own, a fetcher with that token for the media of
+// the messages that came in at it (WhatsApp media ids, page attachments).
 func fetchersOf(cfg Settings, deps connector.Deps) (map[string]media.Fetcher, error) {
 	out, err := fetchers(cfg.GraphURL, cfg.GraphVersion, cfg.WhatsAppAccessToken, cfg.MediaAllowedHosts,
 		deps.UserAgent, deps.MediaClient)
 	if err != nil {
 		return nil, err
 	}
-	wa := tokenFetchers{byEntryPoint: map[string]media.Fetcher{}, shared: out[ProviderWhatsApp]}
+	own := map[string]tokenFetchers{}
 	for _, ep := range cfg.EntryPoints {
-		if ep.Provider != ProviderWhatsApp || ep.AccessToken == "" {
+		if ep.AccessToken == "" {
 			continue
 		}
-		f, err := NewGraphFetcher(GraphFetcherConfig{BaseURL: cfg.GraphURL, Version: cfg.GraphVersion, Token: ep.AccessToken,
-			AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
+		var f media.Fetcher
+		if ep.Provider == ProviderWhatsApp {
+			f, err = NewGraphFetcher(GraphFetcherConfig{BaseURL: cfg.GraphURL, Version: cfg.GraphVersion, Token: ep.AccessToken,
+				AllowedHosts: cfg.MediaAllowedHosts, UserAgent: deps.UserAgent, Client: deps.MediaClient})
+		} else {
+			f, err = NewPageFetcher(cfg.GraphURL, ep.AccessToken, cfg.MediaAllowedHosts, deps.UserAgent, deps.MediaClient)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("entry point %q: %w", ep.ID, err)
 		}
-		wa.byEntryPoint[ep.ID] = f
+		tf, ok := own[ep.Provider]
+		if !ok {
+			tf = tokenFetchers{byEntryPoint: map[string]media.Fetcher{}, shared: out[ep.Provider]}
+		}
+		tf.byEntryPoint[ep.ID] = f
+		own[ep.Provider] = tf
 	}
-	if len(wa.byEntryPoint) > 0 {
-		out[ProviderWhatsApp] = wa
+	for p, tf := range own {
+		out[p] = tf
 	}
 	return out, nil
 }

@@ -60,6 +60,8 @@ type Meta struct {
 	numbers map[string]string
 	pages   map[string]string
 	media   map[string]metaMedia
+	// attachments are the Messenger files AddAttachment stored, by name.
+	attachments map[string]metaMedia
 }
 
 // metaMedia is a WhatsApp media file and the number it was sent to.
@@ -94,6 +96,19 @@ func (m *Meta) AddMedia(phoneNumberID, mediaID, contentType string, data []byte)
 	defer m.mu.Unlock()
 	m.media[mediaID] = metaMedia{phoneNumberID: phoneNumberID, contentType: contentType, data: data}
 }
+
+// AddAttachment stores a file of a message to pageID (or an Instagram
+// account): GET on AttachmentURL(name) answers it only with that page's
+// token (AddPage).
+func (m *Meta) AddAttachment(pageID, name, contentType string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.attachments[name] = metaMedia{phoneNumberID: pageID, contentType: contentType, data: data}
+}
+
+// AttachmentURL is the URL of an AddAttachment file, on the fake's origin
+// (the Graph API's, where the gateway sends a page's token).
+func (m *Meta) AttachmentURL(name string) string { return m.URL + "/messenger_attachments/" + name }
 
 // numberToken is the token phoneNumberID's sends need.
 func (m *Meta) numberToken(phoneNumberID string) string {
@@ -142,6 +157,7 @@ func NewMeta(t testing.TB) *Meta {
 		WhatsAppToken: MetaWhatsAppToken, PageToken: MetaPageToken,
 		PhoneNumberIDs: []string{MetaPhoneNumberID}, StrictUserAgent: true,
 		numbers: map[string]string{}, pages: map[string]string{}, media: map[string]metaMedia{},
+		attachments: map[string]metaMedia{},
 	}
 	m.Fake = newFake(t, m.handle, func(status int) string {
 		switch {
@@ -266,13 +282,35 @@ func (m *Meta) knownNumber(id string) bool {
 var (
 	metaMediaPath = regexp.MustCompile(`^/(v[0-9]+\.[0-9]+)/([0-9]+)$`)
 	metaFilePath  = regexp.MustCompile(`^/whatsapp_business/attachments/([0-9]+)$`)
+	metaPagePath  = regexp.MustCompile(`^/messenger_attachments/([A-Za-z0-9._-]+)$`)
 )
+
+// serveAttachment answers a page's file only with that page's token.
+func (m *Meta) serveAttachment(w http.ResponseWriter, r *http.Request, name string) bool {
+	m.mu.Lock()
+	f, ok := m.attachments[name]
+	m.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		return false
+	}
+	token, _ := bearer(r.Header)
+	if page, ok := m.pageOf(token); !ok || page != f.phoneNumberID {
+		return metaFail(w, 401, 190, 0, "Invalid OAuth access token - Cannot parse access token")
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	w.Write(f.data)
+	return false
+}
 
 // serveMedia answers a WhatsApp media id with its URL (GET
 // /{version}/{media-id}) and that URL with the file, each only with the
 // token of the number the media was sent to.
 func (m *Meta) serveMedia(w http.ResponseWriter, r *http.Request) bool {
 	var id string
+	if p := metaPagePath.FindStringSubmatch(r.URL.Path); p != nil {
+		return m.serveAttachment(w, r, p[1])
+	}
 	if p := metaMediaPath.FindStringSubmatch(r.URL.Path); p != nil {
 		id = p[2]
 	} else if p := metaFilePath.FindStringSubmatch(r.URL.Path); p != nil {
