@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -145,7 +146,8 @@ func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest
 	if err := os.WriteFile(path, []byte(twoNumbersTwoPages), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := startGateway(t, dialect, map[string]string{"GATEWAY_ENTRY_POINTS": path,
+	_, cfg := testConfig(t, dialect, map[string]string{"GATEWAY_HTTP_ADDR": "127.0.0.1:0", "GATEWAY_EMBEDDED_KAFKA_ADDR": "127.0.0.1:0",
+		"GATEWAY_DATA_DIR": t.TempDir(), "GATEWAY_LOG_LEVEL": "debug"}, map[string]string{"GATEWAY_ENTRY_POINTS": path,
 		"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,
 		"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": waUSNumber,
 		"WHATSAPP_ACCESS_TOKEN_EU": waEUToken, "META_APP_SECRET_EU": waEUSecret, "META_VERIFY_TOKEN_EU": waEUHub,
@@ -153,6 +155,24 @@ func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest
 		"META_APP_SECRET_HELP": helpSecret, "META_VERIFY_TOKEN_HELP": helpHub,
 		"GATEWAY_MEDIA_ALLOWED_HOSTS": strings.TrimPrefix(fake.URL, "http://"),
 		"GATEWAY_API_TOKENS":          "agent:ann:ann-token"})
+	logs := &lockedBuffer{}
+	g, err := start(context.Background(), cfg, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.Close()
+		for _, app := range []string{`"connector":"meta_wa-eu"`, `"connector":"meta_page-help"`} {
+			if !strings.Contains(logs.String(), app) {
+				t.Errorf("the start log does not say %s is enabled", app)
+			}
+		}
+		for _, secret := range []string{providertest.MetaWhatsAppToken, waEUToken, waEUSecret, waEUHub, shopToken, helpToken, helpSecret, helpHub} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("the log shows the secret %q", secret)
+			}
+		}
+	})
 	return g, fake
 }
 
