@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -69,7 +70,8 @@ const (
 func TestMetaEntryPointsEndToEnd(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			g, fake := startMetaEntryPoints(t, dialect)
+			g, fake, env := startMetaEntryPoints(t, dialect)
+			from := time.Now().Add(-time.Second)
 			postToMetaEntryPoints(t, g, fake.AttachmentURL("help.png"))
 			dead := consume(t, g, "gateway.dlq.v1", func(e []topicEvent) bool { return len(e) == 1 })
 			if h := dead[0].Headers; h["dlq-reason"] != "unknown_entry_point" || h["route"] != meta.ProviderWhatsApp {
@@ -102,6 +104,17 @@ func TestMetaEntryPointsEndToEnd(t *testing.T) {
 				t.Errorf("reply failed: %v", f.Data["error"])
 			}
 			checkMetaReplies(t, fake.Messages())
+			// Replayed from raw.v1, each delivery finds the entry point it found.
+			env["GATEWAY_EMBEDDED_KAFKA_ADDR"] = g.embedded.Addr()
+			var out bytes.Buffer
+			args := []string{"replay", "--dry-run", "--from", from.Format(time.RFC3339Nano), "--to", time.Now().Add(time.Second).Format(time.RFC3339Nano)}
+			if err := run(context.Background(), args, func(k string) string { return env[k] }, &out); err != nil {
+				t.Fatal(err)
+			}
+			want := "replay --dry-run: 5 records read from gateway.raw.v1 (0 bad), 4 events would be published, 0 differ from gateway.inbound.v1 (0 missing, 0 changed)"
+			if got := strings.TrimSpace(out.String()); got != want {
+				t.Errorf("replay:\n%s\nwant\n%s", got, want)
+			}
 		})
 	}
 }
@@ -134,7 +147,7 @@ func checkMetaReplies(t *testing.T, sent []providertest.MetaMessage) {
 
 // startMetaEntryPoints starts a gateway with the twoNumbersTwoPages file,
 // every number and page known to the Meta fake with its token.
-func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest.Meta) {
+func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest.Meta, map[string]string) {
 	t.Helper()
 	fake := providertest.NewMeta(t)
 	fake.AddPhoneNumber(waEUNumber, waEUToken)
@@ -146,7 +159,7 @@ func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest
 	if err := os.WriteFile(path, []byte(twoNumbersTwoPages), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, cfg := testConfig(t, dialect, map[string]string{"GATEWAY_HTTP_ADDR": "127.0.0.1:0", "GATEWAY_EMBEDDED_KAFKA_ADDR": "127.0.0.1:0",
+	env, cfg := testConfig(t, dialect, map[string]string{"GATEWAY_HTTP_ADDR": "127.0.0.1:0", "GATEWAY_EMBEDDED_KAFKA_ADDR": "127.0.0.1:0",
 		"GATEWAY_DATA_DIR": t.TempDir(), "GATEWAY_LOG_LEVEL": "debug"}, map[string]string{"GATEWAY_ENTRY_POINTS": path,
 		"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,
 		"WHATSAPP_ACCESS_TOKEN": providertest.MetaWhatsAppToken, "WHATSAPP_PHONE_NUMBER_ID": waUSNumber,
@@ -173,7 +186,7 @@ func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest
 			}
 		}
 	})
-	return g, fake
+	return g, fake, env
 }
 
 // waBody is a WhatsApp notification of one message from customer to the
