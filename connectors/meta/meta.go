@@ -5,6 +5,11 @@
 // (connector.go). It must not import fiber, Kafka clients or another
 // provider's package.
 //
+// With entry points (entrypoints.go), each message names the WhatsApp
+// number, page or Instagram account it came to; one with a Meta app of its
+// own has its own routes, and one with a token of its own its own sender
+// and media fetcher.
+//
 // Both webhook routes share the subscription check
 // (GET, hub.verify_token) and the X-Hub-Signature-256 check (POST, HMAC-SHA256
 // of the raw body with the app secret); the payload formats differ.
