@@ -211,8 +211,10 @@ func TestEntryPointsREADMEExample(t *testing.T) {
 	if !ok || !ok2 {
 		t.Fatal("README has no entry points example")
 	}
-	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US"))
-	if len(problems) > 0 || len(eps) != 4 {
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_US", "TWILIO_AUTH_TOKEN_US",
+		"WHATSAPP_ACCESS_TOKEN_EU", "META_APP_SECRET_EU", "META_VERIFY_TOKEN_EU", "PAGE_TOKEN_SHOP", "PAGE_TOKEN_HELP",
+		"META_APP_SECRET_HELP", "META_VERIFY_TOKEN_HELP"))
+	if len(problems) > 0 || len(eps) != 7 {
 		t.Fatalf("README example: %d entry points, problems %q", len(eps), problems)
 	}
 }

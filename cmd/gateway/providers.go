@@ -86,7 +86,36 @@ func entryPointRouting(c config.Config) (inboxes map[string]string, agents map[s
 func metaSettings(c config.Config) meta.Settings {
 	return meta.Settings{AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, GraphURL: c.MetaGraphURL,
 		GraphVersion: c.MetaGraphVersion, WhatsAppAccessToken: c.WhatsAppAccessToken, WhatsAppPhoneNumberID: c.WhatsAppPhoneNumberID,
-		MessengerPageAccessToken: c.MessengerPageAccessToken, MediaAllowedHosts: c.MediaAllowedHosts}
+		MessengerPageAccessToken: c.MessengerPageAccessToken, MediaAllowedHosts: c.MediaAllowedHosts,
+		EntryPoints: metaEntryPoints(c)}
+}
+
+// metaProviders are the Meta connector's providers by entry point provider.
+var metaProviders = map[string]string{config.ProviderWhatsApp: meta.ProviderWhatsApp,
+	config.ProviderMessenger: meta.ProviderMessenger, config.ProviderInstagram: meta.ProviderInstagram}
+
+// metaEntryPoints are the WhatsApp numbers, pages and Instagram accounts of
+// the GATEWAY_ENTRY_POINTS file, each with the token and app its
+// credentials name (none: the connector's). Without the file there are
+// none, as for Twilio.
+func metaEntryPoints(c config.Config) []meta.EntryPoint {
+	if c.EntryPointsFile == "" {
+		return nil
+	}
+	var out []meta.EntryPoint
+	for _, ep := range c.EntryPoints {
+		provider, ok := metaProviders[ep.Provider]
+		if !ok {
+			continue
+		}
+		token := ep.Credential("page_access_token")
+		if ep.Provider == config.ProviderWhatsApp {
+			token = ep.Credential("access_token")
+		}
+		out = append(out, meta.EntryPoint{ID: ep.ID, Provider: provider, Address: ep.Address, Default: ep.Default,
+			AccessToken: token, AppSecret: ep.Credential("app_secret"), VerifyToken: ep.Credential("verify_token")})
+	}
+	return out
 }
 
 func sendgridSettings(c config.Config) sendgrid.Settings {

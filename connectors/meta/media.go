@@ -97,6 +97,20 @@ func NewCDNFetcher(allowed []string, userAgent string, client *http.Client) (*fe
 	return fetch.New(fetch.Config{Client: client, Hosts: hosts, UserAgent: userAgent}), nil
 }
 
+// NewPageFetcher returns the fetcher of the Messenger and Instagram
+// attachment URLs of the messages to a page with a token of its own: the
+// CDN URLs as NewCDNFetcher does, and the page's token on the URLs of the
+// Graph API origin (graphURL) and of Meta's media download origin
+// (https://lookaside.fbsbx.com), never on a CDN host or a redirect target.
+func NewPageFetcher(graphURL, token string, allowed []string, userAgent string, client *http.Client) (*fetch.HTTP, error) {
+	hosts, err := fetch.Allowed(allowed, append([]string{fetch.HostOf(graphURL)}, DefaultCDNMediaHosts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return fetch.New(fetch.Config{Client: client, Hosts: hosts, AuthOrigins: []string{graphURL, whatsAppMediaOrigin},
+		Bearer: token, UserAgent: userAgent}), nil
+}
+
 // fetchers are the media fetchers of the Meta channels: Messenger and
 // Instagram attachments are public CDN URLs, WhatsApp media ids need the
 // access token.

@@ -19,13 +19,19 @@ import (
 type Messenger struct {
 	AppSecret   string
 	VerifyToken string
+	// EntryPoints finds the entry point of each message; nil names none
+	// (the core derives it).
+	EntryPoints *EntryPoints
+	// EntryPoint is the id of the entry point whose own route this is
+	// (an app of its own), "" on the shared route.
+	EntryPoint string
 }
 
 var _ webhook.Handler = Messenger{}
 
 // Handle answers the subscription check or verifies and parses a notification.
 func (h Messenger) Handle(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
-	return handle(ctx, r, h.AppSecret, h.VerifyToken, ParseMessenger)
+	return handle(ctx, r, h.AppSecret, h.VerifyToken, ParseMessenger, h.EntryPoints, h.EntryPoint)
 }
 
 // fbChannel is what the envelope's object decides.
@@ -174,6 +180,7 @@ func (p *fbParser) event(raw json.RawMessage, entryID string, standby bool) {
 		return
 	}
 	var ok bool
+	first := len(p.b.Items)
 	switch {
 	case isSet(ev.Message):
 		ok = p.message(ev, sender, recipient, entryID)
@@ -192,12 +199,32 @@ func (p *fbParser) event(raw json.RawMessage, entryID string, standby bool) {
 		p.b.Ignored++
 		return
 	}
+	p.business(first, entryID, recipient)
 	if last := p.b.Items[len(p.b.Items)-1].Message; last != nil {
 		if standby {
 			last.Extra["standby"] = true
 		}
 		if userRef {
 			last.Extra["user_ref"] = true
+		}
+	}
+}
+
+// business sets the business address of the items from first on: the
+// entry's page or account id, else the page the event names (the
+// recipient of a message or receipt, the sender of an echo).
+func (p *fbParser) business(first int, entryID, recipient string) {
+	for i := first; i < len(p.b.Items); i++ {
+		it := &p.b.Items[i]
+		switch {
+		case entryID != "":
+			it.address = entryID
+		case it.Message != nil && it.Message.Echo:
+			it.address = it.Message.From.Address
+		case it.Message != nil:
+			it.address = it.Message.To.Address
+		default:
+			it.address = recipient
 		}
 	}
 }

@@ -5,6 +5,11 @@
 // (connector.go). It must not import fiber, Kafka clients or another
 // provider's package.
 //
+// With entry points (entrypoints.go), each message names the WhatsApp
+// number, page or Instagram account it came to; one with a Meta app of its
+// own has its own routes, and one with a token of its own its own sender
+// and media fetcher.
+//
 // Both webhook routes share the subscription check
 // (GET, hub.verify_token) and the X-Hub-Signature-256 check (POST, HMAC-SHA256
 // of the raw body with the app secret); the payload formats differ.
@@ -47,6 +52,9 @@ const source = "/gateway/connectors/meta"
 type Item struct {
 	Message *normalize.Message
 	Status  *normalize.Status
+	// address is the business address the item came to (the phone number
+	// id, the page or Instagram account id), which finds its entry point.
+	address string
 }
 
 // Batch is what one webhook delivery carries, in payload order.
@@ -58,6 +66,9 @@ type Batch struct {
 
 func (b *Batch) message(m normalize.Message) { b.Items = append(b.Items, Item{Message: &m}) }
 func (b *Batch) status(s normalize.Status)   { b.Items = append(b.Items, Item{Status: &s}) }
+
+// at sets the business address of the last item.
+func (b *Batch) at(address string) { b.Items[len(b.Items)-1].address = address }
 
 // Result turns the batch into the events to publish.
 func (b Batch) Result() (webhook.Result, error) {
@@ -88,7 +99,9 @@ type parser func(body []byte, at time.Time) (Batch, error)
 
 // handle dispatches GET to the subscription check and POST to the signature
 // check, then the parser.
-func handle(_ context.Context, r *webhook.Request, appSecret, verifyToken string, parse parser) (webhook.Result, error) {
+// eps, when set, names each message's entry point; fixed is the entry point
+// whose own route this is ("" on the shared route).
+func handle(_ context.Context, r *webhook.Request, appSecret, verifyToken string, parse parser, eps *EntryPoints, fixed string) (webhook.Result, error) {
 	if r == nil {
 		return webhook.Result{}, fmt.Errorf("meta: %w: no request", webhook.ErrMalformed)
 	}
@@ -102,26 +115,49 @@ func handle(_ context.Context, r *webhook.Request, appSecret, verifyToken string
 	if err := (Verifier{AppSecret: appSecret}).Verify(r.Header, r.Body); err != nil {
 		return webhook.Result{}, err
 	}
-	return parseResult(r, parse)
+	return parseResult(r, parse, eps, fixed)
 }
 
 // replay parses a delivery kept on raw.v1 (its signature was checked when
 // it was accepted).
 func replay(parse parser) webhook.HandlerFunc {
 	return func(_ context.Context, r *webhook.Request) (webhook.Result, error) {
-		if r == nil || !strings.EqualFold(r.Method, http.MethodPost) {
-			return webhook.Result{}, fmt.Errorf("meta: %w: only a POST delivery can be replayed", webhook.ErrMalformed)
+		if err := replayable(r); err != nil {
+			return webhook.Result{}, err
 		}
-		return parseResult(r, parse)
+		return parseResult(r, parse, nil, "")
 	}
 }
 
-func parseResult(r *webhook.Request, parse parser) (webhook.Result, error) {
+func replayable(r *webhook.Request) error {
+	if r == nil || !strings.EqualFold(r.Method, http.MethodPost) {
+		return fmt.Errorf("meta: %w: only a POST delivery can be replayed", webhook.ErrMalformed)
+	}
+	return nil
+}
+
+// parseResult parses a verified delivery; with eps, each message names its
+// entry point, and the messages no entry point takes are dead-lettered (the
+// delivery's other items are still filed).
+func parseResult(r *webhook.Request, parse parser, eps *EntryPoints, fixed string) (webhook.Result, error) {
 	b, err := parse(r.Body, r.ReceivedAt)
 	if err != nil {
 		return webhook.Result{}, err
 	}
-	return b.Result()
+	var dead string
+	if eps != nil {
+		if dead, err = eps.apply(&b, fixed); err != nil {
+			return webhook.Result{}, err
+		}
+	}
+	res, err := b.Result()
+	if err != nil {
+		return webhook.Result{}, err
+	}
+	if dead != "" {
+		res.DeadLetter, res.DeadLetterError = webhook.DeadLetterUnknownEntryPoint, dead
+	}
+	return res, nil
 }
 
 // unixTime is a Meta timestamp: seconds (WhatsApp, dashboard tests) or

@@ -126,7 +126,9 @@ const maxCaption = 1024
 // with more goes as several messages in order: the text (as the first
 // attachment's caption where it can be one), then each attachment. A
 // template, or anything else, is one send.
-func (s *Sender) Split(m outbox.Send) []outbox.Send {
+func (s *Sender) Split(m outbox.Send) []outbox.Send { return split(m) }
+
+func split(m outbox.Send) []outbox.Send {
 	if m.Template != nil || len(m.Attachments) == 0 {
 		return []outbox.Send{m}
 	}

@@ -16,13 +16,19 @@ import (
 type WhatsApp struct {
 	AppSecret   string
 	VerifyToken string
+	// EntryPoints finds the entry point of each message; nil names none
+	// (the core derives it).
+	EntryPoints *EntryPoints
+	// EntryPoint is the id of the entry point whose own route this is
+	// (an app of its own), "" on the shared route.
+	EntryPoint string
 }
 
 var _ webhook.Handler = WhatsApp{}
 
 // Handle answers the subscription check or verifies and parses a notification.
 func (h WhatsApp) Handle(ctx context.Context, r *webhook.Request) (webhook.Result, error) {
-	return handle(ctx, r, h.AppSecret, h.VerifyToken, ParseWhatsApp)
+	return handle(ctx, r, h.AppSecret, h.VerifyToken, ParseWhatsApp, h.EntryPoints, h.EntryPoint)
 }
 
 const objectWhatsApp = "whatsapp_business_account"
@@ -168,6 +174,7 @@ func ParseWhatsApp(body []byte, at time.Time) (Batch, error) {
 					continue
 				}
 				b.message(m)
+				b.at(v.Metadata.PhoneNumberID)
 			}
 			for _, raw := range v.Messages {
 				m, ok := waParseMessage(raw, contacts, at)
@@ -180,6 +187,7 @@ func ParseWhatsApp(body []byte, at time.Time) (Batch, error) {
 					m.Extra["phone_number_id"] = v.Metadata.PhoneNumberID
 				}
 				b.message(m)
+				b.at(v.Metadata.PhoneNumberID)
 			}
 			for _, raw := range v.Statuses {
 				s, ok := waParseStatus(raw, at)
@@ -188,6 +196,7 @@ func ParseWhatsApp(body []byte, at time.Time) (Batch, error) {
 					continue
 				}
 				b.status(s)
+				b.at(v.Metadata.PhoneNumberID)
 			}
 		}
 	}

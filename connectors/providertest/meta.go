@@ -54,6 +54,81 @@ type Meta struct {
 
 	mu   sync.Mutex
 	sent []MetaMessage
+	// numbers are the phone number ids AddPhoneNumber gave a token of
+	// their own; pages the page (or Instagram account) of each page token
+	// AddPage gave; media the files AddMedia stored, by media id.
+	numbers map[string]string
+	pages   map[string]string
+	media   map[string]metaMedia
+	// attachments are the Messenger files AddAttachment stored, by name.
+	attachments map[string]metaMedia
+}
+
+// metaMedia is a WhatsApp media file and the number it was sent to.
+type metaMedia struct {
+	phoneNumberID, contentType string
+	data                       []byte
+}
+
+// AddPhoneNumber makes the fake know a WhatsApp phone number id whose
+// sends (and media) need token: another number's token, or the default
+// WhatsAppToken, is refused as the Graph API does (401, code 190).
+func (m *Meta) AddPhoneNumber(phoneNumberID, token string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.numbers[phoneNumberID] = token
+}
+
+// AddPage makes the fake know a page (or Instagram account) whose page
+// access token is token: a send to /me/messages with it is recorded as
+// sent by that page (MetaMessage.Page).
+func (m *Meta) AddPage(pageID, token string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pages[token] = pageID
+}
+
+// AddMedia stores a WhatsApp media file sent to phoneNumberID: GET
+// /{version}/{mediaID} answers its short-lived URL and GET on that URL the
+// file, both only with that number's token.
+func (m *Meta) AddMedia(phoneNumberID, mediaID, contentType string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.media[mediaID] = metaMedia{phoneNumberID: phoneNumberID, contentType: contentType, data: data}
+}
+
+// AddAttachment stores a file of a message to pageID (or an Instagram
+// account): GET on AttachmentURL(name) answers it only with that page's
+// token (AddPage).
+func (m *Meta) AddAttachment(pageID, name, contentType string, data []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.attachments[name] = metaMedia{phoneNumberID: pageID, contentType: contentType, data: data}
+}
+
+// AttachmentURL is the URL of an AddAttachment file, on the fake's origin
+// (the Graph API's, where the gateway sends a page's token).
+func (m *Meta) AttachmentURL(name string) string { return m.URL + "/messenger_attachments/" + name }
+
+// numberToken is the token phoneNumberID's sends need.
+func (m *Meta) numberToken(phoneNumberID string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if tok, ok := m.numbers[phoneNumberID]; ok {
+		return tok
+	}
+	return m.WhatsAppToken
+}
+
+// pageOf is the page a page token belongs to: "" for the default
+// PageToken, ok false for a token no page has.
+func (m *Meta) pageOf(token string) (page string, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, found := m.pages[token]; found {
+		return p, true
+	}
+	return "", token == m.PageToken
 }
 
 // MetaMessage is a message the Meta fake accepted.
@@ -61,7 +136,10 @@ type MetaMessage struct {
 	ID string
 	// PhoneNumberID is the sending WhatsApp number id, "me" for Messenger.
 	PhoneNumberID string
-	Body          map[string]any
+	// Page is the page whose token sent a Messenger or Instagram message
+	// (AddPage); "" for the default PageToken and on WhatsApp.
+	Page string
+	Body map[string]any
 }
 
 var (
@@ -78,6 +156,8 @@ func NewMeta(t testing.TB) *Meta {
 	m := &Meta{
 		WhatsAppToken: MetaWhatsAppToken, PageToken: MetaPageToken,
 		PhoneNumberIDs: []string{MetaPhoneNumberID}, StrictUserAgent: true,
+		numbers: map[string]string{}, pages: map[string]string{}, media: map[string]metaMedia{},
+		attachments: map[string]metaMedia{},
 	}
 	m.Fake = newFake(t, m.handle, func(status int) string {
 		switch {
@@ -122,6 +202,9 @@ func metaFail(w http.ResponseWriter, status, code, subcode int, msg string) bool
 }
 
 func (m *Meta) handle(w http.ResponseWriter, r *http.Request, req *Request) bool {
+	if r.Method == http.MethodGet {
+		return m.serveMedia(w, r)
+	}
 	p := metaPath.FindStringSubmatch(r.URL.Path)
 	if p == nil {
 		return metaFail(w, 400, 2500, 0, "Unknown path components: "+r.URL.Path)
@@ -137,14 +220,11 @@ func (m *Meta) handle(w http.ResponseWriter, r *http.Request, req *Request) bool
 	if !ok {
 		return metaFail(w, 400, 2500, 0, "An active access token must be used to query information about the current user.")
 	}
-	want := m.WhatsAppToken
-	if id == "me" {
-		want = m.PageToken
-	}
-	if token != want {
+	page, pageOK := m.pageOf(token)
+	if id == "me" && !pageOK || id != "me" && token != m.numberToken(id) {
 		return metaFail(w, 401, 190, 0, "Invalid OAuth access token - Cannot parse access token")
 	}
-	if id != "me" && !slices.Contains(m.PhoneNumberIDs, id) {
+	if id != "me" && !slices.Contains(m.PhoneNumberIDs, id) && !m.knownNumber(id) {
 		return metaFail(w, 400, 100, 33, fmt.Sprintf("Unsupported post request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", id))
 	}
 	if mediaType(r.Header) != "application/json" {
@@ -182,11 +262,79 @@ func (m *Meta) handle(w http.ResponseWriter, r *http.Request, req *Request) bool
 		}
 	}
 	m.mu.Lock()
-	m.sent = append(m.sent, MetaMessage{ID: mid, PhoneNumberID: id, Body: req.JSON})
+	if id != "me" {
+		page = ""
+	}
+	m.sent = append(m.sent, MetaMessage{ID: mid, PhoneNumberID: id, Page: page, Body: req.JSON})
 	m.mu.Unlock()
 	w.Header().Set("facebook-api-version", p[1])
 	writeJSON(w, http.StatusOK, resp)
 	return true
+}
+
+func (m *Meta) knownNumber(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.numbers[id]
+	return ok
+}
+
+var (
+	metaMediaPath = regexp.MustCompile(`^/(v[0-9]+\.[0-9]+)/([0-9]+)$`)
+	metaFilePath  = regexp.MustCompile(`^/whatsapp_business/attachments/([0-9]+)$`)
+	metaPagePath  = regexp.MustCompile(`^/messenger_attachments/([A-Za-z0-9._-]+)$`)
+)
+
+// serveAttachment answers a page's file only with that page's token.
+func (m *Meta) serveAttachment(w http.ResponseWriter, r *http.Request, name string) bool {
+	m.mu.Lock()
+	f, ok := m.attachments[name]
+	m.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		return false
+	}
+	token, _ := bearer(r.Header)
+	if page, ok := m.pageOf(token); !ok || page != f.phoneNumberID {
+		return metaFail(w, 401, 190, 0, "Invalid OAuth access token - Cannot parse access token")
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	w.Write(f.data)
+	return false
+}
+
+// serveMedia answers a WhatsApp media id with its URL (GET
+// /{version}/{media-id}) and that URL with the file, each only with the
+// token of the number the media was sent to.
+func (m *Meta) serveMedia(w http.ResponseWriter, r *http.Request) bool {
+	var id string
+	if p := metaPagePath.FindStringSubmatch(r.URL.Path); p != nil {
+		return m.serveAttachment(w, r, p[1])
+	}
+	if p := metaMediaPath.FindStringSubmatch(r.URL.Path); p != nil {
+		id = p[2]
+	} else if p := metaFilePath.FindStringSubmatch(r.URL.Path); p != nil {
+		id = p[1]
+	} else {
+		return metaFail(w, 400, 2500, 0, "Unknown path components: "+r.URL.Path)
+	}
+	m.mu.Lock()
+	f, ok := m.media[id]
+	m.mu.Unlock()
+	if !ok {
+		return metaFail(w, 400, 100, 33, fmt.Sprintf("Unsupported get request. Object with ID '%s' does not exist.", id))
+	}
+	if token, ok := bearer(r.Header); !ok || token != m.numberToken(f.phoneNumberID) {
+		return metaFail(w, 401, 190, 0, "Invalid OAuth access token - Cannot parse access token")
+	}
+	if metaFilePath.MatchString(r.URL.Path) {
+		w.Header().Set("Content-Type", f.contentType)
+		w.Write(f.data)
+		return false
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"url": m.URL + "/whatsapp_business/attachments/" + id + "?ext=1",
+		"mime_type": f.contentType, "id": id, "file_size": len(f.data), "messaging_product": "whatsapp"})
+	return false
 }
 
 func validateWhatsApp(b map[string]any) string {

@@ -79,10 +79,11 @@ type Result struct {
 	// NoRaw is set for requests that are not provider events (the Meta
 	// subscription check) and so are not recorded on raw.v1.
 	NoRaw bool
-	// DeadLetter, when set, is why the request carries nothing the gateway
-	// can file (DeadLetterUnknownEntryPoint): it has no Events, is still
+	// DeadLetter, when set, is why the request carries something the
+	// gateway cannot file (DeadLetterUnknownEntryPoint): it is still
 	// answered with Body and kept on raw.v1, and a copy goes to dlq.v1
-	// with this reason and DeadLetterError, counted and logged.
+	// with this reason and DeadLetterError, counted and logged. Events
+	// holds what a batch (Meta) carried for the gateway besides.
 	DeadLetter      string
 	DeadLetterError string
 }

@@ -59,6 +59,15 @@ type Fetcher interface {
 	Fetch(ctx context.Context, ref string) (body io.ReadCloser, contentType string, err error)
 }
 
+// EntryPointFetcher is a Fetcher whose credentials depend on the entry
+// point the message came in at (normalize.Message.EntryPoint): several
+// WhatsApp numbers, each with its own token. The Copier calls FetchAt when
+// a provider's fetcher has it.
+type EntryPointFetcher interface {
+	Fetcher
+	FetchAt(ctx context.Context, entryPoint, ref string) (body io.ReadCloser, contentType string, err error)
+}
+
 // Dir is a Store in a local directory.
 type Dir struct{ Root string }
 
@@ -243,7 +252,7 @@ func (c *Copier) Copy(ctx context.Context, m *normalize.Message) error {
 		key := FileKey(m, i, nil)
 		var err error
 		for try := 1; ; try++ {
-			err = c.copyOne(ctx, f, key, a)
+			err = c.copyOne(ctx, f, m.EntryPoint, key, a)
 			if err == nil || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrType) || errors.Is(err, ErrPermanent) || try >= c.cfg.Attempts {
 				break
 			}
@@ -265,10 +274,19 @@ func (c *Copier) Copy(ctx context.Context, m *normalize.Message) error {
 	return nil
 }
 
-func (c *Copier) copyOne(ctx context.Context, f Fetcher, key string, a *normalize.Attachment) error {
+func (c *Copier) copyOne(ctx context.Context, f Fetcher, entryPoint, key string, a *normalize.Attachment) error {
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	body, ct, err := f.Fetch(fctx, a.ProviderRef)
+	var (
+		body io.ReadCloser
+		ct   string
+		err  error
+	)
+	if ef, ok := f.(EntryPointFetcher); ok {
+		body, ct, err = ef.FetchAt(fctx, entryPoint, a.ProviderRef)
+	} else {
+		body, ct, err = f.Fetch(fctx, a.ProviderRef)
+	}
 	if err != nil {
 		return err
 	}

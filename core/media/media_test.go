@@ -317,3 +317,35 @@ func TestFileKey(t *testing.T) {
 		t.Errorf("%d files after copying one message's picture twice, want 1", n)
 	}
 }
+
+// entryFetcher has each entry point's files: a fetcher whose credentials
+// differ by entry point.
+type entryFetcher struct{ byEntry map[string]*fetcher }
+
+func (f entryFetcher) Fetch(ctx context.Context, ref string) (io.ReadCloser, string, error) {
+	return f.FetchAt(ctx, "", ref)
+}
+
+func (f entryFetcher) FetchAt(ctx context.Context, entryPoint, ref string) (io.ReadCloser, string, error) {
+	if own, ok := f.byEntry[entryPoint]; ok {
+		return own.Fetch(ctx, ref)
+	}
+	return nil, "", errors.Join(ErrPermanent, errors.New("no credentials of entry point "+entryPoint))
+}
+
+// A fetcher whose credentials differ by entry point is asked with the
+// entry point the message came in at.
+func TestCopyAtTheMessagesEntryPoint(t *testing.T) {
+	f := entryFetcher{byEntry: map[string]*fetcher{
+		"wa-us": {files: map[string]file{"111": {"US", "image/jpeg"}}},
+		"wa-eu": {files: map[string]file{"222": {"EU", "image/jpeg"}}},
+	}}
+	c, _ := newCopier(t, map[string]Fetcher{"meta_whatsapp": f})
+	for _, tc := range []struct{ entry, ref, status string }{{"wa-eu", "222", "stored"}, {"wa-us", "222", "failed"}, {"", "111", "failed"}} {
+		m := normalize.Message{MessageID: "m-" + tc.entry, Provider: "meta_whatsapp", EntryPoint: tc.entry,
+			Attachments: []normalize.Attachment{{ProviderRef: tc.ref, Status: "pending"}}}
+		if err := c.Copy(context.Background(), &m); err != nil || m.Attachments[0].Status != tc.status {
+			t.Errorf("media %s at entry point %q: %+v %v, want %s", tc.ref, tc.entry, m.Attachments[0], err, tc.status)
+		}
+	}
+}
