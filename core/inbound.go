@@ -532,7 +532,7 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, cu
 		return nil, "", err
 	}
 	if last != nil && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
-		tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
+		tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(MessageEntryPoint(m), channel) {
 		delete(st.closed, customerID)
 		err = s.move(ctx, tx, st.write(last), last, wakeStatus(*last), "customer_message", "customer")
 		if err == nil && last.Assignee == "" && !st.noPresets[customerID] {

@@ -17,8 +17,15 @@ type Policy struct {
 	// ReopenWindowByChannel overrides ReopenWindow for the channel of the
 	// customer's new message (live chat 0, social messaging up to 28 days).
 	ReopenWindowByChannel map[string]time.Duration
+	// ReopenWindowByEntryPoint overrides the channel's and the global
+	// window for a message that came in at the entry point (its
+	// reopen_window in GATEWAY_ENTRY_POINTS).
+	ReopenWindowByEntryPoint map[string]time.Duration
 	// AutoCloseAfter closes a waiting conversation after this long.
 	AutoCloseAfter time.Duration
+	// AutoCloseAfterByEntryPoint overrides AutoCloseAfter for the
+	// conversations that started at the entry point (its auto_close_after).
+	AutoCloseAfterByEntryPoint map[string]time.Duration
 	// Senders are the business addresses of proactive messages, by channel
 	// (TWILIO_FROM_NUMBER, WHATSAPP_PHONE_NUMBER_ID, SENDGRID_FROM_EMAIL).
 	Senders map[string]BusinessAddress
@@ -60,12 +67,26 @@ const (
 	EmailSeparate = "separate"
 )
 
-// ReopenWindowFor returns the reopen window for a message on channel.
-func (p Policy) ReopenWindowFor(channel string) time.Duration {
+// ReopenWindowFor returns the reopen window for a message that came in at
+// entryPoint on channel: the entry point's, else the channel's, else the
+// global one.
+func (p Policy) ReopenWindowFor(entryPoint, channel string) time.Duration {
+	if d, ok := p.ReopenWindowByEntryPoint[entryPoint]; ok {
+		return d
+	}
 	if d, ok := p.ReopenWindowByChannel[channel]; ok {
 		return d
 	}
 	return p.ReopenWindow
+}
+
+// AutoCloseAfterFor returns how long a waiting conversation that started
+// at entryPoint waits before it closes: the entry point's, else the global.
+func (p Policy) AutoCloseAfterFor(entryPoint string) time.Duration {
+	if d, ok := p.AutoCloseAfterByEntryPoint[entryPoint]; ok {
+		return d
+	}
+	return p.AutoCloseAfter
 }
 
 // Service is the conversation engine.

@@ -245,8 +245,9 @@ type QueryTx interface {
 	// LatestContacts returns the latest n contacts of each conversation,
 	// each conversation's oldest first.
 	LatestContacts(ctx context.Context, conversationIDs []string, n int) ([]Contact, error)
-	// DueWaiting returns waiting conversations that have waited since before t.
-	DueWaiting(ctx context.Context, before time.Time, limit int) ([]Conversation, error)
+	// DueWaiting returns at most limit waiting conversations, longest
+	// waiting first, that have waited since before their cutoff in due.
+	DueWaiting(ctx context.Context, due WaitingCutoffs, limit int) ([]Conversation, error)
 	// Stats returns the dashboard figures of the conversations v sees (nil:
 	// every one); agent may be empty.
 	Stats(ctx context.Context, agent string, v *Viewer) (Stats, error)
@@ -402,3 +403,11 @@ type AgentFigures struct {
 
 // ProviderKey identifies a message at its provider.
 type ProviderKey struct{ Provider, ID string }
+
+// WaitingCutoffs say when a waiting conversation is due to close: when it
+// has waited since before ByEntryPoint[its entry point], or Before for an
+// entry point not there.
+type WaitingCutoffs struct {
+	Before       time.Time
+	ByEntryPoint map[string]time.Time
+}
