@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opengateway/gateway/normalize"
@@ -127,33 +126,23 @@ func (s *Service) EntryPoints(ctx context.Context, eps []EntryPoint) ([]EntryPoi
 	return out, nil
 }
 
-// turns counts the conversations routed round robin at each entry point.
-type turns struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// next returns the entry point's count and counts one more.
-func (t *turns) next(entryPoint string) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.n[entryPoint]
-	t.n[entryPoint] = n + 1
-	return n
-}
-
 // routeRoundRobin assigns a conversation a customer started at an entry
 // point with round_robin routing to the next of its agents, in the
 // entry point's inbox (reason round_robin, actor system:routing). Presets
 // win: a conversation they assigned is left alone, and so is one handled
-// by a bot or visible only to others than the agent whose turn it is. The
-// turn is counted by each core instance.
+// by a bot or visible only to others than the agent whose turn it is (the
+// turn is taken all the same). The turn is kept in the database, in the
+// transaction, so that agents take strict turns across core instances.
 func (s *Service) routeRoundRobin(ctx context.Context, tx Tx, c *Conversation) error {
 	agents := s.policy.EntryPointAgents[c.EntryPoint]
 	if len(agents) == 0 || c.Assignee != "" || (c.Handler != "" && c.Handler != HandlerHuman) {
 		return nil
 	}
-	agent := agents[s.turns.next(c.EntryPoint)%len(agents)]
+	turn, err := tx.NextTurn(ctx, c.EntryPoint)
+	if err != nil {
+		return err
+	}
+	agent := agents[turn%int64(len(agents))]
 	if len(c.VisibleTo) > 0 && !slices.Contains(c.VisibleTo, agent) {
 		return nil
 	}

@@ -99,8 +99,6 @@ type Service struct {
 	// notify is called after a transaction that added events commits.
 	notify func()
 	media  MediaCopier
-	// turns counts, per entry point, the conversations routed round robin.
-	turns *turns
 }
 
 // MediaCopier copies a message's pending attachments into the media store
@@ -142,8 +140,7 @@ type EventTopics struct {
 // NewService returns the conversation engine.
 // m may be nil (nothing is counted).
 func NewService(store Store, policy Policy, topics EventTopics, log *slog.Logger, m Metrics) *Service {
-	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: NewMetrics(m), notify: func() {},
-		turns: &turns{n: map[string]int{}}}
+	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: NewMetrics(m), notify: func() {}}
 }
 
 // OnEvents sets the function called after events were committed (to wake the relay).

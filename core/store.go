@@ -82,6 +82,15 @@ type Tx interface {
 	PartTx
 	VisibilityTx
 	ContactTx
+	RoutingTx
+}
+
+// RoutingTx keeps the round robin turns of the entry points.
+type RoutingTx interface {
+	// NextTurn returns the entry point's turn (0 the first time) and
+	// counts one more; the count is shared by every instance and held by
+	// the transaction until it ends.
+	NextTurn(ctx context.Context, entryPoint string) (int64, error)
 }
 
 // VisibilityTx keeps who may see each conversation.
