@@ -80,3 +80,62 @@ func TestAutoClosePerEntryPoint(t *testing.T) {
 		closedAfter(104*time.Hour, 1, "+14155550103")
 	})
 }
+
+// Every event about a conversation carries the entry point it started at,
+// whichever path emits it: inbound, operators, replies and their delivery
+// statuses (read back from the store), failures, notes, contacts, close,
+// reopen and delete.
+func TestEveryConversationEventCarriesEntryPoint(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		e.receive(at("support-uk", "+14155550101", "hi"))
+		conv := e.conversationOf("+14155550101")
+		must[core.Conversation](t)(e.svc.Assign(ctx, conv.ID, "ann", "", core.AdminActor("ops")))
+		must[core.Conversation](t)(e.svc.SetTopics(ctx, conv.ID, []string{"billing"}, core.AgentActor("ann")))
+		must[core.Conversation](t)(e.svc.SetVisibility(ctx, conv.ID, []string{"ann"}, core.AdminActor("ops")))
+		must[core.StoredMessage](t)(e.svc.AddNote(ctx, conv.ID, "vip", core.AgentActor("ann")))
+		claim := func(text string) core.OutboxJob {
+			t.Helper()
+			must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: text}, core.AgentActor("ann")))
+			jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
+			if len(jobs) != 1 {
+				t.Fatalf("claimed %d replies, want 1", len(jobs))
+			}
+			return jobs[0]
+		}
+		if err := e.svc.MarkSent(ctx, claim("one"), "twilio", "SMout1"); err != nil {
+			t.Fatal(err)
+		}
+		e.status(normalize.Status{Provider: "twilio", ProviderMessageID: "SMout1", Status: normalize.StatusDelivered})
+		failed := claim("two")
+		if err := e.svc.MarkFailed(ctx, failed, core.DeliveryError{Code: "invalid", Message: "no"}); err != nil {
+			t.Fatal(err)
+		}
+		must[core.StoredMessage](t)(e.svc.RetryMessage(ctx, failed.MessageID, core.AgentActor("ann")))
+		must[core.Conversation](t)(e.svc.Handover(ctx, conv.ID, "bot:faq", core.AdminActor("ops")))
+		e.setStatus(conv.ID, core.StatusClosed)
+		e.receive(at("support-us", "+14155550101", "back")) // reopens; the conversation keeps its entry point
+		must[core.Conversation](t)(e.svc.Unassign(ctx, conv.ID, core.AdminActor("ops")))
+		if err := e.svc.DeleteConversation(ctx, conv.ID, core.AdminActor("ops")); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, ev := range e.events() {
+			if ev.Data.ConversationID == "" {
+				continue
+			}
+			seen[ev.Type] = true
+			if ev.Data.EntryPoint != "support-uk" {
+				t.Errorf("%s: entry_point %q, want support-uk", ev.Type, ev.Data.EntryPoint)
+			}
+		}
+		for _, typ := range []string{"conversation.created", "message.received", "contact.started", "conversation.assigned",
+			"conversation.topics_changed", "conversation.visibility_changed", "note.added", "message.queued", "message.sent",
+			"message.delivered", "message.failed", "conversation.handed_over", "conversation.status_changed",
+			"conversation.closed", "conversation.reopened", "conversation.deleted"} {
+			if !seen[typ] {
+				t.Errorf("no %s event", typ)
+			}
+		}
+	})
+}

@@ -485,7 +485,7 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	}
 	st.touch(conv)
 	if err := s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: cust.ID,
-		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m}); err != nil {
+		ConversationID: conv.ID, EntryPoint: conv.EntryPoint, Channel: m.Channel, MessageID: m.MessageID, Message: &m}); err != nil {
 		return "", err
 	}
 	starter := "customer"
@@ -604,7 +604,7 @@ func (s *Service) receiveNoise(ctx context.Context, tx Tx, st *batchState, custo
 	conv.UpdatedAt = now
 	st.touch(conv)
 	return ResultNoise, s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: customerID,
-		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m})
+		ConversationID: conv.ID, EntryPoint: conv.EntryPoint, Channel: m.Channel, MessageID: m.MessageID, Message: &m})
 }
 
 // wakeStatus is the status a conversation returns to when the customer writes.

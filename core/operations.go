@@ -263,7 +263,7 @@ func (s *Service) AddNote(ctx context.Context, id, text string, by Actor) (Store
 		if err := tx.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, normalize.TypeNoteAdded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		return s.emit(ctx, tx, normalize.TypeNoteAdded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 			MessageID: note.ID, Actor: string(by), Note: &note})
 	})
 	return note, err
@@ -360,7 +360,7 @@ func (s *Service) DeleteConversation(ctx context.Context, id string, by Actor) e
 		if err := tx.DeleteConversation(ctx, c.ID); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, normalize.TypeConversationDeleted, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		return s.emit(ctx, tx, normalize.TypeConversationDeleted, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 			Reason: "deleted", Actor: string(by)})
 	})
 	if err != nil {

@@ -187,7 +187,18 @@ type EventData struct {
 const eventSource = "/gateway/core"
 
 // emit adds one event to the transaction's outbox, keyed by customer id.
+// An event about a conversation carries the conversation's entry point:
+// the caller's, else its Conversation's, else the stored one's.
 func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData) error {
+	if d.EntryPoint == "" && d.Conversation != nil {
+		d.EntryPoint = d.Conversation.EntryPoint
+	}
+	if d.EntryPoint == "" && d.ConversationID != "" {
+		var err error
+		if d.EntryPoint, _, err = tx.ConversationEntryPoint(ctx, d.ConversationID); err != nil {
+			return err
+		}
+	}
 	subject := d.ConversationID
 	if subject == "" {
 		subject = d.CustomerID
@@ -245,7 +256,7 @@ func (s *Service) move(ctx context.Context, tx EventTx, write func(context.Conte
 	if err := write(ctx, *c); err != nil {
 		return err
 	}
-	d := EventData{CustomerID: c.CustomerID, ConversationID: c.ID, From: from, To: to, Reason: reason, Actor: actor, Conversation: c}
+	d := EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint, From: from, To: to, Reason: reason, Actor: actor, Conversation: c}
 	if err := s.emit(ctx, tx, TypeStatusChanged, d); err != nil {
 		return err
 	}

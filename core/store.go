@@ -320,6 +320,9 @@ type PartTx interface {
 type EventTx interface {
 	// AddEvents appends events to the outbox, published after commit.
 	AddEvents(ctx context.Context, evs ...OutboxEvent) error
+	// ConversationEntryPoint returns the entry point a stored conversation
+	// started at; false when there is no such conversation.
+	ConversationEntryPoint(ctx context.Context, conversationID string) (string, bool, error)
 	// Now is the clock of the transaction.
 	Now() time.Time
 }

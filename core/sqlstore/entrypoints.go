@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -16,4 +18,17 @@ func (t *tx) NextTurn(ctx context.Context, entryPoint string) (int64, error) {
 		return 0, fmt.Errorf("sqlstore: next turn of %s: %w", entryPoint, err)
 	}
 	return n, nil
+}
+
+// ConversationEntryPoint implements core.EventTx.
+func (t *tx) ConversationEntryPoint(ctx context.Context, conversationID string) (string, bool, error) {
+	var ep string
+	err := t.row(ctx, `SELECT entry_point FROM conversations WHERE id = ?`, conversationID).Scan(&ep)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("sqlstore: entry point of conversation %s: %w", conversationID, err)
+	}
+	return ep, true, nil
 }
