@@ -23,6 +23,37 @@ const (
 	EntryPointWebChat   = "webchat"   // the web chat
 )
 
+// DerivedEntryPoints are the ids EntryPointOf derives, in a fresh slice.
+func DerivedEntryPoints() []string {
+	return []string{EntryPointTwilio, EntryPointVoice, EntryPointWhatsApp, EntryPointMessenger, EntryPointInstagram,
+		EntryPointSendGrid, EntryPointWebChat}
+}
+
+// EntryPointOther is the metrics label of an entry point no configured or
+// derived id names, so that labels stay bounded by the configuration.
+const EntryPointOther = "other"
+
+// EntryPointLabels bounds an entry point id for a metric label: known ids
+// as they are, anything else EntryPointOther.
+type EntryPointLabels map[string]bool
+
+// NewEntryPointLabels knows ids and the derived ids.
+func NewEntryPointLabels(ids []string) EntryPointLabels {
+	l := EntryPointLabels{}
+	for _, id := range append(DerivedEntryPoints(), ids...) {
+		l[id] = true
+	}
+	return l
+}
+
+// Of returns the label of the entry point id.
+func (l EntryPointLabels) Of(id string) string {
+	if l[id] {
+		return id
+	}
+	return EntryPointOther
+}
+
 // MaxEntryPointLen is the longest entry point id.
 const MaxEntryPointLen = 64
 
@@ -62,10 +93,16 @@ func EntryPointOf(provider, channel string) string {
 // from its provider and channel (also for an id that cannot name an entry
 // point: inbound.v1 is not trusted to keep the id's form).
 func MessageEntryPoint(m *normalize.Message) string {
-	if m.EntryPoint != "" && CheckEntryPoint(m.EntryPoint) == nil {
-		return m.EntryPoint
+	return EntryPointAt(m.EntryPoint, m.Provider, m.Channel)
+}
+
+// EntryPointAt is MessageEntryPoint of a message that named the entry
+// point named (maybe "") and came through provider on channel.
+func EntryPointAt(named, provider, channel string) string {
+	if named != "" && CheckEntryPoint(named) == nil {
+		return named
 	}
-	return EntryPointOf(m.Provider, m.Channel)
+	return EntryPointOf(provider, channel)
 }
 
 // CheckEntryPoint reports whether id can name an entry point: 1 to

@@ -123,9 +123,9 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 		return nil, err
 	}
 	s.metrics.Batch(len(batch))
-	for _, r := range results {
+	for i, r := range results {
 		if r != ResultStatus && r != ResultIgnored {
-			s.metrics.Message(r)
+			s.metrics.Message(r, inboundEntryPoint(batch[i]))
 		}
 	}
 	s.notify()
@@ -135,6 +135,19 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 		}
 	}
 	return results, nil
+}
+
+// inboundEntryPoint is the entry point an inbound message came in at; for
+// an update the one derived from its provider and channel (it names none);
+// "" for a status.
+func inboundEntryPoint(in Inbound) string {
+	switch {
+	case in.Message != nil:
+		return MessageEntryPoint(in.Message)
+	case in.Update != nil:
+		return EntryPointOf(in.Update.Provider, in.Update.Channel)
+	}
+	return ""
 }
 
 // dropDuplicateFiles deletes the files a dropped duplicate brought that the

@@ -83,6 +83,16 @@ func entryPointRouting(c config.Config) (inboxes map[string]string, agents map[s
 	return inboxes, agents
 }
 
+// entryPointIDs are the ids of eps, the values of the metrics'
+// entry_point label (with the derived ids and other).
+func entryPointIDs(eps []config.EntryPoint) []string {
+	ids := make([]string, len(eps))
+	for i, ep := range eps {
+		ids[i] = ep.ID
+	}
+	return ids
+}
+
 // entryPointWindows are the reopen_window and auto_close_after the entry
 // points set, by id; an entry point that sets neither is in neither map.
 func entryPointWindows(eps []config.EntryPoint) (reopen, autoClose map[string]time.Duration) {
