@@ -640,8 +640,9 @@ func (s *Service) Stats(ctx context.Context, agent string) (Stats, error) {
 }
 
 // AutoClose closes waiting conversations that have waited longer than the
-// policy allows: their entry point's auto_close_after, else the global. Safe with several instances: each conversation is re-read
-// under its customer's lock and closed only if it is still due.
+// policy allows: their entry point's auto_close_after, else the global.
+// Safe with several instances: each conversation is re-read under its
+// customer's lock and closed only if it is still due.
 func (s *Service) AutoClose(ctx context.Context) (int, error) {
 	closed := 0
 	for {
