@@ -45,6 +45,8 @@ type Ingest struct {
 	// deadLetters counts requests sent to dlq.v1, by connector and reason
 	// (webhook.Result.DeadLetter, a code).
 	deadLetters *prometheus.CounterVec
+	// entryPoints bounds the entry_point label of events.
+	entryPoints core.EntryPointLabels
 }
 
 // NewIngest returns the webhook routes' shared machinery.
@@ -62,8 +64,9 @@ func NewIngest(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string,
 		}, []string{"connector"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "events_total",
-			Help: "Normalized events published to inbound.v1, by connector and type.",
-		}, []string{"connector", "type"}),
+			Help: "Normalized events published to inbound.v1, by connector, type and the entry point of the message (other: one not configured, or an event that is not a message).",
+		}, []string{"connector", "type", "entry_point"}),
+		entryPoints: core.NewEntryPointLabels(nil),
 	}
 	w.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "gateway", Subsystem: "webhook", Name: "dead_letters_total",
@@ -74,6 +77,11 @@ func NewIngest(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string,
 	}
 	return w
 }
+
+// SetEntryPoints names the configured entry points, the values the
+// entry_point label of events takes besides the derived ids and other. Call
+// it before Mount.
+func (w *Ingest) SetEntryPoints(ids []string) { w.entryPoints = core.NewEntryPointLabels(ids) }
 
 // Mount adds the routes to app.
 func (w *Ingest) Mount(app *fiber.App, routes ...Route) {
@@ -96,12 +104,15 @@ type routeMetrics struct {
 	w      *Ingest
 
 	mu     sync.Mutex
-	events map[string]prometheus.Counter
+	events map[eventLabels]prometheus.Counter
 }
+
+// eventLabels are an event counter's labels besides the connector.
+type eventLabels struct{ typ, entryPoint string }
 
 func (w *Ingest) routeMetrics(name string) *routeMetrics {
 	m := &routeMetrics{name: name, duration: w.duration.WithLabelValues(name), w: w,
-		common: map[string]prometheus.Counter{}, events: map[string]prometheus.Counter{}}
+		common: map[string]prometheus.Counter{}, events: map[eventLabels]prometheus.Counter{}}
 	for _, o := range []string{"accepted", "signature", "malformed"} {
 		m.common[o] = w.requests.WithLabelValues(name, o) // export zeros for the common outcomes
 	}
@@ -115,13 +126,17 @@ func (m *routeMetrics) request(outcome string) prometheus.Counter {
 	return m.w.requests.WithLabelValues(m.name, outcome)
 }
 
-func (m *routeMetrics) event(typ string) prometheus.Counter {
+// event is the counter of an event, by its type and its message's entry
+// point (bounded by the configured ones).
+func (m *routeMetrics) event(ev webhook.Event) prometheus.Counter {
+	o := ev.Origin
+	l := eventLabels{ev.Event.Type, m.w.entryPoints.Of(core.EntryPointAt(o.EntryPoint, o.Provider, o.Channel))}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.events[typ]
+	c, ok := m.events[l]
 	if !ok {
-		c = m.w.events.WithLabelValues(m.name, typ)
-		m.events[typ] = c
+		c = m.w.events.WithLabelValues(m.name, l.typ, l.entryPoint)
+		m.events[l] = c
 	}
 	return c
 }
@@ -203,7 +218,7 @@ func (w *Ingest) handler(rt Route) fiber.Handler {
 // to dlq.v1, logged).
 func (w *Ingest) published(c *fiber.Ctx, metrics *routeMetrics, res webhook.Result) string {
 	for _, ev := range res.Events {
-		metrics.event(ev.Event.Type).Inc()
+		metrics.event(ev).Inc()
 	}
 	switch {
 	case res.DeadLetter != "":

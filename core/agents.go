@@ -106,7 +106,7 @@ func (s *Service) SetTopics(ctx context.Context, id string, topics []string, by 
 		if err := tx.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, normalize.TypeConversationTopicsChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		return s.emit(ctx, tx, normalize.TypeConversationTopicsChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 			Topics: topics, PreviousTopics: prev, Actor: string(by), Conversation: c})
 	})
 }
@@ -140,7 +140,7 @@ func (s *Service) assign(ctx context.Context, tx Tx, c *Conversation, agents []s
 	if err := tx.UpdateConversation(ctx, *c); err != nil {
 		return err
 	}
-	if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+	if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 		Assignee: agents[0], Assignees: slices.Clone(c.Assignees), Inbox: c.Inbox, PreviousAgent: prev, Reason: reason,
 		Actor: string(by), Conversation: c}); err != nil {
 		return err
@@ -172,7 +172,7 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 		if err := tx.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
-		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 			Assignee: c.Assignee, Assignees: slices.Clone(c.Assignees), Inbox: c.Inbox, PreviousAgent: removed,
 			Reason: "unassigned", Actor: string(by), Conversation: c}); err != nil {
 			return err

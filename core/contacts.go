@@ -153,7 +153,7 @@ func (s *Service) noteContact(ctx context.Context, tx Tx, b *contactBatch, c *Co
 				return err
 			}
 			return s.emit(ctx, tx, normalize.TypeContactStarted, EventData{CustomerID: c.CustomerID,
-				ConversationID: c.ID, Channel: channel, Actor: by, Contact: &open})
+				ConversationID: c.ID, EntryPoint: c.EntryPoint, Channel: channel, Actor: by, Contact: &open})
 		}
 		ct = &open
 		if b != nil {
@@ -204,7 +204,7 @@ func (s *Service) endContact(ctx context.Context, tx Tx, c *Conversation, ct Con
 	if err := tx.UpdateContact(ctx, ct); err != nil {
 		return ct, err
 	}
-	if err := s.emit(ctx, tx, normalize.TypeContactEnded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+	if err := s.emit(ctx, tx, normalize.TypeContactEnded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 		Channel: ct.Channel, Reason: reason, Actor: by, Contact: &ct}); err != nil {
 		return ct, err
 	}

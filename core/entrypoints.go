@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opengateway/gateway/normalize"
@@ -23,6 +22,37 @@ const (
 	EntryPointSendGrid  = "sendgrid"  // inbound email
 	EntryPointWebChat   = "webchat"   // the web chat
 )
+
+// DerivedEntryPoints are the ids EntryPointOf derives, in a fresh slice.
+func DerivedEntryPoints() []string {
+	return []string{EntryPointTwilio, EntryPointVoice, EntryPointWhatsApp, EntryPointMessenger, EntryPointInstagram,
+		EntryPointSendGrid, EntryPointWebChat}
+}
+
+// EntryPointOther is the metrics label of an entry point no configured or
+// derived id names, so that labels stay bounded by the configuration.
+const EntryPointOther = "other"
+
+// EntryPointLabels bounds an entry point id for a metric label: known ids
+// as they are, anything else EntryPointOther.
+type EntryPointLabels map[string]bool
+
+// NewEntryPointLabels knows ids and the derived ids.
+func NewEntryPointLabels(ids []string) EntryPointLabels {
+	l := EntryPointLabels{}
+	for _, id := range append(DerivedEntryPoints(), ids...) {
+		l[id] = true
+	}
+	return l
+}
+
+// Of returns the label of the entry point id.
+func (l EntryPointLabels) Of(id string) string {
+	if l[id] {
+		return id
+	}
+	return EntryPointOther
+}
 
 // MaxEntryPointLen is the longest entry point id.
 const MaxEntryPointLen = 64
@@ -63,10 +93,16 @@ func EntryPointOf(provider, channel string) string {
 // from its provider and channel (also for an id that cannot name an entry
 // point: inbound.v1 is not trusted to keep the id's form).
 func MessageEntryPoint(m *normalize.Message) string {
-	if m.EntryPoint != "" && CheckEntryPoint(m.EntryPoint) == nil {
-		return m.EntryPoint
+	return EntryPointAt(m.EntryPoint, m.Provider, m.Channel)
+}
+
+// EntryPointAt is MessageEntryPoint of a message that named the entry
+// point named (maybe "") and came through provider on channel.
+func EntryPointAt(named, provider, channel string) string {
+	if named != "" && CheckEntryPoint(named) == nil {
+		return named
 	}
-	return EntryPointOf(m.Provider, m.Channel)
+	return EntryPointOf(provider, channel)
 }
 
 // CheckEntryPoint reports whether id can name an entry point: 1 to
@@ -127,33 +163,23 @@ func (s *Service) EntryPoints(ctx context.Context, eps []EntryPoint) ([]EntryPoi
 	return out, nil
 }
 
-// turns counts the conversations routed round robin at each entry point.
-type turns struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// next returns the entry point's count and counts one more.
-func (t *turns) next(entryPoint string) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.n[entryPoint]
-	t.n[entryPoint] = n + 1
-	return n
-}
-
 // routeRoundRobin assigns a conversation a customer started at an entry
 // point with round_robin routing to the next of its agents, in the
 // entry point's inbox (reason round_robin, actor system:routing). Presets
 // win: a conversation they assigned is left alone, and so is one handled
-// by a bot or visible only to others than the agent whose turn it is. The
-// turn is counted by each core instance.
+// by a bot or visible only to others than the agent whose turn it is (the
+// turn is taken all the same). The turn is kept in the database, in the
+// transaction, so that agents take strict turns across core instances.
 func (s *Service) routeRoundRobin(ctx context.Context, tx Tx, c *Conversation) error {
 	agents := s.policy.EntryPointAgents[c.EntryPoint]
 	if len(agents) == 0 || c.Assignee != "" || (c.Handler != "" && c.Handler != HandlerHuman) {
 		return nil
 	}
-	agent := agents[s.turns.next(c.EntryPoint)%len(agents)]
+	turn, err := tx.NextTurn(ctx, c.EntryPoint)
+	if err != nil {
+		return err
+	}
+	agent := agents[turn%int64(len(agents))]
 	if len(c.VisibleTo) > 0 && !slices.Contains(c.VisibleTo, agent) {
 		return nil
 	}

@@ -50,7 +50,7 @@ func (s *Service) Handover(ctx context.Context, id, to string, by Actor) (Conver
 		if err := tx.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, normalize.TypeConversationHandedOver, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		return s.emit(ctx, tx, normalize.TypeConversationHandedOver, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 			From: from, To: to, Actor: string(by), Conversation: c})
 	})
 }

@@ -123,9 +123,9 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 		return nil, err
 	}
 	s.metrics.Batch(len(batch))
-	for _, r := range results {
+	for i, r := range results {
 		if r != ResultStatus && r != ResultIgnored {
-			s.metrics.Message(r)
+			s.metrics.Message(r, inboundEntryPoint(batch[i]))
 		}
 	}
 	s.notify()
@@ -135,6 +135,19 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 		}
 	}
 	return results, nil
+}
+
+// inboundEntryPoint is the entry point an inbound message came in at; for
+// an update the one derived from its provider and channel (it names none);
+// "" for a status.
+func inboundEntryPoint(in Inbound) string {
+	switch {
+	case in.Message != nil:
+		return MessageEntryPoint(in.Message)
+	case in.Update != nil:
+		return EntryPointOf(in.Update.Provider, in.Update.Channel)
+	}
+	return ""
 }
 
 // dropDuplicateFiles deletes the files a dropped duplicate brought that the
@@ -485,7 +498,7 @@ func (s *Service) receive(ctx context.Context, tx Tx, st *batchState, m normaliz
 	}
 	st.touch(conv)
 	if err := s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: cust.ID,
-		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m}); err != nil {
+		ConversationID: conv.ID, EntryPoint: conv.EntryPoint, Channel: m.Channel, MessageID: m.MessageID, Message: &m}); err != nil {
 		return "", err
 	}
 	starter := "customer"
@@ -532,7 +545,7 @@ func (s *Service) conversationFor(ctx context.Context, tx Tx, st *batchState, cu
 		return nil, "", err
 	}
 	if last != nil && fromCustomer && last.ClosedAt != nil && last.CloseReason != "merged" &&
-		tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(channel) {
+		tx.Now().Sub(*last.ClosedAt) < s.policy.ReopenWindowFor(MessageEntryPoint(m), channel) {
 		delete(st.closed, customerID)
 		err = s.move(ctx, tx, st.write(last), last, wakeStatus(*last), "customer_message", "customer")
 		if err == nil && last.Assignee == "" && !st.noPresets[customerID] {
@@ -604,7 +617,7 @@ func (s *Service) receiveNoise(ctx context.Context, tx Tx, st *batchState, custo
 	conv.UpdatedAt = now
 	st.touch(conv)
 	return ResultNoise, s.emit(ctx, tx, normalize.TypeMessageReceived, EventData{CustomerID: customerID,
-		ConversationID: conv.ID, Channel: m.Channel, MessageID: m.MessageID, Message: &m})
+		ConversationID: conv.ID, EntryPoint: conv.EntryPoint, Channel: m.Channel, MessageID: m.MessageID, Message: &m})
 }
 
 // wakeStatus is the status a conversation returns to when the customer writes.

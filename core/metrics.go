@@ -4,8 +4,9 @@ package core
 // Prometheus. The engine calls it after the work it counts is committed.
 type Metrics interface {
 	// Message counts an inbound message by result (created, attached,
-	// reopened, duplicate, noise).
-	Message(result string)
+	// reopened, duplicate, noise, updated) and the entry point it came in
+	// at (for an update, the one derived from its provider and channel).
+	Message(result, entryPoint string)
 	// Event counts an event written to the event outbox, by type.
 	Event(typ string)
 	// DeadLetter counts a record sent to the dead-letter topic, by reason.
@@ -31,10 +32,10 @@ func NewMetrics(m Metrics) Metrics {
 
 type noMetrics struct{}
 
-func (noMetrics) Message(string)        {}
-func (noMetrics) Event(string)          {}
-func (noMetrics) DeadLetter(string)     {}
-func (noMetrics) Batch(int)             {}
-func (noMetrics) FirstResponse(float64) {}
-func (noMetrics) Resolution(float64)    {}
-func (noMetrics) Relayed(int)           {}
+func (noMetrics) Message(string, string) {}
+func (noMetrics) Event(string)           {}
+func (noMetrics) DeadLetter(string)      {}
+func (noMetrics) Batch(int)              {}
+func (noMetrics) FirstResponse(float64)  {}
+func (noMetrics) Resolution(float64)     {}
+func (noMetrics) Relayed(int)            {}

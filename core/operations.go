@@ -263,7 +263,7 @@ func (s *Service) AddNote(ctx context.Context, id, text string, by Actor) (Store
 		if err := tx.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, normalize.TypeNoteAdded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		return s.emit(ctx, tx, normalize.TypeNoteAdded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 			MessageID: note.ID, Actor: string(by), Note: &note})
 	})
 	return note, err
@@ -360,7 +360,7 @@ func (s *Service) DeleteConversation(ctx context.Context, id string, by Actor) e
 		if err := tx.DeleteConversation(ctx, c.ID); err != nil {
 			return err
 		}
-		return s.emit(ctx, tx, normalize.TypeConversationDeleted, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+		return s.emit(ctx, tx, normalize.TypeConversationDeleted, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 			Reason: "deleted", Actor: string(by)})
 	})
 	if err != nil {
@@ -641,17 +641,16 @@ func (s *Service) Stats(ctx context.Context, agent, inbox string) (Stats, error)
 }
 
 // AutoClose closes waiting conversations that have waited longer than the
-// policy allows. Safe with several instances: each conversation is re-read
-// under its customer's lock and closed only if it is still due.
+// policy allows: their entry point's auto_close_after, else the global.
+// Safe with several instances: each conversation is re-read under its
+// customer's lock and closed only if it is still due.
 func (s *Service) AutoClose(ctx context.Context) (int, error) {
 	closed := 0
 	for {
 		var due []Conversation
-		cutoff := time.Time{}
 		err := s.store.InTx(ctx, func(tx Tx) error {
-			cutoff = tx.Now().Add(-s.policy.AutoCloseAfter)
 			var err error
-			due, err = tx.DueWaiting(ctx, cutoff, 100)
+			due, err = tx.DueWaiting(ctx, s.waitingCutoffs(tx.Now()), 100)
 			return err
 		})
 		if err != nil || len(due) == 0 {
@@ -659,7 +658,7 @@ func (s *Service) AutoClose(ctx context.Context) (int, error) {
 		}
 		for _, c := range due {
 			_, err := s.withConversation(ctx, c.ID, func(tx Tx, c *Conversation) error {
-				if c.Status != StatusWaiting || c.WaitingSince == nil || c.WaitingSince.After(tx.Now().Add(-s.policy.AutoCloseAfter)) {
+				if c.Status != StatusWaiting || c.WaitingSince == nil || c.WaitingSince.After(tx.Now().Add(-s.policy.AutoCloseAfterFor(c.EntryPoint))) {
 					return nil
 				}
 				closed++
@@ -673,6 +672,16 @@ func (s *Service) AutoClose(ctx context.Context) (int, error) {
 			return closed, nil
 		}
 	}
+}
+
+// waitingCutoffs are, at now, when the waiting conversations of each entry
+// point with its own auto_close_after, and of the others, are due to close.
+func (s *Service) waitingCutoffs(now time.Time) WaitingCutoffs {
+	due := WaitingCutoffs{Before: now.Add(-s.policy.AutoCloseAfter), ByEntryPoint: map[string]time.Time{}}
+	for ep, d := range s.policy.AutoCloseAfterByEntryPoint {
+		due.ByEntryPoint[ep] = now.Add(-d)
+	}
+	return due
 }
 
 // RunAutoClose runs EndIdleContacts and AutoClose every interval until ctx ends.

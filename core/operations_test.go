@@ -371,7 +371,8 @@ func join(s []string) string {
 	return out
 }
 
-// Auto-close run by two core instances at once closes each conversation once.
+// Auto-close run by two core instances at once closes each due conversation
+// once; those of an entry point that waits longer stay waiting.
 func TestAutoCloseTwoInstances(t *testing.T) {
 	url := sqltest.URL(t, sqlstore.Postgres)
 	clock := sqltest.NewClock()
@@ -382,12 +383,16 @@ func TestAutoCloseTwoInstances(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { store.Close() })
-		svcs = append(svcs, core.NewService(store, withDefaults(core.Policy{AutoCloseAfter: time.Hour}),
+		svcs = append(svcs, core.NewService(store, withDefaults(core.Policy{AutoCloseAfter: time.Hour,
+			AutoCloseAfterByEntryPoint: map[string]time.Duration{"slow": 3 * time.Hour}}),
 			core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, discardLogger(), core.NewMetrics(nil)))
 	}
 	e := &env{t: t, svc: svcs[0], clock: clock}
 	for i := 0; i < 20; i++ {
 		e.receive(sms(fmt.Sprintf("+141555507%02d", i), "thanks"))
+	}
+	for i := 0; i < 5; i++ { // their entry point waits longer
+		e.receive(at("slow", fmt.Sprintf("+141555508%02d", i), "thanks"))
 	}
 	convs := must[[]core.Conversation](t)(e.svc.ListConversations(ctx, core.ConversationFilter{Limit: 100}))
 	for _, c := range convs {
@@ -412,7 +417,7 @@ func TestAutoCloseTwoInstances(t *testing.T) {
 		t.Fatalf("closed %v, want 20 in all", closed)
 	}
 	st := must[core.Stats](t)(e.svc.Stats(ctx, "", ""))
-	if st.ByStatus["closed"] != 20 {
+	if st.ByStatus["closed"] != 20 || st.ByStatus["waiting"] != 5 {
 		t.Fatalf("stats %+v", st.ByStatus)
 	}
 }

@@ -154,7 +154,7 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if err := tx.UpdateConversation(ctx, *c); err != nil {
 		return out, err
 	}
-	if err := s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+	if err := s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 		Channel: ob.Channel, MessageID: ob.MessageID, Status: normalize.StatusQueued, Actor: string(by), Message: &msg}); err != nil {
 		return out, err
 	}

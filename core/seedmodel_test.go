@@ -18,11 +18,11 @@ type timings struct {
 	firstResponse, resolution []float64
 }
 
-func (m *timings) Message(string)    {}
-func (m *timings) Event(string)      {}
-func (m *timings) DeadLetter(string) {}
-func (m *timings) Batch(int)         {}
-func (m *timings) Relayed(int)       {}
+func (m *timings) Message(string, string) {}
+func (m *timings) Event(string)           {}
+func (m *timings) DeadLetter(string)      {}
+func (m *timings) Batch(int)              {}
+func (m *timings) Relayed(int)            {}
 func (m *timings) FirstResponse(s float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -17,8 +17,15 @@ type Policy struct {
 	// ReopenWindowByChannel overrides ReopenWindow for the channel of the
 	// customer's new message (live chat 0, social messaging up to 28 days).
 	ReopenWindowByChannel map[string]time.Duration
+	// ReopenWindowByEntryPoint overrides the channel's and the global
+	// window for a message that came in at the entry point (its
+	// reopen_window in GATEWAY_ENTRY_POINTS).
+	ReopenWindowByEntryPoint map[string]time.Duration
 	// AutoCloseAfter closes a waiting conversation after this long.
 	AutoCloseAfter time.Duration
+	// AutoCloseAfterByEntryPoint overrides AutoCloseAfter for the
+	// conversations that started at the entry point (its auto_close_after).
+	AutoCloseAfterByEntryPoint map[string]time.Duration
 	// Senders are the business addresses of proactive messages, by channel
 	// (TWILIO_FROM_NUMBER, WHATSAPP_PHONE_NUMBER_ID, SENDGRID_FROM_EMAIL).
 	Senders map[string]BusinessAddress
@@ -60,12 +67,26 @@ const (
 	EmailSeparate = "separate"
 )
 
-// ReopenWindowFor returns the reopen window for a message on channel.
-func (p Policy) ReopenWindowFor(channel string) time.Duration {
+// ReopenWindowFor returns the reopen window for a message that came in at
+// entryPoint on channel: the entry point's, else the channel's, else the
+// global one.
+func (p Policy) ReopenWindowFor(entryPoint, channel string) time.Duration {
+	if d, ok := p.ReopenWindowByEntryPoint[entryPoint]; ok {
+		return d
+	}
 	if d, ok := p.ReopenWindowByChannel[channel]; ok {
 		return d
 	}
 	return p.ReopenWindow
+}
+
+// AutoCloseAfterFor returns how long a waiting conversation that started
+// at entryPoint waits before it closes: the entry point's, else the global.
+func (p Policy) AutoCloseAfterFor(entryPoint string) time.Duration {
+	if d, ok := p.AutoCloseAfterByEntryPoint[entryPoint]; ok {
+		return d
+	}
+	return p.AutoCloseAfter
 }
 
 // Service is the conversation engine.
@@ -78,8 +99,6 @@ type Service struct {
 	// notify is called after a transaction that added events commits.
 	notify func()
 	media  MediaCopier
-	// turns counts, per entry point, the conversations routed round robin.
-	turns *turns
 }
 
 // MediaCopier copies a message's pending attachments into the media store
@@ -121,8 +140,7 @@ type EventTopics struct {
 // NewService returns the conversation engine.
 // m may be nil (nothing is counted).
 func NewService(store Store, policy Policy, topics EventTopics, log *slog.Logger, m Metrics) *Service {
-	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: NewMetrics(m), notify: func() {},
-		turns: &turns{n: map[string]int{}}}
+	return &Service{store: store, policy: policy, topics: topics, log: log, metrics: NewMetrics(m), notify: func() {}}
 }
 
 // OnEvents sets the function called after events were committed (to wake the relay).
@@ -169,7 +187,18 @@ type EventData struct {
 const eventSource = "/gateway/core"
 
 // emit adds one event to the transaction's outbox, keyed by customer id.
+// An event about a conversation carries the conversation's entry point:
+// the caller's, else its Conversation's, else the stored one's.
 func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData) error {
+	if d.EntryPoint == "" && d.Conversation != nil {
+		d.EntryPoint = d.Conversation.EntryPoint
+	}
+	if d.EntryPoint == "" && d.ConversationID != "" {
+		var err error
+		if d.EntryPoint, _, err = tx.ConversationEntryPoint(ctx, d.ConversationID); err != nil {
+			return err
+		}
+	}
 	subject := d.ConversationID
 	if subject == "" {
 		subject = d.CustomerID
@@ -227,7 +256,7 @@ func (s *Service) move(ctx context.Context, tx EventTx, write func(context.Conte
 	if err := write(ctx, *c); err != nil {
 		return err
 	}
-	d := EventData{CustomerID: c.CustomerID, ConversationID: c.ID, From: from, To: to, Reason: reason, Actor: actor, Conversation: c}
+	d := EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint, From: from, To: to, Reason: reason, Actor: actor, Conversation: c}
 	if err := s.emit(ctx, tx, TypeStatusChanged, d); err != nil {
 		return err
 	}

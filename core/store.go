@@ -82,6 +82,15 @@ type Tx interface {
 	PartTx
 	VisibilityTx
 	ContactTx
+	RoutingTx
+}
+
+// RoutingTx keeps the round robin turns of the entry points.
+type RoutingTx interface {
+	// NextTurn returns the entry point's turn (0 the first time) and
+	// counts one more; the count is shared by every instance and held by
+	// the transaction until it ends.
+	NextTurn(ctx context.Context, entryPoint string) (int64, error)
 }
 
 // VisibilityTx keeps who may see each conversation.
@@ -245,8 +254,9 @@ type QueryTx interface {
 	// LatestContacts returns the latest n contacts of each conversation,
 	// each conversation's oldest first.
 	LatestContacts(ctx context.Context, conversationIDs []string, n int) ([]Contact, error)
-	// DueWaiting returns waiting conversations that have waited since before t.
-	DueWaiting(ctx context.Context, before time.Time, limit int) ([]Conversation, error)
+	// DueWaiting returns at most limit waiting conversations, longest
+	// waiting first, that have waited since before their cutoff in due.
+	DueWaiting(ctx context.Context, due WaitingCutoffs, limit int) ([]Conversation, error)
 	// Stats returns the dashboard figures of the conversations v sees (nil:
 	// every one) of inbox ("": of every inbox); agent may be empty.
 	Stats(ctx context.Context, agent, inbox string, v *Viewer) (Stats, error)
@@ -310,6 +320,9 @@ type PartTx interface {
 type EventTx interface {
 	// AddEvents appends events to the outbox, published after commit.
 	AddEvents(ctx context.Context, evs ...OutboxEvent) error
+	// ConversationEntryPoint returns the entry point a stored conversation
+	// started at; false when there is no such conversation.
+	ConversationEntryPoint(ctx context.Context, conversationID string) (string, bool, error)
 	// Now is the clock of the transaction.
 	Now() time.Time
 }
@@ -402,3 +415,11 @@ type AgentFigures struct {
 
 // ProviderKey identifies a message at its provider.
 type ProviderKey struct{ Provider, ID string }
+
+// WaitingCutoffs say when a waiting conversation is due to close: when it
+// has waited since before ByEntryPoint[its entry point], or Before for an
+// entry point not there.
+type WaitingCutoffs struct {
+	Before       time.Time
+	ByEntryPoint map[string]time.Time
+}

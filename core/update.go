@@ -50,8 +50,26 @@ func (s *Service) applyUpdate(ctx context.Context, tx Tx, st *batchState, u norm
 		conv.UpdatedAt = tx.Now()
 		st.touch(conv)
 	}
+	entry := st.entryPointOf(stored.CustomerID, stored.ConversationID)
 	return ResultUpdated, s.emit(ctx, tx, normalize.TypeMessageUpdated, EventData{CustomerID: stored.CustomerID,
-		ConversationID: stored.ConversationID, Channel: stored.Channel, MessageID: stored.ID, Message: &m})
+		ConversationID: stored.ConversationID, EntryPoint: entry, Channel: stored.Channel, MessageID: stored.ID, Message: &m})
+}
+
+// entryPointOf is the entry point of a customer's conversation this batch
+// holds (the active one, the last closed one or one it started); "" when it
+// holds none, for emit to read it.
+func (st *batchState) entryPointOf(customerID, conversationID string) string {
+	for _, c := range []*Conversation{st.active[customerID], st.closed[customerID]} {
+		if c != nil && c.ID == conversationID {
+			return c.EntryPoint
+		}
+	}
+	for _, c := range st.made {
+		if c.ID == conversationID {
+			return c.EntryPoint
+		}
+	}
+	return ""
 }
 
 // findMessage returns the message a provider id names: one this batch has

@@ -129,7 +129,7 @@ func (s *Service) setVisibility(ctx context.Context, tx Tx, c *Conversation, vis
 	if err := tx.SetVisibleTo(ctx, c.ID, visibleTo, c.UpdatedAt); err != nil {
 		return err
 	}
-	return s.emit(ctx, tx, normalize.TypeConversationVisibilityChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
+	return s.emit(ctx, tx, normalize.TypeConversationVisibilityChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
 		VisibleTo: visibleTo, PrevVisibleTo: prev, Actor: string(by), Conversation: c})
 }
 

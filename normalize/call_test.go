@@ -42,7 +42,7 @@ func TestCallEventsValidate(t *testing.T) {
 		t.Fatal("an update naming no message decoded")
 	}
 	ev, _ = NewEvent("/test", TypeMessageUpdated, "c1", time.Now(), map[string]any{"customer_id": "c1", "conversation_id": "v1",
-		"channel": ChannelVoice, "message_id": m.MessageID, "message": m})
+		"entry_point": "voice", "channel": ChannelVoice, "message_id": m.MessageID, "message": m})
 	raw, _ = ev.Encode()
 	if err := ValidateEvent("", raw); err != nil {
 		t.Fatalf("events.v1 message.updated refused: %v", err)

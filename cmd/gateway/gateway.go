@@ -311,6 +311,7 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 		pub = spool.NewPublisher(g.producer, g.spool, d)
 	}
 	wh := connectors.NewIngest(pub, topics, g.cfg.PublicURL, g.log, g.reg)
+	wh.SetEntryPoints(entryPointIDs(g.cfg.EntryPoints))
 	wh.Mount(g.app, g.webhookRoutes(conns)...)
 	return g.mountChat(ctx, wh, pub, topics)
 }
@@ -328,7 +329,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 	if err != nil {
 		return err
 	}
-	metrics := coremetrics.New(g.reg)
+	metrics := coremetrics.New(g.reg, entryPointIDs(cfg.EntryPoints)...)
 	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
 		AutoCloseAfter: cfg.AutoCloseAfter, Senders: from, MultiAssign: cfg.MultiAssign,
 		ContactTimeout: cfg.ContactTimeout, ContactTimeoutByChannel: cfg.ContactTimeoutByChannel, WaitingWhenEnded: cfg.WaitingWhenEnded,
@@ -336,6 +337,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 	policy.EmailUnverified = cfg.EmailUnverified
 	policy.SendersOff = g.sendersOff(conns)
 	policy.EntryPointInboxes, policy.EntryPointAgents = entryPointRouting(cfg)
+	policy.ReopenWindowByEntryPoint, policy.AutoCloseAfterByEntryPoint = entryPointWindows(cfg.EntryPoints)
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
 	relay := kafkabus.NewRelay(g.store, g.producer, g.log, metrics)
 	g.goWork("event relay", func() error { relay.Run(ctx); return nil })

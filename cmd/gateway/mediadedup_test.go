@@ -42,11 +42,11 @@ func redeliveredAttachments(t *testing.T, dialect string) {
 	for i := 0; i < 3; i++ {
 		postEmail(t, g, inboundEmail(t, "<dup@example.com>", "bob@example.com", "JPEGBYTES"))
 	}
-	waitMetric(t, g, `gateway_core_messages_total{result="duplicate"} 2`+"\n")
+	waitMetric(t, g, `gateway_core_messages_total{entry_point="sendgrid",result="duplicate"} 2`+"\n")
 	// Another sender reusing the Message-ID, with another file, later:
 	// dropped as a duplicate, its file with it; bob's file is untouched.
 	postEmail(t, g, inboundEmail(t, "<dup@example.com>", "mallory@example.com", "FORGEDBYTES"))
-	waitMetric(t, g, `gateway_core_messages_total{result="duplicate"} 3`+"\n")
+	waitMetric(t, g, `gateway_core_messages_total{entry_point="sendgrid",result="duplicate"} 3`+"\n")
 	form := smsForm("MM00000000000000000000000000000077", "+14155550101", "look")
 	form.Set("NumMedia", "1")
 	form.Set("MediaUrl0", pictures.URL+"/2010-04-01/Accounts/ACtest123/Messages/MM77/Media/ME1")
@@ -56,7 +56,7 @@ func redeliveredAttachments(t *testing.T, dialect string) {
 			t.Fatalf("post MMS: %d %s", s, b)
 		}
 	}
-	waitMetric(t, g, `gateway_core_messages_total{result="duplicate"} 5`+"\n")
+	waitMetric(t, g, `gateway_core_messages_total{entry_point="twilio",result="duplicate"} 2`+"\n")
 	evs := consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 2 })
 	if n := files(); n != 2 {
 		t.Fatalf("%d files stored for one email and one MMS, delivered three times each; want 2", n)

@@ -83,6 +83,31 @@ func entryPointRouting(c config.Config) (inboxes map[string]string, agents map[s
 	return inboxes, agents
 }
 
+// entryPointIDs are the ids of eps, the values of the metrics'
+// entry_point label (with the derived ids and other).
+func entryPointIDs(eps []config.EntryPoint) []string {
+	ids := make([]string, len(eps))
+	for i, ep := range eps {
+		ids[i] = ep.ID
+	}
+	return ids
+}
+
+// entryPointWindows are the reopen_window and auto_close_after the entry
+// points set, by id; an entry point that sets neither is in neither map.
+func entryPointWindows(eps []config.EntryPoint) (reopen, autoClose map[string]time.Duration) {
+	reopen, autoClose = map[string]time.Duration{}, map[string]time.Duration{}
+	for _, ep := range eps {
+		if ep.ReopenWindow > 0 {
+			reopen[ep.ID] = ep.ReopenWindow
+		}
+		if ep.AutoCloseAfter > 0 {
+			autoClose[ep.ID] = ep.AutoCloseAfter
+		}
+	}
+	return reopen, autoClose
+}
+
 func metaSettings(c config.Config) meta.Settings {
 	return meta.Settings{AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, GraphURL: c.MetaGraphURL,
 		GraphVersion: c.MetaGraphVersion, WhatsAppAccessToken: c.WhatsAppAccessToken, WhatsAppPhoneNumberID: c.WhatsAppPhoneNumberID,

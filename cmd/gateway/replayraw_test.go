@@ -147,7 +147,7 @@ func testReplayRaw(t *testing.T, dialect string) {
 	if got := replay(rng...); got != "replay: 4 records read from gateway.raw.v1 (0 bad), 4 events published to gateway.inbound.v1" {
 		t.Fatalf("replay: %s", got)
 	}
-	waitMetric(t, g, `gateway_core_messages_total{result="duplicate"} 3`)
+	waitMetricSum(t, g, "gateway_core_messages_total", `result="duplicate"`, 3)
 	if got := count(readAll(t, g, "gateway.events.v1"), "message.received"); got != 3 {
 		t.Fatalf("events.v1 holds %d message.received after the replay, want 3", got)
 	}
@@ -196,7 +196,7 @@ func replayAfterParserFix(t *testing.T, g *Gateway, replay func(...string) strin
 	if conv == "" || len(page.Data) != 1 || page.Data[0].Text != "Lost by an old parser" {
 		t.Fatalf("the restored message's conversation %q holds %+v", conv, page.Data)
 	}
-	waitMetric(t, g, `gateway_core_messages_total{result="duplicate"} 7`)
+	waitMetricSum(t, g, "gateway_core_messages_total", `result="duplicate"`, 7)
 	if got := count(readAll(t, g, "gateway.events.v1"), "message.received"); got != 4 {
 		t.Fatalf("events.v1 holds %d message.received, want 4 (the edited message is a duplicate)", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,8 @@ func waitMetric(t *testing.T, g *Gateway, line string) {
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(get(t, g, "/metrics"), line) {
 		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %q:\n%s", line, grepLines(get(t, g, "/metrics"), "gateway_spool"))
+			family, _, _ := strings.Cut(line, "{")
+			t.Fatalf("/metrics never showed %q:\n%s", line, grepLines(get(t, g, "/metrics"), family))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -188,5 +190,33 @@ func TestChatGroupIsStablePerInstance(t *testing.T) {
 	defer cancel()
 	if err := g.embedded.WaitGroupStable(ctx, "gateway-chat-ingest-7", 1); err != nil {
 		t.Fatalf("GATEWAY_INSTANCE_ID=ingest-7: %v", err)
+	}
+}
+
+// waitMetricSum waits until the samples of a metric family whose labels
+// contain label add up to want (whatever their other labels, such as
+// entry_point).
+func waitMetricSum(t *testing.T, g *Gateway, family, label string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m := get(t, g, "/metrics")
+		sum := 0.0
+		for _, l := range strings.Split(m, "\n") {
+			name, rest, ok := strings.Cut(l, "{")
+			if !ok || name != family || !strings.Contains(rest, label) {
+				continue
+			}
+			if v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64); err == nil {
+				sum += v
+			}
+		}
+		if sum == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %s{%s} adding up to %v:\n%s", family, label, want, grepLines(m, family))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -101,7 +101,7 @@ func TestTwoCoreInstancesOneConversation(t *testing.T) {
 		return
 	}
 	for i, g := range []*Gateway{g1, g2} {
-		if m := get(t, g, "/metrics"); !strings.Contains(m, "gateway_core_messages_total{result=") {
+		if m := get(t, g, "/metrics"); !strings.Contains(m, "gateway_core_messages_total{entry_point=") {
 			t.Errorf("instance %d handled no message:\n%s", i+1, grepLines(m, "gateway_kafka_consumer_lag"))
 		}
 	}

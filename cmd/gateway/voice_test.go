@@ -219,12 +219,12 @@ func testVoiceEndToEnd(t *testing.T, dialect string) {
 		`gateway_webhook_requests_total{connector="twilio_voice_recording",outcome="accepted"} 1`,
 		`gateway_webhook_requests_total{connector="twilio_voice_recording",outcome="signature"} 1`,
 		`gateway_webhook_requests_total{connector="twilio_voice_transcription",outcome="accepted"} 1`,
-		`gateway_core_messages_total{result="updated"} 6`,
-		`gateway_core_messages_total{result="duplicate"} 2`,
+		`gateway_core_messages_total{entry_point="voice",result="updated"} 6`,
+		`gateway_core_messages_total{entry_point="voice",result="duplicate"} 2`,
 		`gateway_media_copies_total{provider="twilio",result="stored"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+			t.Errorf("/metrics lacks %s\n%s", want, grepLines(metrics, "gateway_core_messages_total"))
 		}
 	}
 }

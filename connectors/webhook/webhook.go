@@ -65,6 +65,16 @@ type Route struct {
 type Event struct {
 	Key   string
 	Event normalize.Event
+	// Origin is where the message of a message.received event came in
+	// (MessageEvent sets it), for the routes' metrics; zero for others.
+	Origin Origin
+}
+
+// Origin is where a message came in: the entry point its connector found
+// ("" when none: the core derives one from provider and channel), its
+// provider and its channel.
+type Origin struct {
+	EntryPoint, Provider, Channel string
 }
 
 // Result is what a provider package makes of a request.
@@ -137,7 +147,9 @@ func NewEvent(source, typ, key string, at time.Time, data any) (Event, error) {
 // MessageEvent builds the message.received event of an inbound message.
 func MessageEvent(source string, m normalize.Message) (Event, error) {
 	c := m.Contact()
-	return NewEvent(source, normalize.TypeMessageReceived, normalize.InboundKey(m.Channel, c.Address), m.ReceivedAt, m)
+	ev, err := NewEvent(source, normalize.TypeMessageReceived, normalize.InboundKey(m.Channel, c.Address), m.ReceivedAt, m)
+	ev.Origin = Origin{EntryPoint: m.EntryPoint, Provider: m.Provider, Channel: m.Channel}
+	return ev, err
 }
 
 // StatusEvent builds the message.status event of a delivery update.

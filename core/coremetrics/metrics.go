@@ -19,19 +19,25 @@ type Metrics struct {
 	firstResp   prometheus.Histogram
 	resolutionH prometheus.Histogram
 	relayed     prometheus.Counter
+	// entryPoints bounds the entry_point label.
+	entryPoints core.EntryPointLabels
 }
 
 var _ core.Metrics = (*Metrics)(nil)
 
 var timeBuckets = []float64{10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600, 7 * 24 * 3600}
 
-// New registers the core's metrics on reg (nil: unregistered).
-func New(reg prometheus.Registerer) *Metrics {
+// New registers the core's metrics on reg (nil: unregistered). The
+// entry_point label of messages_total is one of entryPoints (the
+// configured entry points' ids), a derived id (core.DerivedEntryPoints) or
+// core.EntryPointOther.
+func New(reg prometheus.Registerer, entryPoints ...string) *Metrics {
 	m := &Metrics{
+		entryPoints: core.NewEntryPointLabels(entryPoints),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "core", Name: "messages_total",
-			Help: "Inbound messages handled by the core, by result: created (new conversation), attached, reopened, duplicate, noise (kept without waking a conversation).",
-		}, []string{"result"}),
+			Help: "Inbound messages handled by the core, by result: created (new conversation), attached, reopened, duplicate, noise (kept without waking a conversation), updated; and by the entry point they came in at (other: one not configured; an update counts at the entry point derived from its provider and channel).",
+		}, []string{"result", "entry_point"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "core", Name: "events_total",
 			Help: "Events written to the event outbox, by type.",
@@ -64,7 +70,9 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) Message(result string)         { m.messages.WithLabelValues(result).Inc() }
+func (m *Metrics) Message(result, entryPoint string) {
+	m.messages.WithLabelValues(result, m.entryPoints.Of(entryPoint)).Inc()
+}
 func (m *Metrics) Event(typ string)              { m.events.WithLabelValues(typ).Inc() }
 func (m *Metrics) DeadLetter(reason string)      { m.dlq.WithLabelValues(reason).Inc() }
 func (m *Metrics) Batch(records int)             { m.batch.Observe(float64(records)) }

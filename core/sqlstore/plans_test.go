@@ -118,6 +118,15 @@ func recordReads(t *testing.T, s *sqlstore.Store) map[string]read {
 	reads["contacts of a page"] = func(tx core.Tx) error { _, err := tx.LatestContacts(ctx, []string{"conv10", "conv11"}, 5); return err }
 	reads["agent figures"] = func(tx core.Tx) error { _, err := tx.AgentFigures(ctx, "ann", ""); return err }
 	reads["unread of a page"] = func(tx core.Tx) error { _, err := tx.Unread(ctx, "ann", []string{"conv10", "conv11"}); return err }
+	reads["due waiting"] = func(tx core.Tx) error {
+		_, err := tx.DueWaiting(ctx, core.WaitingCutoffs{Before: time.UnixMicro(5_000_000)}, 100)
+		return err
+	}
+	reads["due waiting by entry point"] = func(tx core.Tx) error {
+		_, err := tx.DueWaiting(ctx, core.WaitingCutoffs{Before: time.UnixMicro(5_000_000),
+			ByEntryPoint: map[string]time.Time{"support-uk": time.UnixMicro(9_000_000), "fast": time.UnixMicro(1_000_000)}}, 100)
+		return err
+	}
 	for rn, read := range reads {
 		name, n, settings = rn, 0, nil
 		if err := s.InTx(ctx, read); err != nil {

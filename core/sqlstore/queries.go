@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -151,8 +152,32 @@ func (t *tx) CustomerConversations(ctx context.Context, customerID string) ([]co
 	return t.conversations(ctx, `customer_id = ? ORDER BY created_at DESC, id DESC`, customerID)
 }
 
-func (t *tx) DueWaiting(ctx context.Context, before time.Time, limit int) ([]core.Conversation, error) {
-	return t.conversations(ctx, `status = 'waiting' AND waiting_since <= ? ORDER BY waiting_since LIMIT ?`, micros(before), limit)
+// DueWaiting reads the due waiting conversations in one statement: the
+// latest cutoff bounds the scan of the conversations_waiting index, and a
+// CASE on entry_point applies each entry point's own cutoff.
+func (t *tx) DueWaiting(ctx context.Context, due core.WaitingCutoffs, limit int) ([]core.Conversation, error) {
+	latest, args := due.Before, []any{}
+	cases := ""
+	for _, ep := range slices.Sorted(maps.Keys(due.ByEntryPoint)) {
+		cut := due.ByEntryPoint[ep]
+		latest = maxTime(latest, cut)
+		cases += ` WHEN ? THEN waiting_since <= ?`
+		args = append(args, ep, micros(cut))
+	}
+	where := `status = 'waiting' AND waiting_since <= ?`
+	args = append([]any{micros(latest)}, args...)
+	if cases != "" {
+		where += ` AND CASE entry_point` + cases + ` ELSE waiting_since <= ? END`
+		args = append(args, micros(due.Before))
+	}
+	return t.conversations(ctx, where+` ORDER BY waiting_since LIMIT ?`, append(args, limit)...)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (t *tx) Messages(ctx context.Context, conversationID string) ([]core.StoredMessage, error) {
