@@ -469,8 +469,12 @@ func (p *epParser) credentials(ep *EntryPoint, v *yaml.Node) {
 }
 
 // credentialPairs are, by provider, credentials an entry point sets both of
-// or neither (one alone would leave its own route off without a word).
+// or neither: one alone would leave its own route off without a word
+// (SendGrid's inbound pair), or sign or send with one account's token under
+// another account's SID (a Twilio account's pair).
 var credentialPairs = map[string][][2]string{
+	ProviderTwilio:   {{"account_sid", "auth_token"}},
+	ProviderVoice:    {{"account_sid", "auth_token"}},
 	ProviderSendGrid: {{"inbound_user", "inbound_password"}},
 }
 

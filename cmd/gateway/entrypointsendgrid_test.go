@@ -66,6 +66,7 @@ func TestTwoSendGridEntryPointsEndToEnd(t *testing.T) {
 				t.Errorf("dlq.v1 record headers %v", h)
 			}
 			consume(t, g, "gateway.raw.v1", func(e []topicEvent) bool { return len(e) == 3 })
+			consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == 2 })
 			convs := map[string]core.Conversation{}
 			for _, want := range []struct{ entry, inbox string }{{"mail-eu", "eu"}, {"mail-shop", "shop"}} {
 				var page struct{ Data []core.Conversation }
@@ -148,11 +149,17 @@ func postToTwoMailEntryPoints(t *testing.T, g *Gateway) {
 // to to, and its content type.
 func mailForm(t *testing.T, from, to string) ([]byte, string) {
 	t.Helper()
+	return mailFormWithID(t, from, to, from+"."+to)
+}
+
+// mailFormWithID is mailForm with the Message-ID given (without <>).
+func mailFormWithID(t *testing.T, from, to, messageID string) ([]byte, string) {
+	t.Helper()
 	var b bytes.Buffer
 	w := multipart.NewWriter(&b)
 	env, _ := json.Marshal(map[string]any{"from": from, "to": []string{to}})
 	for _, f := range [][2]string{{"from", from}, {"to", to}, {"subject", "Order"}, {"text", "Where is my order?"},
-		{"headers", "Message-ID: <" + from + "." + to + ">\r\nSubject: Order\r\n"}, {"envelope", string(env)}} {
+		{"headers", "Message-ID: <" + messageID + ">\r\nSubject: Order\r\n"}, {"envelope", string(env)}} {
 		if err := w.WriteField(f[0], f[1]); err != nil {
 			t.Fatal(err)
 		}

@@ -18,12 +18,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opengateway/gateway/config"
 	"github.com/opengateway/gateway/connectors/sendgrid"
 	"github.com/opengateway/gateway/connectors/twilio"
 )
 
-const signUsage = "usage: gateway sign twilio -url URL < form | gateway sign meta < json | " +
-	"gateway sign sendgrid inbound | gateway sign sendgrid events -key PRIVATE.pem < json"
+const signUsage = "usage: gateway sign twilio -url URL [-entry-point ID] < form | gateway sign meta < json | " +
+	"gateway sign sendgrid inbound [-entry-point ID] | gateway sign sendgrid events -key PRIVATE.pem < json"
 
 // sign prints the header(s) a provider would send with a body read from
 // stdin, one per line, so operators can send test webhooks with curl:
@@ -32,6 +33,10 @@ const signUsage = "usage: gateway sign twilio -url URL < form | gateway sign met
 //	gateway sign meta < body.json
 //	gateway sign sendgrid inbound                      (reads no body)
 //	gateway sign sendgrid events -key sg.pem < events.json
+//
+// With -entry-point ID (twilio, sendgrid inbound) it signs with the
+// credentials that entry point of the GATEWAY_ENTRY_POINTS file has of its
+// own, and with the connector's when it has none.
 func sign(args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(signUsage)
@@ -47,8 +52,15 @@ func sign(args []string, getenv func(string) string, stdin io.Reader, stdout io.
 	fs.SetOutput(io.Discard)
 	u := fs.String("url", "", "the public URL the provider calls (Twilio)")
 	key := fs.String("key", "", "file of the ECDSA private key (PEM) whose public key is SENDGRID_EVENT_PUBLIC_KEY")
+	entry := fs.String("entry-point", "", "the id of an entry point of GATEWAY_ENTRY_POINTS to sign for (twilio, sendgrid inbound)")
 	if err := fs.Parse(rest); err != nil {
 		return fmt.Errorf("sign %s: %w; %s", provider, err, signUsage)
+	}
+	if *entry != "" {
+		var err error
+		if getenv, err = entryPointSecrets(*entry, provider, getenv); err != nil {
+			return err
+		}
 	}
 	if provider == "sendgrid inbound" {
 		return signSendGridInbound(getenv, stdout)
@@ -82,6 +94,56 @@ func sign(args []string, getenv func(string) string, stdin io.Reader, stdout io.
 		return fmt.Errorf("sign: unknown provider %q (twilio, meta, sendgrid)", provider)
 	}
 	return nil
+}
+
+// entryPointWebhookSecrets are, by what is signed, the provider of the
+// entry points it signs for and, by credential, the connector's variable
+// it stands for.
+var entryPointWebhookSecrets = map[string]struct {
+	provider string
+	vars     map[string]string
+}{
+	"twilio":           {config.ProviderTwilio, map[string]string{"auth_token": "TWILIO_AUTH_TOKEN"}},
+	"sendgrid inbound": {config.ProviderSendGrid, map[string]string{"inbound_user": "SENDGRID_INBOUND_USER", "inbound_password": "SENDGRID_INBOUND_PASSWORD"}},
+}
+
+// entryPointSecrets returns getenv with the connector's webhook variables
+// replaced by the credentials entry point id of the GATEWAY_ENTRY_POINTS
+// file has of its own (none: the connector's stay), for signing provider.
+func entryPointSecrets(id, provider string, getenv func(string) string) (func(string) string, error) {
+	want, ok := entryPointWebhookSecrets[provider]
+	if !ok {
+		return nil, fmt.Errorf("sign %s: -entry-point is for twilio and sendgrid inbound, whose entry points may have webhook credentials of their own", provider)
+	}
+	path := getenv("GATEWAY_ENTRY_POINTS")
+	if path == "" {
+		return nil, fmt.Errorf("sign %s: -entry-point needs GATEWAY_ENTRY_POINTS, the entry points file", provider)
+	}
+	eps, err := config.LoadEntryPoints(path, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", provider, err)
+	}
+	for _, ep := range eps {
+		if ep.ID != id {
+			continue
+		}
+		if ep.Provider != want.provider {
+			return nil, fmt.Errorf("sign %s: entry point %q is of provider %s, not %s", provider, id, ep.Provider, want.provider)
+		}
+		own := map[string]string{}
+		for cred, v := range want.vars {
+			if val := ep.Credential(cred); val != "" {
+				own[v] = val
+			}
+		}
+		return func(k string) string {
+			if v, ok := own[k]; ok {
+				return v
+			}
+			return getenv(k)
+		}, nil
+	}
+	return nil, fmt.Errorf("sign %s: no entry point %q in GATEWAY_ENTRY_POINTS", provider, id)
 }
 
 // signSendGridInbound prints the basic auth header SendGrid sends to
