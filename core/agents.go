@@ -88,7 +88,8 @@ func cleanTopics(topics []string) ([]string, error) {
 
 // SetTopics replaces a conversation's topics and emits
 // conversation.topics_changed when they changed.
-func (s *Service) SetTopics(ctx context.Context, id string, topics []string, by Actor) (Conversation, error) {
+func (a *Agents) SetTopics(ctx context.Context, id string, topics []string, by Actor) (Conversation, error) {
+	s := a.s
 	topics, err := cleanTopics(topics)
 	if err != nil {
 		return Conversation{}, err
@@ -207,7 +208,8 @@ func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) erro
 }
 
 // Presets returns a customer's presets (empty when none are set).
-func (s *Service) Presets(ctx context.Context, customerID string) (Presets, error) {
+func (a *Agents) Presets(ctx context.Context, customerID string) (Presets, error) {
+	s := a.s
 	var out Presets
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		if err := customerExists(ctx, tx, customerID); err != nil {
@@ -229,7 +231,8 @@ func (s *Service) Presets(ctx context.Context, customerID string) (Presets, erro
 // SetPresets replaces the visibility, assignees and inbox each new
 // conversation of a customer starts with. Without Policy.MultiAssign there
 // is at most one assignee; the assignees must be among the visible.
-func (s *Service) SetPresets(ctx context.Context, customerID string, p Presets) (Presets, error) {
+func (a *Agents) SetPresets(ctx context.Context, customerID string, p Presets) (Presets, error) {
+	s := a.s
 	for _, n := range p.Assignees {
 		if n == "" {
 			return Presets{}, Errorf(EINVALID, "an assignee cannot be empty")
@@ -275,7 +278,8 @@ func customerExists(ctx context.Context, tx CustomerTx, id string) error {
 }
 
 // MarkRead marks a conversation read up to now for an agent.
-func (s *Service) MarkRead(ctx context.Context, id, agent string) (Conversation, error) {
+func (a *Agents) MarkRead(ctx context.Context, id, agent string) (Conversation, error) {
+	s := a.s
 	if agent == "" {
 		return Conversation{}, Errorf(EINVALID, "an agent is needed: a named token or X-Agent (agent in a command)")
 	}
@@ -297,7 +301,8 @@ func (s *Service) MarkRead(ctx context.Context, id, agent string) (Conversation,
 }
 
 // ShowUnread sets Unread of each conversation for the agent viewing them.
-func (s *Service) ShowUnread(ctx context.Context, agent string, convs []Conversation) error {
+func (a *Agents) ShowUnread(ctx context.Context, agent string, convs []Conversation) error {
+	s := a.s
 	if agent == "" || len(convs) == 0 {
 		return nil
 	}
@@ -320,7 +325,8 @@ func (s *Service) ShowUnread(ctx context.Context, agent string, convs []Conversa
 
 // AgentFigures returns an agent's own dashboard figures, of the
 // conversations of inbox ("": of every inbox).
-func (s *Service) AgentFigures(ctx context.Context, agent, inbox string) (AgentFigures, error) {
+func (a *Agents) AgentFigures(ctx context.Context, agent, inbox string) (AgentFigures, error) {
+	s := a.s
 	var out AgentFigures
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error

@@ -154,7 +154,8 @@ func printable(s string) bool {
 // CreateCustomer creates a customer with its identities and emits
 // customer.created. An identity another customer has is refused (409
 // identity_taken) and nothing is created.
-func (s *Service) CreateCustomer(ctx context.Context, n NewCustomer, by Actor) (Customer, error) {
+func (c *Customers) CreateCustomer(ctx context.Context, n NewCustomer, by Actor) (Customer, error) {
+	s := c.s
 	if err := n.Validate(); err != nil {
 		return Customer{}, err
 	}
@@ -193,7 +194,8 @@ func addIdentity(ctx context.Context, tx Tx, customerID string, id Identity) err
 // UpdateCustomer changes a customer's name or attributes and emits
 // customer.updated naming what changed; a change that changes nothing
 // emits nothing.
-func (s *Service) UpdateCustomer(ctx context.Context, id string, ch CustomerChange, by Actor) (Customer, error) {
+func (c *Customers) UpdateCustomer(ctx context.Context, id string, ch CustomerChange, by Actor) (Customer, error) {
+	s := c.s
 	if err := ch.Validate(); err != nil {
 		return Customer{}, err
 	}
@@ -221,7 +223,8 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ch CustomerChan
 // AddIdentity gives a customer one more identity and emits
 // customer.identity_added; an identity the customer has already changes
 // nothing, one of another customer is refused (409 identity_taken).
-func (s *Service) AddIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+func (c *Customers) AddIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+	s := c.s
 	id, err := CanonicalIdentity(id.Kind, id.Address)
 	if err != nil {
 		return Customer{}, err
@@ -242,7 +245,8 @@ func (s *Service) AddIdentity(ctx context.Context, customerID string, id Identit
 // customer.identity_removed. A customer keeps at least one identity (422);
 // an identity the customer does not have is not found. The customer's
 // messages stay; the next message from the address starts a new customer.
-func (s *Service) RemoveIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+func (c *Customers) RemoveIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+	s := c.s
 	id, err := CanonicalIdentity(id.Kind, id.Address)
 	if err != nil {
 		return Customer{}, err

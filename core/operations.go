@@ -372,7 +372,8 @@ func (s *Service) DeleteConversation(ctx context.Context, id string, by Actor) e
 
 // FindCustomer finds a customer by any identity: a phone number in any
 // common notation, an email address, or a Meta or chat id.
-func (s *Service) FindCustomer(ctx context.Context, address string) (Customer, error) {
+func (c *Customers) FindCustomer(ctx context.Context, address string) (Customer, error) {
+	s := c.s
 	address = strings.TrimSpace(address)
 	if address == "" {
 		return Customer{}, Errorf(EINVALID, "address is required")
@@ -405,7 +406,8 @@ func (s *Service) FindCustomer(ctx context.Context, address string) (Customer, e
 }
 
 // Customer returns a customer with its identities.
-func (s *Service) Customer(ctx context.Context, id string) (Customer, error) {
+func (c *Customers) Customer(ctx context.Context, id string) (Customer, error) {
+	s := c.s
 	var out Customer
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		c, ok, err := tx.CustomerByID(ctx, id)
@@ -437,7 +439,8 @@ type TimelineConversation struct {
 
 // Timeline returns a page of a customer's history: at most limit (0: the
 // default) messages and notes after the cursor (nil: from the first).
-func (s *Service) Timeline(ctx context.Context, id string, after *MessageCursor, limit int) (Timeline, error) {
+func (c *Customers) Timeline(ctx context.Context, id string, after *MessageCursor, limit int) (Timeline, error) {
+	s := c.s
 	limit, err := checkMessagePage(limit)
 	if err != nil {
 		return Timeline{}, err
@@ -489,7 +492,8 @@ func groupByConversation(ctx context.Context, tx Tx, msgs []StoredMessage) ([]Ti
 // Merge merges customer from into customer into: from's active conversation
 // is closed with reason "merged", its identities, conversations and
 // messages move to into, and customer.merged is emitted.
-func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Customer, error) {
+func (c *Customers) Merge(ctx context.Context, into, from string, by Actor) (Customer, error) {
+	s := c.s
 	if into == from {
 		return Customer{}, Errorf(EINVALID, "a customer cannot be merged into itself")
 	}
@@ -538,7 +542,8 @@ func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Custo
 
 // EraseCustomer removes everything the gateway keeps about a customer and
 // emits customer.erased so downstream systems erase their copies.
-func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error {
+func (c *Customers) EraseCustomer(ctx context.Context, id string, by Actor) error {
+	s := c.s
 	var files map[string]bool
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		if _, ok, err := tx.CustomerByID(ctx, id); err != nil || !ok {
@@ -630,7 +635,8 @@ func (s *Service) messageFiles(m normalize.Message, files map[string]bool) {
 
 // Stats returns the dashboard figures, with the agent's own when named,
 // of the conversations of inbox ("": of every inbox).
-func (s *Service) Stats(ctx context.Context, agent, inbox string) (Stats, error) {
+func (a *Agents) Stats(ctx context.Context, agent, inbox string) (Stats, error) {
+	s := a.s
 	var st Stats
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error

@@ -101,7 +101,7 @@ func checkReply(r ReplyRequest) error {
 func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequest, by Actor) (StoredMessage, error) {
 	var out StoredMessage
 	if r.ClientRef != "" {
-		if prior, ok, err := tx.OutboxByClientRef(ctx, r.ClientRef); err != nil || ok {
+		if prior, ok, err := tx.QueuedByClientRef(ctx, r.ClientRef); err != nil || ok {
 			return prior, err
 		}
 	}
@@ -138,7 +138,7 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if err != nil {
 		return out, fmt.Errorf("core: encode outbound: %w", err)
 	}
-	if err := tx.InsertOutbox(ctx, OutboxJob{MessageID: ob.MessageID, ConversationID: c.ID, Channel: ob.Channel,
+	if err := tx.Enqueue(ctx, DispatchJob{MessageID: ob.MessageID, ConversationID: c.ID, Channel: ob.Channel,
 		ClientRef: r.ClientRef, Payload: payload, CreatedAt: now}); err != nil {
 		return out, err
 	}

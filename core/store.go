@@ -21,32 +21,32 @@ type Store interface {
 	// it returns how many were published, 0 with no error if another
 	// instance holds the turn.
 	ClaimEvents(ctx context.Context, limit int, publish func([]OutboxEvent) error) (int, error)
-	// ClaimOutbox leases due replies to one dispatcher: for each
+	// ClaimDispatch leases due replies to one dispatcher: for each
 	// conversation only its oldest unsent reply, skipping rows another
 	// dispatcher holds, for lease by the store's clock. Rows whose lease ran
 	// out (a dispatcher died) are due again.
-	ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxJob, error)
+	ClaimDispatch(ctx context.Context, lease time.Duration, limit int) ([]DispatchJob, error)
 	Close() error
 }
 
 // Outbox row states.
 const (
-	OutboxPending = "pending"
-	OutboxSending = "sending"
-	OutboxDone    = "done"
-	OutboxFailed  = "failed"
+	DispatchPending = "pending"
+	DispatchSending = "sending"
+	DispatchDone    = "done"
+	DispatchFailed  = "failed"
 )
 
-// OutboxUpdate is the state of a reply's sending (OutboxTx.UpdateOutbox).
-type OutboxUpdate struct {
+// DispatchUpdate is the state of a reply's sending (DispatchTx.UpdateDispatch).
+type DispatchUpdate struct {
 	MessageID, State string
 	Attempts         int
 	Next             time.Time
 	LastError        *DeliveryError
 }
 
-// OutboxJob is a reply waiting to be sent.
-type OutboxJob struct {
+// DispatchJob is a reply waiting to be sent.
+type DispatchJob struct {
 	MessageID      string
 	ConversationID string
 	Channel        string
@@ -74,7 +74,7 @@ type Tx interface {
 	MessageTx
 	QueryTx
 	DeliveryTx
-	OutboxTx
+	DispatchTx
 	EventTx
 	PresetTx
 	ReadTx
@@ -269,21 +269,21 @@ type DeliveryTx interface {
 	SetDeliveries(ctx context.Context, ds []Delivery) error
 }
 
-// OutboxTx queues replies and records their sending.
-type OutboxTx interface {
-	// InsertOutbox queues a reply for the dispatcher.
-	InsertOutbox(ctx context.Context, j OutboxJob) error
-	// OutboxByClientRef returns the message queued with a client ref.
-	OutboxByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
-	// UpdateOutbox records the state of a reply's sending and why its last
+// DispatchTx queues replies and records their sending.
+type DispatchTx interface {
+	// Enqueue queues a reply for the dispatcher.
+	Enqueue(ctx context.Context, j DispatchJob) error
+	// QueuedByClientRef returns the message queued with a client ref.
+	QueuedByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
+	// UpdateDispatch records the state of a reply's sending and why its last
 	// send failed (nil: it did not).
-	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *DeliveryError) error
-	// UpdateOutboxes is UpdateOutbox of many rows at once.
-	UpdateOutboxes(ctx context.Context, us []OutboxUpdate) error
-	// RequeueOutbox queues a failed reply again as a new round of sends
+	UpdateDispatch(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *DeliveryError) error
+	// UpdateDispatches is UpdateDispatch of many rows at once.
+	UpdateDispatches(ctx context.Context, us []DispatchUpdate) error
+	// Requeue queues a failed reply again as a new round of sends
 	// from now: no attempts, no error, the message queued. It reports
 	// false when the reply has no outbox row.
-	RequeueOutbox(ctx context.Context, messageID string) (bool, error)
+	Requeue(ctx context.Context, messageID string) (bool, error)
 }
 
 // ChatTx reads what a returning web chat visitor is shown.
@@ -370,7 +370,7 @@ type Stats struct {
 	ResolutionSecondsAvg     *float64       `json:"resolution_seconds_avg,omitempty"`
 	ConversationsWithReplies int            `json:"conversations_with_replies"`
 	Resolved                 int            `json:"resolved"`
-	OutboxPending            int            `json:"outbox_pending"`
+	DispatchPending          int            `json:"outbox_pending"`
 	// ByTopic counts conversations by topic: the MaxStatsTopics topics of
 	// the most active conversations (then the most closed).
 	ByTopic map[string]TopicFigures `json:"by_topic"`
