@@ -104,7 +104,7 @@ func (a *Agents) SetTopics(ctx context.Context, id string, topics []string, by A
 		}
 		c.Topics = topics
 		c.UpdatedAt = tx.Now()
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
+		if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeConversationTopicsChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
@@ -138,7 +138,7 @@ func (s *Service) assign(ctx context.Context, tx Tx, c *Conversation, agents []s
 	}
 	c.Assignee = c.Assignees[0]
 	c.UpdatedAt = tx.Now()
-	if err := tx.UpdateConversation(ctx, *c); err != nil {
+	if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 		return err
 	}
 	if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
@@ -170,7 +170,7 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 			c.Assignee = c.Assignees[0]
 		}
 		c.UpdatedAt = tx.Now()
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
+		if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
 		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID,
@@ -188,7 +188,7 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 // applyPresets gives a conversation that starts, or reopens without an
 // assignee, its customer's preset visibility, assignees and inbox.
 func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) error {
-	p, ok, err := tx.CustomerPresets(ctx, c.CustomerID)
+	p, ok, err := tx.Presets.CustomerPresets(ctx, c.CustomerID)
 	if err != nil || !ok {
 		return err
 	}
@@ -202,7 +202,7 @@ func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) erro
 	}
 	if p.Inbox != "" {
 		c.Inbox = p.Inbox
-		return tx.UpdateConversation(ctx, *c)
+		return tx.Conversations.UpdateConversation(ctx, *c)
 	}
 	return nil
 }
@@ -212,10 +212,10 @@ func (a *Agents) Presets(ctx context.Context, customerID string) (Presets, error
 	s := a.s
 	var out Presets
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if err := customerExists(ctx, tx, customerID); err != nil {
+		if err := customerExists(ctx, tx.Customers, customerID); err != nil {
 			return err
 		}
-		p, _, err := tx.CustomerPresets(ctx, customerID)
+		p, _, err := tx.Presets.CustomerPresets(ctx, customerID)
 		out = p
 		return err
 	})
@@ -260,11 +260,11 @@ func (a *Agents) SetPresets(ctx context.Context, customerID string, p Presets) (
 		return Presets{}, Errorf(EINVALID, "at most %d assignees", MaxAssignees)
 	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		if err := customerExists(ctx, tx, customerID); err != nil {
+		if err := customerExists(ctx, tx.Customers, customerID); err != nil {
 			return err
 		}
 		p.UpdatedAt = tx.Now()
-		return tx.SetCustomerPresets(ctx, customerID, p)
+		return tx.Presets.SetCustomerPresets(ctx, customerID, p)
 	})
 	return p, err
 }
@@ -288,14 +288,14 @@ func (a *Agents) MarkRead(ctx context.Context, id, agent string) (Conversation, 
 	}
 	var out Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		c, err := visibleConversation(ctx, tx, id)
+		c, err := visibleConversation(ctx, tx.Conversations, id)
 		if err != nil {
 			return err
 		}
 		zero := 0
 		c.Unread = &zero
 		out = c
-		return tx.MarkRead(ctx, id, agent, tx.Now())
+		return tx.Reads.MarkRead(ctx, id, agent, tx.Now())
 	})
 	return out, err
 }
@@ -311,7 +311,7 @@ func (a *Agents) ShowUnread(ctx context.Context, agent string, convs []Conversat
 		ids[i] = c.ID
 	}
 	return s.store.InTx(ctx, func(tx Tx) error {
-		n, err := tx.Unread(ctx, agent, ids)
+		n, err := tx.Reads.Unread(ctx, agent, ids)
 		if err != nil {
 			return err
 		}
@@ -330,7 +330,7 @@ func (a *Agents) AgentFigures(ctx context.Context, agent, inbox string) (AgentFi
 	var out AgentFigures
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = tx.AgentFigures(ctx, agent, inbox)
+		out, err = tx.Reads.AgentFigures(ctx, agent, inbox)
 		return err
 	})
 	return out, err

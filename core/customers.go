@@ -162,7 +162,7 @@ func (c *Customers) CreateCustomer(ctx context.Context, n NewCustomer, by Actor)
 	var out Customer
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		c := Customer{ID: normalize.NewID(), Name: n.Name, Attributes: n.Attributes, CreatedAt: tx.Now()}
-		if err := tx.InsertCustomer(ctx, c); err != nil {
+		if err := tx.CustomerWrites.InsertCustomer(ctx, c); err != nil {
 			return err
 		}
 		for _, id := range n.Identities {
@@ -171,7 +171,7 @@ func (c *Customers) CreateCustomer(ctx context.Context, n NewCustomer, by Actor)
 			}
 		}
 		var err error
-		if out, _, err = tx.CustomerByID(ctx, c.ID); err != nil {
+		if out, _, err = tx.Customers.CustomerByID(ctx, c.ID); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeCustomerCreated, EventData{CustomerID: c.ID, Actor: string(by), Customer: &out})
@@ -184,7 +184,7 @@ func (c *Customers) CreateCustomer(ctx context.Context, n NewCustomer, by Actor)
 
 // addIdentity gives a customer an identity no customer has.
 func addIdentity(ctx context.Context, tx Tx, customerID string, id Identity) error {
-	added, err := tx.AddIdentity(ctx, customerID, id, tx.Now())
+	added, err := tx.CustomerWrites.AddIdentity(ctx, customerID, id, tx.Now())
 	if err != nil || added {
 		return err
 	}
@@ -213,7 +213,7 @@ func (c *Customers) UpdateCustomer(ctx context.Context, id string, ch CustomerCh
 		if len(changed) == 0 {
 			return nil
 		}
-		if err := tx.UpdateCustomer(ctx, *c); err != nil {
+		if err := tx.CustomerWrites.UpdateCustomer(ctx, *c); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeCustomerUpdated, EventData{CustomerID: c.ID, Actor: string(by), Customer: c, Changed: changed})
@@ -259,7 +259,7 @@ func (c *Customers) RemoveIdentity(ctx context.Context, customerID string, id Id
 		case len(c.Identities) == 1:
 			return Errorf(EUNPROCESSABLE, "a customer keeps at least one identity: add another first, or erase the customer")
 		}
-		if err := tx.RemoveIdentity(ctx, c.ID, id); err != nil {
+		if err := tx.CustomerWrites.RemoveIdentity(ctx, c.ID, id); err != nil {
 			return err
 		}
 		c.Identities = slices.Delete(c.Identities, i, i+1)
@@ -274,13 +274,13 @@ func (s *Service) withCustomer(ctx context.Context, id string, fn func(tx Tx, c 
 
 // lockedCustomer locks a customer and reads it under the lock.
 func lockedCustomer(ctx context.Context, tx Tx, id string) (Customer, error) {
-	if err := customerExists(ctx, tx, id); err != nil {
+	if err := customerExists(ctx, tx.Customers, id); err != nil {
 		return Customer{}, err
 	}
-	if err := tx.LockCustomer(ctx, id); err != nil {
+	if err := tx.Customers.LockCustomer(ctx, id); err != nil {
 		return Customer{}, err
 	}
-	c, ok, err := tx.CustomerByID(ctx, id) // read again under the lock
+	c, ok, err := tx.Customers.CustomerByID(ctx, id) // read again under the lock
 	if err == nil && !ok {
 		err = Errorf(ENOTFOUND, "customer %s not found", id)
 	}

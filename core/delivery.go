@@ -18,7 +18,7 @@ var statusEvent = map[string]string{
 func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (string, error) {
 	if user, at, ok := normalize.ParseWatermarkID(st.ProviderMessageID); ok {
 		// A receipt for everything sent to the user up to a time.
-		ms, err := tx.OutboundUpTo(ctx, st.Provider, Identity{Kind: normalize.KindOf(st.Channel), Address: user}, at)
+		ms, err := tx.Message.OutboundUpTo(ctx, st.Provider, Identity{Kind: normalize.KindOf(st.Channel), Address: user}, at)
 		if err != nil {
 			return "", err
 		}
@@ -29,7 +29,7 @@ func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (
 		}
 		return ResultStatus, nil
 	}
-	m, ok, err := tx.MessageByProviderID(ctx, st.Provider, st.ProviderMessageID)
+	m, ok, err := tx.Message.MessageByProviderID(ctx, st.Provider, st.ProviderMessageID)
 	if err != nil {
 		return "", err
 	}
@@ -43,11 +43,11 @@ func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (
 		// The provider echoed the gateway's id: a send whose answer was lost
 		// (the dispatcher died) is linked to the provider's id now, and the
 		// dispatcher will not send it again.
-		if m, ok, err = tx.MessageByID(ctx, st.MessageID); err != nil {
+		if m, ok, err = tx.Message.MessageByID(ctx, st.MessageID); err != nil {
 			return "", err
 		}
 		if ok && m.Direction == normalize.Outbound && m.Message.ProviderMessageID == "" && m.Message.Provider == st.Provider {
-			if err := tx.SetDelivery(ctx, m.ID, m.Status, st.Provider, st.ProviderMessageID, nil); err != nil {
+			if err := tx.Delivery.SetDelivery(ctx, m.ID, m.Status, st.Provider, st.ProviderMessageID, nil); err != nil {
 				return "", err
 			}
 			m.Message.ProviderMessageID = st.ProviderMessageID
@@ -56,15 +56,12 @@ func (s *Service) applyStatus(ctx context.Context, tx Tx, st normalize.Status) (
 		}
 	}
 	if !ok {
-		return ResultIgnored, tx.AddEarlyStatus(ctx, st)
+		return ResultIgnored, tx.Delivery.AddEarlyStatus(ctx, st)
 	}
 	return ResultStatus, s.advance(ctx, tx, m, st)
 }
 
-func (s *Service) advance(ctx context.Context, tx interface {
-	DeliveryTx
-	EventTx
-}, m StoredMessage, st normalize.Status) error {
+func (s *Service) advance(ctx context.Context, tx Tx, m StoredMessage, st normalize.Status) error {
 	if m.Direction != normalize.Outbound || !normalize.Advances(m.Status, st.Status) {
 		return nil
 	}
@@ -75,7 +72,7 @@ func (s *Service) advance(ctx context.Context, tx interface {
 			derr.Message = "the provider reports the message as " + st.ProviderStatus
 		}
 	}
-	if err := tx.SetDelivery(ctx, m.ID, st.Status, "", "", derr); err != nil {
+	if err := tx.Delivery.SetDelivery(ctx, m.ID, st.Status, "", "", derr); err != nil {
 		return err
 	}
 	d := EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
@@ -94,10 +91,10 @@ type Delivery struct {
 	Error                                   *DeliveryError
 }
 
-// deliveryBatch is a transaction whose SetDelivery calls are gathered, a
-// Delivery per message, for SetDeliveries to write at once.
+// deliveryBatch is a transaction's deliveries whose SetDelivery calls are
+// gathered, a Delivery per message, for SetDeliveries to write at once.
 type deliveryBatch struct {
-	Tx
+	DeliveryTx
 	list []Delivery
 	at   map[string]int // index in list by message id
 }

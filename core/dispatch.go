@@ -51,7 +51,7 @@ type Sent struct {
 func (q *DispatchQueue) SentAlready(ctx context.Context, j DispatchJob) (provider, providerMessageID string, ok bool, err error) {
 	s := q.s
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		m, found, err := tx.MessageByID(ctx, j.MessageID)
+		m, found, err := tx.Message.MessageByID(ctx, j.MessageID)
 		if err != nil || !found {
 			return err
 		}
@@ -87,7 +87,7 @@ func (s *Service) markSent(ctx context.Context, tx Tx, sent []Sent) error {
 	for i, x := range sent {
 		ids[i] = x.Job.MessageID
 	}
-	ms, err := tx.MessagesByID(ctx, ids)
+	ms, err := tx.Message.MessagesByID(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -97,11 +97,13 @@ func (s *Service) markSent(ctx context.Context, tx Tx, sent []Sent) error {
 			keys = append(keys, ProviderKey{x.Provider, x.ProviderMessageID})
 		}
 	}
-	early, err := tx.TakeEarlyStatusesOf(ctx, keys)
+	early, err := tx.Delivery.TakeEarlyStatusesOf(ctx, keys)
 	if err != nil {
 		return err
 	}
-	b := &deliveryBatch{Tx: tx, at: map[string]int{}}
+	b := &deliveryBatch{DeliveryTx: tx.Delivery, at: map[string]int{}}
+	bt := tx
+	bt.Delivery = b
 	var done []DispatchUpdate
 	for _, x := range sent {
 		m, ok := ms[x.Job.MessageID]
@@ -109,31 +111,32 @@ func (s *Service) markSent(ctx context.Context, tx Tx, sent []Sent) error {
 			continue // deleted meanwhile: nothing to record
 		}
 		done = append(done, DispatchUpdate{MessageID: m.ID, State: DispatchDone, Attempts: x.Job.Attempts + 1, Next: tx.Now()})
-		if err := s.sentOne(ctx, b, m, x, early[ProviderKey{x.Provider, x.ProviderMessageID}]); err != nil {
+		if err := s.sentOne(ctx, bt, m, x, early[ProviderKey{x.Provider, x.ProviderMessageID}]); err != nil {
 			return err
 		}
 	}
-	if err := tx.UpdateDispatches(ctx, done); err != nil {
+	if err := tx.Dispatch.UpdateDispatches(ctx, done); err != nil {
 		return err
 	}
-	return tx.SetDeliveries(ctx, b.list)
+	return tx.Delivery.SetDeliveries(ctx, b.list)
 }
 
-// sentOne records one accepted reply in b: its provider's id, sent, and
+// sentOne records one accepted reply in tx, whose deliveries are
+// gathered (deliveryBatch): its provider's id, sent, and
 // the statuses that arrived before the send was recorded.
-func (s *Service) sentOne(ctx context.Context, b *deliveryBatch, m StoredMessage, x Sent, early []normalize.Status) error {
-	if err := b.SetDelivery(ctx, m.ID, m.Status, x.Provider, x.ProviderMessageID, nil); err != nil {
+func (s *Service) sentOne(ctx context.Context, tx Tx, m StoredMessage, x Sent, early []normalize.Status) error {
+	if err := tx.Delivery.SetDelivery(ctx, m.ID, m.Status, x.Provider, x.ProviderMessageID, nil); err != nil {
 		return err
 	}
 	m.Message.Provider, m.Message.ProviderMessageID = x.Provider, x.ProviderMessageID
-	if err := s.advance(ctx, b, m, normalize.Status{Status: normalize.StatusSent}); err != nil {
+	if err := s.advance(ctx, tx, m, normalize.Status{Status: normalize.StatusSent}); err != nil {
 		return err
 	}
 	if normalize.Advances(m.Status, normalize.StatusSent) {
 		m.Status = normalize.StatusSent
 	}
 	for _, st := range early {
-		if err := s.advance(ctx, b, m, st); err != nil {
+		if err := s.advance(ctx, tx, m, st); err != nil {
 			return err
 		}
 		if normalize.Advances(m.Status, st.Status) {
@@ -149,7 +152,7 @@ func (q *DispatchQueue) SentParts(ctx context.Context, messageID string) ([]Mess
 	var out []MessagePart
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = tx.Parts(ctx, messageID)
+		out, err = tx.Part.Parts(ctx, messageID)
 		return err
 	})
 	return out, err
@@ -163,17 +166,17 @@ func (q *DispatchQueue) SentParts(ctx context.Context, messageID string) ([]Mess
 func (q *DispatchQueue) MarkPartSent(ctx context.Context, j DispatchJob, part, parts int, provider, providerMessageID string) error {
 	s := q.s
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		m, ok, err := tx.MessageByID(ctx, j.MessageID)
+		m, ok, err := tx.Message.MessageByID(ctx, j.MessageID)
 		if err != nil || !ok {
 			return err // deleted meanwhile: nothing to record
 		}
 		p := MessagePart{MessageID: m.ID, Part: part, Provider: provider, ProviderMessageID: providerMessageID, Status: normalize.StatusSent}
-		inserted, err := tx.InsertPart(ctx, p)
+		inserted, err := tx.Part.InsertPart(ctx, p)
 		if err != nil {
 			return err
 		}
 		if inserted {
-			early, err := tx.TakeEarlyStatuses(ctx, provider, providerMessageID)
+			early, err := tx.Delivery.TakeEarlyStatuses(ctx, provider, providerMessageID)
 			if err != nil {
 				return err
 			}
@@ -196,10 +199,10 @@ func (q *DispatchQueue) MarkPartSent(ctx context.Context, j DispatchJob, part, p
 
 // completeParts records that every part of a reply was sent.
 func (s *Service) completeParts(ctx context.Context, tx Tx, j DispatchJob, m StoredMessage, provider string) error {
-	if err := tx.UpdateDispatch(ctx, m.ID, DispatchDone, j.Attempts+1, tx.Now(), nil); err != nil {
+	if err := tx.Dispatch.UpdateDispatch(ctx, m.ID, DispatchDone, j.Attempts+1, tx.Now(), nil); err != nil {
 		return err
 	}
-	if err := tx.SetDelivery(ctx, m.ID, m.Status, provider, "", nil); err != nil {
+	if err := tx.Delivery.SetDelivery(ctx, m.ID, m.Status, provider, "", nil); err != nil {
 		return err
 	}
 	m.Message.Provider = provider
@@ -209,7 +212,7 @@ func (s *Service) completeParts(ctx context.Context, tx Tx, j DispatchJob, m Sto
 	if normalize.Advances(m.Status, normalize.StatusSent) {
 		m.Status = normalize.StatusSent
 	}
-	parts, err := tx.Parts(ctx, m.ID)
+	parts, err := tx.Part.Parts(ctx, m.ID)
 	if err != nil {
 		return err
 	}
@@ -221,7 +224,7 @@ func (s *Service) completeParts(ctx context.Context, tx Tx, j DispatchJob, m Sto
 func (q *DispatchQueue) RetryLater(ctx context.Context, j DispatchJob, at time.Time, derr DeliveryError) error {
 	s := q.s
 	return s.store.InTx(ctx, func(tx Tx) error {
-		return tx.UpdateDispatch(ctx, j.MessageID, DispatchPending, j.Attempts+1, at, &derr)
+		return tx.Dispatch.UpdateDispatch(ctx, j.MessageID, DispatchPending, j.Attempts+1, at, &derr)
 	})
 }
 
@@ -231,14 +234,14 @@ func (q *DispatchQueue) RetryLater(ctx context.Context, j DispatchJob, at time.T
 func (q *DispatchQueue) MarkFailed(ctx context.Context, j DispatchJob, derr DeliveryError) error {
 	s := q.s
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		m, ok, err := tx.MessageByID(ctx, j.MessageID)
+		m, ok, err := tx.Message.MessageByID(ctx, j.MessageID)
 		if err != nil || !ok {
 			return err
 		}
-		if err := tx.UpdateDispatch(ctx, j.MessageID, DispatchFailed, j.Attempts+1, tx.Now(), &derr); err != nil {
+		if err := tx.Dispatch.UpdateDispatch(ctx, j.MessageID, DispatchFailed, j.Attempts+1, tx.Now(), &derr); err != nil {
 			return err
 		}
-		if err := tx.SetDelivery(ctx, m.ID, normalize.StatusFailed, "", "", &derr); err != nil {
+		if err := tx.Delivery.SetDelivery(ctx, m.ID, normalize.StatusFailed, "", "", &derr); err != nil {
 			return err
 		}
 		if err := s.emit(ctx, tx, normalize.TypeMessageFailed, EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
@@ -280,7 +283,7 @@ func (q *DispatchQueue) RetryMessage(ctx context.Context, id string, by Actor) (
 	// One transaction: a command of gateway.commands.v1 records its id in
 	// each transaction of its work, so a second one would be skipped.
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		m, ok, err := tx.MessageByID(ctx, id)
+		m, ok, err := tx.Message.MessageByID(ctx, id)
 		if err == nil && (!ok || m.Kind != KindMessage || m.Direction != normalize.Outbound) {
 			return notFound
 		}
@@ -291,7 +294,7 @@ func (q *DispatchQueue) RetryMessage(ctx context.Context, id string, by Actor) (
 		if err != nil {
 			return err
 		}
-		if m, ok, err = tx.MessageByID(ctx, id); err != nil || !ok { // again, under the customer's lock
+		if m, ok, err = tx.Message.MessageByID(ctx, id); err != nil || !ok { // again, under the customer's lock
 			return cmp.Or[error](err, notFound)
 		}
 		out, err = s.requeue(ctx, tx, c, m, by)
@@ -318,10 +321,10 @@ func (s *Service) requeue(ctx context.Context, tx Tx, c Conversation, m StoredMe
 	if err := s.senderOn(m.Channel, m.Message.Provider); err != nil {
 		return m, err
 	}
-	if ok, err := tx.Requeue(ctx, m.ID); err != nil || !ok {
+	if ok, err := tx.Dispatch.Requeue(ctx, m.ID); err != nil || !ok {
 		return m, cmp.Or[error](err, Errorf(ECONFLICT, "message %s was not sent through the outbox and cannot be sent again", m.ID))
 	}
-	out, ok, err := tx.MessageByID(ctx, m.ID)
+	out, ok, err := tx.Message.MessageByID(ctx, m.ID)
 	if err != nil || !ok {
 		return out, err
 	}
@@ -335,7 +338,7 @@ func (q *DispatchQueue) PendingChat(ctx context.Context, address string) ([]Stor
 	s := q.s
 	var out []StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		ms, err := tx.OutboundUpTo(ctx, "webchat", chatIdentity(address), tx.Now())
+		ms, err := tx.Message.OutboundUpTo(ctx, "webchat", chatIdentity(address), tx.Now())
 		for _, m := range ms {
 			if m.Status == normalize.StatusSent && m.Channel == normalize.ChannelChat {
 				out = append(out, m)

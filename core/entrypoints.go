@@ -107,7 +107,7 @@ func (s *Service) EntryPoints(ctx context.Context, eps []EntryPoint) ([]EntryPoi
 	var last map[string]time.Time
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		last, err = tx.LastInboundByEntryPoint(ctx)
+		last, err = tx.Query.LastInboundByEntryPoint(ctx)
 		return err
 	})
 	if err != nil {

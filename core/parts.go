@@ -46,14 +46,14 @@ func (s *Service) advancePart(ctx context.Context, tx Tx, m *StoredMessage, p *M
 		return nil
 	}
 	p.Status = st.Status
-	if err := tx.SetPartStatus(ctx, p.MessageID, p.Part, st.Status); err != nil {
+	if err := tx.Part.SetPartStatus(ctx, p.MessageID, p.Part, st.Status); err != nil {
 		return err
 	}
 	if st.Status != normalize.StatusFailed {
 		if m.Status == normalize.StatusQueued {
 			return nil // parts are still to be sent
 		}
-		parts, err := tx.Parts(ctx, m.ID)
+		parts, err := tx.Part.Parts(ctx, m.ID)
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func worstOf(parts []MessagePart) string {
 // whose answer was lost: the part is recorded now, and the dispatcher will
 // not send it again). False when the status names no part.
 func (s *Service) applyPartStatus(ctx context.Context, tx Tx, st normalize.Status) (bool, error) {
-	p, ok, err := tx.PartByProviderID(ctx, st.Provider, st.ProviderMessageID)
+	p, ok, err := tx.Part.PartByProviderID(ctx, st.Provider, st.ProviderMessageID)
 	if err != nil {
 		return false, err
 	}
@@ -101,15 +101,15 @@ func (s *Service) applyPartStatus(ctx context.Context, tx Tx, st normalize.Statu
 			return false, nil
 		}
 		p = MessagePart{MessageID: id, Part: part, Provider: st.Provider, ProviderMessageID: st.ProviderMessageID, Status: normalize.StatusSent}
-		m, found, err := tx.MessageByID(ctx, id)
+		m, found, err := tx.Message.MessageByID(ctx, id)
 		if err != nil || !found || m.Direction != normalize.Outbound || m.Message.Provider != st.Provider {
 			return false, err
 		}
-		if ok, err = tx.InsertPart(ctx, p); err != nil || !ok {
+		if ok, err = tx.Part.InsertPart(ctx, p); err != nil || !ok {
 			return false, err // the part has another provider id: not this send
 		}
 	}
-	m, found, err := tx.MessageByID(ctx, p.MessageID)
+	m, found, err := tx.Message.MessageByID(ctx, p.MessageID)
 	if err != nil || !found {
 		return found, err
 	}

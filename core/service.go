@@ -189,7 +189,7 @@ func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData)
 // transition moves a conversation to another status and emits the event
 // the move means.
 func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, reason, actor string) error {
-	return s.move(ctx, tx, tx.UpdateConversation, c, to, reason, actor)
+	return s.move(ctx, tx, tx.Conversations.UpdateConversation, c, to, reason, actor)
 }
 
 // move is transition with the conversation written by write.

@@ -63,25 +63,40 @@ type DispatchJob struct {
 	Resend bool
 }
 
-// Tx is the work a transaction can do: every role below. Code that needs
-// one role takes the small interface.
-type Tx interface {
-	CustomerTx
-	CustomerWriteTx
-	CustomerAdminTx
-	ConversationTx
-	BatchTx
-	MessageTx
-	QueryTx
-	DeliveryTx
-	DispatchTx
-	EventTx
-	PresetTx
-	ReadTx
-	ChatTx
-	PartTx
-	VisibilityTx
-	ContactTx
+// Tx is the work a transaction can do, one field per role: code reaches a
+// role by its field (tx.Message.MessageByID) and a function that needs one
+// role takes its small interface. The store fills every field with the
+// same transaction; the clock and the events are the transaction's own
+// (Now, AddEvents).
+type Tx struct {
+	Customers      CustomerTx
+	CustomerWrites CustomerWriteTx
+	CustomerAdmin  CustomerAdminTx
+	Conversations  ConversationTx
+	Batch          BatchTx
+	Message        MessageTx
+	Query          QueryTx
+	Delivery       DeliveryTx
+	Dispatch       DispatchTx
+	Events         EventTx
+	Presets        PresetTx
+	Reads          ReadTx
+	Chat           ChatTx
+	Part           PartTx
+	Visibility     VisibilityTx
+	Contact        ContactTx
+	// Self is the store's transaction itself, for what one store does
+	// beyond these roles (sqlstore records command ids,
+	// kafkabus.CommandRecorder).
+	Self any
+}
+
+// Now is the clock of the transaction.
+func (tx Tx) Now() time.Time { return tx.Events.Now() }
+
+// AddEvents appends events to the event outbox, published after commit.
+func (tx Tx) AddEvents(ctx context.Context, evs ...OutboxEvent) error {
+	return tx.Events.AddEvents(ctx, evs...)
 }
 
 // VisibilityTx keeps who may see each conversation.

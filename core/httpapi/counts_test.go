@@ -82,7 +82,7 @@ func storeStats(t *testing.T, e *apiEnv, agent, inbox string, v *core.Viewer) co
 	var st core.Stats
 	err := e.store.InTx(context.Background(), func(tx core.Tx) error {
 		var err error
-		st, err = tx.Stats(context.Background(), agent, inbox, v)
+		st, err = tx.Query.Stats(context.Background(), agent, inbox, v)
 		return err
 	})
 	if err != nil {

@@ -46,7 +46,7 @@ func (s commandStore) InTx(ctx context.Context, fn func(core.Tx) error) error {
 		return s.Store.InTx(ctx, fn)
 	}
 	return s.Store.InTx(ctx, func(tx core.Tx) error {
-		r, ok := tx.(CommandRecorder)
+		r, ok := tx.Self.(CommandRecorder)
 		if !ok {
 			return errors.New("kafkabus: the store cannot record commands")
 		}
@@ -191,7 +191,7 @@ func (c *CommandConsumer) refuse(ctx context.Context, m kafka.Message, cmd comma
 		Code: code, Message: core.ErrorMessage(cause)}
 	record := func() error {
 		return c.store.InTx(ctx, func(tx core.Tx) error {
-			r, ok := tx.(CommandRecorder)
+			r, ok := tx.Self.(CommandRecorder)
 			if !ok {
 				return errors.New("kafkabus: the store cannot record commands")
 			}

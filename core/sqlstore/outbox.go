@@ -271,8 +271,7 @@ func (s *Store) ClaimDispatch(ctx context.Context, lease time.Duration, limit in
 	now := s.now().UTC()
 	leaseUntil := now.Add(lease)
 	var jobs []core.DispatchJob
-	err := s.InTx(ctx, func(ct core.Tx) error {
-		t := ct.(*tx)
+	err := s.inTx(ctx, func(t *tx) error {
 		q := `SELECT o.message_id, o.conversation_id, o.channel, o.state, o.attempts, COALESCE(o.client_ref, ''), o.payload, o.created_at,
 			COALESCE(o.queued_at, o.created_at)
 			FROM outbox o
