@@ -70,7 +70,7 @@ func (q *DispatchQueue) MarkSent(ctx context.Context, j DispatchJob, provider, p
 
 // MarkSentBatch records many accepted replies in one transaction, a few
 // statements for the whole group: the messages and the early statuses of
-// their sends are read, and the outbox rows and the messages' delivery
+// their sends are read, and the dispatch queue rows and the messages' delivery
 // written, each in bulk. The events are those MarkSent emits for each, in
 // order.
 func (q *DispatchQueue) MarkSentBatch(ctx context.Context, sent []Sent) error {
@@ -161,7 +161,7 @@ func (q *DispatchQueue) SentParts(ctx context.Context, messageID string) ([]Mess
 // MarkPartSent records that the provider took part (of parts) of a reply,
 // under its id, and applies any status of it that arrived first. A part
 // recorded already is not recorded again. The last part completes the
-// reply: its outbox row is done and it moves to sent, then on to the worst
+// reply: its dispatch queue row is done and it moves to sent, then on to the worst
 // state of its parts.
 func (q *DispatchQueue) MarkPartSent(ctx context.Context, j DispatchJob, part, parts int, provider, providerMessageID string) error {
 	s := q.s

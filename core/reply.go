@@ -27,7 +27,7 @@ type ReplyRequest struct {
 	ClientRef string `json:"-"`
 }
 
-// Outbound is one outbound message: what the outbox row stores and what a
+// Outbound is one outbound message: what the dispatch queue row stores and what a
 // provider's sender sends (outbox.Send is this type).
 type Outbound struct {
 	// MessageID is the gateway's id; senders use it as the idempotency key
@@ -71,7 +71,7 @@ var windowChannels = map[string]bool{normalize.ChannelWhatsApp: true, normalize.
 const ServiceWindow = 24 * time.Hour
 
 // Reply checks the channel rules and queues a reply: the message, its
-// outbox row and message.queued are written in one transaction.
+// dispatch queue row and message.queued are written in one transaction.
 func (s *Service) Reply(ctx context.Context, conversationID string, r ReplyRequest, by Actor) (StoredMessage, error) {
 	if err := checkReply(r); err != nil {
 		return StoredMessage{}, err

@@ -168,7 +168,7 @@ type EventData struct {
 // eventSource is the CloudEvents source of the core's events.
 const eventSource = "/gateway/core"
 
-// emit adds one event to the transaction's outbox, keyed by customer id.
+// emit adds one event to the transaction's event outbox, keyed by customer id.
 func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData) error {
 	subject := d.ConversationID
 	if subject == "" {

@@ -29,7 +29,7 @@ type Store interface {
 	Close() error
 }
 
-// Outbox row states.
+// Dispatch queue row states.
 const (
 	DispatchPending = "pending"
 	DispatchSending = "sending"
@@ -297,7 +297,7 @@ type DispatchTx interface {
 	UpdateDispatches(ctx context.Context, us []DispatchUpdate) error
 	// Requeue queues a failed reply again as a new round of sends
 	// from now: no attempts, no error, the message queued. It reports
-	// false when the reply has no outbox row.
+	// false when the reply has no dispatch queue row.
 	Requeue(ctx context.Context, messageID string) (bool, error)
 }
 
@@ -323,7 +323,7 @@ type PartTx interface {
 
 // EventTx writes events, published after the transaction commits.
 type EventTx interface {
-	// AddEvents appends events to the outbox, published after commit.
+	// AddEvents appends events to the event outbox, published after commit.
 	AddEvents(ctx context.Context, evs ...OutboxEvent) error
 	// Now is the clock of the transaction.
 	Now() time.Time

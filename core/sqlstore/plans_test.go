@@ -115,9 +115,15 @@ func recordReads(t *testing.T, s *sqlstore.Store) map[string]read {
 	}
 	reads["customer"] = func(tx core.Tx) error { _, _, err := tx.Customers.CustomerByID(ctx, "cust10"); return err }
 	reads["messages page"] = func(tx core.Tx) error { _, err := tx.Query.MessagesAfter(ctx, "conv10", nil, 50); return err }
-	reads["contacts of a page"] = func(tx core.Tx) error { _, err := tx.Query.LatestContacts(ctx, []string{"conv10", "conv11"}, 5); return err }
+	reads["contacts of a page"] = func(tx core.Tx) error {
+		_, err := tx.Query.LatestContacts(ctx, []string{"conv10", "conv11"}, 5)
+		return err
+	}
 	reads["agent figures"] = func(tx core.Tx) error { _, err := tx.Reads.AgentFigures(ctx, "ann", ""); return err }
-	reads["unread of a page"] = func(tx core.Tx) error { _, err := tx.Reads.Unread(ctx, "ann", []string{"conv10", "conv11"}); return err }
+	reads["unread of a page"] = func(tx core.Tx) error {
+		_, err := tx.Reads.Unread(ctx, "ann", []string{"conv10", "conv11"})
+		return err
+	}
 	for rn, read := range reads {
 		name, n, settings = rn, 0, nil
 		if err := s.InTx(ctx, read); err != nil {
