@@ -88,7 +88,8 @@ func cleanTopics(topics []string) ([]string, error) {
 
 // SetTopics replaces a conversation's topics and emits
 // conversation.topics_changed when they changed.
-func (s *Service) SetTopics(ctx context.Context, id string, topics []string, by Actor) (Conversation, error) {
+func (a *Agents) SetTopics(ctx context.Context, id string, topics []string, by Actor) (Conversation, error) {
+	s := a.s
 	topics, err := cleanTopics(topics)
 	if err != nil {
 		return Conversation{}, err
@@ -103,7 +104,7 @@ func (s *Service) SetTopics(ctx context.Context, id string, topics []string, by 
 		}
 		c.Topics = topics
 		c.UpdatedAt = tx.Now()
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
+		if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeConversationTopicsChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
@@ -137,7 +138,7 @@ func (s *Service) assign(ctx context.Context, tx Tx, c *Conversation, agents []s
 	}
 	c.Assignee = c.Assignees[0]
 	c.UpdatedAt = tx.Now()
-	if err := tx.UpdateConversation(ctx, *c); err != nil {
+	if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 		return err
 	}
 	if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
@@ -169,7 +170,7 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 			c.Assignee = c.Assignees[0]
 		}
 		c.UpdatedAt = tx.Now()
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
+		if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
 		if err := s.emit(ctx, tx, normalize.TypeConversationAssigned, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
@@ -187,7 +188,7 @@ func (s *Service) UnassignAgent(ctx context.Context, id, agent string, by Actor)
 // applyPresets gives a conversation that starts, or reopens without an
 // assignee, its customer's preset visibility, assignees and inbox.
 func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) error {
-	p, ok, err := tx.CustomerPresets(ctx, c.CustomerID)
+	p, ok, err := tx.Presets.CustomerPresets(ctx, c.CustomerID)
 	if err != nil || !ok {
 		return err
 	}
@@ -201,19 +202,20 @@ func (s *Service) applyPresets(ctx context.Context, tx Tx, c *Conversation) erro
 	}
 	if p.Inbox != "" {
 		c.Inbox = p.Inbox
-		return tx.UpdateConversation(ctx, *c)
+		return tx.Conversations.UpdateConversation(ctx, *c)
 	}
 	return nil
 }
 
 // Presets returns a customer's presets (empty when none are set).
-func (s *Service) Presets(ctx context.Context, customerID string) (Presets, error) {
+func (a *Agents) Presets(ctx context.Context, customerID string) (Presets, error) {
+	s := a.s
 	var out Presets
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if err := customerExists(ctx, tx, customerID); err != nil {
+		if err := customerExists(ctx, tx.Customers, customerID); err != nil {
 			return err
 		}
-		p, _, err := tx.CustomerPresets(ctx, customerID)
+		p, _, err := tx.Presets.CustomerPresets(ctx, customerID)
 		out = p
 		return err
 	})
@@ -229,7 +231,8 @@ func (s *Service) Presets(ctx context.Context, customerID string) (Presets, erro
 // SetPresets replaces the visibility, assignees and inbox each new
 // conversation of a customer starts with. Without Policy.MultiAssign there
 // is at most one assignee; the assignees must be among the visible.
-func (s *Service) SetPresets(ctx context.Context, customerID string, p Presets) (Presets, error) {
+func (a *Agents) SetPresets(ctx context.Context, customerID string, p Presets) (Presets, error) {
+	s := a.s
 	for _, n := range p.Assignees {
 		if n == "" {
 			return Presets{}, Errorf(EINVALID, "an assignee cannot be empty")
@@ -257,11 +260,11 @@ func (s *Service) SetPresets(ctx context.Context, customerID string, p Presets) 
 		return Presets{}, Errorf(EINVALID, "at most %d assignees", MaxAssignees)
 	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		if err := customerExists(ctx, tx, customerID); err != nil {
+		if err := customerExists(ctx, tx.Customers, customerID); err != nil {
 			return err
 		}
 		p.UpdatedAt = tx.Now()
-		return tx.SetCustomerPresets(ctx, customerID, p)
+		return tx.Presets.SetCustomerPresets(ctx, customerID, p)
 	})
 	return p, err
 }
@@ -275,7 +278,8 @@ func customerExists(ctx context.Context, tx CustomerTx, id string) error {
 }
 
 // MarkRead marks a conversation read up to now for an agent.
-func (s *Service) MarkRead(ctx context.Context, id, agent string) (Conversation, error) {
+func (a *Agents) MarkRead(ctx context.Context, id, agent string) (Conversation, error) {
+	s := a.s
 	if agent == "" {
 		return Conversation{}, Errorf(EINVALID, "an agent is needed: a named token or X-Agent (agent in a command)")
 	}
@@ -284,20 +288,21 @@ func (s *Service) MarkRead(ctx context.Context, id, agent string) (Conversation,
 	}
 	var out Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		c, err := visibleConversation(ctx, tx, id)
+		c, err := visibleConversation(ctx, tx.Conversations, id)
 		if err != nil {
 			return err
 		}
 		zero := 0
 		c.Unread = &zero
 		out = c
-		return tx.MarkRead(ctx, id, agent, tx.Now())
+		return tx.Reads.MarkRead(ctx, id, agent, tx.Now())
 	})
 	return out, err
 }
 
 // ShowUnread sets Unread of each conversation for the agent viewing them.
-func (s *Service) ShowUnread(ctx context.Context, agent string, convs []Conversation) error {
+func (a *Agents) ShowUnread(ctx context.Context, agent string, convs []Conversation) error {
+	s := a.s
 	if agent == "" || len(convs) == 0 {
 		return nil
 	}
@@ -306,7 +311,7 @@ func (s *Service) ShowUnread(ctx context.Context, agent string, convs []Conversa
 		ids[i] = c.ID
 	}
 	return s.store.InTx(ctx, func(tx Tx) error {
-		n, err := tx.Unread(ctx, agent, ids)
+		n, err := tx.Reads.Unread(ctx, agent, ids)
 		if err != nil {
 			return err
 		}
@@ -320,11 +325,12 @@ func (s *Service) ShowUnread(ctx context.Context, agent string, convs []Conversa
 
 // AgentFigures returns an agent's own dashboard figures, of the
 // conversations of inbox ("": of every inbox).
-func (s *Service) AgentFigures(ctx context.Context, agent, inbox string) (AgentFigures, error) {
+func (a *Agents) AgentFigures(ctx context.Context, agent, inbox string) (AgentFigures, error) {
+	s := a.s
 	var out AgentFigures
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = tx.AgentFigures(ctx, agent, inbox)
+		out, err = tx.Reads.AgentFigures(ctx, agent, inbox)
 		return err
 	})
 	return out, err

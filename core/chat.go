@@ -27,7 +27,7 @@ func (s *Service) ChatHistory(ctx context.Context, address string, limit int) ([
 	var out []StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		out, err = tx.VisitorHistory(ctx, chatIdentity(address), normalize.ChannelChat, limit)
+		out, err = tx.Chat.VisitorHistory(ctx, chatIdentity(address), normalize.ChannelChat, limit)
 		return err
 	})
 	return out, err

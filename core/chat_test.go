@@ -28,11 +28,11 @@ func TestChatHistory(t *testing.T) {
 		}
 		conv := e.conversationOf(visitor.Address)
 		sent := must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "reply sent"}, core.AgentActor("ann")))
-		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
+		jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
 		if len(jobs) != 1 || jobs[0].MessageID != sent.ID {
 			t.Fatalf("claimed %+v", jobs)
 		}
-		if err := e.svc.MarkSent(ctx, jobs[0], "webchat", sent.ID); err != nil {
+		if err := e.svc.DispatchQueue().MarkSent(ctx, jobs[0], "webchat", sent.ID); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Advance(time.Second)

@@ -136,7 +136,7 @@ func (s *Service) noteContact(ctx context.Context, tx Tx, b *contactBatch, c *Co
 		open, ok := Contact{}, false
 		if b == nil || !b.loaded[c.ID] {
 			var err error
-			if open, ok, err = tx.OpenContact(ctx, c.ID, channel); err != nil {
+			if open, ok, err = tx.Contact.OpenContact(ctx, c.ID, channel); err != nil {
 				return err
 			}
 		}
@@ -149,7 +149,7 @@ func (s *Service) noteContact(ctx context.Context, tx Tx, b *contactBatch, c *Co
 				b.open[key] = &open
 				b.started = append(b.started, &open)
 				b.isDirty[&open] = true
-			} else if err := tx.InsertContact(ctx, open); err != nil {
+			} else if err := tx.Contact.InsertContact(ctx, open); err != nil {
 				return err
 			}
 			return s.emit(ctx, tx, normalize.TypeContactStarted, EventData{CustomerID: c.CustomerID,
@@ -165,7 +165,7 @@ func (s *Service) noteContact(ctx context.Context, tx Tx, b *contactBatch, c *Co
 	}
 	ct.LastActivityAt = now
 	if b == nil {
-		return tx.UpdateContact(ctx, *ct)
+		return tx.Contact.UpdateContact(ctx, *ct)
 	}
 	if !b.isDirty[ct] {
 		b.isDirty[ct] = true
@@ -179,7 +179,7 @@ func (s *Service) noteContact(ctx context.Context, tx Tx, b *contactBatch, c *Co
 // ended already changes nothing.
 func (s *Service) EndContact(ctx context.Context, conversationID, contactID string, by Actor) (Conversation, error) {
 	return s.withConversation(ctx, conversationID, func(tx Tx, c *Conversation) error {
-		ct, ok, err := tx.ContactByID(ctx, contactID)
+		ct, ok, err := tx.Contact.ContactByID(ctx, contactID)
 		if err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func (s *Service) EndContact(ctx context.Context, conversationID, contactID stri
 				return err
 			}
 		}
-		c.Contacts, err = tx.LatestContacts(ctx, []string{c.ID}, MaxContactsShown)
+		c.Contacts, err = tx.Query.LatestContacts(ctx, []string{c.ID}, MaxContactsShown)
 		return err
 	})
 }
@@ -201,7 +201,7 @@ func (s *Service) EndContact(ctx context.Context, conversationID, contactID stri
 func (s *Service) endContact(ctx context.Context, tx Tx, c *Conversation, ct Contact, reason, by string) (Contact, error) {
 	now := tx.Now()
 	ct.EndedAt, ct.EndReason, ct.EndedBy = &now, reason, by
-	if err := tx.UpdateContact(ctx, ct); err != nil {
+	if err := tx.Contact.UpdateContact(ctx, ct); err != nil {
 		return ct, err
 	}
 	if err := s.emit(ctx, tx, normalize.TypeContactEnded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
@@ -218,7 +218,7 @@ func (s *Service) waitWhenEnded(ctx context.Context, tx Tx, c *Conversation, by 
 	if !s.policy.WaitingWhenEnded || (c.Status != StatusNew && c.Status != StatusOpen) || c.Unreplied > 0 {
 		return nil
 	}
-	cts, err := tx.Contacts(ctx, c.ID)
+	cts, err := tx.Contact.Contacts(ctx, c.ID)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (s *Service) EndIdleContacts(ctx context.Context) (int, error) {
 			var due []Contact
 			err := s.store.InTx(ctx, func(tx Tx) error {
 				var err error
-				due, err = tx.IdleContacts(ctx, ch, tx.Now().Add(-timeout), 100)
+				due, err = tx.Contact.IdleContacts(ctx, ch, tx.Now().Add(-timeout), 100)
 				return err
 			})
 			if err != nil {
@@ -254,7 +254,7 @@ func (s *Service) EndIdleContacts(ctx context.Context) (int, error) {
 			progress := 0
 			for _, d := range due {
 				_, err := s.withConversation(ctx, d.ConversationID, func(tx Tx, c *Conversation) error {
-					ct, ok, err := tx.ContactByID(ctx, d.ID)
+					ct, ok, err := tx.Contact.ContactByID(ctx, d.ID)
 					if err != nil || !ok || ct.EndedAt != nil || ct.LastActivityAt.After(tx.Now().Add(-timeout)) {
 						return err
 					}

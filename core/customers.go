@@ -154,14 +154,15 @@ func printable(s string) bool {
 // CreateCustomer creates a customer with its identities and emits
 // customer.created. An identity another customer has is refused (409
 // identity_taken) and nothing is created.
-func (s *Service) CreateCustomer(ctx context.Context, n NewCustomer, by Actor) (Customer, error) {
+func (c *Customers) CreateCustomer(ctx context.Context, n NewCustomer, by Actor) (Customer, error) {
+	s := c.s
 	if err := n.Validate(); err != nil {
 		return Customer{}, err
 	}
 	var out Customer
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		c := Customer{ID: normalize.NewID(), Name: n.Name, Attributes: n.Attributes, CreatedAt: tx.Now()}
-		if err := tx.InsertCustomer(ctx, c); err != nil {
+		if err := tx.CustomerWrites.InsertCustomer(ctx, c); err != nil {
 			return err
 		}
 		for _, id := range n.Identities {
@@ -170,7 +171,7 @@ func (s *Service) CreateCustomer(ctx context.Context, n NewCustomer, by Actor) (
 			}
 		}
 		var err error
-		if out, _, err = tx.CustomerByID(ctx, c.ID); err != nil {
+		if out, _, err = tx.Customers.CustomerByID(ctx, c.ID); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeCustomerCreated, EventData{CustomerID: c.ID, Actor: string(by), Customer: &out})
@@ -183,7 +184,7 @@ func (s *Service) CreateCustomer(ctx context.Context, n NewCustomer, by Actor) (
 
 // addIdentity gives a customer an identity no customer has.
 func addIdentity(ctx context.Context, tx Tx, customerID string, id Identity) error {
-	added, err := tx.AddIdentity(ctx, customerID, id, tx.Now())
+	added, err := tx.CustomerWrites.AddIdentity(ctx, customerID, id, tx.Now())
 	if err != nil || added {
 		return err
 	}
@@ -193,7 +194,8 @@ func addIdentity(ctx context.Context, tx Tx, customerID string, id Identity) err
 // UpdateCustomer changes a customer's name or attributes and emits
 // customer.updated naming what changed; a change that changes nothing
 // emits nothing.
-func (s *Service) UpdateCustomer(ctx context.Context, id string, ch CustomerChange, by Actor) (Customer, error) {
+func (c *Customers) UpdateCustomer(ctx context.Context, id string, ch CustomerChange, by Actor) (Customer, error) {
+	s := c.s
 	if err := ch.Validate(); err != nil {
 		return Customer{}, err
 	}
@@ -211,7 +213,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ch CustomerChan
 		if len(changed) == 0 {
 			return nil
 		}
-		if err := tx.UpdateCustomer(ctx, *c); err != nil {
+		if err := tx.CustomerWrites.UpdateCustomer(ctx, *c); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeCustomerUpdated, EventData{CustomerID: c.ID, Actor: string(by), Customer: c, Changed: changed})
@@ -221,7 +223,8 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, ch CustomerChan
 // AddIdentity gives a customer one more identity and emits
 // customer.identity_added; an identity the customer has already changes
 // nothing, one of another customer is refused (409 identity_taken).
-func (s *Service) AddIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+func (c *Customers) AddIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+	s := c.s
 	id, err := CanonicalIdentity(id.Kind, id.Address)
 	if err != nil {
 		return Customer{}, err
@@ -242,7 +245,8 @@ func (s *Service) AddIdentity(ctx context.Context, customerID string, id Identit
 // customer.identity_removed. A customer keeps at least one identity (422);
 // an identity the customer does not have is not found. The customer's
 // messages stay; the next message from the address starts a new customer.
-func (s *Service) RemoveIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+func (c *Customers) RemoveIdentity(ctx context.Context, customerID string, id Identity, by Actor) (Customer, error) {
+	s := c.s
 	id, err := CanonicalIdentity(id.Kind, id.Address)
 	if err != nil {
 		return Customer{}, err
@@ -255,7 +259,7 @@ func (s *Service) RemoveIdentity(ctx context.Context, customerID string, id Iden
 		case len(c.Identities) == 1:
 			return Errorf(EUNPROCESSABLE, "a customer keeps at least one identity: add another first, or erase the customer")
 		}
-		if err := tx.RemoveIdentity(ctx, c.ID, id); err != nil {
+		if err := tx.CustomerWrites.RemoveIdentity(ctx, c.ID, id); err != nil {
 			return err
 		}
 		c.Identities = slices.Delete(c.Identities, i, i+1)
@@ -270,13 +274,13 @@ func (s *Service) withCustomer(ctx context.Context, id string, fn func(tx Tx, c 
 
 // lockedCustomer locks a customer and reads it under the lock.
 func lockedCustomer(ctx context.Context, tx Tx, id string) (Customer, error) {
-	if err := customerExists(ctx, tx, id); err != nil {
+	if err := customerExists(ctx, tx.Customers, id); err != nil {
 		return Customer{}, err
 	}
-	if err := tx.LockCustomer(ctx, id); err != nil {
+	if err := tx.Customers.LockCustomer(ctx, id); err != nil {
 		return Customer{}, err
 	}
-	c, ok, err := tx.CustomerByID(ctx, id) // read again under the lock
+	c, ok, err := tx.Customers.CustomerByID(ctx, id) // read again under the lock
 	if err == nil && !ok {
 		err = Errorf(ENOTFOUND, "customer %s not found", id)
 	}

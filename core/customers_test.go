@@ -15,7 +15,7 @@ const bot = core.Actor("bot:crm")
 
 func (e *env) createCustomer(n core.NewCustomer) core.Customer {
 	e.t.Helper()
-	c, err := e.svc.CreateCustomer(context.Background(), n, bot)
+	c, err := e.svc.Customers().CreateCustomer(context.Background(), n, bot)
 	if err != nil {
 		e.t.Fatalf("CreateCustomer: %v", err)
 	}
@@ -45,7 +45,7 @@ func TestCreatedCustomerIsFoundByTheirPhoneNumber(t *testing.T) {
 		if types(evs)[0] != "conversation.created" || evs[0].Data.CustomerID != c.ID {
 			t.Fatalf("the first message made events %v for customer %s, want conversation.created for %s", types(evs), evs[0].Data.CustomerID, c.ID)
 		}
-		got, err := e.svc.FindCustomer(context.Background(), "ANN@example.com")
+		got, err := e.svc.Customers().FindCustomer(context.Background(), "ANN@example.com")
 		if err != nil || got.ID != c.ID || got.Attributes["plan"] != "gold" {
 			t.Fatalf("FindCustomer: %+v %v", got, err)
 		}
@@ -60,7 +60,7 @@ func TestPresetsOfACreatedCustomerApplyToTheirFirstConversation(t *testing.T) {
 		e := newEnv(t, dialect, core.Policy{})
 		c := e.createCustomer(core.NewCustomer{Identities: []core.Identity{{Kind: "phone", Address: "+14155550101"}}})
 		ctx := context.Background()
-		if _, err := e.svc.SetPresets(ctx, c.ID, core.Presets{Assignees: []string{"bob"}, Inbox: "vip", VisibleTo: []string{"bob"}}); err != nil {
+		if _, err := e.svc.Agents().SetPresets(ctx, c.ID, core.Presets{Assignees: []string{"bob"}, Inbox: "vip", VisibleTo: []string{"bob"}}); err != nil {
 			t.Fatal(err)
 		}
 		e.receive(sms("+14155550101", "hello"))
@@ -80,9 +80,9 @@ func TestCreateCustomerWithAnotherCustomersIdentity(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect, core.Policy{})
 		e.receive(sms("+14155550101", "hello"))
-		owner, _ := e.svc.FindCustomer(context.Background(), "+14155550101")
+		owner, _ := e.svc.Customers().FindCustomer(context.Background(), "+14155550101")
 		e.events()
-		_, err := e.svc.CreateCustomer(context.Background(), core.NewCustomer{Identities: []core.Identity{
+		_, err := e.svc.Customers().CreateCustomer(context.Background(), core.NewCustomer{Identities: []core.Identity{
 			{Kind: "email", Address: "new@example.com"}, {Kind: "phone", Address: "+1 415-555-0101"}}}, bot)
 		if core.ErrorCode(err) != core.EIDENTITYTAKEN {
 			t.Fatalf("err %v, want identity_taken", err)
@@ -90,10 +90,10 @@ func TestCreateCustomerWithAnotherCustomersIdentity(t *testing.T) {
 		if evs := e.events(); len(evs) != 0 {
 			t.Fatalf("events %v", types(evs))
 		}
-		if _, err := e.svc.FindCustomer(context.Background(), "new@example.com"); core.ErrorCode(err) != core.ENOTFOUND {
+		if _, err := e.svc.Customers().FindCustomer(context.Background(), "new@example.com"); core.ErrorCode(err) != core.ENOTFOUND {
 			t.Fatalf("the refused customer's other identity exists: %v", err)
 		}
-		if c, _ := e.svc.FindCustomer(context.Background(), "+14155550101"); c.ID != owner.ID {
+		if c, _ := e.svc.Customers().FindCustomer(context.Background(), "+14155550101"); c.ID != owner.ID {
 			t.Fatalf("the phone moved to %s", c.ID)
 		}
 	})
@@ -110,11 +110,11 @@ func TestCustomerUpdateAndIdentities(t *testing.T) {
 
 		name := "Ann Lee"
 		attrs := map[string]string{"tier": "gold", "crm_id": "42"}
-		got, err := e.svc.UpdateCustomer(ctx, c.ID, core.CustomerChange{Name: &name, Attributes: attrs}, bot)
+		got, err := e.svc.Customers().UpdateCustomer(ctx, c.ID, core.CustomerChange{Name: &name, Attributes: attrs}, bot)
 		if err != nil || got.Name != name || !maps.Equal(got.Attributes, attrs) {
 			t.Fatalf("UpdateCustomer: %+v %v", got, err)
 		}
-		if _, err := e.svc.UpdateCustomer(ctx, c.ID, core.CustomerChange{Name: &name}, bot); err != nil { // changes nothing
+		if _, err := e.svc.Customers().UpdateCustomer(ctx, c.ID, core.CustomerChange{Name: &name}, bot); err != nil { // changes nothing
 			t.Fatal(err)
 		}
 		evs := e.events()
@@ -122,32 +122,32 @@ func TestCustomerUpdateAndIdentities(t *testing.T) {
 			evs[0].Data.Customer.Attributes["tier"] != "gold" {
 			t.Fatalf("events %+v", evs)
 		}
-		if got, _ := e.svc.Customer(ctx, c.ID); got.Name != name || got.Attributes["crm_id"] != "42" {
+		if got, _ := e.svc.Customers().Customer(ctx, c.ID); got.Name != name || got.Attributes["crm_id"] != "42" {
 			t.Fatalf("stored %+v", got)
 		}
-		if _, err := e.svc.UpdateCustomer(ctx, c.ID, core.CustomerChange{Attributes: map[string]string{}}, bot); err != nil {
+		if _, err := e.svc.Customers().UpdateCustomer(ctx, c.ID, core.CustomerChange{Attributes: map[string]string{}}, bot); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := e.svc.Customer(ctx, c.ID); len(got.Attributes) != 0 {
+		if got, _ := e.svc.Customers().Customer(ctx, c.ID); len(got.Attributes) != 0 {
 			t.Fatalf("{} left attributes %v", got.Attributes)
 		}
 
 		// Follow up a web chat on WhatsApp: the chat visitor gets a phone.
-		got, err = e.svc.AddIdentity(ctx, c.ID, core.Identity{Kind: "phone", Address: "+44 20 7946 0958"}, bot)
+		got, err = e.svc.Customers().AddIdentity(ctx, c.ID, core.Identity{Kind: "phone", Address: "+44 20 7946 0958"}, bot)
 		if err != nil || len(got.Identities) != 2 {
 			t.Fatalf("AddIdentity: %+v %v", got, err)
 		}
-		if _, err := e.svc.AddIdentity(ctx, c.ID, core.Identity{Kind: "phone", Address: "+442079460958"}, bot); err != nil { // has it already
+		if _, err := e.svc.Customers().AddIdentity(ctx, c.ID, core.Identity{Kind: "phone", Address: "+442079460958"}, bot); err != nil { // has it already
 			t.Fatal(err)
 		}
-		if _, err := e.svc.RemoveIdentity(ctx, c.ID, core.Identity{Kind: "chat", Address: "v-123"}, bot); err != nil {
+		if _, err := e.svc.Customers().RemoveIdentity(ctx, c.ID, core.Identity{Kind: "chat", Address: "v-123"}, bot); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.RemoveIdentity(ctx, c.ID, core.Identity{Kind: "phone", Address: "+442079460958"}, bot)
+		_, err = e.svc.Customers().RemoveIdentity(ctx, c.ID, core.Identity{Kind: "phone", Address: "+442079460958"}, bot)
 		if core.ErrorCode(err) != core.EUNPROCESSABLE {
 			t.Fatalf("removing the last identity: %v, want unprocessable", err)
 		}
-		_, err = e.svc.RemoveIdentity(ctx, c.ID, core.Identity{Kind: "chat", Address: "v-123"}, bot)
+		_, err = e.svc.Customers().RemoveIdentity(ctx, c.ID, core.Identity{Kind: "chat", Address: "v-123"}, bot)
 		if core.ErrorCode(err) != core.ENOTFOUND {
 			t.Fatalf("removing an identity the customer lacks: %v, want not_found", err)
 		}
@@ -165,7 +165,7 @@ func TestCustomerUpdateAndIdentities(t *testing.T) {
 		if evs := e.events(); evs[0].Type != "customer.created" || evs[0].Data.CustomerID == c.ID {
 			t.Fatalf("events %v", types(evs))
 		}
-		if _, err := e.svc.UpdateCustomer(ctx, "01990000-0000-7000-8000-000000000000", core.CustomerChange{Name: &name}, bot); core.ErrorCode(err) != core.ENOTFOUND {
+		if _, err := e.svc.Customers().UpdateCustomer(ctx, "01990000-0000-7000-8000-000000000000", core.CustomerChange{Name: &name}, bot); core.ErrorCode(err) != core.ENOTFOUND {
 			t.Fatalf("unknown customer: %v", err)
 		}
 	})

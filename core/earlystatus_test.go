@@ -52,8 +52,8 @@ func TestEarlyStatusesBounded(t *testing.T) {
 		e.status(normalize.Status{Provider: "twilio", ProviderMessageID: "SMlate", Status: "delivered"})
 		e.clock.Advance(25 * time.Hour)
 		must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "hello"}, core.AgentActor("ann")))
-		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
-		if err := e.svc.MarkSent(ctx, jobs[0], "twilio", "SMlate"); err != nil {
+		jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
+		if err := e.svc.DispatchQueue().MarkSent(ctx, jobs[0], "twilio", "SMlate"); err != nil {
 			t.Fatal(err)
 		}
 		msgs := must[[]core.StoredMessage](t)(e.svc.Messages(ctx, conv.ID))
@@ -87,8 +87,8 @@ func TestEarlyStatusesLimit(t *testing.T) {
 		must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "hello"}, core.AgentActor("ann")))
 		e.clock.Advance(time.Millisecond)
 		e.status(normalize.Status{Provider: "twilio", ProviderMessageID: "SMfast", Status: "delivered"})
-		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
-		if err := e.svc.MarkSent(ctx, jobs[0], "twilio", "SMfast"); err != nil {
+		jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
+		if err := e.svc.DispatchQueue().MarkSent(ctx, jobs[0], "twilio", "SMfast"); err != nil {
 			t.Fatal(err)
 		}
 		msgs := must[[]core.StoredMessage](t)(e.svc.Messages(ctx, conv.ID))

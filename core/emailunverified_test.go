@@ -125,7 +125,7 @@ func TestUnverifiedEmailSeparate(t *testing.T) {
 			t.Errorf("real conversation has %d messages, want 3", len(msgs))
 		}
 		// Looking the address up finds the real customer.
-		if c, err := e.svc.FindCustomer(context.Background(), "ann@example.com"); err != nil || c.ID != real.CustomerID {
+		if c, err := e.svc.Customers().FindCustomer(context.Background(), "ann@example.com"); err != nil || c.ID != real.CustomerID {
 			t.Errorf("FindCustomer: %s (%v), want %s", c.ID, err, real.CustomerID)
 		}
 	})
@@ -138,7 +138,7 @@ func TestUnverifiedEmailFirst(t *testing.T) {
 		e := newEnv(t, dialect, core.Policy{EmailUnverified: core.EmailSeparate})
 		e.receive(email("bob@example.com", "forged", forged))
 		fake := received(e.events())[0].Data
-		if _, err := e.svc.FindCustomer(context.Background(), "bob@example.com"); err == nil {
+		if _, err := e.svc.Customers().FindCustomer(context.Background(), "bob@example.com"); err == nil {
 			t.Fatal("a forged mail created the address's customer")
 		}
 		if res := e.receive(email("bob@example.com", "real", verified)); res[0] != core.ResultCreated {

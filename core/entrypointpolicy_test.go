@@ -91,27 +91,27 @@ func TestEveryConversationEventCarriesEntryPoint(t *testing.T) {
 		e.receive(at("support-uk", "+14155550101", "hi"))
 		conv := e.conversationOf("+14155550101")
 		must[core.Conversation](t)(e.svc.Assign(ctx, conv.ID, "ann", "", core.AdminActor("ops")))
-		must[core.Conversation](t)(e.svc.SetTopics(ctx, conv.ID, []string{"billing"}, core.AgentActor("ann")))
+		must[core.Conversation](t)(e.svc.Agents().SetTopics(ctx, conv.ID, []string{"billing"}, core.AgentActor("ann")))
 		must[core.Conversation](t)(e.svc.SetVisibility(ctx, conv.ID, []string{"ann"}, core.AdminActor("ops")))
 		must[core.StoredMessage](t)(e.svc.AddNote(ctx, conv.ID, "vip", core.AgentActor("ann")))
-		claim := func(text string) core.OutboxJob {
+		claim := func(text string) core.DispatchJob {
 			t.Helper()
 			must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: text}, core.AgentActor("ann")))
-			jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
+			jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
 			if len(jobs) != 1 {
 				t.Fatalf("claimed %d replies, want 1", len(jobs))
 			}
 			return jobs[0]
 		}
-		if err := e.svc.MarkSent(ctx, claim("one"), "twilio", "SMout1"); err != nil {
+		if err := e.svc.DispatchQueue().MarkSent(ctx, claim("one"), "twilio", "SMout1"); err != nil {
 			t.Fatal(err)
 		}
 		e.status(normalize.Status{Provider: "twilio", ProviderMessageID: "SMout1", Status: normalize.StatusDelivered})
 		failed := claim("two")
-		if err := e.svc.MarkFailed(ctx, failed, core.DeliveryError{Code: "invalid", Message: "no"}); err != nil {
+		if err := e.svc.DispatchQueue().MarkFailed(ctx, failed, core.DeliveryError{Code: "invalid", Message: "no"}); err != nil {
 			t.Fatal(err)
 		}
-		must[core.StoredMessage](t)(e.svc.RetryMessage(ctx, failed.MessageID, core.AgentActor("ann")))
+		must[core.StoredMessage](t)(e.svc.DispatchQueue().RetryMessage(ctx, failed.MessageID, core.AgentActor("ann")))
 		must[core.Conversation](t)(e.svc.Handover(ctx, conv.ID, "bot:faq", core.AdminActor("ops")))
 		e.setStatus(conv.ID, core.StatusClosed)
 		e.receive(at("support-us", "+14155550101", "back")) // reopens; the conversation keeps its entry point

@@ -143,7 +143,7 @@ func (s *Service) EntryPoints(ctx context.Context, eps []EntryPoint) ([]EntryPoi
 	var last map[string]time.Time
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		last, err = tx.LastInboundByEntryPoint(ctx)
+		last, err = tx.Query.LastInboundByEntryPoint(ctx)
 		return err
 	})
 	if err != nil {
@@ -175,7 +175,7 @@ func (s *Service) routeRoundRobin(ctx context.Context, tx Tx, c *Conversation) e
 	if len(agents) == 0 || c.Assignee != "" || (c.Handler != "" && c.Handler != HandlerHuman) {
 		return nil
 	}
-	turn, err := tx.NextTurn(ctx, c.EntryPoint)
+	turn, err := tx.Routing.NextTurn(ctx, c.EntryPoint)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,14 @@
 // the one-active-conversation rule, messages, replies and their delivery
 // states, and the conversation events it writes to a transactional event
 // outbox. It owns the domain types, the error codes and the interfaces it
-// consumes (Store, Tx and its roles, Metrics, MediaCopier).
+// consumes (Store, the roles of Tx, Metrics, MediaCopier).
+//
+// Service is the engine: conversations, messages, notes, replies,
+// inbound batches. Beside it, sharing its store and events, are types for
+// other users: Customers (the customers directory), Agents (read marks,
+// unread counts, figures, topics, presets) and DispatchQueue (the queue of
+// replies the dispatcher works; dispatch.go holds the state machine of one
+// reply: claim, sent, retry later, failed, retried).
 //
 // core imports only normalize of the gateway and nothing of Kafka, HTTP,
 // fiber or Prometheus (TestCoreImportsOnlyNormalize checks): the adapters

@@ -47,7 +47,7 @@ func (s *Service) Handover(ctx context.Context, id, to string, by Actor) (Conver
 		}
 		c.Handler = to
 		c.UpdatedAt = tx.Now()
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
+		if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeConversationHandedOver, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,

@@ -117,7 +117,7 @@ func (s *Service) HandleInbound(ctx context.Context, batch []Inbound) ([]string,
 				return fmt.Errorf("core: %s %s: %w", in.Event.Type, in.Event.ID, err)
 			}
 		}
-		return st.flush(ctx, tx)
+		return st.flush(ctx, tx.Batch)
 	})
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (s *Service) dropDuplicateFiles(ctx context.Context, m normalize.Message) {
 		return
 	}
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		kept, ok, err := tx.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID)
+		kept, ok, err := tx.Message.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID)
 		if err == nil && ok {
 			for _, a := range kept.Message.Attachments {
 				if key, ok := s.media.Key(a.URL); ok {
@@ -236,7 +236,7 @@ func (s *Service) prefetch(ctx context.Context, tx Tx, batch []Inbound) (*batchS
 		}
 	}
 	var err error
-	if st.customers, err = tx.CustomersByIdentities(ctx, ids); err != nil {
+	if st.customers, err = tx.Batch.CustomersByIdentities(ctx, ids); err != nil {
 		return nil, err
 	}
 	var custIDs []string
@@ -246,16 +246,16 @@ func (s *Service) prefetch(ctx context.Context, tx Tx, batch []Inbound) (*batchS
 			custIDs = append(custIDs, c.ID)
 		}
 	}
-	if err := tx.LockCustomers(ctx, custIDs); err != nil {
+	if err := tx.Batch.LockCustomers(ctx, custIDs); err != nil {
 		return nil, err
 	}
 	if err := st.createCustomers(ctx, tx, ids, names); err != nil {
 		return nil, err
 	}
-	if st.stored, err = tx.StoredProviderIDs(ctx, keys); err != nil {
+	if st.stored, err = tx.Batch.StoredProviderIDs(ctx, keys); err != nil {
 		return nil, err
 	}
-	return st, st.loadActive(ctx, tx, custIDs)
+	return st, st.loadActive(ctx, tx.Batch, custIDs)
 }
 
 // createCustomers creates, in bulk, a customer for each identity of ids
@@ -276,7 +276,7 @@ func (st *batchState) createCustomers(ctx context.Context, tx Tx, ids []Identity
 	if len(need) == 0 {
 		return nil
 	}
-	taken, err := tx.CreateCustomers(ctx, cs, need)
+	taken, err := tx.Batch.CreateCustomers(ctx, cs, need)
 	if err != nil {
 		return err
 	}
@@ -515,17 +515,17 @@ func (st *batchState) lockLate(ctx context.Context, tx Tx, customerID string, m 
 	if st.locked[customerID] {
 		return nil
 	}
-	if err := tx.LockCustomer(ctx, customerID); err != nil {
+	if err := tx.Customers.LockCustomer(ctx, customerID); err != nil {
 		return err
 	}
 	st.locked[customerID] = true
-	if c, ok, err := tx.ActiveConversation(ctx, customerID); err != nil {
+	if c, ok, err := tx.Conversations.ActiveConversation(ctx, customerID); err != nil {
 		return err
 	} else if ok {
 		st.active[customerID] = &c
 	}
 	if m.ProviderMessageID != "" {
-		if _, dup, err := tx.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID); err != nil {
+		if _, dup, err := tx.Message.MessageByProviderID(ctx, m.Provider, m.ProviderMessageID); err != nil {
 			return err
 		} else if dup {
 			st.stored[ProviderKey{m.Provider, m.ProviderMessageID}] = true
@@ -571,7 +571,7 @@ func (s *Service) lastClosed(ctx context.Context, tx Tx, st *batchState, custome
 	if c := st.closed[customerID]; c != nil || st.known[customerID] {
 		return c, nil
 	}
-	last, ok, err := tx.LastClosedConversation(ctx, customerID)
+	last, ok, err := tx.Conversations.LastClosedConversation(ctx, customerID)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -663,7 +663,7 @@ func (s *Service) emitCreated(ctx context.Context, tx Tx, conv *Conversation, to
 // active one, on channel at entryPoint.
 func (s *Service) createConversation(ctx context.Context, tx Tx, customerID, channel, entryPoint, reason, actor string) (Conversation, error) {
 	conv := s.newConversation(customerID, channel, entryPoint, tx.Now())
-	ok, err := tx.InsertConversation(ctx, conv)
+	ok, err := tx.Conversations.InsertConversation(ctx, conv)
 	if err != nil {
 		return Conversation{}, err
 	}

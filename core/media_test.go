@@ -71,8 +71,8 @@ func TestEraseCustomerRemovesFiles(t *testing.T) {
 		if !strings.HasPrefix(link, "https://gw.example.com/support/media/") || !stored(t, c, dir, link) {
 			t.Fatalf("link %s", link)
 		}
-		cust := must[core.Customer](t)(e.svc.FindCustomer(ctx, "+14155550101"))
-		if err := e.svc.EraseCustomer(ctx, cust.ID, "admin:root"); err != nil {
+		cust := must[core.Customer](t)(e.svc.Customers().FindCustomer(ctx, "+14155550101"))
+		if err := e.svc.Customers().EraseCustomer(ctx, cust.ID, "admin:root"); err != nil {
 			t.Fatal(err)
 		}
 		if stored(t, c, dir, link) {
@@ -131,8 +131,8 @@ func TestReplyAttachments(t *testing.T) {
 		}
 
 		// Erasing Ann removes her file, not Bob's.
-		cust := must[core.Customer](t)(e.svc.FindCustomer(ctx, "+14155550101"))
-		if err := e.svc.EraseCustomer(ctx, cust.ID, "admin:root"); err != nil {
+		cust := must[core.Customer](t)(e.svc.Customers().FindCustomer(ctx, "+14155550101"))
+		if err := e.svc.Customers().EraseCustomer(ctx, cust.ID, "admin:root"); err != nil {
 			t.Fatal(err)
 		}
 		if stored(t, c, dir, annLink) || !stored(t, c, dir, bobLink) {

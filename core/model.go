@@ -125,7 +125,7 @@ type StoredMessage struct {
 	CreatedAt      time.Time         `json:"created_at"`
 
 	// Attempts, LastError and NextAttemptAt show a reply's sending while
-	// the outbox holds it: the sends tried so far (in the current round; a
+	// the dispatch queue holds it: the sends tried so far (in the current round; a
 	// retry starts a new one), why the last one failed, and when the next
 	// is due (only while it waits to be sent). Nil for anything but a reply.
 	Attempts      *int           `json:"attempts,omitempty"`

@@ -56,14 +56,14 @@ func changeLocked[T any](ctx context.Context, s *Service, load func(Tx) (T, erro
 // lockedConversation returns a conversation the context's viewer sees,
 // read under its customer's lock.
 func lockedConversation(ctx context.Context, tx Tx, id string) (Conversation, error) {
-	c, err := visibleConversation(ctx, tx, id)
+	c, err := visibleConversation(ctx, tx.Conversations, id)
 	if err != nil {
 		return Conversation{}, err
 	}
-	if err := tx.LockCustomer(ctx, c.CustomerID); err != nil {
+	if err := tx.Customers.LockCustomer(ctx, c.CustomerID); err != nil {
 		return Conversation{}, err
 	}
-	c, _, err = tx.ConversationByID(ctx, id) // read again under the lock
+	c, _, err = tx.Conversations.ConversationByID(ctx, id) // read again under the lock
 	return c, err
 }
 
@@ -72,10 +72,10 @@ func (s *Service) Conversation(ctx context.Context, id string) (Conversation, er
 	var c Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		if c, err = visibleConversation(ctx, tx, id); err != nil {
+		if c, err = visibleConversation(ctx, tx.Conversations, id); err != nil {
 			return err
 		}
-		if c.Contacts, err = tx.LatestContacts(ctx, []string{id}, MaxContactsShown); err == nil && c.Contacts == nil {
+		if c.Contacts, err = tx.Query.LatestContacts(ctx, []string{id}, MaxContactsShown); err == nil && c.Contacts == nil {
 			c.Contacts = []Contact{}
 		}
 		return err
@@ -94,7 +94,7 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 	var out []Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		if out, err = tx.ListConversations(ctx, f); err != nil || len(out) == 0 {
+		if out, err = tx.Query.ListConversations(ctx, f); err != nil || len(out) == 0 {
 			return err
 		}
 		// The page's contacts in one query.
@@ -104,7 +104,7 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 			ids[i], at[c.ID] = c.ID, i
 			out[i].Contacts = []Contact{}
 		}
-		cts, err := tx.LatestContacts(ctx, ids, MaxContactsShown)
+		cts, err := tx.Query.LatestContacts(ctx, ids, MaxContactsShown)
 		for _, ct := range cts {
 			i := at[ct.ConversationID]
 			out[i].Contacts = append(out[i].Contacts, ct)
@@ -118,11 +118,11 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 func (s *Service) Messages(ctx context.Context, conversationID string) ([]StoredMessage, error) {
 	var out []StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if _, err := visibleConversation(ctx, tx, conversationID); err != nil {
+		if _, err := visibleConversation(ctx, tx.Conversations, conversationID); err != nil {
 			return err
 		}
 		var err error
-		out, err = tx.Messages(ctx, conversationID)
+		out, err = tx.Query.Messages(ctx, conversationID)
 		return err
 	})
 	return out, err
@@ -172,11 +172,11 @@ func (s *Service) MessagePage(ctx context.Context, conversationID string, after 
 	}
 	var out []StoredMessage
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		if _, err := visibleConversation(ctx, tx, conversationID); err != nil {
+		if _, err := visibleConversation(ctx, tx.Conversations, conversationID); err != nil {
 			return err
 		}
 		var err error
-		out, err = tx.MessagesAfter(ctx, conversationID, after, limit+1)
+		out, err = tx.Query.MessagesAfter(ctx, conversationID, after, limit+1)
 		return err
 	})
 	if err != nil {
@@ -228,7 +228,7 @@ func (s *Service) SetStatus(ctx context.Context, id, status, reason string, by A
 				return nil
 			}
 			if c.Status == StatusClosed {
-				if other, ok, err := tx.ActiveConversation(ctx, c.CustomerID); err != nil {
+				if other, ok, err := tx.Conversations.ActiveConversation(ctx, c.CustomerID); err != nil {
 					return err
 				} else if ok {
 					return activeConflict(ctx, other, "the customer has another active conversation")
@@ -256,11 +256,11 @@ func (s *Service) AddNote(ctx context.Context, id, text string, by Actor) (Store
 			Author: string(by), Text: text, CreatedAt: now,
 			Message: normalize.Message{Text: text, ReceivedAt: now}}
 		note.Message.MessageID = note.ID
-		if _, err := tx.InsertMessage(ctx, note); err != nil {
+		if _, err := tx.Message.InsertMessage(ctx, note); err != nil {
 			return err
 		}
 		c.UpdatedAt = now
-		if err := tx.UpdateConversation(ctx, *c); err != nil {
+		if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeNoteAdded, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
@@ -308,16 +308,16 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 	var conv Conversation
 	var msg *StoredMessage
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if _, ok, err := tx.CustomerByID(ctx, customerID); err != nil || !ok {
+		if _, ok, err := tx.Customers.CustomerByID(ctx, customerID); err != nil || !ok {
 			if err == nil {
 				err = Errorf(ENOTFOUND, "customer %s not found", customerID)
 			}
 			return err
 		}
-		if err := tx.LockCustomer(ctx, customerID); err != nil {
+		if err := tx.Customers.LockCustomer(ctx, customerID); err != nil {
 			return err
 		}
-		if other, ok, err := tx.ActiveConversation(ctx, customerID); err != nil {
+		if other, ok, err := tx.Conversations.ActiveConversation(ctx, customerID); err != nil {
 			return err
 		} else if ok {
 			return activeConflict(ctx, other, "the customer already has an active conversation")
@@ -357,7 +357,7 @@ func (s *Service) DeleteConversation(ctx context.Context, id string, by Actor) e
 		if err := s.conversationFiles(ctx, tx, c.ID, files); err != nil {
 			return err
 		}
-		if err := tx.DeleteConversation(ctx, c.ID); err != nil {
+		if err := tx.Conversations.DeleteConversation(ctx, c.ID); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeConversationDeleted, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
@@ -372,7 +372,8 @@ func (s *Service) DeleteConversation(ctx context.Context, id string, by Actor) e
 
 // FindCustomer finds a customer by any identity: a phone number in any
 // common notation, an email address, or a Meta or chat id.
-func (s *Service) FindCustomer(ctx context.Context, address string) (Customer, error) {
+func (c *Customers) FindCustomer(ctx context.Context, address string) (Customer, error) {
+	s := c.s
 	address = strings.TrimSpace(address)
 	if address == "" {
 		return Customer{}, Errorf(EINVALID, "address is required")
@@ -390,12 +391,12 @@ func (s *Service) FindCustomer(ctx context.Context, address string) (Customer, e
 	var out Customer
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		for _, id := range candidates {
-			c, ok, err := tx.CustomerByIdentity(ctx, id)
+			c, ok, err := tx.Customers.CustomerByIdentity(ctx, id)
 			if err != nil {
 				return err
 			}
 			if ok {
-				out, _, err = tx.CustomerByID(ctx, c.ID)
+				out, _, err = tx.Customers.CustomerByID(ctx, c.ID)
 				return err
 			}
 		}
@@ -405,10 +406,11 @@ func (s *Service) FindCustomer(ctx context.Context, address string) (Customer, e
 }
 
 // Customer returns a customer with its identities.
-func (s *Service) Customer(ctx context.Context, id string) (Customer, error) {
+func (c *Customers) Customer(ctx context.Context, id string) (Customer, error) {
+	s := c.s
 	var out Customer
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		c, ok, err := tx.CustomerByID(ctx, id)
+		c, ok, err := tx.Customers.CustomerByID(ctx, id)
 		if err == nil && !ok {
 			err = Errorf(ENOTFOUND, "customer %s not found", id)
 		}
@@ -437,14 +439,15 @@ type TimelineConversation struct {
 
 // Timeline returns a page of a customer's history: at most limit (0: the
 // default) messages and notes after the cursor (nil: from the first).
-func (s *Service) Timeline(ctx context.Context, id string, after *MessageCursor, limit int) (Timeline, error) {
+func (c *Customers) Timeline(ctx context.Context, id string, after *MessageCursor, limit int) (Timeline, error) {
+	s := c.s
 	limit, err := checkMessagePage(limit)
 	if err != nil {
 		return Timeline{}, err
 	}
 	var out Timeline
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		c, ok, err := tx.CustomerByID(ctx, id)
+		c, ok, err := tx.Customers.CustomerByID(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -452,7 +455,7 @@ func (s *Service) Timeline(ctx context.Context, id string, after *MessageCursor,
 			return Errorf(ENOTFOUND, "customer %s not found", id)
 		}
 		out.Customer = c
-		msgs, err := tx.CustomerMessages(ctx, id, viewerOf(ctx), after, limit+1)
+		msgs, err := tx.Query.CustomerMessages(ctx, id, viewerOf(ctx), after, limit+1)
 		if err != nil {
 			return err
 		}
@@ -479,7 +482,7 @@ func groupByConversation(ctx context.Context, tx Tx, msgs []StoredMessage) ([]Ti
 		}
 		out[i].Messages = append(out[i].Messages, m)
 	}
-	convs, err := tx.ConversationsByID(ctx, ids)
+	convs, err := tx.Query.ConversationsByID(ctx, ids)
 	for _, c := range convs {
 		out[at[c.ID]].Conversation = c
 	}
@@ -489,14 +492,15 @@ func groupByConversation(ctx context.Context, tx Tx, msgs []StoredMessage) ([]Ti
 // Merge merges customer from into customer into: from's active conversation
 // is closed with reason "merged", its identities, conversations and
 // messages move to into, and customer.merged is emitted.
-func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Customer, error) {
+func (c *Customers) Merge(ctx context.Context, into, from string, by Actor) (Customer, error) {
+	s := c.s
 	if into == from {
 		return Customer{}, Errorf(EINVALID, "a customer cannot be merged into itself")
 	}
 	var out Customer
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		for _, id := range []string{into, from} {
-			if _, ok, err := tx.CustomerByID(ctx, id); err != nil || !ok {
+			if _, ok, err := tx.Customers.CustomerByID(ctx, id); err != nil || !ok {
 				if err == nil {
 					err = Errorf(ENOTFOUND, "customer %s not found", id)
 				}
@@ -509,21 +513,21 @@ func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Custo
 			first, second = second, first
 		}
 		for _, id := range []string{first, second} {
-			if err := tx.LockCustomer(ctx, id); err != nil {
+			if err := tx.Customers.LockCustomer(ctx, id); err != nil {
 				return err
 			}
 		}
-		if active, ok, err := tx.ActiveConversation(ctx, from); err != nil {
+		if active, ok, err := tx.Conversations.ActiveConversation(ctx, from); err != nil {
 			return err
 		} else if ok {
 			if err := s.transition(ctx, tx, &active, StatusClosed, "merged", string(by)); err != nil {
 				return err
 			}
 		}
-		if err := tx.MergeCustomer(ctx, from, into); err != nil {
+		if err := tx.CustomerAdmin.MergeCustomer(ctx, from, into); err != nil {
 			return err
 		}
-		c, _, err := tx.CustomerByID(ctx, into)
+		c, _, err := tx.Customers.CustomerByID(ctx, into)
 		if err != nil {
 			return err
 		}
@@ -538,23 +542,24 @@ func (s *Service) Merge(ctx context.Context, into, from string, by Actor) (Custo
 
 // EraseCustomer removes everything the gateway keeps about a customer and
 // emits customer.erased so downstream systems erase their copies.
-func (s *Service) EraseCustomer(ctx context.Context, id string, by Actor) error {
+func (c *Customers) EraseCustomer(ctx context.Context, id string, by Actor) error {
+	s := c.s
 	var files map[string]bool
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if _, ok, err := tx.CustomerByID(ctx, id); err != nil || !ok {
+		if _, ok, err := tx.Customers.CustomerByID(ctx, id); err != nil || !ok {
 			if err == nil {
 				err = Errorf(ENOTFOUND, "customer %s not found", id)
 			}
 			return err
 		}
-		if err := tx.LockCustomer(ctx, id); err != nil {
+		if err := tx.Customers.LockCustomer(ctx, id); err != nil {
 			return err
 		}
 		var err error
 		if files, err = s.customerFiles(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := tx.EraseCustomer(ctx, id); err != nil {
+		if err := tx.CustomerAdmin.EraseCustomer(ctx, id); err != nil {
 			return err
 		}
 		return s.emit(ctx, tx, normalize.TypeCustomerErased, EventData{CustomerID: id, Reason: "erasure", Actor: string(by)})
@@ -588,7 +593,7 @@ func (s *Service) customerFiles(ctx context.Context, tx Tx, customerID string) (
 	if s.media == nil {
 		return files, nil
 	}
-	convs, err := tx.CustomerConversations(ctx, customerID)
+	convs, err := tx.Query.CustomerConversations(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
@@ -606,7 +611,7 @@ func (s *Service) conversationFiles(ctx context.Context, tx Tx, conversationID s
 	if s.media == nil {
 		return nil
 	}
-	msgs, err := tx.Messages(ctx, conversationID)
+	msgs, err := tx.Query.Messages(ctx, conversationID)
 	if err != nil {
 		return err
 	}
@@ -630,11 +635,12 @@ func (s *Service) messageFiles(m normalize.Message, files map[string]bool) {
 
 // Stats returns the dashboard figures, with the agent's own when named,
 // of the conversations of inbox ("": of every inbox).
-func (s *Service) Stats(ctx context.Context, agent, inbox string) (Stats, error) {
+func (a *Agents) Stats(ctx context.Context, agent, inbox string) (Stats, error) {
+	s := a.s
 	var st Stats
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		st, err = tx.Stats(ctx, agent, inbox, viewerOf(ctx))
+		st, err = tx.Query.Stats(ctx, agent, inbox, viewerOf(ctx))
 		return err
 	})
 	return st, err
@@ -650,7 +656,7 @@ func (s *Service) AutoClose(ctx context.Context) (int, error) {
 		var due []Conversation
 		err := s.store.InTx(ctx, func(tx Tx) error {
 			var err error
-			due, err = tx.DueWaiting(ctx, s.waitingCutoffs(tx.Now()), 100)
+			due, err = tx.Query.DueWaiting(ctx, s.waitingCutoffs(tx.Now()), 100)
 			return err
 		})
 		if err != nil || len(due) == 0 {

@@ -35,7 +35,7 @@ func (e *env) only(typ string, evs []published) published {
 
 func (e *env) conversationOf(from string) core.Conversation {
 	e.t.Helper()
-	cust, err := e.svc.FindCustomer(ctx, from)
+	cust, err := e.svc.Customers().FindCustomer(ctx, from)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -238,12 +238,12 @@ func TestMergeClosesSecondaryConversation(t *testing.T) {
 		mail := sms("ann@example.com", "by email")
 		mail.Channel, mail.From.Kind = normalize.ChannelEmail, normalize.KindEmail
 		e.receive(mail)
-		survivor := must[core.Customer](t)(e.svc.FindCustomer(ctx, "+1 (415) 555-0101"))
-		other := must[core.Customer](t)(e.svc.FindCustomer(ctx, "Ann@Example.com"))
+		survivor := must[core.Customer](t)(e.svc.Customers().FindCustomer(ctx, "+1 (415) 555-0101"))
+		other := must[core.Customer](t)(e.svc.Customers().FindCustomer(ctx, "Ann@Example.com"))
 		otherConv := e.conversationOf("ann@example.com")
 		e.events()
 
-		merged := must[core.Customer](t)(e.svc.Merge(ctx, survivor.ID, other.ID, "admin:root"))
+		merged := must[core.Customer](t)(e.svc.Customers().Merge(ctx, survivor.ID, other.ID, "admin:root"))
 		if len(merged.Identities) != 2 {
 			t.Fatalf("survivor identities %v", merged.Identities)
 		}
@@ -256,13 +256,13 @@ func TestMergeClosesSecondaryConversation(t *testing.T) {
 		if m.Data.CustomerID != survivor.ID || m.Data.MergedFrom != other.ID {
 			t.Fatalf("merged %+v", m.Data)
 		}
-		if c := must[core.Customer](t)(e.svc.FindCustomer(ctx, "ann@example.com")); c.ID != survivor.ID {
+		if c := must[core.Customer](t)(e.svc.Customers().FindCustomer(ctx, "ann@example.com")); c.ID != survivor.ID {
 			t.Fatalf("email now belongs to %s, want %s", c.ID, survivor.ID)
 		}
-		if _, err := e.svc.Customer(ctx, other.ID); core.ErrorCode(err) != core.ENOTFOUND {
+		if _, err := e.svc.Customers().Customer(ctx, other.ID); core.ErrorCode(err) != core.ENOTFOUND {
 			t.Fatalf("merged customer still found: %v", err)
 		}
-		tl := must[core.Timeline](t)(e.svc.Timeline(ctx, survivor.ID, nil, 0))
+		tl := must[core.Timeline](t)(e.svc.Customers().Timeline(ctx, survivor.ID, nil, 0))
 		if len(tl.Conversations) != 2 {
 			t.Fatalf("timeline has %d conversations, want both", len(tl.Conversations))
 		}
@@ -281,17 +281,17 @@ func TestEraseCustomer(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect, core.Policy{})
 		e.receive(sms("+14155550101", "my secret address is ..."))
-		cust := must[core.Customer](t)(e.svc.FindCustomer(ctx, "+14155550101"))
+		cust := must[core.Customer](t)(e.svc.Customers().FindCustomer(ctx, "+14155550101"))
 		conv := e.conversationOf("+14155550101")
 		must[core.StoredMessage](t)(e.svc.AddNote(ctx, conv.ID, "VIP", core.AgentActor("ann")))
 		e.events()
-		if err := e.svc.EraseCustomer(ctx, cust.ID, "admin:root"); err != nil {
+		if err := e.svc.Customers().EraseCustomer(ctx, cust.ID, "admin:root"); err != nil {
 			t.Fatal(err)
 		}
 		if ev := e.only("customer.erased", e.events()); ev.Data.CustomerID != cust.ID {
 			t.Fatalf("erased event %+v", ev.Data)
 		}
-		if _, err := e.svc.FindCustomer(ctx, "+14155550101"); core.ErrorCode(err) != core.ENOTFOUND {
+		if _, err := e.svc.Customers().FindCustomer(ctx, "+14155550101"); core.ErrorCode(err) != core.ENOTFOUND {
 			t.Fatalf("customer still found: %v", err)
 		}
 		if _, err := e.svc.Messages(ctx, conv.ID); core.ErrorCode(err) != core.ENOTFOUND {
@@ -319,7 +319,7 @@ func TestNotesDeleteAndStats(t *testing.T) {
 		if len(msgs) != 3 || msgs[0].Text != "one" || msgs[1].Text != "two" || msgs[2].Kind != core.KindNote {
 			t.Fatalf("messages %+v", msgs)
 		}
-		st := must[core.Stats](t)(e.svc.Stats(ctx, "ann", ""))
+		st := must[core.Stats](t)(e.svc.Agents().Stats(ctx, "ann", ""))
 		if st.ByStatus["open"] != 1 || st.ByStatus["new"] != 1 || st.Unassigned != 1 || st.Unreplied != 3 ||
 			*st.AgentAssigned != 1 || *st.AgentUnreplied != 2 {
 			t.Fatalf("stats %+v (agent %d/%d)", st, *st.AgentAssigned, *st.AgentUnreplied)
@@ -416,7 +416,7 @@ func TestAutoCloseTwoInstances(t *testing.T) {
 	if closed[0]+closed[1] != 20 {
 		t.Fatalf("closed %v, want 20 in all", closed)
 	}
-	st := must[core.Stats](t)(e.svc.Stats(ctx, "", ""))
+	st := must[core.Stats](t)(e.svc.Agents().Stats(ctx, "", ""))
 	if st.ByStatus["closed"] != 20 || st.ByStatus["waiting"] != 5 {
 		t.Fatalf("stats %+v", st.ByStatus)
 	}

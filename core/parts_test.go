@@ -24,7 +24,7 @@ func TestPartStatusesBeforeTheirSends(t *testing.T) {
 		conv := e.conversationOf("+14155550101")
 		m := must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "listen",
 			Attachments: []normalize.Attachment{{URL: "https://files.shop.example/v.ogg", ContentType: "audio/ogg"}}}, core.AgentActor("ann")))
-		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
+		jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
 		if len(jobs) != 1 {
 			t.Fatalf("claimed %+v", jobs)
 		}
@@ -34,18 +34,18 @@ func TestPartStatusesBeforeTheirSends(t *testing.T) {
 				Status: s, ProviderStatus: s, At: e.clock.Now()})
 		}
 		status("wamid.A", "", "delivered")
-		if err := e.svc.MarkPartSent(ctx, jobs[0], 0, 2, "meta_whatsapp", "wamid.A"); err != nil {
+		if err := e.svc.DispatchQueue().MarkPartSent(ctx, jobs[0], 0, 2, "meta_whatsapp", "wamid.A"); err != nil {
 			t.Fatal(err)
 		}
 		status("wamid.B", core.PartID(m.ID, 1), "read")
-		parts := must[[]core.MessagePart](t)(e.svc.SentParts(ctx, m.ID))
+		parts := must[[]core.MessagePart](t)(e.svc.DispatchQueue().SentParts(ctx, m.ID))
 		if len(parts) != 2 || parts[0].Status != "delivered" || parts[1].ProviderMessageID != "wamid.B" || parts[1].Status != "read" {
 			t.Fatalf("parts %+v", parts)
 		}
 		if st := e.message(conv.ID, m.ID).Status; st != "queued" {
 			t.Fatalf("before the last part is recorded the reply is %s", st)
 		}
-		if err := e.svc.MarkPartSent(ctx, jobs[0], 1, 2, "meta_whatsapp", "wamid.B"); err != nil {
+		if err := e.svc.DispatchQueue().MarkPartSent(ctx, jobs[0], 1, 2, "meta_whatsapp", "wamid.B"); err != nil {
 			t.Fatal(err)
 		}
 		if st := e.message(conv.ID, m.ID).Status; st != "delivered" {
@@ -61,7 +61,7 @@ func TestPartStatusesBeforeTheirSends(t *testing.T) {
 			t.Fatalf("events %s", got)
 		}
 		// Its outbox row is done: nothing is claimed again.
-		if jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10)); len(jobs) != 0 {
+		if jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10)); len(jobs) != 0 {
 			t.Fatalf("claimed again %+v", jobs)
 		}
 	})

@@ -27,7 +27,7 @@ type ReplyRequest struct {
 	ClientRef string `json:"-"`
 }
 
-// Outbound is one outbound message: what the outbox row stores and what a
+// Outbound is one outbound message: what the dispatch queue row stores and what a
 // provider's sender sends (outbox.Send is this type).
 type Outbound struct {
 	// MessageID is the gateway's id; senders use it as the idempotency key
@@ -71,7 +71,7 @@ var windowChannels = map[string]bool{normalize.ChannelWhatsApp: true, normalize.
 const ServiceWindow = 24 * time.Hour
 
 // Reply checks the channel rules and queues a reply: the message, its
-// outbox row and message.queued are written in one transaction.
+// dispatch queue row and message.queued are written in one transaction.
 func (s *Service) Reply(ctx context.Context, conversationID string, r ReplyRequest, by Actor) (StoredMessage, error) {
 	if err := checkReply(r); err != nil {
 		return StoredMessage{}, err
@@ -101,7 +101,7 @@ func checkReply(r ReplyRequest) error {
 func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequest, by Actor) (StoredMessage, error) {
 	var out StoredMessage
 	if r.ClientRef != "" {
-		if prior, ok, err := tx.OutboxByClientRef(ctx, r.ClientRef); err != nil || ok {
+		if prior, ok, err := tx.Dispatch.QueuedByClientRef(ctx, r.ClientRef); err != nil || ok {
 			return prior, err
 		}
 	}
@@ -131,14 +131,14 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	out = StoredMessage{ID: ob.MessageID, ConversationID: c.ID, CustomerID: c.CustomerID, Kind: KindMessage,
 		Direction: normalize.Outbound, Channel: ob.Channel, Status: normalize.StatusQueued, Author: string(by),
 		Text: ob.Text, Message: msg, CreatedAt: now}
-	if _, err := tx.InsertMessage(ctx, out); err != nil {
+	if _, err := tx.Message.InsertMessage(ctx, out); err != nil {
 		return out, err
 	}
 	payload, err := json.Marshal(ob)
 	if err != nil {
 		return out, fmt.Errorf("core: encode outbound: %w", err)
 	}
-	if err := tx.InsertOutbox(ctx, OutboxJob{MessageID: ob.MessageID, ConversationID: c.ID, Channel: ob.Channel,
+	if err := tx.Dispatch.Enqueue(ctx, DispatchJob{MessageID: ob.MessageID, ConversationID: c.ID, Channel: ob.Channel,
 		ClientRef: r.ClientRef, Payload: payload, CreatedAt: now}); err != nil {
 		return out, err
 	}
@@ -147,11 +147,11 @@ func (s *Service) reply(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	if by.human() {
 		s.answered(c, now)
 		// The writer has read what they answered.
-		if err := tx.MarkRead(ctx, c.ID, by.agentName(), now); err != nil {
+		if err := tx.Reads.MarkRead(ctx, c.ID, by.agentName(), now); err != nil {
 			return out, err
 		}
 	}
-	if err := tx.UpdateConversation(ctx, *c); err != nil {
+	if err := tx.Conversations.UpdateConversation(ctx, *c); err != nil {
 		return out, err
 	}
 	if err := s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,
@@ -270,7 +270,7 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 // channel goes: their identity of the channel's kind, from the channel's
 // configured sender.
 func (s *Service) firstAddress(ctx context.Context, tx Tx, c *Conversation, channel string) (to, from normalize.Party, provider string, err error) {
-	cust, _, err := tx.CustomerByID(ctx, c.CustomerID)
+	cust, _, err := tx.Customers.CustomerByID(ctx, c.CustomerID)
 	if err != nil {
 		return to, from, "", err
 	}
@@ -328,7 +328,7 @@ func (s *Service) lastInbound(ctx context.Context, tx Tx, c *Conversation, chann
 	if answersCall {
 		return lastCall(ctx, tx, c.ID)
 	}
-	last, wrote, err := tx.LastInbound(ctx, c.ID, channel)
+	last, wrote, err := tx.Message.LastInbound(ctx, c.ID, channel)
 	if err != nil {
 		return last, wrote, err
 	}
@@ -340,7 +340,7 @@ func (s *Service) lastInbound(ctx context.Context, tx Tx, c *Conversation, chann
 	if !windowChannels[channel] {
 		return last, wrote, nil
 	}
-	latest, ok, err := tx.CustomerLastInbound(ctx, c.CustomerID, channel)
+	latest, ok, err := tx.Message.CustomerLastInbound(ctx, c.CustomerID, channel)
 	if err != nil || !ok {
 		return last, wrote, err
 	}
@@ -353,7 +353,7 @@ func (s *Service) lastInbound(ctx context.Context, tx Tx, c *Conversation, chann
 // lastCall returns the customer's last call in a conversation, if it came
 // through Twilio (only Twilio's numbers are known to take SMS).
 func lastCall(ctx context.Context, tx Tx, conversationID string) (StoredMessage, bool, error) {
-	last, ok, err := tx.LastInbound(ctx, conversationID, normalize.ChannelVoice)
+	last, ok, err := tx.Message.LastInbound(ctx, conversationID, normalize.ChannelVoice)
 	if ok && last.Message.Provider != "twilio" {
 		ok = false
 	}

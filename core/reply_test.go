@@ -126,7 +126,7 @@ func TestDeliveryStatusNeverGoesBack(t *testing.T) {
 		e.receive(sms("+14155550101", "hi"))
 		conv := e.conversationOf("+14155550101")
 		m := must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "hello"}, core.AgentActor("ann")))
-		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
+		jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
 		if len(jobs) != 1 {
 			t.Fatalf("claimed %d", len(jobs))
 		}
@@ -138,7 +138,7 @@ func TestDeliveryStatusNeverGoesBack(t *testing.T) {
 			}
 		}
 		status("delivered") // before the send is recorded
-		if err := e.svc.MarkSent(ctx, jobs[0], "twilio", "SMout1"); err != nil {
+		if err := e.svc.DispatchQueue().MarkSent(ctx, jobs[0], "twilio", "SMout1"); err != nil {
 			t.Fatal(err)
 		}
 		status("sent") // late, must not go back
@@ -172,8 +172,8 @@ func TestMessengerWatermarkReceipt(t *testing.T) {
 		e.receive(in)
 		conv := e.conversationOf("psid-42")
 		m := must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "hello"}, core.AgentActor("ann")))
-		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
-		if err := e.svc.MarkSent(ctx, jobs[0], "meta_messenger", "m_1"); err != nil {
+		jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
+		if err := e.svc.DispatchQueue().MarkSent(ctx, jobs[0], "meta_messenger", "m_1"); err != nil {
 			t.Fatal(err)
 		}
 		st := normalize.Status{Provider: "meta_messenger", Channel: "messenger", Status: "read",

@@ -111,7 +111,7 @@ func TestRoundRobinPresetsWin(t *testing.T) {
 		cores := twoCores(t, dialect)
 		cores[0].receive(at("support-us", "+14155550401", "hello"))
 		c := cores[1].createCustomer(core.NewCustomer{Identities: []core.Identity{{Kind: "phone", Address: "+14155550402"}}})
-		must[core.Presets](t)(cores[1].svc.SetPresets(ctx, c.ID, core.Presets{Assignees: []string{"dan"}, Inbox: "vip"}))
+		must[core.Presets](t)(cores[1].svc.Agents().SetPresets(ctx, c.ID, core.Presets{Assignees: []string{"dan"}, Inbox: "vip"}))
 		cores[1].receive(at("support-us", "+14155550402", "hello"))
 		cores[1].receive(at("support-us", "+14155550403", "hello"))
 		got := []string{cores[0].conversationOf("+14155550401").Assignee, cores[0].conversationOf("+14155550402").Assignee,

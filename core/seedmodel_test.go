@@ -45,7 +45,7 @@ func newTimedEnv(t *testing.T, dialect string, policy core.Policy) (*env, *timin
 
 func (e *env) stats() core.Stats {
 	e.t.Helper()
-	return must[core.Stats](e.t)(e.svc.Stats(ctx, "ann", ""))
+	return must[core.Stats](e.t)(e.svc.Agents().Stats(ctx, "ann", ""))
 }
 
 // Seed (Converso): "unreplied messages also includes those messages that
@@ -262,7 +262,7 @@ func TestPresetsApplyWhenAConversationReopensWithoutAnAssignee(t *testing.T) {
 		e := newEnv(t, dialect, core.Policy{})
 		e.receive(sms("+14155550101", "hello"))
 		conv := e.conversationOf("+14155550101")
-		must[core.Presets](t)(e.svc.SetPresets(ctx, conv.CustomerID, core.Presets{Assignees: []string{"ann"}, Inbox: "vip"}))
+		must[core.Presets](t)(e.svc.Agents().SetPresets(ctx, conv.CustomerID, core.Presets{Assignees: []string{"ann"}, Inbox: "vip"}))
 		must[core.Conversation](t)(e.svc.SetStatus(ctx, conv.ID, core.StatusClosed, "", core.AdminActor("ops")))
 		if r := e.receive(sms("+14155550101", "back again")); r[0] != core.ResultReopened {
 			t.Fatalf("result %v, want reopened", r)

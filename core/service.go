@@ -186,7 +186,7 @@ type EventData struct {
 // eventSource is the CloudEvents source of the core's events.
 const eventSource = "/gateway/core"
 
-// emit adds one event to the transaction's outbox, keyed by customer id.
+// emit adds one event to the transaction's event outbox, keyed by customer id.
 // An event about a conversation carries the conversation's entry point:
 // the caller's, else its Conversation's, else the stored one's.
 func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData) error {
@@ -218,7 +218,7 @@ func (s *Service) emit(ctx context.Context, tx EventTx, typ string, d EventData)
 // transition moves a conversation to another status and emits the event
 // the move means.
 func (s *Service) transition(ctx context.Context, tx Tx, c *Conversation, to, reason, actor string) error {
-	return s.move(ctx, tx, tx.UpdateConversation, c, to, reason, actor)
+	return s.move(ctx, tx, tx.Conversations.UpdateConversation, c, to, reason, actor)
 }
 
 // move is transition with the conversation written by write.

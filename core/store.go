@@ -21,32 +21,32 @@ type Store interface {
 	// it returns how many were published, 0 with no error if another
 	// instance holds the turn.
 	ClaimEvents(ctx context.Context, limit int, publish func([]OutboxEvent) error) (int, error)
-	// ClaimOutbox leases due replies to one dispatcher: for each
+	// ClaimDispatch leases due replies to one dispatcher: for each
 	// conversation only its oldest unsent reply, skipping rows another
 	// dispatcher holds, for lease by the store's clock. Rows whose lease ran
 	// out (a dispatcher died) are due again.
-	ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]OutboxJob, error)
+	ClaimDispatch(ctx context.Context, lease time.Duration, limit int) ([]DispatchJob, error)
 	Close() error
 }
 
-// Outbox row states.
+// Dispatch queue row states.
 const (
-	OutboxPending = "pending"
-	OutboxSending = "sending"
-	OutboxDone    = "done"
-	OutboxFailed  = "failed"
+	DispatchPending = "pending"
+	DispatchSending = "sending"
+	DispatchDone    = "done"
+	DispatchFailed  = "failed"
 )
 
-// OutboxUpdate is the state of a reply's sending (OutboxTx.UpdateOutbox).
-type OutboxUpdate struct {
+// DispatchUpdate is the state of a reply's sending (DispatchTx.UpdateDispatch).
+type DispatchUpdate struct {
 	MessageID, State string
 	Attempts         int
 	Next             time.Time
 	LastError        *DeliveryError
 }
 
-// OutboxJob is a reply waiting to be sent.
-type OutboxJob struct {
+// DispatchJob is a reply waiting to be sent.
+type DispatchJob struct {
 	MessageID      string
 	ConversationID string
 	Channel        string
@@ -63,26 +63,47 @@ type OutboxJob struct {
 	Resend bool
 }
 
-// Tx is the work a transaction can do: every role below. Code that needs
-// one role takes the small interface.
-type Tx interface {
-	CustomerTx
-	CustomerWriteTx
-	CustomerAdminTx
-	ConversationTx
-	BatchTx
-	MessageTx
-	QueryTx
-	DeliveryTx
-	OutboxTx
-	EventTx
-	PresetTx
-	ReadTx
-	ChatTx
-	PartTx
-	VisibilityTx
-	ContactTx
-	RoutingTx
+// Tx is the work a transaction can do, one field per role: code reaches a
+// role by its field (tx.Message.MessageByID) and a function that needs one
+// role takes its small interface. The store fills every field with the
+// same transaction; the clock and the events are the transaction's own
+// (Now, AddEvents).
+type Tx struct {
+	Customers      CustomerTx
+	CustomerWrites CustomerWriteTx
+	CustomerAdmin  CustomerAdminTx
+	Conversations  ConversationTx
+	Batch          BatchTx
+	Message        MessageTx
+	Query          QueryTx
+	Delivery       DeliveryTx
+	Dispatch       DispatchTx
+	Events         EventTx
+	Presets        PresetTx
+	Reads          ReadTx
+	Chat           ChatTx
+	Part           PartTx
+	Visibility     VisibilityTx
+	Contact        ContactTx
+	Routing        RoutingTx
+	// Self is the store's transaction itself, for what one store does
+	// beyond these roles (sqlstore records command ids,
+	// kafkabus.CommandRecorder).
+	Self any
+}
+
+// Now is the clock of the transaction.
+func (tx Tx) Now() time.Time { return tx.Events.Now() }
+
+// AddEvents appends events to the event outbox, published after commit.
+func (tx Tx) AddEvents(ctx context.Context, evs ...OutboxEvent) error {
+	return tx.Events.AddEvents(ctx, evs...)
+}
+
+// ConversationEntryPoint returns the entry point a stored conversation
+// started at (EventTx).
+func (tx Tx) ConversationEntryPoint(ctx context.Context, conversationID string) (string, bool, error) {
+	return tx.Events.ConversationEntryPoint(ctx, conversationID)
 }
 
 // RoutingTx keeps the round robin turns of the entry points.
@@ -279,21 +300,21 @@ type DeliveryTx interface {
 	SetDeliveries(ctx context.Context, ds []Delivery) error
 }
 
-// OutboxTx queues replies and records their sending.
-type OutboxTx interface {
-	// InsertOutbox queues a reply for the dispatcher.
-	InsertOutbox(ctx context.Context, j OutboxJob) error
-	// OutboxByClientRef returns the message queued with a client ref.
-	OutboxByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
-	// UpdateOutbox records the state of a reply's sending and why its last
+// DispatchTx queues replies and records their sending.
+type DispatchTx interface {
+	// Enqueue queues a reply for the dispatcher.
+	Enqueue(ctx context.Context, j DispatchJob) error
+	// QueuedByClientRef returns the message queued with a client ref.
+	QueuedByClientRef(ctx context.Context, ref string) (StoredMessage, bool, error)
+	// UpdateDispatch records the state of a reply's sending and why its last
 	// send failed (nil: it did not).
-	UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *DeliveryError) error
-	// UpdateOutboxes is UpdateOutbox of many rows at once.
-	UpdateOutboxes(ctx context.Context, us []OutboxUpdate) error
-	// RequeueOutbox queues a failed reply again as a new round of sends
+	UpdateDispatch(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *DeliveryError) error
+	// UpdateDispatches is UpdateDispatch of many rows at once.
+	UpdateDispatches(ctx context.Context, us []DispatchUpdate) error
+	// Requeue queues a failed reply again as a new round of sends
 	// from now: no attempts, no error, the message queued. It reports
-	// false when the reply has no outbox row.
-	RequeueOutbox(ctx context.Context, messageID string) (bool, error)
+	// false when the reply has no dispatch queue row.
+	Requeue(ctx context.Context, messageID string) (bool, error)
 }
 
 // ChatTx reads what a returning web chat visitor is shown.
@@ -318,7 +339,7 @@ type PartTx interface {
 
 // EventTx writes events, published after the transaction commits.
 type EventTx interface {
-	// AddEvents appends events to the outbox, published after commit.
+	// AddEvents appends events to the event outbox, published after commit.
 	AddEvents(ctx context.Context, evs ...OutboxEvent) error
 	// ConversationEntryPoint returns the entry point a stored conversation
 	// started at; false when there is no such conversation.
@@ -383,7 +404,7 @@ type Stats struct {
 	ResolutionSecondsAvg     *float64       `json:"resolution_seconds_avg,omitempty"`
 	ConversationsWithReplies int            `json:"conversations_with_replies"`
 	Resolved                 int            `json:"resolved"`
-	OutboxPending            int            `json:"outbox_pending"`
+	DispatchPending          int            `json:"outbox_pending"`
 	// ByTopic counts conversations by topic: the MaxStatsTopics topics of
 	// the most active conversations (then the most closed).
 	ByTopic map[string]TopicFigures `json:"by_topic"`

@@ -19,11 +19,11 @@ func (s *Service) applyUpdate(ctx context.Context, tx Tx, st *batchState, u norm
 		return ResultIgnored, err
 	}
 	if !st.locked[stored.CustomerID] {
-		if err := tx.LockCustomer(ctx, stored.CustomerID); err != nil {
+		if err := tx.Customers.LockCustomer(ctx, stored.CustomerID); err != nil {
 			return "", err
 		}
 		st.locked[stored.CustomerID] = true
-		if c, ok, err := tx.ActiveConversation(ctx, stored.CustomerID); err != nil {
+		if c, ok, err := tx.Conversations.ActiveConversation(ctx, stored.CustomerID); err != nil {
 			return "", err
 		} else if ok {
 			st.active[stored.CustomerID] = &c
@@ -41,7 +41,7 @@ func (s *Service) applyUpdate(ctx context.Context, tx Tx, st *batchState, u norm
 	}
 	if pending != nil {
 		pending.Message, pending.Text = m, m.Text
-	} else if err := tx.UpdateMessage(ctx, stored.ID, m); err != nil {
+	} else if err := tx.Message.UpdateMessage(ctx, stored.ID, m); err != nil {
 		return "", err
 	}
 	if conv := st.active[stored.CustomerID]; conv != nil && conv.ID == stored.ConversationID && m.Direction == normalize.Inbound &&
@@ -80,6 +80,6 @@ func (st *batchState) findMessage(ctx context.Context, tx Tx, provider, id strin
 			return *p, p, true, nil
 		}
 	}
-	m, ok, err = tx.MessageByProviderID(ctx, provider, id)
+	m, ok, err = tx.Message.MessageByProviderID(ctx, provider, id)
 	return m, nil, ok, err
 }

@@ -126,7 +126,7 @@ func (s *Service) setVisibility(ctx context.Context, tx Tx, c *Conversation, vis
 	}
 	c.VisibleTo = visibleTo
 	c.UpdatedAt = tx.Now()
-	if err := tx.SetVisibleTo(ctx, c.ID, visibleTo, c.UpdatedAt); err != nil {
+	if err := tx.Visibility.SetVisibleTo(ctx, c.ID, visibleTo, c.UpdatedAt); err != nil {
 		return err
 	}
 	return s.emit(ctx, tx, normalize.TypeConversationVisibilityChanged, EventData{CustomerID: c.CustomerID, ConversationID: c.ID, EntryPoint: c.EntryPoint,

@@ -146,7 +146,7 @@ func TestReplyToACallIsAnSMSFromTheCalledNumber(t *testing.T) {
 		for _, channel := range []string{"", normalize.ChannelVoice, normalize.ChannelSMS} {
 			must[core.StoredMessage](t)(e.svc.Reply(ctx, conv.ID, core.ReplyRequest{Text: "Sorry we missed you", Channel: channel}, core.AgentActor("ann")))
 		}
-		jobs := must[[]core.OutboxJob](t)(e.svc.ClaimOutbox(ctx, time.Minute, 10))
+		jobs := must[[]core.DispatchJob](t)(e.svc.DispatchQueue().Claim(ctx, time.Minute, 10))
 		if len(jobs) != 1 {
 			t.Fatalf("%d jobs, want the first of the conversation", len(jobs))
 		}

@@ -16,10 +16,10 @@ import (
 
 // replies queues a reply in each of n new conversations and returns them
 // claimed.
-func (e *env) replies(n int) []core.OutboxJob {
+func (e *env) replies(n int) []core.DispatchJob {
 	e.t.Helper()
 	e.queue(n)
-	jobs, err := e.svc.ClaimOutbox(ctx, time.Minute, n)
+	jobs, err := e.svc.DispatchQueue().Claim(ctx, time.Minute, n)
 	if err != nil || len(jobs) != n {
 		e.t.Fatalf("claimed %d of %d (%v)", len(jobs), n, err)
 	}
@@ -55,7 +55,7 @@ func TestMarkSentBatchStatementsDoNotGrow(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect)
 		jobs := e.replies(55)
-		cost := func(jobs []core.OutboxJob) int64 {
+		cost := func(jobs []core.DispatchJob) int64 {
 			var sent []core.Sent
 			for _, j := range jobs {
 				sent = append(sent, core.Sent{Job: j, Provider: "twilio", ProviderMessageID: "SMsent" + j.MessageID})
@@ -66,7 +66,7 @@ func TestMarkSentBatchStatementsDoNotGrow(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := e.store.Statements()
-			if err := e.svc.MarkSentBatch(ctx, sent); err != nil {
+			if err := e.svc.DispatchQueue().MarkSentBatch(ctx, sent); err != nil {
 				t.Fatal(err)
 			}
 			return e.store.Statements() - before
@@ -81,7 +81,7 @@ func TestMarkSentBatchStatementsDoNotGrow(t *testing.T) {
 			if i == 0 || i == 5 {
 				want = normalize.StatusDelivered
 			}
-			if st, _ := e.status(j.MessageID); st != want || e.outboxState(j.MessageID) != core.OutboxDone {
+			if st, _ := e.status(j.MessageID); st != want || e.outboxState(j.MessageID) != core.DispatchDone {
 				t.Fatalf("reply %d: status %s, outbox %s; want %s, done", i, st, e.outboxState(j.MessageID), want)
 			}
 		}
@@ -90,14 +90,14 @@ func TestMarkSentBatchStatementsDoNotGrow(t *testing.T) {
 
 // claimLog records the limit of each claim and whether it filled it.
 type claimLog struct {
-	*core.Service
+	*core.DispatchQueue
 	mu     sync.Mutex
 	limits []int
 	full   []bool
 }
 
-func (c *claimLog) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]core.OutboxJob, error) {
-	jobs, err := c.Service.ClaimOutbox(ctx, lease, limit)
+func (c *claimLog) Claim(ctx context.Context, lease time.Duration, limit int) ([]core.DispatchJob, error) {
+	jobs, err := c.DispatchQueue.Claim(ctx, lease, limit)
 	c.mu.Lock()
 	c.limits, c.full = append(c.limits, limit), append(c.full, len(jobs) == limit)
 	c.mu.Unlock()
@@ -121,7 +121,7 @@ func TestClaimsWaitForAQuarterOfTheWorkers(t *testing.T) {
 		e := newEnv(t, dialect)
 		const n = 120
 		e.queue(n)
-		log := &claimLog{Service: e.svc}
+		log := &claimLog{DispatchQueue: e.svc.DispatchQueue()}
 		sender := &jittery{}
 		cfg := fastConfig()
 		cfg.Workers = 16

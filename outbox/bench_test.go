@@ -52,7 +52,7 @@ func BenchmarkDispatch(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			d := outbox.New(e.svc, map[string]outbox.Sender{"twilio": tw}, outbox.Config{Workers: 128, Poll: 10 * time.Millisecond}, discard(), nil)
+			d := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{"twilio": tw}, outbox.Config{Workers: 128, Poll: 10 * time.Millisecond}, discard(), nil)
 			b.ResetTimer()
 			c, cancel := contextWithCancel()
 			done := make(chan struct{})

@@ -48,7 +48,7 @@ func TestCrashAfterSendIsNotSentTwice(t *testing.T) {
 
 				// The first dispatcher claims the reply, the provider takes it, and
 				// the dispatcher dies before recording anything.
-				jobs, err := e.svc.ClaimOutbox(ctx, 100*time.Millisecond, 10)
+				jobs, err := e.svc.DispatchQueue().Claim(ctx, 100*time.Millisecond, 10)
 				if err != nil || len(jobs) != 1 {
 					t.Fatalf("claim: %v %v", jobs, err)
 				}
@@ -65,8 +65,11 @@ func TestCrashAfterSendIsNotSentTwice(t *testing.T) {
 				}
 				time.Sleep(150 * time.Millisecond) // the lease runs out
 
-				d := outbox.New(e.svc, senders, fastConfig(), discard(), nil)
-				run(t, d, func() bool { s, _ := e.status(m.ID); return s == "delivered" && e.outboxState(m.ID) == core.OutboxDone })
+				d := outbox.New(e.svc.DispatchQueue(), senders, fastConfig(), discard(), nil)
+				run(t, d, func() bool {
+					s, _ := e.status(m.ID)
+					return s == "delivered" && e.outboxState(m.ID) == core.DispatchDone
+				})
 				if n := c.accepted() - before; n != 1 {
 					t.Fatalf("the provider took the reply %d times", n)
 				}

@@ -15,17 +15,19 @@ import (
 	"github.com/opengateway/gateway/core/retry"
 )
 
-// Jobs is the queue of replies the dispatcher works through (core.Service).
-type Jobs interface {
-	// ClaimOutbox leases due replies to this dispatcher.
-	ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]core.OutboxJob, error)
+// Queue is the port through which the dispatcher works the dispatch queue
+// (core.DispatchQueue, which records each outcome in one transaction with
+// the events and conversation changes it makes).
+type Queue interface {
+	// Claim leases due replies to this dispatcher.
+	Claim(ctx context.Context, lease time.Duration, limit int) ([]core.DispatchJob, error)
 	// SentAlready reports whether the provider already has a reply whose
 	// dispatcher died, and under which id.
-	SentAlready(ctx context.Context, j core.OutboxJob) (provider, providerMessageID string, ok bool, err error)
-	MarkSent(ctx context.Context, j core.OutboxJob, provider, providerMessageID string) error
+	SentAlready(ctx context.Context, j core.DispatchJob) (provider, providerMessageID string, ok bool, err error)
+	MarkSent(ctx context.Context, j core.DispatchJob, provider, providerMessageID string) error
 	MarkSentBatch(ctx context.Context, sent []core.Sent) error
-	RetryLater(ctx context.Context, j core.OutboxJob, at time.Time, derr core.DeliveryError) error
-	MarkFailed(ctx context.Context, j core.OutboxJob, derr core.DeliveryError) error
+	RetryLater(ctx context.Context, j core.DispatchJob, at time.Time, derr core.DeliveryError) error
+	MarkFailed(ctx context.Context, j core.DispatchJob, derr core.DeliveryError) error
 	Parts
 }
 
@@ -35,10 +37,10 @@ type Parts interface {
 	SentParts(ctx context.Context, messageID string) ([]core.MessagePart, error)
 	// MarkPartSent records that the provider took part of parts, under its
 	// id; the last one completes the reply.
-	MarkPartSent(ctx context.Context, j core.OutboxJob, part, parts int, provider, providerMessageID string) error
+	MarkPartSent(ctx context.Context, j core.DispatchJob, part, parts int, provider, providerMessageID string) error
 }
 
-var _ Jobs = (*core.Service)(nil)
+var _ Queue = (*core.DispatchQueue)(nil)
 
 // Config tunes the dispatcher.
 type Config struct {
@@ -95,7 +97,7 @@ func (c *Config) defaults() {
 // Dispatcher sends queued replies: for each conversation the oldest unsent
 // one, many conversations at once, each through its provider's Sender.
 type Dispatcher struct {
-	svc     Jobs
+	q       Queue
 	senders map[string]Sender
 	cfg     Config
 	log     *slog.Logger
@@ -109,9 +111,9 @@ type Dispatcher struct {
 
 // New returns a dispatcher; senders are keyed by provider name (twilio,
 // sendgrid, meta_whatsapp, meta_messenger, meta_instagram, webchat).
-func New(svc Jobs, senders map[string]Sender, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
+func New(q Queue, senders map[string]Sender, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
 	cfg.defaults()
-	return &Dispatcher{svc: svc, senders: senders, cfg: cfg, log: log, m: newMetrics(reg),
+	return &Dispatcher{q: q, senders: senders, cfg: cfg, log: log, m: newMetrics(reg),
 		wake: make(chan struct{}, 1), sent: make(chan core.Sent, cfg.Workers), limiters: map[string]*rate.Limiter{}}
 }
 
@@ -141,10 +143,10 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	backlog, least := false, max(1, d.cfg.Workers/4)
 	for ctx.Err() == nil {
 		free := d.cfg.Workers - len(slots)
-		var jobs []core.OutboxJob
+		var jobs []core.DispatchJob
 		if free > 0 && (!backlog || free >= least) {
 			var err error
-			jobs, err = d.svc.ClaimOutbox(ctx, d.cfg.Lease, free)
+			jobs, err = d.q.Claim(ctx, d.cfg.Lease, free)
 			if err != nil && ctx.Err() == nil {
 				d.log.Warn("outbox: claim", "error", err)
 			}
@@ -153,7 +155,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		for _, j := range jobs {
 			slots <- struct{}{}
 			wg.Add(1)
-			go func(j core.OutboxJob) {
+			go func(j core.DispatchJob) {
 				defer wg.Done()
 				d.process(ctx, j)
 				<-slots
@@ -174,7 +176,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // process sends one reply and records the outcome; the one switch that
 // decides what a send's outcome means. The send and the writes run to the
 // end after ctx ends (work); only waits end with ctx.
-func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
+func (d *Dispatcher) process(ctx context.Context, j core.DispatchJob) {
 	work := context.WithoutCancel(ctx)
 	ob, err := core.DecodeOutbound(j)
 	if err != nil {
@@ -195,9 +197,9 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 	if j.Resend {
 		// Its dispatcher died after claiming it: if the provider has told us
 		// about the message meanwhile, it was sent; record it, do not send again.
-		if provider, id, ok, err := d.svc.SentAlready(work, j); err == nil && ok {
+		if provider, id, ok, err := d.q.SentAlready(work, j); err == nil && ok {
 			d.log.Info("outbox: resend avoided, the provider already has the message", "message_id", j.MessageID, "channel", ob.Channel)
-			d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(work, j, provider, id) })
+			d.record(ctx, "mark sent", func() error { return d.q.MarkSent(work, j, provider, id) })
 			return
 		}
 	}
@@ -218,7 +220,7 @@ func (d *Dispatcher) process(ctx context.Context, j core.OutboxJob) {
 // it after its last attempt (max_attempts) or when the next would come
 // past its max age (max_age), and otherwise it waits its backoff. part is
 // the part of a split reply that failed, -1 for a whole one.
-func (d *Dispatcher) retryOrFail(ctx context.Context, j core.OutboxJob, channel string, part int, err error) {
+func (d *Dispatcher) retryOrFail(ctx context.Context, j core.DispatchJob, channel string, part int, err error) {
 	derr := DeliveryErrorOf(err)
 	at := time.Now().Add(d.backoff(j.Attempts, err))
 	since := j.QueuedAt
@@ -236,7 +238,7 @@ func (d *Dispatcher) retryOrFail(ctx context.Context, j core.OutboxJob, channel 
 		d.log.Info("outbox: send will be retried", "message_id", j.MessageID, "channel", channel, "part", part,
 			"attempt", j.Attempts+1, "at", at, "code", derr.Code, "error", err)
 		work := context.WithoutCancel(ctx)
-		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, derr) })
+		d.record(ctx, "retry later", func() error { return d.q.RetryLater(work, j, at, derr) })
 		return
 	}
 	d.fail(ctx, j, channel, derr)
@@ -248,14 +250,14 @@ func (d *Dispatcher) retryOrFail(ctx context.Context, j core.OutboxJob, channel 
 // not recorded. A part that fails for good fails the reply, and the parts
 // after it are not sent. Parts stop before the row's lease could run out;
 // the rest go on the next turn.
-func (d *Dispatcher) processParts(ctx context.Context, j core.OutboxJob, sender Sender, ob Send, parts []Send) {
+func (d *Dispatcher) processParts(ctx context.Context, j core.DispatchJob, sender Sender, ob Send, parts []Send) {
 	work := context.WithoutCancel(ctx)
 	start := time.Now()
-	done, err := d.svc.SentParts(work, j.MessageID)
+	done, err := d.q.SentParts(work, j.MessageID)
 	if err != nil {
 		at := time.Now().Add(d.backoff(j.Attempts, err))
 		derr := core.DeliveryError{Code: "internal", Message: "the sent parts could not be read"}
-		d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, at, derr) })
+		d.record(ctx, "retry later", func() error { return d.q.RetryLater(work, j, at, derr) })
 		return
 	}
 	recorded := map[int]core.MessagePart{}
@@ -266,13 +268,13 @@ func (d *Dispatcher) processParts(ctx context.Context, j core.OutboxJob, sender 
 	for k, part := range parts {
 		if p, ok := recorded[k]; ok {
 			if k == last { // every part was taken, the reply's completion was not recorded
-				d.record(ctx, "mark sent", func() error { return d.svc.MarkPartSent(work, j, k, len(parts), p.Provider, p.ProviderMessageID) })
+				d.record(ctx, "mark sent", func() error { return d.q.MarkPartSent(work, j, k, len(parts), p.Provider, p.ProviderMessageID) })
 			}
 			continue
 		}
 		if k > 0 && time.Since(start)+d.cfg.SendTimeout >= d.cfg.Lease {
 			derr := core.DeliveryError{Code: "parts_pending", Message: "the lease ended before every part was sent; the rest follow"}
-			d.record(ctx, "retry later", func() error { return d.svc.RetryLater(work, j, time.Now(), derr) })
+			d.record(ctx, "retry later", func() error { return d.q.RetryLater(work, j, time.Now(), derr) })
 			return
 		}
 		part.MessageID = core.PartID(j.MessageID, k)
@@ -286,7 +288,7 @@ func (d *Dispatcher) processParts(ctx context.Context, j core.OutboxJob, sender 
 		}
 		d.m.attempts.WithLabelValues(ob.Channel, "sent").Inc()
 		if d.record(ctx, "mark part sent", func() error {
-			return d.svc.MarkPartSent(work, j, k, len(parts), ob.Provider, res.ProviderMessageID)
+			return d.q.MarkPartSent(work, j, k, len(parts), ob.Provider, res.ProviderMessageID)
 		}) != nil {
 			return // not recorded: the next part waits, or it could be sent before this one is known
 		}
@@ -303,12 +305,12 @@ func (d *Dispatcher) send(work context.Context, sender Sender, s Send) (Result, 
 	return res, err
 }
 
-func (d *Dispatcher) fail(ctx context.Context, j core.OutboxJob, channel string, derr core.DeliveryError) {
+func (d *Dispatcher) fail(ctx context.Context, j core.DispatchJob, channel string, derr core.DeliveryError) {
 	d.m.attempts.WithLabelValues(channel, "failed").Inc()
 	d.m.dead.WithLabelValues(channel).Inc()
 	d.log.Warn("outbox: send failed", "message_id", j.MessageID, "channel", channel, "code", derr.Code, "provider_code", derr.ProviderCode)
 	work := context.WithoutCancel(ctx)
-	d.record(ctx, "mark failed", func() error { return d.svc.MarkFailed(work, j, derr) })
+	d.record(ctx, "mark failed", func() error { return d.q.MarkFailed(work, j, derr) })
 }
 
 // recordSent writes accepted sends in groups, one transaction for all that
@@ -330,10 +332,10 @@ func (d *Dispatcher) recordSent(ctx context.Context) {
 				break more
 			}
 		}
-		if err := d.svc.MarkSentBatch(work, batch); err != nil {
+		if err := d.q.MarkSentBatch(work, batch); err != nil {
 			// One at a time, so one bad row cannot hold back the others.
 			for _, x := range batch {
-				d.record(ctx, "mark sent", func() error { return d.svc.MarkSent(work, x.Job, x.Provider, x.ProviderMessageID) })
+				d.record(ctx, "mark sent", func() error { return d.q.MarkSent(work, x.Job, x.Provider, x.ProviderMessageID) })
 			}
 		}
 		d.Wake() // the conversations' next replies are due now

@@ -190,7 +190,7 @@ func TestOrderRetryAndFailure(t *testing.T) {
 			"second": {&outbox.SendError{Permanent: true, HTTPStatus: 400, ProviderCode: "21610", Message: "unsubscribed recipient"}},
 		}}
 		first, second, third := e.reply(conv, "first"), e.reply(conv, "second"), e.reply(conv, "third")
-		d := outbox.New(e.svc, map[string]outbox.Sender{"twilio": s}, fastConfig(), discard(), nil)
+		d := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{"twilio": s}, fastConfig(), discard(), nil)
 		run(t, d, func() bool { return len(s.texts()) == 2 })
 		if got := fmt.Sprint(s.texts()); got != "[first third]" {
 			t.Fatalf("sent %s, want [first third]", got)
@@ -222,7 +222,7 @@ func TestMaxAttempts(t *testing.T) {
 		busy := &outbox.SendError{HTTPStatus: 503, Message: "unavailable"}
 		s := &scripted{fails: map[string][]error{"x": {busy, busy, busy, busy, busy}}}
 		m := e.reply(conv, "x")
-		d := outbox.New(e.svc, map[string]outbox.Sender{"twilio": s}, fastConfig(), discard(), nil)
+		d := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{"twilio": s}, fastConfig(), discard(), nil)
 		run(t, d, func() bool { st, _ := e.status(m.ID); return st == "failed" })
 		_, derr := e.status(m.ID)
 		if derr.Code != "max_attempts" {
@@ -243,7 +243,7 @@ func TestConcurrentAcrossConversations(t *testing.T) {
 			}
 		}
 		s := &scripted{fails: map[string][]error{}, delay: 20 * time.Millisecond}
-		d := outbox.New(e.svc, map[string]outbox.Sender{"twilio": s}, fastConfig(), discard(), nil)
+		d := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{"twilio": s}, fastConfig(), discard(), nil)
 		start := time.Now()
 		run(t, d, func() bool { return len(s.texts()) == convs*each })
 		elapsed := time.Since(start)
@@ -269,7 +269,7 @@ func (e *env) inbound(provider, channel, phone string) string {
 	if _, err := e.svc.HandleInbound(ctx, []core.Inbound{{Message: &m}}); err != nil {
 		e.t.Fatal(err)
 	}
-	cust, err := e.svc.FindCustomer(ctx, phone)
+	cust, err := e.svc.Customers().FindCustomer(ctx, phone)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -51,10 +51,10 @@ func TestTwoDispatchersNeverSendTwice(t *testing.T) {
 	}
 	s := &counting{byID: map[string]int{}, delay: 5 * time.Millisecond}
 	cfg := fastConfig()
-	d1 := outbox.New(e.svc, map[string]outbox.Sender{"twilio": s}, cfg, discard(), nil)
+	d1 := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{"twilio": s}, cfg, discard(), nil)
 	// The second dispatcher has its own store and connection pool, as a
 	// second process would.
-	d2 := outbox.New(envOn(t, url).svc, map[string]outbox.Sender{"twilio": s}, cfg, discard(), nil)
+	d2 := outbox.New(envOn(t, url).svc.DispatchQueue(), map[string]outbox.Sender{"twilio": s}, cfg, discard(), nil)
 	c, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, d := range []*outbox.Dispatcher{d1, d2} {
@@ -88,19 +88,19 @@ func TestExpiredLeaseIsClaimedAgainAsResend(t *testing.T) {
 		e := newEnv(t, dialect)
 		conv := e.conversation("+14155550101")
 		e.reply(conv, "hello")
-		jobs, err := e.svc.ClaimOutbox(ctx, 50*time.Millisecond, 10)
+		jobs, err := e.svc.DispatchQueue().Claim(ctx, 50*time.Millisecond, 10)
 		if err != nil || len(jobs) != 1 || jobs[0].Resend {
 			t.Fatalf("first claim %+v %v", jobs, err)
 		}
-		if again, _ := e.svc.ClaimOutbox(ctx, time.Minute, 10); len(again) != 0 {
+		if again, _ := e.svc.DispatchQueue().Claim(ctx, time.Minute, 10); len(again) != 0 {
 			t.Fatalf("a leased row was claimed twice: %+v", again)
 		}
 		time.Sleep(80 * time.Millisecond) // the first dispatcher "died"
-		again, err := e.svc.ClaimOutbox(ctx, time.Minute, 10)
+		again, err := e.svc.DispatchQueue().Claim(ctx, time.Minute, 10)
 		if err != nil || len(again) != 1 || !again[0].Resend || again[0].MessageID != jobs[0].MessageID {
 			t.Fatalf("after the lease: %+v %v", again, err)
 		}
-		if err := e.svc.MarkSent(ctx, again[0], "twilio", "SM1"); err != nil {
+		if err := e.svc.DispatchQueue().MarkSent(ctx, again[0], "twilio", "SM1"); err != nil {
 			t.Fatal(err)
 		}
 		if st, _ := e.status(again[0].MessageID); st != "sent" {

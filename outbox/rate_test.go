@@ -20,7 +20,7 @@ func TestRateLimitPerSender(t *testing.T) {
 	s := &scripted{fails: map[string][]error{}}
 	cfg := fastConfig()
 	cfg.RatePerSecond = map[string]float64{"sms": 5}
-	d := outbox.New(e.svc, map[string]outbox.Sender{"twilio": s}, cfg, discard(), nil)
+	d := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{"twilio": s}, cfg, discard(), nil)
 	start := time.Now()
 	run(t, d, func() bool { return len(s.texts()) == 10 })
 	if elapsed := time.Since(start); elapsed < 900*time.Millisecond {

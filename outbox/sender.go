@@ -8,9 +8,15 @@
 // topic and the Sender interface it consumes. The senders themselves live
 // with their providers (connectors/twilio/sender.go, ...), and every one
 // runs the contract suite in outbox/outboxtest. It reaches the engine
-// through small interfaces it declares (Jobs, Replier), never
-// *core.Service; it must not import Kafka clients (the provider packages
-// import it), the provider packages, nor fiber.
+// through small interfaces it declares, never *core.Service: Queue, its
+// port to the dispatch queue (core.DispatchQueue), and Replier. It must not
+// import Kafka clients (the provider packages import it), the provider
+// packages, nor fiber.
+//
+// The state machine of one reply reads in two files: Dispatcher.process
+// and retryOrFail (dispatcher.go) decide what a send's outcome means, and
+// core/dispatch.go records each outcome (Claim, MarkSent, RetryLater,
+// MarkFailed, ...) in one transaction with its events.
 package outbox
 
 import (

@@ -112,7 +112,7 @@ func (g *Gateway) chatReturning(ctx context.Context, address string) (webchat.Re
 		}
 		r.History = append(r.History, h)
 	}
-	msgs, perr := g.service.PendingChat(ctx, address)
+	msgs, perr := g.service.DispatchQueue().PendingChat(ctx, address)
 	for _, m := range msgs {
 		r.Pending = append(r.Pending, webchat.OutboundMessage{MessageID: m.ID, Text: m.Text, Attachments: m.Message.Attachments,
 			SentAt: m.CreatedAt, Author: agentName(m.Author)})

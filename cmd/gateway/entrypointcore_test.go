@@ -54,7 +54,7 @@ func TestEntryPointWindowsEndToEnd(t *testing.T) {
 					t.Fatalf("webhook: %d %s", s, b)
 				}
 				consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.received") == n })
-				cust, err := g.service.FindCustomer(ctx, from)
+				cust, err := g.service.Customers().FindCustomer(ctx, from)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -369,14 +369,14 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		if len(cfg.APITokens) == 0 {
 			g.log.Warn("operator API: GATEWAY_API_TOKENS is not set; every /v1 request will be refused")
 		}
-		api := httpapi.New(g.service, cfg.APITokens, g.store, g.log, g.reg)
+		api := httpapi.New(apiCore(g.service), cfg.APITokens, g.store, g.log, g.reg)
 		api.SetEntryPoints(g.entryPoints())
 		api.Mount(g.app)
-		g.reg.MustRegister(coremetrics.NewStatsCollector(g.service))
+		g.reg.MustRegister(coremetrics.NewStatsCollector(g.service.Agents()))
 		consumer := kafkabus.NewInboundConsumer(g.service, g.consumer("gateway-core", topics.Inbound()), dlq, g.log, metrics, cfg.CoreBatch)
 		g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
 		g.goWork("auto-close", func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
-		commands := kafkabus.NewCommandConsumer(g.service, g.consumer("gateway-commands", topics.Commands()), dlq, topics.Events(), g.log, relay.Wake)
+		commands := kafkabus.NewCommandConsumer(g.service.Store(), commandsBind(g.service), g.consumer("gateway-commands", topics.Commands()), dlq, topics.Events(), g.log, relay.Wake)
 		commands.SetAdminBots(cfg.CommandAdminBots)
 		g.goWork("commands consumer", func() error { return commands.Run(ctx) })
 		g.goWork("command ids sweep", func() error { g.sweepCommands(ctx, time.Hour); return nil })
@@ -386,7 +386,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		if err != nil {
 			return err
 		}
-		d := outbox.New(g.service, senders, outbox.Config{RatePerSecond: cfg.OutboxRates,
+		d := outbox.New(g.service.DispatchQueue(), senders, outbox.Config{RatePerSecond: cfg.OutboxRates,
 			MaxAttempts: cfg.OutboxMaxAttempts, MaxAge: cfg.OutboxMaxAge}, g.log, g.reg)
 		wake = append(wake, d.Wake)
 		g.goWork("outbox dispatcher", func() error { d.Run(ctx); return nil })

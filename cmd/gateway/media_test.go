@@ -79,7 +79,7 @@ func TestMMSMediaIsCopied(t *testing.T) {
 	resp.Body.Close()
 
 	// Erasing the customer deletes the file too.
-	if err := g.service.EraseCustomer(context.Background(), ofType(evs, "message.received")[0].Data["customer_id"].(string), "admin:test"); err != nil {
+	if err := g.service.Customers().EraseCustomer(context.Background(), ofType(evs, "message.received")[0].Data["customer_id"].(string), "admin:test"); err != nil {
 		t.Fatal(err)
 	}
 	resp, _ = http.Get("http://" + g.Addr() + path)

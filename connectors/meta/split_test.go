@@ -137,7 +137,7 @@ func (e *partsEnv) message(id string) core.StoredMessage {
 // dispatch runs the dispatcher until the message is no longer queued.
 func (e *partsEnv) dispatch(sender outbox.Sender, id string) core.StoredMessage {
 	e.t.Helper()
-	d := outbox.New(e.svc, map[string]outbox.Sender{meta.ProviderWhatsApp: sender},
+	d := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{meta.ProviderWhatsApp: sender},
 		outbox.Config{Workers: 2, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Poll: 5 * time.Millisecond, MaxAttempts: 4},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	ctx, cancel := context.WithCancel(context.Background())

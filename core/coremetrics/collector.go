@@ -68,5 +68,5 @@ func (c *StatsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.unreplied, prometheus.GaugeValue, float64(st.Unreplied))
 	ch <- prometheus.MustNewConstMetric(c.unassigned, prometheus.GaugeValue, float64(st.Unassigned))
-	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.OutboxPending))
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.DispatchPending))
 }

@@ -21,7 +21,7 @@ func (a *API) setTopics(c *fiber.Ctx) error {
 	if req.Topics == nil {
 		return core.Errorf(core.EINVALID, "topics is required ([] clears them)")
 	}
-	return a.answerConversation(c)(a.svc.SetTopics(c.UserContext(), id, *req.Topics, ActorOf(c)))
+	return a.answerConversation(c)(a.agents.SetTopics(c.UserContext(), id, *req.Topics, ActorOf(c)))
 }
 
 // markRead answers POST /v1/conversations/{id}/read: the conversation is
@@ -37,7 +37,7 @@ func (a *API) markRead(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	return a.answerConversation(c)(a.svc.MarkRead(c.UserContext(), id, meOf(c)))
+	return a.answerConversation(c)(a.agents.MarkRead(c.UserContext(), id, meOf(c)))
 }
 
 // getPresets answers GET /v1/customers/{id}/presets.
@@ -46,7 +46,7 @@ func (a *API) getPresets(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p, err := a.svc.Presets(c.UserContext(), id)
+	p, err := a.agents.Presets(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (a *API) setPresets(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	p, err := a.svc.SetPresets(c.UserContext(), id, core.Presets{Assignees: req.Assignees, Inbox: req.Inbox, VisibleTo: req.VisibleTo})
+	p, err := a.agents.SetPresets(c.UserContext(), id, core.Presets{Assignees: req.Assignees, Inbox: req.Inbox, VisibleTo: req.VisibleTo})
 	if err != nil {
 		return err
 	}

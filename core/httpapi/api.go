@@ -3,7 +3,7 @@
 // on mutations, request metrics, and the OpenAPI document that describes it
 // (openapi.yaml, embedded and served at GET /v1/openapi.yaml).
 //
-// It drives core.Service and answers errors through connectors/httperr. Of
+// It drives the core through the small interfaces of ports.go and answers errors through connectors/httperr. Of
 // the gateway it imports only core, normalize, connectors/httperr and connectors/edge (a test
 // holds it to that): never Kafka, the SQL stores (the store comes in as the
 // small IdempotencyStore interface), the outbox, the provider packages or
@@ -42,12 +42,15 @@ const (
 
 // API is the operator API under /v1: JSON, Authorization: Bearer TOKEN.
 type API struct {
-	svc     *core.Service
-	tokens  []apiToken
-	idem    IdempotencyStore
-	log     *slog.Logger
-	routes  []apiRoute
-	mounted bool
+	svc       Conversations
+	customers Customers
+	agents    Agents
+	replies   Replies
+	tokens    []apiToken
+	idem      IdempotencyStore
+	log       *slog.Logger
+	routes    []apiRoute
+	mounted   bool
 	// entryPoints are what GET /v1/entry-points lists.
 	entryPoints []core.EntryPoint
 
@@ -69,12 +72,12 @@ type apiRoute struct {
 // RoleAgent, RoleBot) for an unnamed holder; a token with another role is
 // ignored. idem keeps
 // Idempotency-Key responses; nil turns the header off.
-func New(svc *core.Service, tokens map[string]string, idem IdempotencyStore, log *slog.Logger, reg prometheus.Registerer) *API {
+func New(c Core, tokens map[string]string, idem IdempotencyStore, log *slog.Logger, reg prometheus.Registerer) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{
-		svc: svc, idem: idem, log: log,
+		svc: c.Conversations, customers: c.Customers, agents: c.Agents, replies: c.Replies, idem: idem, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "api", Name: "requests_total",
 			Help: "Operator API requests by route pattern, method and HTTP status.",

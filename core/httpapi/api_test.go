@@ -98,7 +98,7 @@ func newAPIEnvWith(t testing.TB, dialect string, policy core.Policy, tokens map[
 		core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
 	reg := prometheus.NewRegistry()
 	app := connectors.NewApp(connectors.Config{Log: log})
-	api := httpapi.New(svc, tokens, store, log, reg)
+	api := httpapi.New(httpapi.Core{Conversations: svc, Customers: svc.Customers(), Agents: svc.Agents(), Replies: svc.DispatchQueue()}, tokens, store, log, reg)
 	if extra != nil {
 		extra(api)
 	}
@@ -226,7 +226,7 @@ func (e *apiEnv) receive(msgs ...normalize.Message) {
 func (e *apiEnv) customer(addr string) (customerID, conversationID string) {
 	e.t.Helper()
 	ctx := context.Background()
-	cust, err := e.svc.FindCustomer(ctx, addr)
+	cust, err := e.svc.Customers().FindCustomer(ctx, addr)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func (a *API) listConversations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.ShowUnread(c.UserContext(), meOf(c), convs); err != nil {
+	if err := a.agents.ShowUnread(c.UserContext(), meOf(c), convs); err != nil {
 		return err
 	}
 	page := conversationPage{Data: convs}
@@ -175,7 +175,7 @@ func (a *API) getConversation(c *fiber.Ctx) error {
 		return err
 	}
 	one := []core.Conversation{conv}
-	if err := a.svc.ShowUnread(c.UserContext(), meOf(c), one); err != nil {
+	if err := a.agents.ShowUnread(c.UserContext(), meOf(c), one); err != nil {
 		return err
 	}
 	return c.JSON(one[0])

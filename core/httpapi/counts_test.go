@@ -65,8 +65,8 @@ func TestStatsCountersEqualARecount(t *testing.T) {
 				for _, inbox := range []string{"", "sales", "support", "none"} {
 					got := storeStats(t, e, agent, inbox, v)
 					want := recount(t, e, agent, inbox, v)
-					if got.OutboxPending != want.OutboxPending {
-						want.OutboxPending = got.OutboxPending // not a count of conversations
+					if got.DispatchPending != want.DispatchPending {
+						want.DispatchPending = got.DispatchPending // not a count of conversations
 					}
 					if !sameStats(got, want) {
 						t.Errorf("%s, agent %q, inbox %q: counters %+v, recount %+v", name, agent, inbox, got, want)
@@ -82,7 +82,7 @@ func storeStats(t *testing.T, e *apiEnv, agent, inbox string, v *core.Viewer) co
 	var st core.Stats
 	err := e.store.InTx(context.Background(), func(tx core.Tx) error {
 		var err error
-		st, err = tx.Stats(context.Background(), agent, inbox, v)
+		st, err = tx.Query.Stats(context.Background(), agent, inbox, v)
 		return err
 	})
 	if err != nil {

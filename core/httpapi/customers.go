@@ -17,7 +17,7 @@ func (a *API) findCustomer(c *fiber.Ctx) error {
 	if strings.TrimSpace(addr) == "" {
 		return core.Errorf(core.EINVALID, "address is required")
 	}
-	cust, err := a.svc.FindCustomer(c.UserContext(), addr)
+	cust, err := a.customers.FindCustomer(c.UserContext(), addr)
 	if err != nil {
 		return err
 	}
@@ -29,7 +29,7 @@ func (a *API) getCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cust, err := a.svc.Customer(c.UserContext(), id)
+	cust, err := a.customers.Customer(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (a *API) merge(c *fiber.Ctx) error {
 	if !validID(req.From) {
 		return core.Errorf(core.ENOTFOUND, "customer %q not found", req.From)
 	}
-	cust, err := a.svc.Merge(c.UserContext(), id, req.From, ActorOf(c))
+	cust, err := a.customers.Merge(c.UserContext(), id, req.From, ActorOf(c))
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (a *API) eraseCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.EraseCustomer(c.UserContext(), id, ActorOf(c)); err != nil {
+	if err := a.customers.EraseCustomer(c.UserContext(), id, ActorOf(c)); err != nil {
 		return err
 	}
 	if a.idem != nil {

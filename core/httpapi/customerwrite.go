@@ -15,7 +15,7 @@ func (a *API) createCustomer(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	cust, err := a.svc.CreateCustomer(c.UserContext(), req, ActorOf(c))
+	cust, err := a.customers.CreateCustomer(c.UserContext(), req, ActorOf(c))
 	if err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func (a *API) updateCustomer(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	cust, err := a.svc.UpdateCustomer(c.UserContext(), id, req, ActorOf(c))
+	cust, err := a.customers.UpdateCustomer(c.UserContext(), id, req, ActorOf(c))
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (a *API) addIdentity(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	cust, err := a.svc.AddIdentity(c.UserContext(), id, req, ActorOf(c))
+	cust, err := a.customers.AddIdentity(c.UserContext(), id, req, ActorOf(c))
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (a *API) removeIdentity(c *fiber.Ctx) error {
 		return core.Errorf(core.EINVALID, "the identity's kind and address must be URL-encoded")
 	}
 	idn := core.Identity{Kind: strings.Clone(kind), Address: strings.Clone(address)}
-	cust, err := a.svc.RemoveIdentity(c.UserContext(), id, idn, ActorOf(c))
+	cust, err := a.customers.RemoveIdentity(c.UserContext(), id, idn, ActorOf(c))
 	if err != nil {
 		return err
 	}

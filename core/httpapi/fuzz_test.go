@@ -38,7 +38,7 @@ func FuzzDecodeBody(f *testing.F) {
 	svc := core.NewService(store, core.Policy{ReopenWindow: 72 * time.Hour, AutoCloseAfter: 96 * time.Hour},
 		core.EventTopics{Events: "gateway.events.v1", DLQ: "gateway.dlq.v1"}, log, core.NewMetrics(nil))
 	app := connectors.NewApp(connectors.Config{Log: log})
-	api := New(svc, map[string]string{token: RoleAgent}, nil, log, nil)
+	api := New(Core{Conversations: svc, Customers: svc.Customers(), Agents: svc.Agents(), Replies: svc.DispatchQueue()}, map[string]string{token: RoleAgent}, nil, log, nil)
 	verdict := make(chan error, 1)
 	api.Handle(fiber.MethodPost, "/fuzz/decode", RoleAgent, func(c *fiber.Ctx) error {
 		var req core.ReplyRequest

@@ -116,7 +116,7 @@ func (a *API) timeline(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	tl, err := a.svc.Timeline(c.UserContext(), id, after, limit)
+	tl, err := a.customers.Timeline(c.UserContext(), id, after, limit)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ func (a *API) retryMessage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	msg, err := a.svc.RetryMessage(c.UserContext(), id, ActorOf(c))
+	msg, err := a.replies.RetryMessage(c.UserContext(), id, ActorOf(c))
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,9 @@ func (e *apiEnv) failReply(t *testing.T, svc *core.Service, convID string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := core.OutboxJob{MessageID: m.ID, ConversationID: convID, Attempts: 2, Payload: []byte(`{}`)}
+	j := core.DispatchJob{MessageID: m.ID, ConversationID: convID, Attempts: 2, Payload: []byte(`{}`)}
 	derr := core.DeliveryError{Code: "max_attempts", Message: "3 attempts failed; the last: Service Unavailable", ProviderCode: "20503"}
-	if err := svc.MarkFailed(context.Background(), j, derr); err != nil {
+	if err := svc.DispatchQueue().MarkFailed(context.Background(), j, derr); err != nil {
 		t.Fatal(err)
 	}
 	return m.ID

@@ -23,8 +23,8 @@ func (e *cmdEnv) failedReply(convID string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	j := core.OutboxJob{MessageID: m.ID, ConversationID: convID, Attempts: 2, Payload: []byte(`{}`)}
-	if err := e.svc.MarkFailed(ctx, j, core.DeliveryError{Code: "max_attempts", Message: "3 attempts failed"}); err != nil {
+	j := core.DispatchJob{MessageID: m.ID, ConversationID: convID, Attempts: 2, Payload: []byte(`{}`)}
+	if err := e.svc.DispatchQueue().MarkFailed(ctx, j, core.DeliveryError{Code: "max_attempts", Message: "3 attempts failed"}); err != nil {
 		e.t.Fatal(err)
 	}
 	// The failure's events and its dead letter (not a CloudEvent) leave
@@ -55,7 +55,7 @@ func (e *cmdEnv) unread(agent, convID string) int {
 		e.t.Fatal(err)
 	}
 	convs := []core.Conversation{conv}
-	if err := e.svc.ShowUnread(context.Background(), agent, convs); err != nil || convs[0].Unread == nil {
+	if err := e.svc.Agents().ShowUnread(context.Background(), agent, convs); err != nil || convs[0].Unread == nil {
 		e.t.Fatalf("unread of %s: %v", agent, err)
 	}
 	return *convs[0].Unread
@@ -122,7 +122,7 @@ func TestCommandsVisibilityReadContactRetryPresets(t *testing.T) {
 				msgs[i].Status != normalize.StatusQueued {
 				t.Fatalf("the retried reply is not queued again: %v", err)
 			}
-			p, err := e.svc.Presets(ctx, cust)
+			p, err := e.svc.Agents().Presets(ctx, cust)
 			if err != nil || !slices.Equal(p.Assignees, []string{"ann"}) || p.Inbox != "vip" || !slices.Equal(p.VisibleTo, []string{"ann"}) {
 				t.Fatalf("presets %+v, %v", p, err)
 			}
@@ -190,7 +190,7 @@ func TestCommandsVisibilityReadContactRetryPresetsRefused(t *testing.T) {
 			if err != nil || len(after.VisibleTo) != 0 || after.Contacts[0].EndedAt != nil {
 				t.Fatalf("a refused command changed the conversation: %+v, %v", after, err)
 			}
-			if p, err := e.svc.Presets(ctx, cust); err != nil || len(p.Assignees) != 0 || p.Inbox != "" {
+			if p, err := e.svc.Agents().Presets(ctx, cust); err != nil || len(p.Assignees) != 0 || p.Inbox != "" {
 				t.Fatalf("a refused command changed the presets: %+v, %v", p, err)
 			}
 		})

@@ -15,7 +15,7 @@ import (
 // before the service does (a required field, an id no record can have); it
 // returns the service call the command means, the one the API's route of
 // the same action (core.Actions) makes.
-type decoder func(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error)
+type decoder func(s Core, cmd command, by core.Actor) (func(context.Context) error, error)
 
 // decoders has one decoder for every operator action of core.Actions.
 var decoders = map[string]decoder{
@@ -53,7 +53,7 @@ func (c *CommandConsumer) action(cmd command, by core.Actor) (func(context.Conte
 	return dec(c.svc, cmd, by)
 }
 
-func openConversation(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func openConversation(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		CustomerID string              `json:"customer_id"`
 		Channel    string              `json:"channel"`
@@ -77,12 +77,12 @@ func openConversation(s *core.Service, cmd command, by core.Actor) (func(context
 			cp := *first
 			f = &cp
 		}
-		_, _, err := s.OpenConversation(ctx, d.CustomerID, d.Channel, f, by)
+		_, _, err := s.Conversations.OpenConversation(ctx, d.CustomerID, d.Channel, f, by)
 		return err
 	}, nil
 }
 
-func assign(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func assign(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		Agent          string `json:"agent"`
@@ -101,12 +101,12 @@ func assign(s *core.Service, cmd command, by core.Actor) (func(context.Context) 
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		_, err := s.Assign(ctx, d.ConversationID, d.Agent, d.Inbox, by)
+		_, err := s.Conversations.Assign(ctx, d.ConversationID, d.Agent, d.Inbox, by)
 		return err
 	}, nil
 }
 
-func unassign(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func unassign(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		Agent          string `json:"agent"`
@@ -118,12 +118,12 @@ func unassign(s *core.Service, cmd command, by core.Actor) (func(context.Context
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		_, err := s.UnassignAgent(ctx, d.ConversationID, d.Agent, by)
+		_, err := s.Conversations.UnassignAgent(ctx, d.ConversationID, d.Agent, by)
 		return err
 	}, nil
 }
 
-func setStatus(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func setStatus(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		Status         string `json:"status"`
@@ -143,12 +143,12 @@ func setStatus(s *core.Service, cmd command, by core.Actor) (func(context.Contex
 		return nil, err
 	}
 	return func(ctx context.Context) error {
-		_, err := s.SetStatus(ctx, d.ConversationID, d.Status, d.Reason, by)
+		_, err := s.Conversations.SetStatus(ctx, d.ConversationID, d.Status, d.Reason, by)
 		return err
 	}, nil
 }
 
-func setTopics(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func setTopics(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string    `json:"conversation_id"`
 		Topics         *[]string `json:"topics"`
@@ -160,14 +160,14 @@ func setTopics(s *core.Service, cmd command, by core.Actor) (func(context.Contex
 		return nil, core.Errorf(core.EINVALID, "topics is required ([] clears them)")
 	}
 	return func(ctx context.Context) error {
-		_, err := s.SetTopics(ctx, d.ConversationID, *d.Topics, by)
+		_, err := s.Agents.SetTopics(ctx, d.ConversationID, *d.Topics, by)
 		return err
 	}, nil
 }
 
 // setVisibility decodes conversation.set_visibility {conversation_id,
 // visible_to}, as PUT /v1/conversations/{id}/visibility.
-func setVisibility(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func setVisibility(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string    `json:"conversation_id"`
 		VisibleTo      *[]string `json:"visible_to"`
@@ -179,7 +179,7 @@ func setVisibility(s *core.Service, cmd command, by core.Actor) (func(context.Co
 		return nil, core.Errorf(core.EINVALID, "visible_to is required ([] makes the conversation visible to everyone)")
 	}
 	return func(ctx context.Context) error {
-		_, err := s.SetVisibility(ctx, d.ConversationID, *d.VisibleTo, by)
+		_, err := s.Conversations.SetVisibility(ctx, d.ConversationID, *d.VisibleTo, by)
 		return err
 	}, nil
 }
@@ -188,7 +188,7 @@ func setVisibility(s *core.Service, cmd command, by core.Actor) (func(context.Co
 // agent's read mark moves to now, as POST /v1/conversations/{id}/read
 // with a bot token and X-Agent; without agent, the bot's own mark (as the
 // bot's named token without X-Agent).
-func markRead(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func markRead(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		Agent          string `json:"agent"`
@@ -199,12 +199,15 @@ func markRead(s *core.Service, cmd command, by core.Actor) (func(context.Context
 	if d.Agent == "" {
 		d.Agent = strings.TrimPrefix(string(by), core.ActorBot+":")
 	}
-	return func(ctx context.Context) error { _, err := s.MarkRead(ctx, d.ConversationID, d.Agent); return err }, nil
+	return func(ctx context.Context) error {
+		_, err := s.Agents.MarkRead(ctx, d.ConversationID, d.Agent)
+		return err
+	}, nil
 }
 
 // endContact decodes contact.end {conversation_id, contact_id}, as POST
 // /v1/conversations/{id}/contacts/{contact_id}/end.
-func endContact(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func endContact(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		ContactID      string `json:"contact_id"`
@@ -219,12 +222,12 @@ func endContact(s *core.Service, cmd command, by core.Actor) (func(context.Conte
 		return nil, core.Errorf(core.ENOTFOUND, "contact not found")
 	}
 	return func(ctx context.Context) error {
-		_, err := s.EndContact(ctx, d.ConversationID, d.ContactID, by)
+		_, err := s.Conversations.EndContact(ctx, d.ConversationID, d.ContactID, by)
 		return err
 	}, nil
 }
 
-func addNote(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func addNote(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		Text           string `json:"text"`
@@ -238,10 +241,13 @@ func addNote(s *core.Service, cmd command, by core.Actor) (func(context.Context)
 	if len(d.Text) > maxNote || strings.ContainsRune(d.Text, 0) {
 		return nil, core.Errorf(core.EINVALID, "text must be at most %d bytes, without NUL characters", maxNote)
 	}
-	return func(ctx context.Context) error { _, err := s.AddNote(ctx, d.ConversationID, d.Text, by); return err }, nil
+	return func(ctx context.Context) error {
+		_, err := s.Conversations.AddNote(ctx, d.ConversationID, d.Text, by)
+		return err
+	}, nil
 }
 
-func sendMessage(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func sendMessage(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		core.ReplyRequest
@@ -251,12 +257,15 @@ func sendMessage(s *core.Service, cmd command, by core.Actor) (func(context.Cont
 	}
 	req := d.ReplyRequest
 	req.ClientRef = "commands:" + cmd.ID
-	return func(ctx context.Context) error { _, err := s.Reply(ctx, d.ConversationID, req, by); return err }, nil
+	return func(ctx context.Context) error {
+		_, err := s.Conversations.Reply(ctx, d.ConversationID, req, by)
+		return err
+	}, nil
 }
 
 // retryMessage decodes message.retry {message_id}, as POST
 // /v1/messages/{id}/retry.
-func retryMessage(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func retryMessage(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		MessageID string `json:"message_id"`
 	}
@@ -269,23 +278,23 @@ func retryMessage(s *core.Service, cmd command, by core.Actor) (func(context.Con
 	case !validID(d.MessageID):
 		return nil, core.Errorf(core.ENOTFOUND, "message %q not found", clipID(d.MessageID))
 	}
-	return func(ctx context.Context) error { _, err := s.RetryMessage(ctx, d.MessageID, by); return err }, nil
+	return func(ctx context.Context) error { _, err := s.Replies.RetryMessage(ctx, d.MessageID, by); return err }, nil
 }
 
-func deleteConversation(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func deleteConversation(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 	}
 	if err := decodeConversation(cmd.Data, &d, &d.ConversationID); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error { return s.DeleteConversation(ctx, d.ConversationID, by) }, nil
+	return func(ctx context.Context) error { return s.Conversations.DeleteConversation(ctx, d.ConversationID, by) }, nil
 }
 
 // setPresets decodes customer.set_presets {customer_id, assignees?,
 // inbox?, visible_to?}, as PUT /v1/customers/{id}/presets: it replaces
 // them all.
-func setPresets(s *core.Service, cmd command, _ core.Actor) (func(context.Context) error, error) {
+func setPresets(s Core, cmd command, _ core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		CustomerID string   `json:"customer_id"`
 		Assignees  []string `json:"assignees"`
@@ -296,10 +305,10 @@ func setPresets(s *core.Service, cmd command, _ core.Actor) (func(context.Contex
 		return nil, err
 	}
 	p := core.Presets{Assignees: d.Assignees, Inbox: d.Inbox, VisibleTo: d.VisibleTo}
-	return func(ctx context.Context) error { _, err := s.SetPresets(ctx, d.CustomerID, p); return err }, nil
+	return func(ctx context.Context) error { _, err := s.Agents.SetPresets(ctx, d.CustomerID, p); return err }, nil
 }
 
-func merge(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func merge(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		CustomerID string `json:"customer_id"`
 		From       string `json:"from"`
@@ -317,10 +326,13 @@ func merge(s *core.Service, cmd command, by core.Actor) (func(context.Context) e
 	case !validID(d.From):
 		return nil, core.Errorf(core.ENOTFOUND, "customer %q not found", clipID(d.From))
 	}
-	return func(ctx context.Context) error { _, err := s.Merge(ctx, d.CustomerID, d.From, by); return err }, nil
+	return func(ctx context.Context) error {
+		_, err := s.Customers.Merge(ctx, d.CustomerID, d.From, by)
+		return err
+	}, nil
 }
 
-func eraseCustomer(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func eraseCustomer(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		CustomerID string `json:"customer_id"`
 	}
@@ -330,18 +342,18 @@ func eraseCustomer(s *core.Service, cmd command, by core.Actor) (func(context.Co
 	if !validID(d.CustomerID) {
 		return nil, core.Errorf(core.ENOTFOUND, "customer %q not found", clipID(d.CustomerID))
 	}
-	return func(ctx context.Context) error { return s.EraseCustomer(ctx, d.CustomerID, by) }, nil
+	return func(ctx context.Context) error { return s.Customers.EraseCustomer(ctx, d.CustomerID, by) }, nil
 }
 
 // customerAction decodes a command that creates or changes a customer; the
 // service checks it as it checks the operator API's requests.
-func customerAction(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func customerAction(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	if cmd.Type == normalize.CommandCustomerCreate {
 		var d core.NewCustomer
 		if err := decodeData(cmd.Data, &d); err != nil {
 			return nil, err
 		}
-		return func(ctx context.Context) error { _, err := s.CreateCustomer(ctx, d, by); return err }, nil
+		return func(ctx context.Context) error { _, err := s.Customers.CreateCustomer(ctx, d, by); return err }, nil
 	}
 	var d struct {
 		CustomerID string `json:"customer_id"`
@@ -360,18 +372,18 @@ func customerAction(s *core.Service, cmd command, by core.Actor) (func(context.C
 		var err error
 		switch cmd.Type {
 		case normalize.CommandCustomerUpdate:
-			_, err = s.UpdateCustomer(ctx, d.CustomerID, d.CustomerChange, by)
+			_, err = s.Customers.UpdateCustomer(ctx, d.CustomerID, d.CustomerChange, by)
 		case normalize.CommandCustomerAddIdentity:
-			_, err = s.AddIdentity(ctx, d.CustomerID, d.Identity, by)
+			_, err = s.Customers.AddIdentity(ctx, d.CustomerID, d.Identity, by)
 		default:
-			_, err = s.RemoveIdentity(ctx, d.CustomerID, d.Identity, by)
+			_, err = s.Customers.RemoveIdentity(ctx, d.CustomerID, d.Identity, by)
 		}
 		return err
 	}, nil
 }
 
 // handover decodes conversation.handover {conversation_id, to}.
-func handover(s *core.Service, cmd command, by core.Actor) (func(context.Context) error, error) {
+func handover(s Core, cmd command, by core.Actor) (func(context.Context) error, error) {
 	var d struct {
 		ConversationID string `json:"conversation_id"`
 		To             string `json:"to"`
@@ -382,7 +394,10 @@ func handover(s *core.Service, cmd command, by core.Actor) (func(context.Context
 	if d.To == "" {
 		return nil, core.Errorf(core.EINVALID, "to is required")
 	}
-	return func(ctx context.Context) error { _, err := s.Handover(ctx, d.ConversationID, d.To, by); return err }, nil
+	return func(ctx context.Context) error {
+		_, err := s.Conversations.Handover(ctx, d.ConversationID, d.To, by)
+		return err
+	}, nil
 }
 
 // Rules the operator API applies to requests, applied to commands alike.

@@ -46,7 +46,7 @@ func (s commandStore) InTx(ctx context.Context, fn func(core.Tx) error) error {
 		return s.Store.InTx(ctx, fn)
 	}
 	return s.Store.InTx(ctx, func(tx core.Tx) error {
-		r, ok := tx.(CommandRecorder)
+		r, ok := tx.Self.(CommandRecorder)
 		if !ok {
 			return errors.New("kafkabus: the store cannot record commands")
 		}
@@ -63,7 +63,7 @@ func (s commandStore) InTx(ctx context.Context, fn func(core.Tx) error) error {
 
 // CommandConsumer applies the commands of gateway.commands.v1: every
 // operator action, as a CloudEvent from a bot. Each command calls the
-// core.Service method the operator API calls, with the same rules and
+// core method the operator API calls, with the same rules and
 // errors, as the actor "bot:<name>" its source names (normalize.BotName).
 // The event id is the idempotency key: it is recorded in the transaction
 // of the command's work, so a redelivered command never acts twice. A
@@ -73,7 +73,7 @@ func (s commandStore) InTx(ctx context.Context, fn func(core.Tx) error) error {
 // from any other. It is the Handler of a consume loop, which commits the
 // offsets only after the database commits.
 type CommandConsumer struct {
-	svc    *core.Service
+	svc    Core
 	admins map[string]bool
 	store  core.Store
 	src    Source
@@ -85,10 +85,11 @@ type CommandConsumer struct {
 
 // NewCommandConsumer returns the gateway.commands.v1 consumer. events is the
 // topic of command.failed; wake is called after command.failed events are
-// written (the relay's Wake). Call it after svc.OnEvents and svc.SetMedia.
-func NewCommandConsumer(svc *core.Service, src Source, dlq DeadLetters, events string, log *slog.Logger, wake func()) *CommandConsumer {
-	st := commandStore{Store: svc.Store()}
-	return &CommandConsumer{svc: svc.WithStore(st), store: svc.Store(), src: src, dlq: dlq, events: events, log: log, wake: wake}
+// written (the relay's Wake). store is the engine's store; bind returns the
+// core working on another store (core.Service.WithStore). Call it after the
+// engine's OnEvents and SetMedia.
+func NewCommandConsumer(store core.Store, bind Bind, src Source, dlq DeadLetters, events string, log *slog.Logger, wake func()) *CommandConsumer {
+	return &CommandConsumer{svc: bind(commandStore{Store: store}), store: store, src: src, dlq: dlq, events: events, log: log, wake: wake}
 }
 
 // SetAdminBots names the bots whose commands may take admin-only actions
@@ -190,7 +191,7 @@ func (c *CommandConsumer) refuse(ctx context.Context, m kafka.Message, cmd comma
 		Code: code, Message: core.ErrorMessage(cause)}
 	record := func() error {
 		return c.store.InTx(ctx, func(tx core.Tx) error {
-			r, ok := tx.(CommandRecorder)
+			r, ok := tx.Self.(CommandRecorder)
 			if !ok {
 				return errors.New("kafkabus: the store cannot record commands")
 			}

@@ -44,7 +44,7 @@ func newCmdEnv(t *testing.T, dialect string) *cmdEnv {
 func (e *cmdEnv) run(todo ...[]kafka.Message) *source {
 	e.t.Helper()
 	src := &source{batches: todo, commits: make(chan struct{}, len(todo))}
-	c := kafkabus.NewCommandConsumer(e.svc, src, e.dlq, "gateway.events.v1",
+	c := kafkabus.NewCommandConsumer(e.svc.Store(), bindOf(e.svc), src, e.dlq, "gateway.events.v1",
 		slog.New(slog.NewTextHandler(io.Discard, nil)), func() { e.woken++ })
 	c.SetAdminBots(e.admins)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,7 +125,7 @@ func (e *cmdEnv) customer(from string) core.Conversation {
 		e.t.Fatal(err)
 	}
 	e.events(has(normalize.TypeMessageReceived))
-	cust, err := e.svc.FindCustomer(context.Background(), from)
+	cust, err := e.svc.Customers().FindCustomer(context.Background(), from)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestCommandsAdminOnly(t *testing.T) {
 				t.Fatalf("dead letters at %v: %v", e.dlq.offsets, e.dlq.reasons)
 			}
 			ctx := context.Background()
-			if _, err := e.svc.Customer(ctx, b.CustomerID); err != nil {
+			if _, err := e.svc.Customers().Customer(ctx, b.CustomerID); err != nil {
 				t.Fatalf("the customer merged by a bot that is no admin is gone: %v", err)
 			}
 			if conv, err := e.svc.Conversation(ctx, b.ID); err != nil || conv.Status == core.StatusClosed {
@@ -406,7 +406,7 @@ func TestCommandsAdminOnly(t *testing.T) {
 			if merged < 0 || dataOf(t, evs[merged]).Actor != "bot:audit" {
 				t.Fatalf("merge from an admin bot: events %v", typesOf(evs))
 			}
-			if _, err := e.svc.Customer(ctx, b.CustomerID); core.ErrorCode(err) != core.ENOTFOUND {
+			if _, err := e.svc.Customers().Customer(ctx, b.CustomerID); core.ErrorCode(err) != core.ENOTFOUND {
 				t.Fatalf("after the admin bot's merge the merged customer is still there: %v", err)
 			}
 
@@ -420,9 +420,17 @@ func TestCommandsAdminOnly(t *testing.T) {
 			}
 			e.run([]kafka.Message{cmd(7, "m7", "/bots/ops", "customer.erase", a.CustomerID, map[string]any{"customer_id": a.CustomerID})})
 			e.events(has(normalize.TypeCustomerErased))
-			if _, err := e.svc.Customer(ctx, a.CustomerID); core.ErrorCode(err) != core.ENOTFOUND {
+			if _, err := e.svc.Customers().Customer(ctx, a.CustomerID); core.ErrorCode(err) != core.ENOTFOUND {
 				t.Fatalf("after the admin bot's erasure the customer is still there: %v", err)
 			}
 		})
+	}
+}
+
+// bindOf is the wiring cmd/gateway does: the engine's roles on a store.
+func bindOf(svc *core.Service) kafkabus.Bind {
+	return func(st core.Store) kafkabus.Core {
+		s := svc.WithStore(st)
+		return kafkabus.Core{Conversations: s, Customers: s.Customers(), Agents: s.Agents(), Replies: s.DispatchQueue()}
 	}
 }

@@ -27,7 +27,7 @@ func TestCustomerCommands(t *testing.T) {
 					"identities": []map[string]string{{"kind": "phone", "address": "+1 415 555 0199"}}, "attributes": map[string]string{"crm_id": "C-7"}}),
 			})
 			ctx := context.Background()
-			ann, err := e.svc.FindCustomer(ctx, "+14155550199")
+			ann, err := e.svc.Customers().FindCustomer(ctx, "+14155550199")
 			if err != nil || ann.Name != "Ann" || ann.Attributes["crm_id"] != "C-7" {
 				t.Fatalf("created %+v %v", ann, err)
 			}
@@ -66,11 +66,11 @@ func TestCustomerCommands(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("events\n got %v\nwant %v", got, want)
 			}
-			ann, err = e.svc.Customer(ctx, id)
+			ann, err = e.svc.Customers().Customer(ctx, id)
 			if err != nil || ann.Name != "Ann Lee" || !slices.Equal(ann.Identities, []core.Identity{{Kind: "email", Address: "ann@example.com"}}) {
 				t.Fatalf("customer %+v %v", ann, err)
 			}
-			if c, _ := e.svc.FindCustomer(ctx, "+14155550101"); c.ID != taken.CustomerID {
+			if c, _ := e.svc.Customers().FindCustomer(ctx, "+14155550101"); c.ID != taken.CustomerID {
 				t.Fatalf("the taken phone moved to %s", c.ID)
 			}
 		})

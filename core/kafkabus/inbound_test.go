@@ -139,7 +139,7 @@ func TestConsumerPoisonAndTransient(t *testing.T) {
 			if store.n >= 0 {
 				t.Fatalf("the transient failures were not retried (%d left)", store.n)
 			}
-			if _, err := svc.FindCustomer(context.Background(), "+14155550101"); err != nil {
+			if _, err := svc.Customers().FindCustomer(context.Background(), "+14155550101"); err != nil {
 				t.Fatalf("the good record is not in the database: %v", err)
 			}
 		})

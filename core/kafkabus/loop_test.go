@@ -154,7 +154,7 @@ func TestCommandsFinishTheBatchUnderWayOnStop(t *testing.T) {
 	src := &source{commits: make(chan struct{}, 1), batches: [][]kafka.Message{{
 		cmd(1, "t1", "/bots/triage", "note.add", conv.ID, map[string]any{"conversation_id": conv.ID, "text": "x"}),
 	}}}
-	c := kafkabus.NewCommandConsumer(svc, src, e.dlq, "gateway.events.v1", discard(), func() {})
+	c := kafkabus.NewCommandConsumer(svc.Store(), bindOf(svc), src, e.dlq, "gateway.events.v1", discard(), func() {})
 	if err := c.Run(ctx); err != nil {
 		t.Fatal(err)
 	}

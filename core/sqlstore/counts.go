@@ -116,7 +116,7 @@ func (t *tx) Stats(ctx context.Context, agent, inbox string, v *core.Viewer) (co
 	vis, visArgs := t.s.visibleTo("visible_to", v)
 	vis, visArgs = inboxIs(vis, visArgs, "inbox", inbox)
 	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
-		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, visArgs...).Scan(&st.OutboxPending); err != nil {
+		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, visArgs...).Scan(&st.DispatchPending); err != nil {
 		return st, fmt.Errorf("sqlstore: outbox stats: %w", err)
 	}
 	if agent != "" {

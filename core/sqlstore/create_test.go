@@ -26,7 +26,7 @@ func TestCreateCustomersLosesTakenIdentities(t *testing.T) {
 				}
 				err := s.InTx(ctx, func(tx core.Tx) error {
 					var err error
-					taken, err = tx.CreateCustomers(ctx, cs, ids)
+					taken, err = tx.Batch.CreateCustomers(ctx, cs, ids)
 					return err
 				})
 				if err != nil {
@@ -43,10 +43,10 @@ func TestCreateCustomersLosesTakenIdentities(t *testing.T) {
 				t.Fatalf("taken %v, want +2 owned by %s", taken, first[1].ID)
 			}
 			err := s.InTx(ctx, func(tx core.Tx) error {
-				if _, ok, err := tx.CustomerByID(ctx, second[1].ID); err != nil || ok {
+				if _, ok, err := tx.Customers.CustomerByID(ctx, second[1].ID); err != nil || ok {
 					t.Errorf("the customer made for a taken identity is kept (%v)", err)
 				}
-				c, ok, err := tx.CustomerByIdentity(ctx, id("+3"))
+				c, ok, err := tx.Customers.CustomerByIdentity(ctx, id("+3"))
 				if err != nil || !ok || c.ID != second[0].ID {
 					t.Errorf("+3 owned by %v (%v), want %s", c, err, second[0].ID)
 				}

@@ -62,13 +62,13 @@ func TestEntryPointMigrationBackfillsFromTheFirstMessage(t *testing.T) {
 			got := map[string]string{}
 			err = s.InTx(ctx, func(tx core.Tx) error {
 				for id := range convs {
-					c, _, err := tx.ConversationByID(ctx, id)
+					c, _, err := tx.Conversations.ConversationByID(ctx, id)
 					got[id] = c.EntryPoint
 					if err != nil {
 						return err
 					}
 				}
-				listed, err := tx.ListConversations(ctx, core.ConversationFilter{EntryPoint: "whatsapp", Limit: 10})
+				listed, err := tx.Query.ListConversations(ctx, core.ConversationFilter{EntryPoint: "whatsapp", Limit: 10})
 				if len(listed) != 1 || listed[0].ID != "cloud" {
 					t.Errorf("?entry_point=whatsapp after the migration: %+v, want the cloud conversation", listed)
 				}

@@ -83,7 +83,7 @@ func (t *tx) SetDelivery(ctx context.Context, id, status, provider, providerMess
 	return nil
 }
 
-func (t *tx) InsertOutbox(ctx context.Context, j core.OutboxJob) error {
+func (t *tx) Enqueue(ctx context.Context, j core.DispatchJob) error {
 	var ref sql.NullString
 	if j.ClientRef != "" {
 		ref = sql.NullString{String: j.ClientRef, Valid: true}
@@ -100,7 +100,7 @@ func (t *tx) InsertOutbox(ctx context.Context, j core.OutboxJob) error {
 	return nil
 }
 
-func (t *tx) OutboxByClientRef(ctx context.Context, ref string) (core.StoredMessage, bool, error) {
+func (t *tx) QueuedByClientRef(ctx context.Context, ref string) (core.StoredMessage, bool, error) {
 	var id string
 	err := t.row(ctx, `SELECT message_id FROM outbox WHERE client_ref = ?`, ref).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -112,7 +112,7 @@ func (t *tx) OutboxByClientRef(ctx context.Context, ref string) (core.StoredMess
 	return t.MessageByID(ctx, id)
 }
 
-func (t *tx) UpdateOutbox(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *core.DeliveryError) error {
+func (t *tx) UpdateDispatch(ctx context.Context, messageID, state string, attempts int, next time.Time, lastErr *core.DeliveryError) error {
 	_, err := t.exec(ctx, `UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE message_id = ?`,
 		state, attempts, micros(next), encodeLastError(lastErr), messageID)
 	if err != nil {
@@ -121,7 +121,7 @@ func (t *tx) UpdateOutbox(ctx context.Context, messageID, state string, attempts
 	return nil
 }
 
-func (t *tx) RequeueOutbox(ctx context.Context, messageID string) (bool, error) {
+func (t *tx) Requeue(ctx context.Context, messageID string) (bool, error) {
 	res, err := t.exec(ctx, `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL, last_error = '',
 		queued_at = ? WHERE message_id = ?`, micros(t.now), micros(t.now), messageID)
 	if err != nil {
@@ -173,7 +173,7 @@ func scanSending(m *core.StoredMessage, s string) {
 		return
 	}
 	m.Attempts = &attempts
-	if next, err := strconv.ParseInt(f[2], 10, 64); err == nil && (f[0] == core.OutboxPending || f[0] == core.OutboxSending) {
+	if next, err := strconv.ParseInt(f[2], 10, 64); err == nil && (f[0] == core.DispatchPending || f[0] == core.DispatchSending) {
 		at := fromMicros(next)
 		m.NextAttemptAt = &at
 	}
@@ -265,14 +265,13 @@ func (t *tx) TakeEarlyStatuses(ctx context.Context, provider, providerMessageID 
 	return out, rows.Err()
 }
 
-// ClaimOutbox leases due replies, the oldest unsent of each conversation,
+// ClaimDispatch leases due replies, the oldest unsent of each conversation,
 // by the store's clock.
-func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int) ([]core.OutboxJob, error) {
+func (s *Store) ClaimDispatch(ctx context.Context, lease time.Duration, limit int) ([]core.DispatchJob, error) {
 	now := s.now().UTC()
 	leaseUntil := now.Add(lease)
-	var jobs []core.OutboxJob
-	err := s.InTx(ctx, func(ct core.Tx) error {
-		t := ct.(*tx)
+	var jobs []core.DispatchJob
+	err := s.inTx(ctx, func(t *tx) error {
 		q := `SELECT o.message_id, o.conversation_id, o.channel, o.state, o.attempts, COALESCE(o.client_ref, ''), o.payload, o.created_at,
 			COALESCE(o.queued_at, o.created_at)
 			FROM outbox o
@@ -288,14 +287,14 @@ func (s *Store) ClaimOutbox(ctx context.Context, lease time.Duration, limit int)
 			return fmt.Errorf("sqlstore: claim outbox: %w", err)
 		}
 		for rows.Next() {
-			var j core.OutboxJob
+			var j core.DispatchJob
 			var payload string
 			var created, queued int64
 			if err := rows.Scan(&j.MessageID, &j.ConversationID, &j.Channel, &j.State, &j.Attempts, &j.ClientRef, &payload, &created, &queued); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlstore: claim outbox: %w", err)
 			}
-			j.Payload, j.CreatedAt, j.QueuedAt, j.Resend = []byte(payload), fromMicros(created), fromMicros(queued), j.State == core.OutboxSending
+			j.Payload, j.CreatedAt, j.QueuedAt, j.Resend = []byte(payload), fromMicros(created), fromMicros(queued), j.State == core.DispatchSending
 			jobs = append(jobs, j)
 		}
 		rows.Close()

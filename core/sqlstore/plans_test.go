@@ -104,26 +104,32 @@ func recordReads(t *testing.T, s *sqlstore.Store) map[string]read {
 	for vn, v := range viewers {
 		for ln, f := range lists {
 			f.Viewer, f.Limit = v, 51
-			reads["list "+ln+" as "+vn] = func(tx core.Tx) error { _, err := tx.ListConversations(ctx, f); return err }
+			reads["list "+ln+" as "+vn] = func(tx core.Tx) error { _, err := tx.Query.ListConversations(ctx, f); return err }
 		}
-		reads["stats as "+vn] = func(tx core.Tx) error { _, err := tx.Stats(ctx, "ann", "", v); return err }
-		reads["timeline as "+vn] = func(tx core.Tx) error { _, err := tx.CustomerMessages(ctx, "cust10", v, nil, 50); return err }
+		reads["stats as "+vn] = func(tx core.Tx) error { _, err := tx.Query.Stats(ctx, "ann", "", v); return err }
+		reads["timeline as "+vn] = func(tx core.Tx) error { _, err := tx.Query.CustomerMessages(ctx, "cust10", v, nil, 50); return err }
 	}
 	reads["lookup by address"] = func(tx core.Tx) error {
-		_, _, err := tx.CustomerByIdentity(ctx, core.Identity{Kind: "phone", Address: "+14150000010"})
+		_, _, err := tx.Customers.CustomerByIdentity(ctx, core.Identity{Kind: "phone", Address: "+14150000010"})
 		return err
 	}
-	reads["customer"] = func(tx core.Tx) error { _, _, err := tx.CustomerByID(ctx, "cust10"); return err }
-	reads["messages page"] = func(tx core.Tx) error { _, err := tx.MessagesAfter(ctx, "conv10", nil, 50); return err }
-	reads["contacts of a page"] = func(tx core.Tx) error { _, err := tx.LatestContacts(ctx, []string{"conv10", "conv11"}, 5); return err }
-	reads["agent figures"] = func(tx core.Tx) error { _, err := tx.AgentFigures(ctx, "ann", ""); return err }
-	reads["unread of a page"] = func(tx core.Tx) error { _, err := tx.Unread(ctx, "ann", []string{"conv10", "conv11"}); return err }
+	reads["customer"] = func(tx core.Tx) error { _, _, err := tx.Customers.CustomerByID(ctx, "cust10"); return err }
+	reads["messages page"] = func(tx core.Tx) error { _, err := tx.Query.MessagesAfter(ctx, "conv10", nil, 50); return err }
+	reads["contacts of a page"] = func(tx core.Tx) error {
+		_, err := tx.Query.LatestContacts(ctx, []string{"conv10", "conv11"}, 5)
+		return err
+	}
+	reads["agent figures"] = func(tx core.Tx) error { _, err := tx.Reads.AgentFigures(ctx, "ann", ""); return err }
+	reads["unread of a page"] = func(tx core.Tx) error {
+		_, err := tx.Reads.Unread(ctx, "ann", []string{"conv10", "conv11"})
+		return err
+	}
 	reads["due waiting"] = func(tx core.Tx) error {
-		_, err := tx.DueWaiting(ctx, core.WaitingCutoffs{Before: time.UnixMicro(5_000_000)}, 100)
+		_, err := tx.Query.DueWaiting(ctx, core.WaitingCutoffs{Before: time.UnixMicro(5_000_000)}, 100)
 		return err
 	}
 	reads["due waiting by entry point"] = func(tx core.Tx) error {
-		_, err := tx.DueWaiting(ctx, core.WaitingCutoffs{Before: time.UnixMicro(5_000_000),
+		_, err := tx.Query.DueWaiting(ctx, core.WaitingCutoffs{Before: time.UnixMicro(5_000_000),
 			ByEntryPoint: map[string]time.Time{"support-uk": time.UnixMicro(9_000_000), "fast": time.UnixMicro(1_000_000)}}, 100)
 		return err
 	}

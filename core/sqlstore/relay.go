@@ -20,8 +20,7 @@ const relayLockKey = 7243011
 // ClaimEvents publishes the oldest outbox events and deletes them.
 func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.OutboxEvent) error) (int, error) {
 	n := 0
-	err := s.InTx(ctx, func(ct core.Tx) error {
-		t := ct.(*tx)
+	err := s.inTx(ctx, func(t *tx) error {
 		if s.dialect == Postgres {
 			var got bool
 			if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock(?, hashtext(current_schema()))`, relayLockKey).Scan(&got); err != nil {

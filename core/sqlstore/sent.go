@@ -103,9 +103,9 @@ func (t *tx) SetDeliveries(ctx context.Context, ds []core.Delivery) error {
 	return nil
 }
 
-// UpdateOutboxes writes the sending of many replies, a statement per
-// chunk, as UpdateOutbox does one.
-func (t *tx) UpdateOutboxes(ctx context.Context, us []core.OutboxUpdate) error {
+// UpdateDispatches writes the sending of many replies, a statement per
+// chunk, as UpdateDispatch does one.
+func (t *tx) UpdateDispatches(ctx context.Context, us []core.DispatchUpdate) error {
 	rows := make([][]any, len(us))
 	for i, u := range us {
 		rows[i] = []any{u.MessageID, u.State, u.Attempts, micros(u.Next), encodeLastError(u.LastError)}

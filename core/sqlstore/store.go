@@ -221,6 +221,11 @@ func rebind(query string) string {
 
 // InTx runs fn in a transaction.
 func (s *Store) InTx(ctx context.Context, fn func(core.Tx) error) error {
+	return s.inTx(ctx, func(t *tx) error { return fn(t.roles()) })
+}
+
+// inTx runs fn in a transaction of the store's own.
+func (s *Store) inTx(ctx context.Context, fn func(*tx) error) error {
 	sqltx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", classify(err))

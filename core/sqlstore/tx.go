@@ -20,7 +20,11 @@ type tx struct {
 	events []core.OutboxEvent
 }
 
-var _ core.Tx = (*tx)(nil)
+// roles is the transaction as core sees it: every role is t.
+func (t *tx) roles() core.Tx {
+	return core.Tx{Customers: t, CustomerWrites: t, CustomerAdmin: t, Conversations: t, Batch: t, Message: t, Query: t,
+		Delivery: t, Dispatch: t, Events: t, Presets: t, Reads: t, Chat: t, Part: t, Visibility: t, Contact: t, Routing: t, Self: t}
+}
 
 func (t *tx) Now() time.Time { return t.now }
 

@@ -56,7 +56,7 @@ func unreadMessage(id, conv, kind, direction string, at int) string {
 
 func markRead(conv, agent string, at int) func(ctx context.Context, tx core.Tx) error {
 	return func(ctx context.Context, tx core.Tx) error {
-		return tx.MarkRead(ctx, conv, agent, time.UnixMicro(int64(at)))
+		return tx.Reads.MarkRead(ctx, conv, agent, time.UnixMicro(int64(at)))
 	}
 }
 
@@ -92,10 +92,10 @@ var unreadSteps = []unreadStep{
 	{name: "reopen", sql: `UPDATE conversations SET status = 'open' WHERE id = 'c1'`},
 	{name: "waiting", sql: `UPDATE conversations SET status = 'waiting' WHERE id = 'c1'`},
 	{name: "visible to bob", tx: func(ctx context.Context, tx core.Tx) error {
-		return tx.SetVisibleTo(ctx, "c1", []string{"bob"}, time.UnixMicro(70))
+		return tx.Visibility.SetVisibleTo(ctx, "c1", []string{"bob"}, time.UnixMicro(70))
 	}},
 	{name: "visible to all", tx: func(ctx context.Context, tx core.Tx) error {
-		return tx.SetVisibleTo(ctx, "c3", []string{}, time.UnixMicro(70))
+		return tx.Visibility.SetVisibleTo(ctx, "c3", []string{}, time.UnixMicro(70))
 	}},
 	{name: "a message moves", sql: `UPDATE messages SET conversation_id = 'c5' WHERE id = 'm2'`},
 	{name: "a message is backdated", sql: `UPDATE messages SET created_at = 1 WHERE id = 'm10'`},
@@ -104,13 +104,13 @@ var unreadSteps = []unreadStep{
 	{name: "to an inbox", sql: `UPDATE conversations SET inbox = 'sales' WHERE id IN ('c1', 'c3')`},
 	{name: "noise on a conversation", sql: `UPDATE conversations SET last_activity_at = 99, unreplied = 2 WHERE id = 'c5'`},
 	{name: "merge", tx: func(ctx context.Context, tx core.Tx) error {
-		if err := tx.MarkRead(ctx, "c3", "ann", time.UnixMicro(5)); err != nil {
+		if err := tx.Reads.MarkRead(ctx, "c3", "ann", time.UnixMicro(5)); err != nil {
 			return err
 		}
-		return tx.MergeCustomer(ctx, "cu3", "cu4")
+		return tx.CustomerAdmin.MergeCustomer(ctx, "cu3", "cu4")
 	}},
-	{name: "erase", tx: func(ctx context.Context, tx core.Tx) error { return tx.EraseCustomer(ctx, "cu2") }},
-	{name: "delete", tx: func(ctx context.Context, tx core.Tx) error { return tx.DeleteConversation(ctx, "c5") }},
+	{name: "erase", tx: func(ctx context.Context, tx core.Tx) error { return tx.CustomerAdmin.EraseCustomer(ctx, "cu2") }},
+	{name: "delete", tx: func(ctx context.Context, tx core.Tx) error { return tx.Conversations.DeleteConversation(ctx, "c5") }},
 	{name: "a new conversation", sql: `INSERT INTO conversations (id, customer_id, status, visible_to, created_at, updated_at, last_activity_at)
 		VALUES ('c6', 'cu5', 'new', '[]', 1, 1, 1)`},
 	{name: "its message", sql: unreadMessage("m16", "c6", "message", "inbound", 80)},
@@ -171,7 +171,7 @@ func compareUnread(t *testing.T, s *sqlstore.Store, dialect, step string) {
 			var f core.AgentFigures
 			err := s.InTx(ctx, func(tx core.Tx) error {
 				var err error
-				f, err = tx.AgentFigures(ctx, agent, inbox)
+				f, err = tx.Reads.AgentFigures(ctx, agent, inbox)
 				return err
 			})
 			if err != nil {
