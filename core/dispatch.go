@@ -329,7 +329,7 @@ func (s *Service) requeue(ctx context.Context, tx Tx, c Conversation, m StoredMe
 		return out, err
 	}
 	return out, s.emit(ctx, tx, normalize.TypeMessageQueued, EventData{CustomerID: m.CustomerID, ConversationID: m.ConversationID,
-		Channel: m.Channel, MessageID: m.ID, Status: normalize.StatusQueued, Actor: string(by), Message: &out.Message})
+		EntryPoint: c.EntryPoint, Channel: m.Channel, MessageID: m.ID, Status: normalize.StatusQueued, Actor: string(by), Message: &out.Message})
 }
 
 // PendingChat returns the web chat replies sent to a visitor (by party
