@@ -101,9 +101,14 @@ func (s *Service) markSent(ctx context.Context, tx Tx, sent []Sent) error {
 	if err != nil {
 		return err
 	}
+	known, err := entryPointsOf(ctx, tx, ms)
+	if err != nil {
+		return err
+	}
 	b := &deliveryBatch{DeliveryTx: tx.Delivery, at: map[string]int{}}
 	bt := tx
 	bt.Delivery = b
+	bt.Events = known
 	var done []DispatchUpdate
 	for _, x := range sent {
 		m, ok := ms[x.Job.MessageID]
@@ -119,6 +124,40 @@ func (s *Service) markSent(ctx context.Context, tx Tx, sent []Sent) error {
 		return err
 	}
 	return tx.Delivery.SetDeliveries(ctx, b.list)
+}
+
+// knownEntryPoints answers the entry points of the conversations read in
+// bulk before a batch's events, and asks the store for any other.
+type knownEntryPoints struct {
+	EventTx
+	known map[string]string
+}
+
+func (k knownEntryPoints) ConversationEntryPoint(ctx context.Context, conversationID string) (string, bool, error) {
+	if ep, ok := k.known[conversationID]; ok {
+		return ep, true, nil
+	}
+	return k.EventTx.ConversationEntryPoint(ctx, conversationID)
+}
+
+// entryPointsOf reads the entry points of the messages' conversations in
+// bulk, for their events: one statement for a batch rather than one per
+// event.
+func entryPointsOf(ctx context.Context, tx Tx, ms map[string]StoredMessage) (knownEntryPoints, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, m := range ms {
+		if !seen[m.ConversationID] {
+			seen[m.ConversationID] = true
+			ids = append(ids, m.ConversationID)
+		}
+	}
+	k := knownEntryPoints{EventTx: tx.Events, known: make(map[string]string, len(ids))}
+	convs, err := tx.Query.ConversationsByID(ctx, ids)
+	for _, c := range convs {
+		k.known[c.ID] = c.EntryPoint
+	}
+	return k, err
 }
 
 // sentOne records one accepted reply in tx, whose deliveries are
