@@ -189,3 +189,21 @@ func checkVoiceEntryPoints(t *testing.T, g *Gateway, fake *providertest.Twilio, 
 		}
 	}
 }
+
+// `gateway sign twilio -entry-point ID` signs for a voice entry point with
+// the auth token of its own account, which its routes take and the
+// connector's token does not match.
+func TestSignForVoiceEntryPoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "entry-points.yaml")
+	if err := os.WriteFile(path, []byte(twoVoiceAccounts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GATEWAY_ENTRY_POINTS": path, "TWILIO_AUTH_TOKEN": testToken,
+		"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken}
+	form := url.Values{"CallSid": {"CA00000000000000000000000000000b03"}, "From": {ukCustomer}, "To": {ukBusiness}}
+	u := testPublic + twilio.VoicePath + "/calls-uk"
+	hdr := signed(t, []string{"twilio", "-url", u, "-entry-point", "calls-uk"}, env, []byte(form.Encode()))
+	if got := hdr["X-Twilio-Signature"]; got != twilio.Sign(ukAuthToken, u, form) || got == twilio.Sign(testToken, u, form) {
+		t.Errorf("signature for calls-uk %q, want the uk account's", got)
+	}
+}
