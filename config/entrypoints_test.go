@@ -275,6 +275,25 @@ func TestEntryPointsREADMETwoTwilioAccounts(t *testing.T) {
 	}
 }
 
+// The README's example of two voice numbers is valid as documented: one
+// on the connector's account (the default), one on an account of its own.
+func TestEntryPointsREADMETwoVoiceNumbers(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\nTwo voice numbers, one on an account of its own:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no example of two voice numbers")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_UK", "TWILIO_AUTH_TOKEN_UK"))
+	if len(problems) > 0 || len(eps) != 2 || eps[0].Provider != ProviderVoice || !eps[0].Default ||
+		eps[1].Credential("auth_token") != secretValue || !(Config{}).EntryPointEnabled(eps[1]) {
+		t.Fatalf("README example: %+v, problems %q", eps, problems)
+	}
+}
+
 // The README's example of two SendGrid entry points is valid as
 // documented: a mailbox with credentials of its own and a domain.
 func TestEntryPointsREADMETwoSendGridEntryPoints(t *testing.T) {
