@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/connectors/twilio"
@@ -177,6 +178,25 @@ func checkVoiceEntryPoints(t *testing.T, g *Gateway, fake *providertest.Twilio, 
 		}
 		if n := fake.RecordingFetches()[c.account]; n != 1 {
 			t.Errorf("%s: its account's recordings fetched %d times, want 1 (%v)", c.entry, n, fake.RecordingFetches())
+		}
+		if len(page.Data) == 1 {
+			replyAs(t, g, "ann-token", page.Data[0].ID, "sorry we missed your call")
+		}
+	}
+	// Each caller's reply leaves as SMS from the number called, through
+	// that number's account.
+	for deadline := time.Now().Add(20 * time.Second); len(fake.Messages()) < len(calls); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("replies reached Twilio: %+v, want %d", fake.Messages(), len(calls))
+		}
+	}
+	sent := map[string]providertest.TwilioMessage{}
+	for _, m := range fake.Messages() {
+		sent[m.To] = m
+	}
+	for _, c := range calls {
+		if m := sent[c.customer]; m.AccountSID != c.account || m.From != c.business {
+			t.Errorf("reply to the %s caller: %+v, want from %s under %s", c.entry, m, c.business, c.account)
 		}
 	}
 	metrics := get(t, g, "/metrics")
