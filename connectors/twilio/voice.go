@@ -65,9 +65,9 @@ type Voice struct {
 	EntryPoint string
 }
 
-// route is the path of the route h serves, and of the same kind's route of
-// its entry point's when path is given: the callbacks of an entry point's
-// TwiML stay on its routes, signed with its account.
+// route is path (VoicePath or a callback's) on h's side: as is on the
+// shared routes, under the entry point's id on its own, so that the
+// callbacks its TwiML names stay on its routes, signed with its account.
 func (h Voice) route(path string) string {
 	if h.EntryPoint == "" {
 		return path
