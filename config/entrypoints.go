@@ -110,13 +110,13 @@ func (c Config) WebhooksEnabled(provider string) bool {
 
 // EntryPointEnabled reports whether an entry point's webhooks are on: its
 // provider's are (WebhooksEnabled), or it has webhook credentials of its
-// own (a Twilio auth_token; SendGrid inbound_user with inbound_password),
+// own (a Twilio or voice auth_token; SendGrid inbound_user with inbound_password),
 // which give it routes of its own.
 func (c Config) EntryPointEnabled(ep EntryPoint) bool {
 	switch {
 	case c.WebhooksEnabled(ep.Provider):
 		return true
-	case ep.Provider == ProviderTwilio:
+	case ep.Provider == ProviderTwilio, ep.Provider == ProviderVoice:
 		return ep.Credential("auth_token") != ""
 	case ep.Provider == ProviderSendGrid:
 		return ep.Credential("inbound_user") != "" && ep.Credential("inbound_password") != ""
@@ -470,12 +470,16 @@ func (p *epParser) credentials(ep *EntryPoint, v *yaml.Node) {
 
 // credentialPairs are, by provider, credentials an entry point sets both of
 // or neither: one alone would leave its own route off without a word
-// (SendGrid's inbound pair), or sign or send with one account's token under
-// another account's SID (a Twilio account's pair).
+// (SendGrid's inbound pair), sign or send with one account's token under
+// another account's SID (a Twilio account's pair), or check one Meta app's
+// signatures with another app's subscription token (a Meta app's pair).
 var credentialPairs = map[string][][2]string{
-	ProviderTwilio:   {{"account_sid", "auth_token"}},
-	ProviderVoice:    {{"account_sid", "auth_token"}},
-	ProviderSendGrid: {{"inbound_user", "inbound_password"}},
+	ProviderTwilio:    {{"account_sid", "auth_token"}},
+	ProviderVoice:     {{"account_sid", "auth_token"}},
+	ProviderWhatsApp:  {{"app_secret", "verify_token"}},
+	ProviderMessenger: {{"app_secret", "verify_token"}},
+	ProviderInstagram: {{"app_secret", "verify_token"}},
+	ProviderSendGrid:  {{"inbound_user", "inbound_password"}},
 }
 
 // across checks what no entry point can alone: unique ids, one entry point

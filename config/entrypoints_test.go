@@ -101,6 +101,14 @@ func TestEntryPointsFileRules(t *testing.T) {
 			[]string{`line 6: entry point "a": credentials account_sid and auth_token go together`}},
 		{"twilio account sid with a token not set", "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n    credentials:\n      account_sid: SET_VAR\n      auth_token: NOT_SET_TOKEN\n",
 			[]string{`line 7: entry point "a": credential auth_token: variable NOT_SET_TOKEN is not set`, `line 6: entry point "a": credentials account_sid and auth_token go together`}},
+		{"whatsapp app secret without verify token", "entry_points:\n  - id: a\n    provider: whatsapp\n    address: \"106540352242922\"\n    credentials:\n      access_token: SET_VAR\n      app_secret: SET_VAR\n",
+			[]string{`line 6: entry point "a": credentials app_secret and verify_token go together`}},
+		{"messenger verify token without app secret", "entry_points:\n  - id: a\n    provider: messenger\n    address: \"1234567890\"\n    credentials:\n      verify_token: SET_VAR\n",
+			[]string{`line 6: entry point "a": credentials app_secret and verify_token go together`}},
+		{"instagram app secret without verify token", "entry_points:\n  - id: a\n    provider: instagram\n    address: \"1784140000\"\n    credentials:\n      app_secret: SET_VAR\n",
+			[]string{`line 6: entry point "a": credentials app_secret and verify_token go together`}},
+		{"meta app of its own", "entry_points:\n  - id: a\n    provider: instagram\n    address: \"1784140000\"\n    credentials:\n      app_secret: SET_VAR\n      verify_token: SET_VAR\n", nil},
+		{"meta page token alone", "entry_points:\n  - id: a\n    provider: messenger\n    address: \"1234567890\"\n    credentials:\n      page_access_token: SET_VAR\n", nil},
 		{"twilio account of its own", "entry_points:\n  - id: a\n    provider: twilio\n    address: \"+15558675310\"\n    credentials:\n      account_sid: SET_VAR\n      auth_token: SET_VAR\n", nil},
 		{"bad id", "entry_points:\n  - id: Support_US\n    provider: webchat\n", []string{`line 2: id must be 1 to 64 characters`}},
 		{"missing id", "entry_points:\n  - provider: webchat\n", []string{`line 2: id is required`}},
@@ -267,6 +275,25 @@ func TestEntryPointsREADMETwoTwilioAccounts(t *testing.T) {
 	}
 }
 
+// The README's example of two voice numbers is valid as documented: one
+// on the connector's account (the default), one on an account of its own.
+func TestEntryPointsREADMETwoVoiceNumbers(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "\nTwo voice numbers, one on an account of its own:\n\n```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no example of two voice numbers")
+	}
+	eps, problems := ParseEntryPoints([]byte(example), secretEnv("TWILIO_ACCOUNT_SID_UK", "TWILIO_AUTH_TOKEN_UK"))
+	if len(problems) > 0 || len(eps) != 2 || eps[0].Provider != ProviderVoice || !eps[0].Default ||
+		eps[1].Credential("auth_token") != secretValue || !(Config{}).EntryPointEnabled(eps[1]) {
+		t.Fatalf("README example: %+v, problems %q", eps, problems)
+	}
+}
+
 // The README's example of two SendGrid entry points is valid as
 // documented: a mailbox with credentials of its own and a domain.
 func TestEntryPointsREADMETwoSendGridEntryPoints(t *testing.T) {
@@ -292,12 +319,14 @@ func TestEntryPointEnabled(t *testing.T) {
 	file := "entry_points:\n  - id: mail-eu\n    provider: sendgrid\n    address: support@eu.example\n    credentials:\n      inbound_user: EU_USER\n      inbound_password: EU_PASSWORD\n" +
 		"  - id: mail\n    provider: sendgrid\n    address: example.com\n    credentials:\n      api_key: EU_KEY\n" +
 		"  - id: uk\n    provider: twilio\n    address: \"+447700900123\"\n    credentials:\n      account_sid: UK_SID\n      auth_token: UK_TOKEN\n" +
-		"  - id: us\n    provider: twilio\n    address: \"+15558675310\"\n"
+		"  - id: us\n    provider: twilio\n    address: \"+15558675310\"\n" +
+		"  - id: calls-uk\n    provider: voice\n    address: \"+447700900123\"\n    credentials:\n      account_sid: UK_SID\n      auth_token: UK_TOKEN\n" +
+		"  - id: calls-us\n    provider: voice\n    address: \"+15558675310\"\n"
 	eps, problems := ParseEntryPoints([]byte(file), secretEnv("EU_USER", "EU_PASSWORD", "EU_KEY", "UK_SID", "UK_TOKEN"))
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
-	want := map[string]bool{"mail-eu": true, "mail": false, "uk": true, "us": false}
+	want := map[string]bool{"mail-eu": true, "mail": false, "uk": true, "us": false, "calls-uk": true, "calls-us": false}
 	for _, ep := range eps {
 		if got := (Config{}).EntryPointEnabled(ep); got != want[ep.ID] {
 			t.Errorf("%s without the provider's credentials: enabled %v, want %v", ep.ID, got, want[ep.ID])

@@ -44,21 +44,21 @@ func twilioSettings(c config.Config) twilio.Settings {
 		APIURL: c.TwilioAPIURL, PublicURL: c.PublicURL, MediaAllowedHosts: c.MediaAllowedHosts,
 		Voice: twilio.VoiceConfig{ForwardTo: c.VoiceForwardTo, RingSeconds: c.VoiceRingSeconds, Greeting: c.VoiceGreeting,
 			MaxRecording: int(c.VoiceMaxRecording / time.Second)},
-		EntryPoints: twilioEntryPoints(c)}
+		EntryPoints: twilioEntryPoints(c, config.ProviderTwilio), VoiceEntryPoints: twilioEntryPoints(c, config.ProviderVoice)}
 }
 
-// twilioEntryPoints are the Twilio numbers of the GATEWAY_ENTRY_POINTS file,
-// each with the account its credentials name (none: the connector's).
-// Without the file there are none: every Twilio message comes in at the
-// derived entry point, which the core names (as a replay without the
-// secrets does).
-func twilioEntryPoints(c config.Config) []twilio.EntryPoint {
+// twilioEntryPoints are the Twilio numbers (provider twilio) or voice
+// numbers (provider voice) of the GATEWAY_ENTRY_POINTS file, each with the
+// account its credentials name (none: the connector's). Without the file
+// there are none: every Twilio message and call comes in at the derived
+// entry point, which the core names (as a replay without the secrets does).
+func twilioEntryPoints(c config.Config, provider string) []twilio.EntryPoint {
 	if c.EntryPointsFile == "" {
 		return nil
 	}
 	var out []twilio.EntryPoint
 	for _, ep := range c.EntryPoints {
-		if ep.Provider == config.ProviderTwilio {
+		if ep.Provider == provider {
 			out = append(out, twilio.EntryPoint{ID: ep.ID, Address: ep.Address, Default: ep.Default,
 				AccountSID: ep.Credential("account_sid"), AuthToken: ep.Credential("auth_token")})
 		}

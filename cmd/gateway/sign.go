@@ -15,7 +15,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/config"
@@ -96,15 +98,15 @@ func sign(args []string, getenv func(string) string, stdin io.Reader, stdout io.
 	return nil
 }
 
-// entryPointWebhookSecrets are, by what is signed, the provider of the
-// entry points it signs for and, by credential, the connector's variable
-// it stands for.
+// entryPointWebhookSecrets are, by what is signed, the providers of the
+// entry points it signs for (Twilio signs messages and calls alike) and,
+// by credential, the connector's variable it stands for.
 var entryPointWebhookSecrets = map[string]struct {
-	provider string
-	vars     map[string]string
+	providers []string
+	vars      map[string]string
 }{
-	"twilio":           {config.ProviderTwilio, map[string]string{"auth_token": "TWILIO_AUTH_TOKEN"}},
-	"sendgrid inbound": {config.ProviderSendGrid, map[string]string{"inbound_user": "SENDGRID_INBOUND_USER", "inbound_password": "SENDGRID_INBOUND_PASSWORD"}},
+	"twilio":           {[]string{config.ProviderTwilio, config.ProviderVoice}, map[string]string{"auth_token": "TWILIO_AUTH_TOKEN"}},
+	"sendgrid inbound": {[]string{config.ProviderSendGrid}, map[string]string{"inbound_user": "SENDGRID_INBOUND_USER", "inbound_password": "SENDGRID_INBOUND_PASSWORD"}},
 }
 
 // entryPointSecrets returns getenv with the connector's webhook variables
@@ -127,8 +129,8 @@ func entryPointSecrets(id, provider string, getenv func(string) string) (func(st
 		if ep.ID != id {
 			continue
 		}
-		if ep.Provider != want.provider {
-			return nil, fmt.Errorf("sign %s: entry point %q is of provider %s, not %s", provider, id, ep.Provider, want.provider)
+		if !slices.Contains(want.providers, ep.Provider) {
+			return nil, fmt.Errorf("sign %s: entry point %q is of provider %s, not %s", provider, id, ep.Provider, strings.Join(want.providers, " or "))
 		}
 		own := map[string]string{}
 		for cred, v := range want.vars {

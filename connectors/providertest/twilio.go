@@ -3,6 +3,7 @@ package providertest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -53,21 +54,38 @@ type Twilio struct {
 	byToken    map[string][]byte
 	messages   []TwilioMessage
 	recordings map[string][]byte
+	fetches    map[string]int
 }
 
 var twilioRecording = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Recordings/(RE[0-9a-zA-Z]+)\.mp3$`)
 
-// AddRecording keeps an MP3 recording and returns its RecordingUrl (without
-// an extension, as Twilio sends it). GET RecordingUrl.mp3 serves it, with the
-// account's basic auth only (401 otherwise, 404 for another account or sid).
+// AddRecording keeps an MP3 recording of the fake's account and returns
+// its RecordingUrl (without an extension, as Twilio sends it). GET
+// RecordingUrl.mp3 serves it, with the account's basic auth only (401
+// otherwise, 404 for another account or sid).
 func (tw *Twilio) AddRecording(sid string, mp3 []byte) string {
+	return tw.AddRecordingOf(tw.AccountSID, sid, mp3)
+}
+
+// AddRecordingOf keeps an MP3 recording of the account account (the
+// fake's, or one AddAccount made), served as AddRecording's are, with that
+// account's basic auth only.
+func (tw *Twilio) AddRecordingOf(account, sid string, mp3 []byte) string {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.recordings == nil {
 		tw.recordings = map[string][]byte{}
 	}
-	tw.recordings[sid] = mp3
-	return tw.URL + "/2010-04-01/Accounts/" + tw.AccountSID + "/Recordings/" + sid
+	tw.recordings[account+"/"+sid] = mp3
+	return tw.URL + "/2010-04-01/Accounts/" + account + "/Recordings/" + sid
+}
+
+// RecordingFetches are how many times each account's recordings were
+// served, by account SID.
+func (tw *Twilio) RecordingFetches() map[string]int {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	return maps.Clone(tw.fetches)
 }
 
 // AddAccount makes the fake accept a further account: a send under sid
@@ -96,14 +114,20 @@ func (tw *Twilio) authentic(user, pass string) bool {
 // recording serves a GET of a kept recording.
 func (tw *Twilio) recording(w http.ResponseWriter, r *http.Request, m []string) {
 	user, pass, ok := r.BasicAuth()
-	if !ok || user != tw.AccountSID || pass != tw.AuthToken {
+	if !ok || !tw.authentic(user, pass) {
 		tw.fail(w, twilioErr{401, 20003, "Authenticate"})
 		return
 	}
 	tw.mu.Lock()
-	mp3, found := tw.recordings[m[2]]
+	mp3, found := tw.recordings[m[1]+"/"+m[2]]
+	if found && m[1] == user && r.Method == http.MethodGet {
+		if tw.fetches == nil {
+			tw.fetches = map[string]int{}
+		}
+		tw.fetches[user]++
+	}
 	tw.mu.Unlock()
-	if r.Method != http.MethodGet || m[1] != tw.AccountSID || !found {
+	if r.Method != http.MethodGet || m[1] != user || !found {
 		tw.fail(w, twilioErr{404, 20404, "The requested resource " + r.URL.Path + " was not found"})
 		return
 	}

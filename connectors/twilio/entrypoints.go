@@ -33,16 +33,30 @@ type EntryPoint struct {
 // Own reports whether the entry point has an account of its own.
 func (ep EntryPoint) Own() bool { return ep.AuthToken != "" }
 
-// EntryPoints finds the entry point of an inbound message.
+// EntryPoints finds the entry point of an inbound message or call.
 type EntryPoints struct {
 	byAddress map[string]EntryPoint
 	byID      map[string]EntryPoint
 	def       string
+	// path is the shared route of their webhooks (MessagingPath, VoicePath)
+	// and what says what they take, for messages.
+	path, what string
 }
 
-// NewEntryPoints indexes eps by number and id.
+// NewEntryPoints indexes the Twilio messaging entry points eps by number and id.
 func NewEntryPoints(eps []EntryPoint) *EntryPoints {
-	p := &EntryPoints{byAddress: map[string]EntryPoint{}, byID: map[string]EntryPoint{}}
+	return indexEntryPoints(eps, MessagingPath, "Twilio")
+}
+
+// NewVoiceEntryPoints indexes the voice entry points eps (provider voice
+// in GATEWAY_ENTRY_POINTS) by number and id: a call finds its entry point
+// by the number called.
+func NewVoiceEntryPoints(eps []EntryPoint) *EntryPoints {
+	return indexEntryPoints(eps, VoicePath, "voice")
+}
+
+func indexEntryPoints(eps []EntryPoint, path, what string) *EntryPoints {
+	p := &EntryPoints{byAddress: map[string]EntryPoint{}, byID: map[string]EntryPoint{}, path: path, what: what}
 	for _, ep := range eps {
 		if ep.Address != "" {
 			p.byAddress[ep.Address] = ep
@@ -68,14 +82,14 @@ func (p *EntryPoints) find(to normalize.Party, fixed string) (id, dead string, e
 	if ep, ok := p.byAddress[to.Address]; ok {
 		if ep.Own() {
 			return "", "", fmt.Errorf("twilio: %w: the number of entry point %q, which has an account of its own, on the shared route (its webhooks are %s/%s)",
-				webhook.ErrSignature, ep.ID, MessagingPath, ep.ID)
+				webhook.ErrSignature, ep.ID, p.path, ep.ID)
 		}
 		return ep.ID, "", nil
 	}
 	if p.def != "" {
 		return p.def, "", nil
 	}
-	return "", "no Twilio entry point has the business address and none is the default", nil
+	return "", "no " + p.what + " entry point has the business address and none is the default", nil
 }
 
 // fixedOf is the entry point id of a request to an entry point's own
@@ -85,7 +99,7 @@ func (p *EntryPoints) fixedOf(rawURL string) string {
 	if err != nil {
 		return ""
 	}
-	id, ok := strings.CutPrefix(u.Path, MessagingPath+"/")
+	id, ok := strings.CutPrefix(u.Path, p.path+"/")
 	if ep, known := p.byID[id]; ok && known && ep.Own() {
 		return id
 	}

@@ -36,6 +36,19 @@ type Settings struct {
 	// EntryPoints are the Twilio numbers of GATEWAY_ENTRY_POINTS; none
 	// (no file): messages name no entry point and the core derives it.
 	EntryPoints []EntryPoint
+	// VoiceEntryPoints are its voice numbers (provider voice); none: calls
+	// name no entry point and the core derives it.
+	VoiceEntryPoints []EntryPoint
+}
+
+// voiceConfig is cfg.Voice with the API URL calls' recordings come from.
+func (cfg Settings) voiceConfig() VoiceConfig {
+	vc := cfg.Voice
+	vc.APIURL = cfg.APIURL
+	if vc.APIURL == "" {
+		vc.APIURL = "https://api.twilio.com"
+	}
+	return vc
 }
 
 // New returns the Twilio connector: the messaging, status and voice webhooks
@@ -45,11 +58,14 @@ type Settings struct {
 // connector has one). Each message names its entry point (Settings.EntryPoints):
 // an entry point with an account of its own has its own webhooks and sender.
 func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
-	var eps *EntryPoints
+	var eps, veps *EntryPoints
 	replay := webhook.HandlerFunc(ReplayMessaging)
 	if len(cfg.EntryPoints) > 0 {
 		eps = NewEntryPoints(cfg.EntryPoints)
 		replay = eps.Replay
+	}
+	if len(cfg.VoiceEntryPoints) > 0 {
+		veps = NewVoiceEntryPoints(cfg.VoiceEntryPoints)
 	}
 	c := connector.Connector{
 		Name: "twilio",
@@ -66,13 +82,8 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 	if cfg.AuthToken != "" {
 		v := NewVerifier(cfg.AuthToken)
 		c.Routes[0].Handler, c.Routes[1].Handler = Messaging{Verifier: v, EntryPoints: eps}, Status{Verifier: v}
-		vc := cfg.Voice
-		vc.APIURL = cfg.APIURL
-		if vc.APIURL == "" {
-			vc.APIURL = "https://api.twilio.com"
-		}
 		for i := 2; i < len(c.Routes); i++ {
-			c.Routes[i].Handler = Voice{Verifier: v, Config: vc, Path: c.Routes[i].Path}
+			c.Routes[i].Handler = Voice{Verifier: v, Config: cfg.voiceConfig(), Path: c.Routes[i].Path, EntryPoints: veps}
 		}
 		c.Switches[0].Disabled = ""
 		if cfg.PublicURL == "" {
@@ -80,7 +91,8 @@ func New(cfg Settings, deps connector.Deps) (connector.Connector, error) {
 		}
 	}
 	c.Routes = append(c.Routes, ownRoutes(cfg.EntryPoints, eps, replay)...)
-	for _, ep := range cfg.EntryPoints {
+	c.Routes = append(c.Routes, ownVoiceRoutes(cfg, veps)...)
+	for _, ep := range append(cfg.EntryPoints[:len(cfg.EntryPoints):len(cfg.EntryPoints)], cfg.VoiceEntryPoints...) {
 		if ep.Own() { // its webhooks are on with its own account, whatever TWILIO_AUTH_TOKEN says
 			c.Switches = append(c.Switches, connector.Switch{Connector: "twilio_" + ep.ID})
 		}
@@ -118,6 +130,29 @@ func ownRoutes(list []EntryPoint, eps *EntryPoints, replay webhook.Handler) []we
 	return out
 }
 
+// ownVoiceRoutes are the voice webhooks of each voice entry point with an
+// account of its own (VoicePath/{id} and the status, recording and
+// transcription callbacks under it, which its TwiML names), signed with its
+// auth token, and the status callback of the SMS replies that leave from
+// its number (StatusPath/{id}); another id has no route (404).
+func ownVoiceRoutes(cfg Settings, veps *EntryPoints) []webhook.Route {
+	var out []webhook.Route
+	for _, ep := range cfg.VoiceEntryPoints {
+		if !ep.Own() {
+			continue
+		}
+		v := NewVerifier(ep.AuthToken)
+		for _, r := range []struct{ name, path string }{{"twilio_voice", VoicePath}, {"twilio_voice_status", VoiceStatusPath},
+			{"twilio_voice_recording", VoiceRecordingPath}, {"twilio_voice_transcription", VoiceTranscriptionPath}} {
+			out = append(out, webhook.Route{Name: r.name, Path: r.path + "/" + ep.ID, Methods: []string{http.MethodPost},
+				Handler: Voice{Verifier: v, Config: cfg.voiceConfig(), Path: r.path, EntryPoints: veps, EntryPoint: ep.ID}})
+		}
+		out = append(out, webhook.Route{Name: "twilio_status", Path: StatusPath + "/" + ep.ID, Methods: []string{http.MethodPost},
+			Handler: Status{Verifier: v}, Replay: webhook.HandlerFunc(ReplayStatus)})
+	}
+	return out
+}
+
 // sendersOf are the sender and the media fetcher: of TWILIO_ACCOUNT_SID
 // and TWILIO_AUTH_TOKEN, and of each entry point's own account (a reply
 // chosen by the number it leaves from, a media URL by the account it names).
@@ -129,7 +164,9 @@ func sendersOf(cfg Settings, deps connector.Deps) (map[string]outbox.Sender, map
 			return nil, nil, fmt.Errorf("TWILIO_ACCOUNT_SID: %w", err)
 		}
 	}
-	for _, ep := range cfg.EntryPoints {
+	// A voice number's replies leave as SMS from it, through its account,
+	// unless a Twilio entry point has that number too (listed first, it wins).
+	for _, ep := range append(cfg.EntryPoints[:len(cfg.EntryPoints):len(cfg.EntryPoints)], cfg.VoiceEntryPoints...) {
 		if !ep.Own() {
 			continue
 		}
@@ -137,7 +174,12 @@ func sendersOf(cfg Settings, deps connector.Deps) (map[string]outbox.Sender, map
 		if err != nil {
 			return nil, nil, fmt.Errorf("entry point %q: %w", ep.ID, err)
 		}
-		all.byFrom[ep.Address], fs.bySID[ep.AccountSID] = s, f
+		if _, taken := all.byFrom[ep.Address]; !taken {
+			all.byFrom[ep.Address] = s
+		}
+		if _, taken := fs.bySID[ep.AccountSID]; !taken {
+			fs.bySID[ep.AccountSID] = f
+		}
 	}
 	switch {
 	case len(all.byFrom) > 0:

@@ -45,11 +45,34 @@ type VoiceConfig struct {
 	APIURL string
 }
 
-// Voice handles one of the four voice webhooks, named by Path.
+// NotInService is what a call to a number no voice entry point has hears
+// (when none is the default) before the gateway hangs up.
+const NotInService = "The number you have called is not in service."
+
+// Voice handles one of the four voice webhooks, named by Path (VoicePath,
+// VoiceStatusPath, VoiceRecordingPath, VoiceTranscriptionPath), on the
+// shared route or, with EntryPoint, on that entry point's own route
+// (Path/{id}, Verifier then checks its account's signature).
 type Voice struct {
 	Verifier *Verifier
 	Config   VoiceConfig
 	Path     string
+	// EntryPoints finds the entry point of each call by the number called;
+	// nil names none (the core derives it).
+	EntryPoints *EntryPoints
+	// EntryPoint is the id of the entry point whose route this is, "" on
+	// the shared route.
+	EntryPoint string
+}
+
+// route is path (VoicePath or a callback's) on h's side: as is on the
+// shared routes, under the entry point's id on its own, so that the
+// callbacks its TwiML names stay on its routes, signed with its account.
+func (h Voice) route(path string) string {
+	if h.EntryPoint == "" {
+		return path
+	}
+	return path + "/" + h.EntryPoint
 }
 
 // Handle verifies the request and turns it into the call's message or an
@@ -58,6 +81,13 @@ func (h Voice) Handle(_ context.Context, r *webhook.Request) (webhook.Result, er
 	form, err := verifiedForm(h.Verifier, r)
 	if err != nil {
 		return webhook.Result{}, err
+	}
+	if h.Path != VoicePath {
+		// A callback about a number of an account of its own, signed with
+		// the connector's token: refused as on the call itself.
+		if _, _, err := h.entryPoint(form); err != nil {
+			return webhook.Result{}, err
+		}
 	}
 	switch h.Path {
 	case VoicePath:
@@ -92,7 +122,11 @@ func verifiedForm(v *Verifier, r *webhook.Request) (url.Values, error) {
 // call answers an incoming call (ring the forward number, else voicemail)
 // and the <Dial> action (hang up after an answered call, else voicemail).
 func (h Voice) call(r *webhook.Request, form url.Values) (webhook.Result, error) {
-	base := callbackBase(r.URL, VoicePath)
+	base := callbackBase(r.URL, h.route(VoicePath))
+	id, dead, err := h.entryPoint(form)
+	if err != nil {
+		return webhook.Result{}, err
+	}
 	if dial := strings.ToLower(form.Get("DialCallStatus")); dial != "" {
 		u, err := ParseDialAction(form, r.ReceivedAt)
 		if err != nil {
@@ -103,6 +137,10 @@ func (h Voice) call(r *webhook.Request, form url.Values) (webhook.Result, error)
 			return h.twiml(res, err, twiml.VoiceHangup{})
 		}
 		return h.twiml(res, nil, h.voicemail(base, u.Contact.Address)...)
+	}
+	if dead != "" {
+		return h.twiml(webhook.Result{DeadLetter: webhook.DeadLetterUnknownEntryPoint, DeadLetterError: dead}, nil,
+			twiml.VoiceSay{Message: NotInService}, twiml.VoiceHangup{})
 	}
 	m, err := ParseCall(form, r.ReceivedAt, h.Config.ForwardTo != "")
 	if errors.Is(err, errNoCaller) {
@@ -116,6 +154,7 @@ func (h Voice) call(r *webhook.Request, form url.Values) (webhook.Result, error)
 	if err != nil {
 		return webhook.Result{}, err
 	}
+	m.EntryPoint = id
 	ev, err := webhook.MessageEvent(source, m)
 	if err != nil {
 		return webhook.Result{}, err
@@ -124,7 +163,27 @@ func (h Voice) call(r *webhook.Request, form url.Values) (webhook.Result, error)
 	if h.Config.ForwardTo == "" {
 		return h.twiml(res, nil, h.voicemail(base, m.From.Address)...)
 	}
-	return h.twiml(res, nil, h.dial(base+VoicePath))
+	return h.twiml(res, nil, h.dial(base+h.route(VoicePath)))
+}
+
+// entryPoint is the entry point of a call by the number called (To, else
+// Called), as EntryPoints.find says; the route's own (or none) when h has
+// no EntryPoints or the request names no number it can read (a callback
+// without To; an incoming call without one is refused by ParseCall).
+func (h Voice) entryPoint(form url.Values) (id, dead string, err error) {
+	to, err := calledParty(form)
+	if h.EntryPoints == nil || err != nil {
+		return h.EntryPoint, "", nil
+	}
+	return h.EntryPoints.find(to, h.EntryPoint)
+}
+
+// calledParty is the number called: To, else Called.
+func calledParty(form url.Values) (normalize.Party, error) {
+	if form.Get("To") == "" && form.Get("Called") != "" {
+		return callParty(form, "Called", nil)
+	}
+	return callParty(form, "To", nil)
 }
 
 // dial rings the forward number for RingSeconds; action, when set, is
@@ -147,9 +206,9 @@ func (h Voice) voicemail(base, caller string) []twiml.Element {
 	q := "?" + url.Values{CallerParam: {caller}}.Encode()
 	return []twiml.Element{
 		twiml.VoiceSay{Message: h.Config.Greeting},
-		twiml.VoiceRecord{MaxLength: strconv.Itoa(h.Config.MaxRecording), Action: base + VoiceRecordingPath,
-			RecordingStatusCallback: base + VoiceRecordingPath + q, RecordingStatusCallbackEvent: "completed",
-			Transcribe: "true", TranscribeCallback: base + VoiceTranscriptionPath + q},
+		twiml.VoiceRecord{MaxLength: strconv.Itoa(h.Config.MaxRecording), Action: base + h.route(VoiceRecordingPath),
+			RecordingStatusCallback: base + h.route(VoiceRecordingPath) + q, RecordingStatusCallbackEvent: "completed",
+			Transcribe: "true", TranscribeCallback: base + h.route(VoiceTranscriptionPath) + q},
 		twiml.VoiceHangup{},
 	}
 }
@@ -207,7 +266,7 @@ func ParseCall(form url.Values, at time.Time, forwarding bool) (normalize.Messag
 	if err != nil {
 		return normalize.Message{}, errNoCaller
 	}
-	to, err := callParty(form, "To", nil)
+	to, err := calledParty(form)
 	if err != nil {
 		return normalize.Message{}, err
 	}

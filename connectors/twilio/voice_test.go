@@ -293,14 +293,24 @@ func FuzzVoice(f *testing.F) {
 		f.Add(read(f, name), "%2B14155550101")
 	}
 	f.Add([]byte("CallSid=CA1&From=%2B1&DialCallStatus=completed&DialCallDuration=-4"), "anonymous")
+	f.Add([]byte("CallSid=CA1&From=%2B14155550101&Called=%2B15550001111"), "")
 	v := NewVerifier(token)
 	paths := []string{VoicePath, VoiceStatusPath, VoiceRecordingPath, VoiceTranscriptionPath}
+	// Without entry points, with them on the shared route, and on the
+	// route of one with an account of its own (signed alike here).
+	eps := NewVoiceEntryPoints([]EntryPoint{{ID: "us", Address: "+15558675310"},
+		{ID: "own", Address: "+15550001111", AccountSID: "AC1", AuthToken: token}})
+	handlers := []Voice{{Verifier: v, Config: voiceConfig}, {Verifier: v, Config: voiceConfig, EntryPoints: eps},
+		{Verifier: v, Config: voiceConfig, EntryPoints: eps, EntryPoint: "own"}}
 	f.Fuzz(func(t *testing.T, body []byte, caller string) {
-		for _, p := range paths {
+		for i := 0; i < len(paths)*len(handlers); i++ {
+			h := handlers[i/len(paths)]
+			h.Path = paths[i%len(paths)]
+			p := h.route(h.Path)
 			u := gw + p + "?caller=" + url.QueryEscape(caller)
 			r := voiceRequest(u, body)
 			r.Header.(http.Header).Set("X-Twilio-Signature", sign(u, body))
-			res, err := Voice{Verifier: v, Config: voiceConfig, Path: p}.Handle(context.Background(), r)
+			res, err := h.Handle(context.Background(), r)
 			if err != nil {
 				if !errors.Is(err, webhook.ErrMalformed) && !errors.Is(err, webhook.ErrSignature) {
 					t.Fatalf("%s: error %v is neither malformed nor signature", p, err)
