@@ -50,6 +50,10 @@ type Config struct {
 	KafkaPartitions         int
 	// CoreBatch is the most inbound records applied per transaction (GATEWAY_CORE_BATCH).
 	CoreBatch int
+	// CoreConsumers is how many members of the core's consumer group each
+	// core instance runs, each applying its partitions' batches in
+	// transactions of its own (GATEWAY_CORE_CONSUMERS).
+	CoreConsumers int
 	// CommandIDsKeep is how long the ids of handled commands are kept to
 	// apply each command once (GATEWAY_COMMAND_IDS_KEEP, default 30d); it
 	// must exceed the retention of the commands topic.
@@ -388,6 +392,7 @@ func (r *reader) kafkaAndStore(c *Config) {
 	c.TopicPrefix = r.str("KAFKA_TOPIC_PREFIX", "gateway.")
 	c.KafkaPartitions = r.num("KAFKA_PARTITIONS", 12)
 	c.CoreBatch = r.num("GATEWAY_CORE_BATCH", 100)
+	c.CoreConsumers = r.num("GATEWAY_CORE_CONSUMERS", 1)
 	c.CommandIDsKeep = r.dur("GATEWAY_COMMAND_IDS_KEEP", 30*24*time.Hour)
 	if c.CommandIDsKeep < 24*time.Hour {
 		r.bad("GATEWAY_COMMAND_IDS_KEEP", "must be at least 1d (and more than the commands topic's retention)")
@@ -413,6 +418,9 @@ func (r *reader) kafkaAndStore(c *Config) {
 		r.bad("GATEWAY_CORE_BATCH", "must be between 1 and 5000")
 	}
 	r.atLeast("KAFKA_PARTITIONS", c.KafkaPartitions, 1, "must be at least 1")
+	if c.CoreConsumers < 1 || c.CoreConsumers > 16 {
+		r.bad("GATEWAY_CORE_CONSUMERS", "must be between 1 and 16")
+	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		r.bad("DATABASE_URL", "must be a postgres:// URL (leave it empty for SQLite under GATEWAY_DATA_DIR)")
 	}

@@ -300,6 +300,20 @@ func TestCommandIDsKeep(t *testing.T) {
 	}
 }
 
+func TestCoreConsumers(t *testing.T) {
+	if c, err := Load(env(nil)); err != nil || c.CoreConsumers != 1 {
+		t.Fatalf("default %d, %v; want 1", c.CoreConsumers, err)
+	}
+	if c, err := Load(env(map[string]string{"GATEWAY_CORE_CONSUMERS": "3"})); err != nil || c.CoreConsumers != 3 {
+		t.Fatalf("3: %d, %v", c.CoreConsumers, err)
+	}
+	for _, v := range []string{"0", "17", "two"} {
+		if _, err := Load(env(map[string]string{"GATEWAY_CORE_CONSUMERS": v})); err == nil || !strings.Contains(err.Error(), "GATEWAY_CORE_CONSUMERS") {
+			t.Errorf("%s accepted: %v", v, err)
+		}
+	}
+}
+
 func TestOutboxLimits(t *testing.T) {
 	if c, err := Load(env(nil)); err != nil || c.OutboxMaxAttempts != 8 || c.OutboxMaxAge != 24*time.Hour {
 		t.Fatalf("defaults %d %v, %v; want 8 and 24h", c.OutboxMaxAttempts, c.OutboxMaxAge, err)

@@ -86,9 +86,13 @@ type Gateway struct {
 	ln          net.Listener
 	opsLn       net.Listener
 	pprofLn     net.Listener
-	pprofSrv    *http.Server
-	media       *media.Copier
-	chat        *webchat.Chat
+	// groups are the members of each consumer group this process runs,
+	// whose lags gateway_kafka_consumer_lag adds up.
+	groupsMu sync.Mutex
+	groups   map[string][]*kafkabus.Consumer
+	pprofSrv *http.Server
+	media    *media.Copier
+	chat     *webchat.Chat
 	// conns are the providers' connectors, built once; mediaAtIngest is set
 	// when one of them stores files that arrive inside its webhooks.
 	conns         []connector.Connector
@@ -373,8 +377,10 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 		api.SetEntryPoints(g.entryPoints())
 		api.Mount(g.app)
 		g.reg.MustRegister(coremetrics.NewStatsCollector(g.service.Agents()))
-		consumer := kafkabus.NewInboundConsumer(g.service, g.consumer("gateway-core", topics.Inbound()), dlq, g.log, metrics, cfg.CoreBatch)
-		g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
+		for range cfg.CoreConsumers {
+			consumer := kafkabus.NewInboundConsumer(g.service, g.consumer("gateway-core", topics.Inbound()), dlq, g.log, metrics, cfg.CoreBatch)
+			g.goWork("inbound consumer", func() error { return consumer.Run(ctx) })
+		}
 		g.goWork("auto-close", func() error { g.service.RunAutoClose(ctx, time.Minute); return nil })
 		commands := kafkabus.NewCommandConsumer(g.service.Store(), commandsBind(g.service), g.consumer("gateway-commands", topics.Commands()), dlq, topics.Events(), g.log, relay.Wake)
 		commands.SetAdminBots(cfg.CommandAdminBots)
@@ -405,7 +411,23 @@ func (g *Gateway) goWork(name string, fn func() error) { g.work.Go(name, fn) }
 // closed when the gateway closes; a kafkabus.Loop reads it.
 func (g *Gateway) consumer(group, topic string) *kafkabus.Consumer {
 	src := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Brokers: g.brokers, Group: group, Topics: []string{topic}})
-	kafkabus.LagGauge(g.reg, group, src)
+	g.groupsMu.Lock()
+	defer g.groupsMu.Unlock()
+	if g.groups == nil {
+		g.groups = map[string][]*kafkabus.Consumer{}
+	}
+	if len(g.groups[group]) == 0 {
+		kafkabus.LagGauge(g.reg, group, func() int64 {
+			g.groupsMu.Lock()
+			defer g.groupsMu.Unlock()
+			var sum int64
+			for _, c := range g.groups[group] {
+				sum += c.Lag()
+			}
+			return sum
+		})
+	}
+	g.groups[group] = append(g.groups[group], src)
 	g.closers = append(g.closers, src.Close)
 	return src
 }

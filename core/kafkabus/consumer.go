@@ -87,14 +87,15 @@ func (c *Consumer) Lag() int64 { return c.r.Stats().Lag }
 // Close leaves the group.
 func (c *Consumer) Close() error { return c.r.Close() }
 
-// LagGauge exports a consumer's lag.
-func LagGauge(reg prometheus.Registerer, group string, c *Consumer) {
+// LagGauge exports the lag of a group's members in this process, the sum
+// of lag's answers.
+func LagGauge(reg prometheus.Registerer, group string, lag func() int64) {
 	if reg == nil {
 		return
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "gateway", Subsystem: "kafka", Name: "consumer_lag",
-		Help:        "Records the consumer group member has not consumed yet, as last seen by the reader.",
+		Help:        "Records the consumer group's members in this process have not consumed yet, as last seen by their readers.",
 		ConstLabels: prometheus.Labels{"group": group},
-	}, func() float64 { return float64(c.Lag()) }))
+	}, func() float64 { return float64(lag()) }))
 }
