@@ -323,7 +323,14 @@ func (s *Service) OpenConversation(ctx context.Context, customerID, channel stri
 			return activeConflict(ctx, other, "the customer already has an active conversation")
 		}
 		var err error
-		if conv, err = s.createConversation(ctx, tx, customerID, channel, s.openingEntryPoint(channel), "proactive", string(by)); err != nil {
+		entry := s.openingEntryPoint(channel)
+		if first != nil && first.EntryPoint != "" {
+			if _, _, err := s.entryPointFrom(first.EntryPoint, first.Channel); err != nil {
+				return err
+			}
+			entry = first.EntryPoint
+		}
+		if conv, err = s.createConversation(ctx, tx, customerID, channel, entry, "proactive", string(by)); err != nil {
 			return err
 		}
 		if agent := by.agentName(); agent != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,6 +23,10 @@ type ReplyRequest struct {
 	// Subject overrides an email reply's subject.
 	Subject string `json:"subject,omitempty"`
 	HTML    string `json:"html,omitempty"`
+	// EntryPoint names the entry point the message leaves from (its business
+	// address and credentials) instead of the one the customer wrote to, or
+	// the channel's configured sender for a customer who never wrote.
+	EntryPoint string `json:"entry_point,omitempty"`
 	// ClientRef makes the request idempotent: a second request with the same
 	// ref returns the first message (outbound.v1 uses the command id).
 	ClientRef string `json:"-"`
@@ -86,6 +91,11 @@ func (s *Service) Reply(ctx context.Context, conversationID string, r ReplyReque
 }
 
 func checkReply(r ReplyRequest) error {
+	if r.EntryPoint != "" {
+		if err := CheckEntryPoint(r.EntryPoint); err != nil {
+			return err
+		}
+	}
 	if strings.TrimSpace(r.Text) == "" && len(r.Attachments) == 0 && r.Template == nil {
 		return Errorf(EINVALID, "text, attachments or template is required")
 	}
@@ -242,8 +252,13 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 	}
 	if wrote {
 		ob.To, ob.From, ob.Provider = last.Message.From, last.Message.To, last.Message.Provider
-	} else if ob.To, ob.From, ob.Provider, err = s.firstAddress(ctx, tx, c, channel); err != nil {
+	} else if ob.To, ob.From, ob.Provider, err = s.firstAddress(ctx, tx, c, channel, r.EntryPoint); err != nil {
 		return Outbound{}, err
+	}
+	if wrote && r.EntryPoint != "" {
+		if ob.From, ob.Provider, err = s.entryPointFrom(r.EntryPoint, channel); err != nil {
+			return Outbound{}, err
+		}
 	}
 	if err := checkWindow(&ob, r, wrote && tx.Now().Sub(last.Message.ReceivedAt) < ServiceWindow, wrote); err != nil {
 		return Outbound{}, err
@@ -267,9 +282,9 @@ func (s *Service) route(ctx context.Context, tx Tx, c *Conversation, r ReplyRequ
 }
 
 // firstAddress is where a message to a customer who has not written on
-// channel goes: their identity of the channel's kind, from the channel's
-// configured sender.
-func (s *Service) firstAddress(ctx context.Context, tx Tx, c *Conversation, channel string) (to, from normalize.Party, provider string, err error) {
+// channel goes: their identity of the channel's kind, from the entry point
+// named (entryPoint) or else the channel's configured sender.
+func (s *Service) firstAddress(ctx context.Context, tx Tx, c *Conversation, channel, entryPoint string) (to, from normalize.Party, provider string, err error) {
 	cust, _, err := tx.Customers.CustomerByID(ctx, c.CustomerID)
 	if err != nil {
 		return to, from, "", err
@@ -283,6 +298,10 @@ func (s *Service) firstAddress(ctx context.Context, tx Tx, c *Conversation, chan
 	}
 	if to.Address == "" {
 		return to, from, "", Errorf(EUNPROCESSABLE, "the customer has never used %s", channel)
+	}
+	if entryPoint != "" {
+		from, provider, err = s.entryPointFrom(entryPoint, channel)
+		return to, from, provider, err
 	}
 	sender, ok := s.policy.Senders[channel]
 	if !ok {
@@ -368,6 +387,27 @@ func replySubject(s string) string {
 		return s
 	}
 	return "Re: " + s
+}
+
+// entryPointFrom is the business address and provider a message on channel
+// leaves from at the entry point id (Policy.EntryPointSenders).
+func (s *Service) entryPointFrom(id, channel string) (normalize.Party, string, error) {
+	ep, ok := s.policy.EntryPointSenders[id]
+	if !ok {
+		return normalize.Party{}, "", Errorf(EUNPROCESSABLE, "entry point %q does not send messages: it is not in GATEWAY_ENTRY_POINTS, or it is a domain, a chat site or voice", id)
+	}
+	if !slices.Contains(ep.Channels, channel) {
+		return normalize.Party{}, "", Errorf(EUNPROCESSABLE, "entry point %q sends on %s, not %s", id, strings.Join(ep.Channels, ", "), channel)
+	}
+	return ep.Party, ep.Provider, nil
+}
+
+// EntryPointSender is what an entry point sends from: its business address,
+// on its channels, through its provider's sender (which picks the entry
+// point's credentials by the address).
+type EntryPointSender struct {
+	BusinessAddress
+	Channels []string
 }
 
 // BusinessAddress is the configured address of a channel for messages to a

@@ -59,6 +59,10 @@ type Policy struct {
 	// customer starts there is assigned to in turn (routing round_robin),
 	// unless presets assigned it.
 	EntryPointAgents map[string][]string
+	// EntryPointSenders are, by entry point id, the business address a
+	// message leaves from when a request names the entry point
+	// (ReplyRequest.EntryPoint).
+	EntryPointSenders map[string]EntryPointSender
 }
 
 // Values of Policy.EmailUnverified.

@@ -105,7 +105,53 @@ func TestTwoTwilioAccountsEndToEnd(t *testing.T) {
 				t.Fatalf("uk status callback: %d %s", s, b)
 			}
 			consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.delivered") == 1 })
+			sendFromNamedEntryPoints(t, g, fake, convs)
 		})
+	}
+}
+
+// sendFromNamedEntryPoints: a message may name the entry point it leaves
+// from: a reply to the uk customer from the us number, and a conversation
+// the business opens with the us customer from the uk number, each under
+// the account of the number it leaves from.
+func sendFromNamedEntryPoints(t *testing.T, g *Gateway, fake *providertest.Twilio, convs map[string]core.Conversation) {
+	t.Helper()
+	uk, us := convs[ukEntryPoint], convs[usEntryPoint]
+	if s, b := postJSONAs(t, g, "ann-token", "/v1/conversations/"+uk.ID+"/messages",
+		map[string]string{"text": "from the us desk", "entry_point": usEntryPoint}); s != http.StatusAccepted {
+		t.Fatalf("reply naming %s: %d %s", usEntryPoint, s, b)
+	}
+	if s, b := postJSONAs(t, g, "ann-token", "/v1/conversations/"+uk.ID+"/messages",
+		map[string]string{"text": "x", "entry_point": "nowhere"}); s != http.StatusUnprocessableEntity {
+		t.Errorf("reply naming an unknown entry point: %d %s, want 422", s, b)
+	}
+	if s, b := postJSONAs(t, g, "ops-token", "/v1/conversations/"+us.ID+"/status", map[string]string{"status": "closed"}); s/100 != 2 {
+		t.Fatalf("close: %d %s", s, b)
+	}
+	s, b := postJSONAs(t, g, "ann-token", "/v1/conversations", map[string]string{"customer_id": us.CustomerID, "channel": "sms",
+		"text": "a word from the uk desk", "entry_point": ukEntryPoint})
+	if s != http.StatusCreated {
+		t.Fatalf("open naming %s: %d %s", ukEntryPoint, s, b)
+	}
+	var opened core.Conversation
+	if err := json.Unmarshal([]byte(b), &opened); err != nil || opened.EntryPoint != ukEntryPoint || opened.Inbox != "uk" {
+		t.Errorf("opened %+v (%v), want entry point %s in inbox uk", opened, err, ukEntryPoint)
+	}
+	consume(t, g, "gateway.events.v1", func(e []topicEvent) bool { return count(e, "message.sent") == 4 })
+	var toUK, toUS []providertest.TwilioMessage
+	for _, m := range fake.Messages() {
+		switch {
+		case m.To == ukCustomer && m.Body == "from the us desk":
+			toUK = append(toUK, m)
+		case m.To == usCustomer && m.Body == "a word from the uk desk":
+			toUS = append(toUS, m)
+		}
+	}
+	if len(toUK) != 1 || toUK[0].From != usBusiness || toUK[0].AccountSID != usAccount {
+		t.Errorf("reply from the named us entry point: %+v, want one from %s under %s", toUK, usBusiness, usAccount)
+	}
+	if len(toUS) != 1 || toUS[0].From != ukBusiness || toUS[0].AccountSID != ukAccount {
+		t.Errorf("proactive message from the named uk entry point: %+v, want one from %s under %s", toUS, ukBusiness, ukAccount)
 	}
 }
 
@@ -122,7 +168,7 @@ func startTwoAccounts(t *testing.T, dialect string) (*Gateway, *providertest.Twi
 	g := startGateway(t, dialect, map[string]string{"GATEWAY_ENTRY_POINTS": path, "TWILIO_API_URL": fake.URL,
 		"TWILIO_ACCOUNT_SID_US": usAccount, "TWILIO_AUTH_TOKEN_US": usAuthToken,
 		"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken,
-		"GATEWAY_API_TOKENS": "agent:ann:ann-token"})
+		"GATEWAY_API_TOKENS": "agent:ann:ann-token,admin:ops:ops-token"})
 	return g, fake
 }
 
@@ -154,8 +200,17 @@ func postToTwoAccounts(t *testing.T, g *Gateway) {
 // replyAs replies text on a conversation through the operator API.
 func replyAs(t *testing.T, g *Gateway, token, conv, text string) {
 	t.Helper()
-	b, _ := json.Marshal(map[string]string{"text": text})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr()+"/v1/conversations/"+conv+"/messages", bytes.NewReader(b))
+	if s, b := postJSONAs(t, g, token, "/v1/conversations/"+conv+"/messages", map[string]string{"text": text}); s != http.StatusAccepted {
+		t.Fatalf("reply: %d %s", s, b)
+	}
+}
+
+// postJSONAs posts body as JSON to the operator API with token; it returns
+// the status and the body.
+func postJSONAs(t *testing.T, g *Gateway, token, path string, body any) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr()+path, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -163,8 +218,6 @@ func replyAs(t *testing.T, g *Gateway, token, conv, text string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("reply: %d %s", resp.StatusCode, body)
-	}
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
 }

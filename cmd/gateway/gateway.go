@@ -341,6 +341,7 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 	policy.EmailUnverified = cfg.EmailUnverified
 	policy.SendersOff = g.sendersOff(conns)
 	policy.EntryPointInboxes, policy.EntryPointAgents = entryPointRouting(cfg)
+	policy.EntryPointSenders = entryPointSenders(cfg)
 	policy.ReopenWindowByEntryPoint, policy.AutoCloseAfterByEntryPoint = entryPointWindows(cfg.EntryPoints)
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
 	relay := kafkabus.NewRelay(g.store, g.producer, g.log, metrics)

@@ -108,6 +108,42 @@ func entryPointWindows(eps []config.EntryPoint) (reopen, autoClose map[string]ti
 	return reopen, autoClose
 }
 
+// entryPointSenders are the business addresses a message leaves from when
+// a request names its entry point (`entry_point`): a Twilio number, a
+// WhatsApp phone number id, a page, an Instagram account, a mailbox. A
+// SendGrid domain, a chat site and a voice number send nothing of their
+// own. Without the file there are none.
+func entryPointSenders(c config.Config) map[string]core.EntryPointSender {
+	if c.EntryPointsFile == "" {
+		return nil
+	}
+	out := map[string]core.EntryPointSender{}
+	add := func(ep config.EntryPoint, provider string, channels ...string) {
+		out[ep.ID] = core.EntryPointSender{Channels: channels, BusinessAddress: core.BusinessAddress{Provider: provider,
+			Party: normalize.Party{Kind: normalize.KindOf(channels[0]), Address: ep.Address}}}
+	}
+	for _, ep := range c.EntryPoints {
+		switch ep.Provider {
+		case config.ProviderTwilio:
+			add(ep, twilio.Provider, normalize.ChannelSMS, normalize.ChannelMMS)
+		case config.ProviderWhatsApp:
+			add(ep, meta.ProviderWhatsApp, normalize.ChannelWhatsApp)
+			s := out[ep.ID]
+			s.Party.Kind = normalize.KindWhatsApp // a phone number id, as its messages name it
+			out[ep.ID] = s
+		case config.ProviderMessenger:
+			add(ep, meta.ProviderMessenger, normalize.ChannelMessenger)
+		case config.ProviderInstagram:
+			add(ep, meta.ProviderInstagram, normalize.ChannelInstagram)
+		case config.ProviderSendGrid:
+			if strings.Contains(ep.Address, "@") {
+				add(ep, sendgrid.Provider, normalize.ChannelEmail)
+			}
+		}
+	}
+	return out
+}
+
 func metaSettings(c config.Config) meta.Settings {
 	return meta.Settings{AppSecret: c.MetaAppSecret, VerifyToken: c.MetaVerifyToken, GraphURL: c.MetaGraphURL,
 		GraphVersion: c.MetaGraphVersion, WhatsAppAccessToken: c.WhatsAppAccessToken, WhatsAppPhoneNumberID: c.WhatsAppPhoneNumberID,

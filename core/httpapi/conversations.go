@@ -194,6 +194,7 @@ func (a *API) openConversation(c *fiber.Ctx) error {
 		Text       *string             `json:"text"`
 		Template   *normalize.Template `json:"template"`
 		Subject    string              `json:"subject"`
+		EntryPoint string              `json:"entry_point"`
 	}
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -208,6 +209,12 @@ func (a *API) openConversation(c *fiber.Ctx) error {
 		return core.Errorf(core.EINVALID, "channel must be one of sms, mms, whatsapp, messenger, instagram, email, chat")
 	}
 	first := core.FirstMessage(req.Text, req.Template, req.Subject)
+	if req.EntryPoint != "" {
+		if first == nil {
+			return core.Errorf(core.EINVALID, "entry_point names where the first message leaves from: give text or template")
+		}
+		first.EntryPoint = req.EntryPoint
+	}
 	conv, msg, err := a.svc.OpenConversation(c.UserContext(), req.CustomerID, req.Channel, first, ActorOf(c))
 	if err != nil {
 		return err
