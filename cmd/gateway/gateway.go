@@ -320,20 +320,14 @@ func (g *Gateway) mountWebhooks(ctx context.Context, topics kafkabus.Topics) err
 	return g.mountChat(ctx, wh, pub, topics)
 }
 
-// startService starts what works on the database: the event relay (both
-// roles write events), the inbound consumer, auto-close and the API (core),
-// and the dispatcher with the outbound.v1 consumer (outbox).
-func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) error {
+// policy is the core's policy: the configuration's, with the connectors'
+// addresses and the entry points'.
+func (g *Gateway) policy(conns []connector.Connector) (core.Policy, error) {
 	cfg := g.cfg
-	conns, err := g.connectors()
-	if err != nil {
-		return err
-	}
 	from, err := addressesOf(conns)
 	if err != nil {
-		return err
+		return core.Policy{}, err
 	}
-	metrics := coremetrics.New(g.reg, entryPointIDs(cfg.EntryPoints)...)
 	policy := core.Policy{ReopenWindow: cfg.ReopenWindow, ReopenWindowByChannel: cfg.ReopenWindowByChannel,
 		AutoCloseAfter: cfg.AutoCloseAfter, Senders: from, MultiAssign: cfg.MultiAssign,
 		ContactTimeout: cfg.ContactTimeout, ContactTimeoutByChannel: cfg.ContactTimeoutByChannel, WaitingWhenEnded: cfg.WaitingWhenEnded,
@@ -343,6 +337,23 @@ func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) erro
 	policy.EntryPointInboxes, policy.EntryPointAgents = entryPointRouting(cfg)
 	policy.EntryPointSenders = entryPointSenders(cfg)
 	policy.ReopenWindowByEntryPoint, policy.AutoCloseAfterByEntryPoint = entryPointWindows(cfg.EntryPoints)
+	return policy, nil
+}
+
+// startService starts what works on the database: the event relay (both
+// roles write events), the inbound consumer, auto-close and the API (core),
+// and the dispatcher with the outbound.v1 consumer (outbox).
+func (g *Gateway) startService(ctx context.Context, topics kafkabus.Topics) error {
+	cfg := g.cfg
+	conns, err := g.connectors()
+	if err != nil {
+		return err
+	}
+	policy, err := g.policy(conns)
+	if err != nil {
+		return err
+	}
+	metrics := coremetrics.New(g.reg, entryPointIDs(cfg.EntryPoints)...)
 	g.service = core.NewService(g.store, policy, core.EventTopics{Events: topics.Events(), DLQ: topics.DLQ()}, g.log, metrics)
 	relay := kafkabus.NewRelay(g.store, g.producer, g.log, metrics)
 	g.goWork("event relay", func() error { relay.Run(ctx); return nil })
