@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/core"
@@ -92,31 +91,26 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 	}
 	defer reset()
 	out := map[string]int{}
-	for start := 0; start < len(conversationIDs); start += chunkSize {
-		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
-		args := []any{agent}
-		for _, id := range chunk {
-			args = append(args, id)
-		}
+	err = inChunks(conversationIDs, func(in string, args []any) error {
 		rows, err := t.query(ctx, `SELECT m.conversation_id, COUNT(*) FROM `+unreadFrom+`
-			WHERE m.conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) AND `+unreadWhere+`
-			GROUP BY m.conversation_id`, args...)
+			WHERE m.conversation_id IN `+in+` AND `+unreadWhere+`
+			GROUP BY m.conversation_id`, append([]any{agent}, args...)...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: unread: %w", err)
+			return fmt.Errorf("sqlstore: unread: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var id string
 			var n int
 			if err := rows.Scan(&id, &n); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			out[id] = n
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

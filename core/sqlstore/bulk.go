@@ -45,32 +45,27 @@ func (t *tx) CustomersByIdentities(ctx context.Context, ids []core.Identity) (ma
 		byKind[id.Kind] = append(byKind[id.Kind], id.Address)
 	}
 	for kind, addrs := range byKind {
-		for start := 0; start < len(addrs); start += chunkSize {
-			chunk := addrs[start:min(start+chunkSize, len(addrs))]
-			args := []any{kind}
-			for _, a := range chunk {
-				args = append(args, a)
-			}
+		err := inChunks(addrs, func(in string, args []any) error {
 			rows, err := t.query(ctx, `SELECT i.address, c.id, c.name, c.created_at FROM identities i
-				JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.address IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+				JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.address IN `+in, append([]any{kind}, args...)...)
 			if err != nil {
-				return nil, fmt.Errorf("sqlstore: customers by identities: %w", err)
+				return fmt.Errorf("sqlstore: customers by identities: %w", err)
 			}
+			defer rows.Close()
 			for rows.Next() {
 				var c core.Customer
 				var addr string
 				var created int64
 				if err := rows.Scan(&addr, &c.ID, &c.Name, &created); err != nil {
-					rows.Close()
-					return nil, err
+					return err
 				}
 				c.CreatedAt = fromMicros(created)
 				out[core.Identity{Kind: kind, Address: addr}] = c
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, err
-			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -82,61 +77,56 @@ func (t *tx) LockCustomers(ctx context.Context, ids []string) error {
 	}
 	sorted := append([]string{}, ids...)
 	sort.Strings(sorted)
-	for start := 0; start < len(sorted); start += chunkSize {
-		chunk := sorted[start:min(start+chunkSize, len(sorted))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := t.query(ctx, `SELECT id FROM customers WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) ORDER BY id FOR UPDATE`, args...)
+	return inChunks(sorted, func(in string, args []any) error {
+		rows, err := t.query(ctx, `SELECT id FROM customers WHERE id IN `+in+` ORDER BY id FOR UPDATE`, args...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: lock customers: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 		}
-		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("sqlstore: lock customers: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // StoredProviderIDs reads which provider ids are stored, one statement per
 // provider and chunk.
 func (t *tx) StoredProviderIDs(ctx context.Context, keys []core.ProviderKey) (map[core.ProviderKey]bool, error) {
 	out := map[core.ProviderKey]bool{}
-	byProvider := map[string][]string{}
-	for _, k := range keys {
-		byProvider[k.Provider] = append(byProvider[k.Provider], k.ID)
-	}
-	for provider, pids := range byProvider {
-		for start := 0; start < len(pids); start += chunkSize {
-			chunk := pids[start:min(start+chunkSize, len(pids))]
-			args := []any{provider}
-			for _, id := range chunk {
-				args = append(args, id)
-			}
+	for provider, pids := range idsByProvider(keys) {
+		err := inChunks(pids, func(in string, args []any) error {
 			rows, err := t.query(ctx, `SELECT provider_message_id FROM messages WHERE provider = ?
-				AND provider_message_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+				AND provider_message_id IN `+in, append([]any{provider}, args...)...)
 			if err != nil {
-				return nil, fmt.Errorf("sqlstore: stored provider ids: %w", err)
+				return fmt.Errorf("sqlstore: stored provider ids: %w", err)
 			}
+			defer rows.Close()
 			for rows.Next() {
 				var id string
 				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return nil, err
+					return err
 				}
 				out[core.ProviderKey{Provider: provider, ID: id}] = true
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, err
-			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// idsByProvider groups the provider ids of keys by provider.
+func idsByProvider(keys []core.ProviderKey) map[string][]string {
+	out := map[string][]string{}
+	for _, k := range keys {
+		out[k.Provider] = append(out[k.Provider], k.ID)
+	}
+	return out
 }
 
 func (t *tx) ActiveConversations(ctx context.Context, customerIDs []string) (map[string]core.Conversation, error) {

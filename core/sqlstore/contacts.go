@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/core"
@@ -100,20 +99,16 @@ func (t *tx) LatestContacts(ctx context.Context, conversationIDs []string, n int
 	}
 	defer reset()
 	var out []core.Contact
-	for start := 0; start < len(conversationIDs); start += chunkSize {
-		chunk := conversationIDs[start:min(start+chunkSize, len(conversationIDs))]
-		args := make([]any, 0, len(chunk)+1)
-		for _, id := range chunk {
-			args = append(args, id)
-		}
+	err = inChunks(conversationIDs, func(in string, args []any) error {
 		cs, err := t.contacts(ctx, `id IN (SELECT id FROM (SELECT id,
 			ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY started_at DESC, id DESC) AS n
-			FROM contacts WHERE conversation_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)) latest WHERE n <= ?)
+			FROM contacts WHERE conversation_id IN `+in+`) latest WHERE n <= ?)
 			ORDER BY started_at, id`, append(args, n)...)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, cs...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/opengateway/gateway/core"
 )
@@ -167,28 +166,23 @@ func (t *tx) LastClosedConversations(ctx context.Context, customerIDs []string) 
 // per chunk.
 func (t *tx) CustomersWithPresets(ctx context.Context, customerIDs []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for start := 0; start < len(customerIDs); start += chunkSize {
-		chunk := customerIDs[start:min(start+chunkSize, len(customerIDs))]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := t.query(ctx, `SELECT customer_id FROM customer_presets WHERE customer_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+	err := inChunks(customerIDs, func(in string, args []any) error {
+		rows, err := t.query(ctx, `SELECT customer_id FROM customer_presets WHERE customer_id IN `+in, args...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: customers with presets: %w", err)
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlstore: customers with presets: %w", err)
+				return err
 			}
 			out[id] = true
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlstore: customers with presets: %w", err)
-		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: customers with presets: %w", err)
 	}
 	return out, nil
 }

@@ -28,29 +28,21 @@ func (t *tx) MessagesByID(ctx context.Context, ids []string) (map[string]core.St
 // a statement or two per provider and chunk.
 func (t *tx) TakeEarlyStatusesOf(ctx context.Context, keys []core.ProviderKey) (map[core.ProviderKey][]normalize.Status, error) {
 	out := map[core.ProviderKey][]normalize.Status{}
-	byProvider := map[string][]string{}
-	for _, k := range keys {
-		byProvider[k.Provider] = append(byProvider[k.Provider], k.ID)
-	}
-	for provider, pids := range byProvider {
-		for start := 0; start < len(pids); start += chunkSize {
-			chunk := pids[start:min(start+chunkSize, len(pids))]
-			if err := t.takeEarly(ctx, provider, chunk, out); err != nil {
-				return nil, fmt.Errorf("sqlstore: early statuses: %w", err)
-			}
+	for provider, pids := range idsByProvider(keys) {
+		err := inChunks(pids, func(in string, args []any) error { return t.takeEarly(ctx, provider, in, args, out) })
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: early statuses: %w", err)
 		}
 	}
 	return out, nil
 }
 
-func (t *tx) takeEarly(ctx context.Context, provider string, pids []string, out map[core.ProviderKey][]normalize.Status) error {
-	args := []any{provider}
-	for _, id := range pids {
-		args = append(args, id)
-	}
-	in := `provider = ? AND provider_message_id IN (?` + strings.Repeat(", ?", len(pids)-1) + `)`
-	rows, err := t.query(ctx, `SELECT provider_message_id, status FROM early_statuses WHERE `+in+` AND created_at >= ?
-		ORDER BY created_at`, append(args, micros(t.now.Add(-earlyStatusTTL)))...)
+// takeEarly reads and deletes the early statuses of provider's ids of one
+// chunk (in, args: inChunks).
+func (t *tx) takeEarly(ctx context.Context, provider, in string, ids []any, out map[core.ProviderKey][]normalize.Status) error {
+	args := append(append([]any{provider}, ids...), micros(t.now.Add(-earlyStatusTTL)))
+	rows, err := t.query(ctx, `SELECT provider_message_id, status FROM early_statuses WHERE provider = ? AND provider_message_id IN `+in+`
+		AND created_at >= ? ORDER BY created_at`, args...)
 	if err != nil {
 		return err
 	}
