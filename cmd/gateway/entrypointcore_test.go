@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,10 +35,7 @@ const windowsFile = `entry_points:
 func TestEntryPointWindowsEndToEnd(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "entry-points.yaml")
-			if err := os.WriteFile(path, []byte(windowsFile), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := entryPointsFile(t, windowsFile)
 			g := startGateway(t, dialect, map[string]string{"GATEWAY_ENTRY_POINTS": path, "GATEWAY_REOPEN_WINDOW": "0s"})
 			ctx := context.Background()
 			n := 0

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -155,10 +153,7 @@ func startMetaEntryPoints(t *testing.T, dialect string) (*Gateway, *providertest
 	fake.AddPage(helpPage, helpToken)
 	fake.AddMedia(waEUNumber, waEUMedia, "image/jpeg", []byte("\xff\xd8\xff a photo"))
 	fake.AddAttachment(helpPage, "help.png", "image/png", []byte("\x89PNG a screenshot"))
-	path := filepath.Join(t.TempDir(), "entry-points.yaml")
-	if err := os.WriteFile(path, []byte(twoNumbersTwoPages), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := entryPointsFile(t, twoNumbersTwoPages)
 	env, cfg := testConfig(t, dialect, map[string]string{"GATEWAY_HTTP_ADDR": "127.0.0.1:0", "GATEWAY_EMBEDDED_KAFKA_ADDR": "127.0.0.1:0",
 		"GATEWAY_DATA_DIR": t.TempDir(), "GATEWAY_LOG_LEVEL": "debug"}, map[string]string{"GATEWAY_ENTRY_POINTS": path,
 		"META_APP_SECRET": metaSecret, "META_VERIFY_TOKEN": metaVerify, "META_GRAPH_URL": fake.URL,

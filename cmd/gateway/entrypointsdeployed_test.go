@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -172,10 +170,7 @@ func startSplitEntryPoints(t *testing.T) (*providertest.Twilio, *providertest.Se
 	sg := providertest.NewSendGrid(t)
 	sg.AddKey(mailEUKey, mailEUAddress)
 	sg.AddKey(providertest.SendGridAPIKey, "shop.example")
-	path := filepath.Join(t.TempDir(), "entry-points.yaml")
-	if err := os.WriteFile(path, []byte(splitEntryPoints), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := entryPointsFile(t, splitEntryPoints)
 	c := newCluster(t, map[string]string{"GATEWAY_ENTRY_POINTS": path, "GATEWAY_API_TOKENS": "agent:ann:ann-token",
 		"TWILIO_API_URL": tw.URL, "TWILIO_ACCOUNT_SID": tw.AccountSID,
 		"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken,

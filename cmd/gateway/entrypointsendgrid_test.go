@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -110,10 +108,7 @@ func startTwoMailEntryPoints(t *testing.T, dialect string) (*Gateway, *providert
 	fake := providertest.NewSendGrid(t)
 	fake.AddKey(mailEUKey, mailEUAddress)
 	fake.AddKey(providertest.SendGridAPIKey, "shop.example")
-	path := filepath.Join(t.TempDir(), "entry-points.yaml")
-	if err := os.WriteFile(path, []byte(twoSendGridEntryPoints), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := entryPointsFile(t, twoSendGridEntryPoints)
 	g := startGateway(t, dialect, map[string]string{"GATEWAY_ENTRY_POINTS": path, "SENDGRID_API_URL": fake.URL,
 		"SENDGRID_API_KEY": providertest.SendGridAPIKey, "SENDGRID_INBOUND_USER": mailSharedUser, "SENDGRID_INBOUND_PASSWORD": mailSharedPassword,
 		"SENDGRID_API_KEY_EU": mailEUKey, "SENDGRID_INBOUND_USER_EU": mailEUUser, "SENDGRID_INBOUND_PASSWORD_EU": mailEUPassword,

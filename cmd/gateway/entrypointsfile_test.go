@@ -40,10 +40,7 @@ const ukToken = "ukAuthTokenNeverShown0123" // alphanumeric, as Twilio's are
 func TestEntryPointsFileEndToEnd(t *testing.T) {
 	for _, dialect := range sqltest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "entry-points.yaml")
-			if err := os.WriteFile(path, []byte(twoTwilioNumbers), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := entryPointsFile(t, twoTwilioNumbers)
 			_, cfg := testConfig(t, dialect, map[string]string{"GATEWAY_HTTP_ADDR": "127.0.0.1:0",
 				"GATEWAY_EMBEDDED_KAFKA_ADDR": "127.0.0.1:0", "GATEWAY_DATA_DIR": t.TempDir(), "GATEWAY_LOG_LEVEL": "info"},
 				map[string]string{"GATEWAY_ENTRY_POINTS": path, "TWILIO_ACCOUNT_SID_UK": "ACuk999", "TWILIO_AUTH_TOKEN_UK": ukToken,
@@ -108,11 +105,8 @@ func TestEntryPointsFileEndToEnd(t *testing.T) {
 // An invalid entry points file stops the gateway before it starts, with
 // the line and id of each problem and no credential.
 func TestEntryPointsFileInvalidStopsStart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "entry-points.yaml")
 	bad := strings.Replace(twoTwilioNumbers, `"+44 7700 900123"`, `"+1 555 867 5310"`, 1)
-	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := entryPointsFile(t, bad)
 	env := map[string]string{"GATEWAY_ENTRY_POINTS": path, "TWILIO_AUTH_TOKEN_UK": ukToken}
 	err := run(context.Background(), nil, func(k string) string { return env[k] }, &lockedBuffer{})
 	if err == nil {
@@ -140,4 +134,15 @@ func getRaw(t *testing.T, g *Gateway, token, path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// entryPointsFile writes text as a GATEWAY_ENTRY_POINTS file of the test and
+// returns its path.
+func entryPointsFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "entry-points.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -161,10 +159,7 @@ func startTwoAccounts(t *testing.T, dialect string) (*Gateway, *providertest.Twi
 	t.Helper()
 	fake := providertest.NewTwilio(t)
 	fake.AddAccount(ukAccount, ukAuthToken)
-	path := filepath.Join(t.TempDir(), "entry-points.yaml")
-	if err := os.WriteFile(path, []byte(twoTwilioAccounts), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := entryPointsFile(t, twoTwilioAccounts)
 	g := startGateway(t, dialect, map[string]string{"GATEWAY_ENTRY_POINTS": path, "TWILIO_API_URL": fake.URL,
 		"TWILIO_ACCOUNT_SID_US": usAccount, "TWILIO_AUTH_TOKEN_US": usAuthToken,
 		"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken,

@@ -3,8 +3,6 @@ package main
 import (
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,10 +51,7 @@ func TestTwoVoiceAccountsEndToEnd(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			fake := providertest.NewTwilio(t)
 			fake.AddAccount(ukAccount, ukAuthToken)
-			path := filepath.Join(t.TempDir(), "entry-points.yaml")
-			if err := os.WriteFile(path, []byte(twoVoiceAccounts), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := entryPointsFile(t, twoVoiceAccounts)
 			g := startGateway(t, dialect, map[string]string{"GATEWAY_ENTRY_POINTS": path, "TWILIO_API_URL": fake.URL,
 				"TWILIO_ACCOUNT_SID": fake.AccountSID, "TWILIO_AUTH_TOKEN": fake.AuthToken,
 				"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken,
@@ -214,10 +209,7 @@ func checkVoiceEntryPoints(t *testing.T, g *Gateway, fake *providertest.Twilio, 
 // the auth token of its own account, which its routes take and the
 // connector's token does not match.
 func TestSignForVoiceEntryPoint(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "entry-points.yaml")
-	if err := os.WriteFile(path, []byte(twoVoiceAccounts), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := entryPointsFile(t, twoVoiceAccounts)
 	env := map[string]string{"GATEWAY_ENTRY_POINTS": path, "TWILIO_AUTH_TOKEN": testToken,
 		"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken}
 	form := url.Values{"CallSid": {"CA00000000000000000000000000000b03"}, "From": {ukCustomer}, "To": {ukBusiness}}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,10 +66,7 @@ func signEntryPointsEnv(t *testing.T) map[string]string {
 	file := twoTwilioAccounts[:strings.Index(twoTwilioAccounts, "    credentials:")] +
 		twoTwilioAccounts[strings.Index(twoTwilioAccounts, "  - id: support-uk"):] +
 		strings.TrimPrefix(twoSendGridEntryPoints, "entry_points:\n")
-	path := filepath.Join(t.TempDir(), "entry-points.yaml")
-	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := entryPointsFile(t, file)
 	return map[string]string{"GATEWAY_ENTRY_POINTS": path, "GATEWAY_API_TOKENS": "agent:ann:ann-token",
 		"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken,
 		"SENDGRID_API_KEY": providertest.SendGridAPIKey, "SENDGRID_INBOUND_USER": mailSharedUser, "SENDGRID_INBOUND_PASSWORD": mailSharedPassword,
