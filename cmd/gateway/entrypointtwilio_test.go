@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -204,15 +202,9 @@ func replyAs(t *testing.T, g *Gateway, token, conv, text string) {
 // the status and the body.
 func postJSONAs(t *testing.T, g *Gateway, token, path string, body any) (int, string) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr()+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	b, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
+	return post(t, g, path, b, map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"})
 }
