@@ -118,26 +118,23 @@ func entryPointSenders(c config.Config) map[string]core.EntryPointSender {
 		return nil
 	}
 	out := map[string]core.EntryPointSender{}
-	add := func(ep config.EntryPoint, provider string, channels ...string) {
+	add := func(ep config.EntryPoint, provider, kind string, channels ...string) {
 		out[ep.ID] = core.EntryPointSender{Channels: channels, BusinessAddress: core.BusinessAddress{Provider: provider,
-			Party: normalize.Party{Kind: normalize.KindOf(channels[0]), Address: ep.Address}}}
+			Party: normalize.Party{Kind: kind, Address: ep.Address}}}
 	}
 	for _, ep := range c.EntryPoints {
 		switch ep.Provider {
 		case config.ProviderTwilio:
-			add(ep, twilio.Provider, normalize.ChannelSMS, normalize.ChannelMMS)
-		case config.ProviderWhatsApp:
-			add(ep, meta.ProviderWhatsApp, normalize.ChannelWhatsApp)
-			s := out[ep.ID]
-			s.Party.Kind = normalize.KindWhatsApp // a phone number id, as its messages name it
-			out[ep.ID] = s
+			add(ep, twilio.Provider, normalize.KindPhone, normalize.ChannelSMS, normalize.ChannelMMS)
+		case config.ProviderWhatsApp: // a phone number id, as its messages name it
+			add(ep, meta.ProviderWhatsApp, normalize.KindWhatsApp, normalize.ChannelWhatsApp)
 		case config.ProviderMessenger:
-			add(ep, meta.ProviderMessenger, normalize.ChannelMessenger)
+			add(ep, meta.ProviderMessenger, normalize.KindMessenger, normalize.ChannelMessenger)
 		case config.ProviderInstagram:
-			add(ep, meta.ProviderInstagram, normalize.ChannelInstagram)
+			add(ep, meta.ProviderInstagram, normalize.KindInstagram, normalize.ChannelInstagram)
 		case config.ProviderSendGrid:
 			if strings.Contains(ep.Address, "@") {
-				add(ep, sendgrid.Provider, normalize.ChannelEmail)
+				add(ep, sendgrid.Provider, normalize.KindEmail, normalize.ChannelEmail)
 			}
 		}
 	}
