@@ -209,7 +209,7 @@ func (g *Gateway) connectors() ([]connector.Connector, error) {
 	}
 	deps := connector.Deps{
 		UserAgent:   userAgent(),
-		HTTPClient:  &http.Client{Timeout: 30 * time.Second},
+		HTTPClient:  connector.APIClient(30 * time.Second),
 		MediaClient: &http.Client{Timeout: 60 * time.Second},
 		Media: func() connector.MediaStore {
 			g.mediaAtIngest = true

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
 )
@@ -52,7 +53,7 @@ type SenderConfig struct {
 	// UserAgent is sent on every request. The WhatsApp OpenAPI document wants
 	// name/1.2.3, e.g. "gateway/1.4.0".
 	UserAgent string
-	// HTTPClient default: a client with a 30 s timeout.
+	// HTTPClient default: connector.APIClient with a 30 s timeout.
 	HTTPClient *http.Client
 }
 
@@ -91,7 +92,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		cfg.UserAgent = DefaultUserAgent
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = connector.APIClient(30 * time.Second)
 	}
 	return &Sender{cfg: cfg, base: graph + "/" + cfg.Version}, nil
 }

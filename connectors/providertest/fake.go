@@ -20,6 +20,7 @@ import (
 	"io"
 	"maps"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -77,6 +78,7 @@ type Fake struct {
 	acceptHangs int
 	latency     time.Duration
 
+	conns      atomic.Int64
 	received   atomic.Int64
 	accepted   atomic.Int64
 	duplicates atomic.Int64
@@ -87,7 +89,13 @@ type Fake struct {
 func newFake(t testing.TB, h handler, fallback func(status int) string) *Fake {
 	t.Helper()
 	f := &Fake{t: t, handle: h, fallback: fallback, done: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	f.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			f.conns.Add(1)
+		}
+	}
+	f.srv.Start()
 	f.URL = f.srv.URL
 	t.Cleanup(f.Close)
 	return f
@@ -186,6 +194,10 @@ func (f *Fake) Received() int { return int(f.received.Load()) }
 // Accepted is the number of messages the fake accepted (new sends only: an
 // idempotent replay is not counted).
 func (f *Fake) Accepted() int { return int(f.accepted.Load()) }
+
+// Connections is the number of TCP connections clients have opened to the
+// fake.
+func (f *Fake) Connections() int { return int(f.conns.Load()) }
 
 // Duplicates is the number of requests answered from the idempotency cache
 // (Twilio only).

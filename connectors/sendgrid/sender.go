@@ -17,6 +17,7 @@ import (
 	"github.com/sendgrid/sendgrid-go"
 	"github.com/sendgrid/sendgrid-go/helpers/mail"
 
+	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
 )
@@ -36,7 +37,7 @@ type SenderConfig struct {
 	// UserAgent is sent on every request ("gateway/1.2.3") instead of
 	// sendgrid-go's.
 	UserAgent string
-	// HTTPClient default: a client with a 30 s timeout.
+	// HTTPClient default: connector.APIClient with a 30 s timeout.
 	HTTPClient *http.Client
 }
 
@@ -69,7 +70,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		cfg.UserAgent = DefaultUserAgent
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = connector.APIClient(30 * time.Second)
 	}
 	return &Sender{cfg: cfg, host: host, rest: &rest.Client{HTTPClient: cfg.HTTPClient}}, nil
 }

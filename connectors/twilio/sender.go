@@ -19,6 +19,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/opengateway/gateway/connectors/connector"
 	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
 )
@@ -45,8 +46,8 @@ type SenderConfig struct {
 	// StatusCallback is where Twilio reports delivery, unless a Send names
 	// its own.
 	StatusCallback string
-	// HTTPClient supplies the transport and timeout; default: a client with
-	// a 30 s timeout. Redirects are never followed.
+	// HTTPClient supplies the transport and timeout; default:
+	// connector.APIClient with a 30 s timeout. Redirects are never followed.
 	HTTPClient *http.Client
 }
 
@@ -84,7 +85,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		cfg.UserAgent = DefaultUserAgent
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = connector.APIClient(30 * time.Second)
 	}
 	return &Sender{cfg: cfg, base: base, creds: client.NewCredentials(cfg.AccountSID, cfg.AuthToken)}, nil
 }
