@@ -632,11 +632,21 @@ func (s *Service) messageFiles(m normalize.Message, files map[string]bool) {
 // Stats returns the dashboard figures, with the agent's own when named,
 // of the conversations of inbox ("": of every inbox).
 func (a *Agents) Stats(ctx context.Context, agent, inbox string) (Stats, error) {
+	return a.StatsWithMine(ctx, agent, inbox, "")
+}
+
+// StatsWithMine returns the dashboard figures as Stats does and, for a
+// named caller me, the caller's own figures (Mine), in one transaction.
+func (a *Agents) StatsWithMine(ctx context.Context, agent, inbox, me string) (Stats, error) {
 	s := a.s
 	var st Stats
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		st, err = tx.Query.Stats(ctx, agent, inbox, viewerOf(ctx))
+		if st, err = tx.Query.Stats(ctx, agent, inbox, viewerOf(ctx)); err != nil || me == "" {
+			return err
+		}
+		mine, err := tx.Reads.AgentFigures(ctx, me, inbox)
+		st.Mine = &mine
 		return err
 	})
 	return st, err
