@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -352,35 +351,37 @@ func (t *tx) DeleteConversation(ctx context.Context, id string) error {
 	return nil
 }
 
+// CustomerByID reads a customer with its identities in one statement.
 func (t *tx) CustomerByID(ctx context.Context, id string) (core.Customer, bool, error) {
+	rows, err := t.query(ctx, `SELECT c.id, c.name, c.attributes, c.created_at, i.kind, i.address
+		FROM customers c LEFT JOIN identities i ON i.customer_id = c.id
+		WHERE c.id = ? AND c.merged_into IS NULL ORDER BY i.created_at, i.kind, i.address`, id)
+	if err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
+	}
+	defer rows.Close()
 	var c core.Customer
 	var created int64
 	var attrs string
-	err := t.row(ctx, `SELECT id, name, attributes, created_at FROM customers WHERE id = ? AND merged_into IS NULL`, id).
-		Scan(&c.ID, &c.Name, &attrs, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return core.Customer{}, false, nil
+	found := false
+	for rows.Next() {
+		var kind, address sql.NullString
+		if err := rows.Scan(&c.ID, &c.Name, &attrs, &created, &kind, &address); err != nil {
+			return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
+		}
+		found = true
+		if kind.Valid {
+			c.Identities = append(c.Identities, core.Identity{Kind: kind.String, Address: address.String})
+		}
 	}
-	if err != nil {
-		return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
+	if err := rows.Err(); err != nil || !found {
+		return core.Customer{}, false, err
 	}
 	c.CreatedAt = fromMicros(created)
 	if c.Attributes, err = decodeAttributes(attrs); err != nil {
 		return core.Customer{}, false, err
 	}
-	rows, err := t.query(ctx, `SELECT kind, address FROM identities WHERE customer_id = ? ORDER BY created_at, kind, address`, id)
-	if err != nil {
-		return core.Customer{}, false, fmt.Errorf("sqlstore: identities: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i core.Identity
-		if err := rows.Scan(&i.Kind, &i.Address); err != nil {
-			return core.Customer{}, false, err
-		}
-		c.Identities = append(c.Identities, i)
-	}
-	return c, true, rows.Err()
+	return c, true, nil
 }
 
 func (t *tx) MergeCustomer(ctx context.Context, from, into string) error {
