@@ -84,17 +84,14 @@ const unreadFrom = `messages m LEFT JOIN conversation_reads r ON r.conversation_
 // unreadWhere keeps the customer's messages after the read mark.
 const unreadWhere = `m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at)`
 
+// Unread reads the conversations' unread counts from running counts
+// (migration 00074): each one's customer messages less those the agent's
+// read mark has read; by the conversations' key, so with no planner setting.
 func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error) {
-	reset, err := t.planWithout(ctx, "enable_seqscan") // a page's messages by messages_conversation
-	if err != nil {
-		return nil, err
-	}
-	defer reset()
 	out := map[string]int{}
-	err = inChunks(conversationIDs, func(in string, args []any) error {
-		rows, err := t.query(ctx, `SELECT m.conversation_id, COUNT(*) FROM `+unreadFrom+`
-			WHERE m.conversation_id IN `+in+` AND `+unreadWhere+`
-			GROUP BY m.conversation_id`, append([]any{agent}, args...)...)
+	err := inChunks(conversationIDs, func(in string, args []any) error {
+		rows, err := t.query(ctx, `SELECT c.id, c.inbound_count - COALESCE((SELECT r.read_count FROM conversation_reads r
+			WHERE r.conversation_id = c.id AND r.agent = ?), 0) FROM conversations c WHERE c.id IN `+in, append([]any{agent}, args...)...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: unread: %w", err)
 		}
@@ -105,7 +102,9 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 			if err := rows.Scan(&id, &n); err != nil {
 				return err
 			}
-			out[id] = n
+			if n > 0 {
+				out[id] = n
+			}
 		}
 		return rows.Err()
 	})

@@ -187,15 +187,23 @@ func compareUnread(t *testing.T, s *sqlstore.Store, dialect, step string) {
 }
 
 // comparePageUnread checks the unread count each conversation of a list
-// carries for agent against a count of the customer's messages after the
-// agent's read mark.
+// carries for agent, and Unread's, against a count of the customer's
+// messages after the agent's read mark.
 func comparePageUnread(t *testing.T, s *sqlstore.Store, dialect, agent, step string) {
 	t.Helper()
 	ctx := context.Background()
 	var page []core.Conversation
+	var byID map[string]int
 	err := s.InTx(ctx, func(tx core.Tx) error {
 		var err error
-		page, err = tx.Query.ListConversations(ctx, core.ConversationFilter{UnreadOf: agent, Contacts: 3, Limit: 100})
+		if page, err = tx.Query.ListConversations(ctx, core.ConversationFilter{UnreadOf: agent, Contacts: 3, Limit: 100}); err != nil {
+			return err
+		}
+		ids := make([]string, len(page))
+		for i, c := range page {
+			ids[i] = c.ID
+		}
+		byID, err = tx.Reads.Unread(ctx, agent, ids)
 		return err
 	})
 	if err != nil {
@@ -213,6 +221,9 @@ func comparePageUnread(t *testing.T, s *sqlstore.Store, dialect, agent, step str
 		}
 		if c.Unread == nil || *c.Unread != want {
 			t.Errorf("after %s: %s's unread messages of %s in a list = %v, want %d", step, agent, c.ID, c.Unread, want)
+		}
+		if byID[c.ID] != want {
+			t.Errorf("after %s: %s's unread messages of %s (Unread) = %d, want %d", step, agent, c.ID, byID[c.ID], want)
 		}
 		if c.Contacts == nil {
 			t.Errorf("after %s: %s listed without its contacts", step, c.ID)
