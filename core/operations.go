@@ -83,7 +83,9 @@ func (s *Service) Conversation(ctx context.Context, id string) (Conversation, er
 	return c, err
 }
 
-// ListConversations returns a page of conversations, newest activity first.
+// ListConversations returns a page of conversations, newest activity first,
+// each with its latest contacts (and, with f.UnreadOf, its unread count),
+// read in one transaction.
 func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) ([]Conversation, error) {
 	switch f.Status {
 	case "", StatusNew, StatusOpen, StatusWaiting, StatusClosed:
@@ -91,24 +93,11 @@ func (s *Service) ListConversations(ctx context.Context, f ConversationFilter) (
 		return nil, Errorf(EINVALID, "status must be new, open, waiting or closed")
 	}
 	f.Viewer = viewerOf(ctx)
+	f.Contacts = MaxContactsShown
 	var out []Conversation
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		if out, err = tx.Query.ListConversations(ctx, f); err != nil || len(out) == 0 {
-			return err
-		}
-		// The page's contacts in one query.
-		ids := make([]string, len(out))
-		at := make(map[string]int, len(out))
-		for i, c := range out {
-			ids[i], at[c.ID] = c.ID, i
-			out[i].Contacts = []Contact{}
-		}
-		cts, err := tx.Query.LatestContacts(ctx, ids, MaxContactsShown)
-		for _, ct := range cts {
-			i := at[ct.ConversationID]
-			out[i].Contacts = append(out[i].Contacts, ct)
-		}
+		out, err = tx.Query.ListConversations(ctx, f)
 		return err
 	})
 	return out, err
@@ -643,11 +632,21 @@ func (s *Service) messageFiles(m normalize.Message, files map[string]bool) {
 // Stats returns the dashboard figures, with the agent's own when named,
 // of the conversations of inbox ("": of every inbox).
 func (a *Agents) Stats(ctx context.Context, agent, inbox string) (Stats, error) {
+	return a.StatsWithMine(ctx, agent, inbox, "")
+}
+
+// StatsWithMine returns the dashboard figures as Stats does and, for a
+// named caller me, the caller's own figures (Mine), in one transaction.
+func (a *Agents) StatsWithMine(ctx context.Context, agent, inbox, me string) (Stats, error) {
 	s := a.s
 	var st Stats
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		st, err = tx.Query.Stats(ctx, agent, inbox, viewerOf(ctx))
+		if st, err = tx.Query.Stats(ctx, agent, inbox, viewerOf(ctx)); err != nil || me == "" {
+			return err
+		}
+		mine, err := tx.Reads.AgentFigures(ctx, me, inbox)
+		st.Mine = &mine
 		return err
 	})
 	return st, err

@@ -378,6 +378,12 @@ type ConversationFilter struct {
 	// After is the cursor: the last conversation of the previous page.
 	After *Cursor
 	Limit int
+	// UnreadOf, when set, is the agent whose unread count (Unread) each
+	// listed conversation carries; "" leaves Unread nil.
+	UnreadOf string
+	// Contacts, when above 0, is how many of its latest contacts each listed
+	// conversation carries (Contacts, oldest first, never nil); 0 reads none.
+	Contacts int
 }
 
 // Cursor is a position in the newest-activity-first order.

@@ -21,17 +21,25 @@ explain() {
 	psql -q "$DATABASE/$DB?sslmode=disable" -c "BEGIN" -c "${3:-SET LOCAL enable_sort = on}" \
 		-c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) $2" -c "ROLLBACK" | grep -v '^\(BEGIN\|SET\|ROLLBACK\|JIT\|  Functions\|  Options\)'
 }
-seek="SET LOCAL enable_sort = off"
-explain "first page" "SELECT $cols FROM conversations WHERE 1 = 1 AND $vis $page" "$seek"
-explain "page by cursor" "SELECT $cols FROM conversations WHERE 1 = 1 AND $vis AND (last_activity_at, id) < ($at, '$conv') $page" "$seek"
-explain "status=open&assignee=ann (the assignee's)" "SELECT $cols FROM conversations WHERE 1 = 1 AND status = 'open' AND $vis AND assignee = 'ann' $page" "$seek"
-explain "status=open&assignee=ann (several assignees)" "SELECT $cols FROM conversations WHERE 1 = 1 AND status = 'open' AND $vis AND assignee <> 'ann' AND assignees LIKE '%,%' AND assignees::jsonb @> jsonb_build_array('ann'::text) $page" "$seek"
-explain "unreplied=true" "SELECT $cols FROM conversations WHERE 1 = 1 AND unreplied > 0 AND handler = 'human' AND status <> 'closed' AND $vis $page" "$seek"
-explain "stats: the counts" "SELECT kind, key, SUM(n), SUM(closed), SUM(unassigned), SUM(unreplied), SUM(fr_sum), SUM(fr_n), SUM(res_sum), SUM(res_n) FROM conversation_counts WHERE (kind = 's' OR (kind = 'a' AND key = 'ann') OR kind = 't') AND $vis GROUP BY kind, key"
-explain "stats: the outbox" "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') AND conversation_id IN (SELECT id FROM conversations WHERE $vis)"
-explain "stats: mine (customer messages, running counts)" "SELECT COALESCE(SUM(inbound), 0), COALESCE(SUM(n), 0) FROM conversation_counts WHERE kind = 'i' AND key = '' AND $vis"
-explain "stats: mine (read by ann)" "SELECT COALESCE(SUM(r.read_count), 0), COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0) FROM conversation_reads r JOIN conversations c ON c.id = r.conversation_id WHERE r.agent = 'ann' AND c.status <> 'closed' AND (c.visible_to = '[]' OR c.visible_to::jsonb @> jsonb_build_array('ann'::text))" "SET LOCAL enable_seqscan = off"
-explain "unread of a page" "SELECT m.conversation_id, COUNT(*) FROM messages m LEFT JOIN conversation_reads r ON r.conversation_id = m.conversation_id AND r.agent = 'ann' WHERE m.conversation_id IN ('$conv') AND m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at) GROUP BY m.conversation_id"
+seek="SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off"
+# A page carries the caller's unread counts (running counts) and is read
+# with its contacts in one transaction, after one statement of settings.
+unread="inbound_count - COALESCE((SELECT r.read_count FROM conversation_reads r WHERE r.conversation_id = conversations.id AND r.agent = 'ann'), 0) AS unread"
+list() { echo "SELECT $cols, $unread FROM conversations WHERE 1 = 1 AND $1 $page"; }
+explain "first page" "$(list "$vis")" "$seek"
+explain "page by cursor" "$(list "$vis AND (last_activity_at, id) < ($at, '$conv')")" "$seek"
+explain "status=open&assignee=ann (the assignee's and several assignees', one statement)" \
+	"SELECT * FROM ($(list "status = 'open' AND $vis AND assignee = 'ann'")) AS own UNION ALL SELECT * FROM ($(list "status = 'open' AND $vis AND assignee <> 'ann' AND assignees LIKE '%,%' AND assignees::jsonb @> jsonb_build_array('ann'::text)")) AS more" "$seek"
+explain "unreplied=true" "$(list "unreplied > 0 AND handler = 'human' AND status <> 'closed' AND $vis")" "$seek"
+ids=$(q "SELECT string_agg(id, ',') FROM (SELECT id FROM conversations WHERE $vis $page) p")
+explain "contacts of a page" "SELECT l.* FROM unnest('{$ids}'::text[]) AS page(id) CROSS JOIN LATERAL (SELECT id, conversation_id, channel, started_by, started_at, last_activity_at, ended_at, end_reason, ended_by FROM contacts WHERE conversation_id = page.id ORDER BY started_at DESC, id DESC LIMIT 3) AS l" "$seek"
+explain "stats: the counts and the outbox" "SELECT kind, key, SUM(n), SUM(closed), SUM(unassigned), SUM(unreplied), SUM(fr_sum), SUM(fr_n), SUM(res_sum), SUM(res_n) FROM conversation_counts WHERE (kind = 's' OR kind = 't' OR (kind = 'a' AND key = 'ann')) AND $vis GROUP BY kind, key UNION ALL SELECT 'o', '', COUNT(*), 0, 0, 0, 0, 0, 0, 0 FROM outbox WHERE state IN ('pending', 'sending') AND conversation_id IN (SELECT id FROM conversations WHERE $vis)"
+explain "stats: mine (assigned, customer messages, read by ann; one statement)" "SELECT a.n, a.unreplied, i.inbound, i.n, m.read, m.done FROM
+	(SELECT COALESCE(SUM(n), 0) AS n, COALESCE(SUM(unreplied), 0) AS unreplied FROM conversation_counts WHERE kind = 'a' AND key = 'ann' AND $vis) AS a,
+	(SELECT COALESCE(SUM(inbound), 0) AS inbound, COALESCE(SUM(n), 0) AS n FROM conversation_counts WHERE kind = 'i' AND key = '' AND $vis) AS i,
+	(SELECT COALESCE(SUM(r.read_count), 0) AS read, COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0) AS done
+	FROM conversation_reads r JOIN conversations c ON c.id = r.conversation_id WHERE r.agent = 'ann' AND c.status <> 'closed' AND (c.visible_to = '[]' OR c.visible_to::jsonb @> jsonb_build_array('ann'::text))) AS m" "SET LOCAL enable_seqscan = off"
 explain "messages page" "SELECT id, created_at FROM messages WHERE conversation_id = '$conv' ORDER BY created_at, id LIMIT 101"
 explain "lookup by address" "SELECT c.id, c.name, c.created_at FROM identities i JOIN customers c ON c.id = i.customer_id WHERE i.kind = 'phone' AND i.address = '$addr'"
+explain "a customer with its identities" "SELECT c.id, c.name, c.attributes, c.created_at, i.kind, i.address FROM customers c LEFT JOIN identities i ON i.customer_id = c.id WHERE c.id = '$cust' AND c.merged_into IS NULL ORDER BY i.created_at, i.kind, i.address"
 explain "timeline page" "SELECT id, created_at FROM messages WHERE customer_id = '$cust' AND conversation_id IN (SELECT id FROM conversations WHERE customer_id = '$cust' AND $vis) ORDER BY created_at, id LIMIT 101"

@@ -31,12 +31,10 @@ func (a *API) listConversations(c *fiber.Ctx) error {
 		return err
 	}
 	want := f.Limit
-	f.Limit++ // one more tells whether there is a next page
+	f.Limit++            // one more tells whether there is a next page
+	f.UnreadOf = meOf(c) // the page and the caller's unread counts in one read
 	convs, err := a.svc.ListConversations(c.UserContext(), f)
 	if err != nil {
-		return err
-	}
-	if err := a.agents.ShowUnread(c.UserContext(), meOf(c), convs); err != nil {
 		return err
 	}
 	page := conversationPage{Data: convs}

@@ -51,7 +51,7 @@ type Agents interface {
 	SetPresets(ctx context.Context, customerID string, p core.Presets) (core.Presets, error)
 	SetTopics(ctx context.Context, id string, topics []string, by core.Actor) (core.Conversation, error)
 	ShowUnread(ctx context.Context, agent string, convs []core.Conversation) error
-	Stats(ctx context.Context, agent, inbox string) (core.Stats, error)
+	StatsWithMine(ctx context.Context, agent, inbox, me string) (core.Stats, error)
 }
 
 // Replies sends a failed reply again (core.DispatchQueue).

@@ -29,7 +29,7 @@ func (a *API) stats(c *fiber.Ctx) error {
 	if p, _ := c.Locals(principalKey).(principal); agent != "" && agent != p.me && p.role != RoleAdmin {
 		return core.Errorf(core.EFORBIDDEN, "another agent's own figures are for admins: ask for your own (a named token or X-Agent)")
 	}
-	st, err := a.agents.Stats(c.UserContext(), agent, inbox)
+	st, err := a.agents.StatsWithMine(c.UserContext(), agent, inbox, meOf(c))
 	if err != nil {
 		return err
 	}
@@ -38,13 +38,6 @@ func (a *API) stats(c *fiber.Ctx) error {
 	}
 	if st.ByTopic == nil {
 		st.ByTopic = map[string]core.TopicFigures{}
-	}
-	if me := meOf(c); me != "" {
-		mine, err := a.agents.AgentFigures(c.UserContext(), me, inbox)
-		if err != nil {
-			return err
-		}
-		st.Mine = &mine
 	}
 	return c.JSON(st)
 }

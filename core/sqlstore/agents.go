@@ -84,17 +84,14 @@ const unreadFrom = `messages m LEFT JOIN conversation_reads r ON r.conversation_
 // unreadWhere keeps the customer's messages after the read mark.
 const unreadWhere = `m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at)`
 
+// Unread reads the conversations' unread counts from running counts
+// (migration 00074): each one's customer messages less those the agent's
+// read mark has read; by the conversations' key, so with no planner setting.
 func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string) (map[string]int, error) {
-	reset, err := t.planWithout(ctx, "enable_seqscan") // a page's messages by messages_conversation
-	if err != nil {
-		return nil, err
-	}
-	defer reset()
 	out := map[string]int{}
-	err = inChunks(conversationIDs, func(in string, args []any) error {
-		rows, err := t.query(ctx, `SELECT m.conversation_id, COUNT(*) FROM `+unreadFrom+`
-			WHERE m.conversation_id IN `+in+` AND `+unreadWhere+`
-			GROUP BY m.conversation_id`, append([]any{agent}, args...)...)
+	err := inChunks(conversationIDs, func(in string, args []any) error {
+		rows, err := t.query(ctx, `SELECT c.id, c.inbound_count - COALESCE((SELECT r.read_count FROM conversation_reads r
+			WHERE r.conversation_id = c.id AND r.agent = ?), 0) FROM conversations c WHERE c.id IN `+in, append([]any{agent}, args...)...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: unread: %w", err)
 		}
@@ -105,7 +102,9 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 			if err := rows.Scan(&id, &n); err != nil {
 				return err
 			}
-			out[id] = n
+			if n > 0 {
+				out[id] = n
+			}
 		}
 		return rows.Err()
 	})
@@ -115,47 +114,43 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 	return out, nil
 }
 
+// AgentFigures reads an agent's own figures, of the conversations the agent
+// sees, in one statement (after, on PostgreSQL, turning off sequential
+// scans for the rest of the transaction: the agent's marks by
+// conversation_reads_agent, each one's conversation by its key), from
+// running counts: the active conversations assigned to the agent and
+// their unreplied messages (kind 'a' of conversation_counts, migration
+// 00072); the customer messages of the active conversations (kind 'i',
+// migration 00074) less those the agent's marks have read, and the
+// active conversations with a customer message less those the agent has
+// read to the end.
 func (t *tx) AgentFigures(ctx context.Context, agent, inbox string) (core.AgentFigures, error) {
 	f := core.AgentFigures{Agent: agent}
-	var err error
+	if t.s.dialect == Postgres {
+		if _, err := t.exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return f, fmt.Errorf("sqlstore: agent figures: %w", err)
+		}
+	}
 	own := &core.Viewer{Agent: agent}
-	if f.Assigned, f.Unreplied, err = t.assignedTo(ctx, agent, inbox, own); err != nil {
-		return f, err
-	}
-	if f.Unread, f.UnreadConversations, err = t.unreadOf(ctx, agent, inbox, own); err != nil {
-		return f, fmt.Errorf("sqlstore: agent unread: %w", err)
-	}
-	return f, nil
-}
-
-// unreadOf counts the customer's messages after the agent's read marks and
-// the conversations with one, of the active conversations v sees, from
-// running counts (migration 00074): the customer messages of the active
-// conversations (kind 'i' of conversation_counts), less those the agent's
-// marks have read; and the active conversations with a customer message,
-// less those the agent has read to the end.
-func (t *tx) unreadOf(ctx context.Context, agent, inbox string, v *core.Viewer) (messages, conversations int, err error) {
-	vis, args := t.s.visibleTo("visible_to", v)
-	vis, args = inboxIs(vis, args, "inbox", inbox)
-	var all, allConversations int
-	if err := t.row(ctx, `SELECT COALESCE(SUM(inbound), 0), COALESCE(SUM(n), 0) FROM conversation_counts
-		WHERE kind = 'i' AND key = '' AND `+vis, args...).Scan(&all, &allConversations); err != nil {
-		return 0, 0, err
-	}
-	reset, err := t.planWithout(ctx, "enable_seqscan") // the agent's marks by conversation_reads_agent
+	vis, visArgs := t.s.visibleTo("visible_to", own)
+	vis, visArgs = inboxIs(vis, visArgs, "inbox", inbox)
+	cvis, cvisArgs := t.s.visibleTo("c.visible_to", own)
+	cvis, cvisArgs = inboxIs(cvis, cvisArgs, "c.inbox", inbox)
+	args := append(append(append(append([]any{agent}, visArgs...), visArgs...), agent), cvisArgs...)
+	var all, allConversations, read, readConversations int
+	err := t.row(ctx, `SELECT a.n, a.unreplied, i.inbound, i.n, m.read, m.done FROM
+		(SELECT COALESCE(SUM(n), 0) AS n, COALESCE(SUM(unreplied), 0) AS unreplied FROM conversation_counts
+			WHERE kind = 'a' AND key = ? AND `+vis+`) AS a,
+		(SELECT COALESCE(SUM(inbound), 0) AS inbound, COALESCE(SUM(n), 0) AS n FROM conversation_counts
+			WHERE kind = 'i' AND key = '' AND `+vis+`) AS i,
+		(SELECT COALESCE(SUM(r.read_count), 0) AS read,
+			COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0) AS done
+			FROM conversation_reads r JOIN conversations c ON c.id = r.conversation_id
+			WHERE r.agent = ? AND c.status <> 'closed' AND `+cvis+`) AS m`, args...).
+		Scan(&f.Assigned, &f.Unreplied, &all, &allConversations, &read, &readConversations)
 	if err != nil {
-		return 0, 0, err
+		return f, fmt.Errorf("sqlstore: agent figures: %w", err)
 	}
-	defer reset()
-	vis, args = t.s.visibleTo("c.visible_to", v)
-	vis, args = inboxIs(vis, args, "c.inbox", inbox)
-	var read, readConversations int
-	if err := t.row(ctx, `SELECT COALESCE(SUM(r.read_count), 0),
-		COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0)
-		FROM conversation_reads r JOIN conversations c ON c.id = r.conversation_id
-		WHERE r.agent = ? AND c.status <> 'closed' AND `+vis, append([]any{agent}, args...)...).
-		Scan(&read, &readConversations); err != nil {
-		return 0, 0, err
-	}
-	return all - read, allConversations - readConversations, nil
+	f.Unread, f.UnreadConversations = all-read, allConversations-readConversations
+	return f, nil
 }

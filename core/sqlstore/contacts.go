@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/core"
@@ -71,8 +73,13 @@ func (t *tx) UpdateContact(ctx context.Context, c core.Contact) error {
 	return nil
 }
 
-func (t *tx) contacts(ctx context.Context, query string, args ...any) ([]core.Contact, error) {
-	rows, err := t.query(ctx, `SELECT `+contactColumns+` FROM contacts WHERE `+query, args...)
+func (t *tx) contacts(ctx context.Context, where string, args ...any) ([]core.Contact, error) {
+	return t.contactRows(ctx, `SELECT `+contactColumns+` FROM contacts WHERE `+where, args...)
+}
+
+// contactRows reads the contacts a query of contactColumns selects.
+func (t *tx) contactRows(ctx context.Context, query string, args ...any) ([]core.Contact, error) {
+	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: contacts: %w", err)
 	}
@@ -98,8 +105,29 @@ func (t *tx) LatestContacts(ctx context.Context, conversationIDs []string, n int
 		return nil, err
 	}
 	defer reset()
+	return t.latestContacts(ctx, conversationIDs, n)
+}
+
+// latestContacts reads the latest n contacts of each conversation, oldest
+// first. On PostgreSQL, one statement: for each conversation a walk back
+// of its contacts by contacts_conversation that stops after n (with
+// enable_seqscan off, as the planner would otherwise read all of contacts
+// without statistics).
+func (t *tx) latestContacts(ctx context.Context, conversationIDs []string, n int) ([]core.Contact, error) {
+	if t.s.dialect == Postgres {
+		out, err := t.contactRows(ctx, `SELECT l.* FROM unnest(?::text[]) AS page(id)
+			CROSS JOIN LATERAL (SELECT `+contactColumns+` FROM contacts WHERE conversation_id = page.id
+			ORDER BY started_at DESC, id DESC LIMIT ?) AS l`, conversationIDs, n)
+		slices.SortFunc(out, func(a, b core.Contact) int {
+			if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		return out, err
+	}
 	var out []core.Contact
-	err = inChunks(conversationIDs, func(in string, args []any) error {
+	err := inChunks(conversationIDs, func(in string, args []any) error {
 		cs, err := t.contacts(ctx, `id IN (SELECT id FROM (SELECT id,
 			ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY started_at DESC, id DESC) AS n
 			FROM contacts WHERE conversation_id IN `+in+`) latest WHERE n <= ?)

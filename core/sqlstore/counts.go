@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/opengateway/gateway/core"
@@ -11,7 +12,8 @@ import (
 
 // counts are the sums of the rows of conversation_counts a viewer sees
 // (migration 00072: a trigger keeps them with each change of a
-// conversation), so that the figures never count the conversations.
+// conversation), so that the figures never count the conversations; and
+// the replies waiting to be sent of those conversations.
 type counts struct {
 	byStatus              map[string]int
 	unassigned, unreplied int
@@ -19,26 +21,27 @@ type counts struct {
 	frN, resN             int
 	agents                map[string][2]int // active, unreplied
 	topics                map[string]core.TopicFigures
+	outbox                int
 }
 
 // countsFor sums the counts of the conversations v sees, of inbox ("":
-// every inbox); agent "" leaves out the agents' rows, and so does topics
-// false the topics'.
-func (t *tx) countsFor(ctx context.Context, v *core.Viewer, agent, inbox string, topics bool) (counts, error) {
+// every inbox), the agent's (agent "": no agent's) and the topics', and
+// counts their replies waiting to be sent (pending, sending), in one
+// statement: the outbox count is a row of kind 'o'.
+func (t *tx) countsFor(ctx context.Context, v *core.Viewer, agent, inbox string) (counts, error) {
 	c := counts{byStatus: map[string]int{}, agents: map[string][2]int{}, topics: map[string]core.TopicFigures{}}
-	vis, args := t.s.visibleTo("visible_to", v)
-	vis, args = inboxIs(vis, args, "inbox", inbox)
-	kinds := "kind = 's'"
+	vis, visArgs := t.s.visibleTo("visible_to", v)
+	vis, visArgs = inboxIs(vis, visArgs, "inbox", inbox)
+	kinds, args := "kind = 's' OR kind = 't'", slices.Clone(visArgs)
 	if agent != "" {
 		kinds += " OR (kind = 'a' AND key = ?)"
 		args = append([]any{agent}, args...)
 	}
-	if topics {
-		kinds += " OR kind = 't'"
-	}
 	rows, err := t.query(ctx, `SELECT kind, key, SUM(n), SUM(closed), SUM(unassigned), SUM(unreplied),
 		SUM(fr_sum), SUM(fr_n), SUM(res_sum), SUM(res_n) FROM conversation_counts
-		WHERE (`+kinds+`) AND `+vis+` GROUP BY kind, key`, args...)
+		WHERE (`+kinds+`) AND `+vis+` GROUP BY kind, key
+		UNION ALL SELECT 'o', '', COUNT(*), 0, 0, 0, 0, 0, 0, 0 FROM outbox WHERE state IN ('pending', 'sending')
+		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, append(args, visArgs...)...)
 	if err != nil {
 		return c, fmt.Errorf("sqlstore: counts: %w", err)
 	}
@@ -64,6 +67,8 @@ func (t *tx) countsFor(ctx context.Context, v *core.Viewer, agent, inbox string,
 			if n != 0 || closed != 0 {
 				c.topics[key] = core.TopicFigures{Active: n, Closed: closed, Unreplied: unreplied}
 			}
+		case "o":
+			c.outbox = n
 		}
 	}
 	return c, rows.Err()
@@ -98,7 +103,7 @@ func topTopics(all map[string]core.TopicFigures) map[string]core.TopicFigures {
 
 func (t *tx) Stats(ctx context.Context, agent, inbox string, v *core.Viewer) (core.Stats, error) {
 	st := core.Stats{ByStatus: map[string]int{core.StatusNew: 0, core.StatusOpen: 0, core.StatusWaiting: 0, core.StatusClosed: 0}}
-	c, err := t.countsFor(ctx, v, agent, inbox, true)
+	c, err := t.countsFor(ctx, v, agent, inbox)
 	if err != nil {
 		return st, err
 	}
@@ -113,26 +118,13 @@ func (t *tx) Stats(ctx context.Context, agent, inbox string, v *core.Viewer) (co
 	if c.resN > 0 {
 		st.ResolutionSecondsAvg = floatPtr(sql.NullFloat64{Float64: c.resSum / float64(c.resN), Valid: true})
 	}
-	vis, visArgs := t.s.visibleTo("visible_to", v)
-	vis, visArgs = inboxIs(vis, visArgs, "inbox", inbox)
-	if err := t.row(ctx, `SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')
-		AND conversation_id IN (SELECT id FROM conversations WHERE `+vis+`)`, visArgs...).Scan(&st.DispatchPending); err != nil {
-		return st, fmt.Errorf("sqlstore: outbox stats: %w", err)
-	}
+	st.DispatchPending = c.outbox
 	if agent != "" {
 		a := c.agents[agent]
 		st.AgentAssigned, st.AgentUnreplied = &a[0], &a[1]
 	}
 	st.ByTopic = topTopics(c.topics)
 	return st, nil
-}
-
-// assignedTo counts the active conversations an agent is assigned to, of
-// those v sees, and their unreplied messages (of those a human handles).
-func (t *tx) assignedTo(ctx context.Context, agent, inbox string, v *core.Viewer) (assigned, unreplied int, err error) {
-	c, err := t.countsFor(ctx, v, agent, inbox, false)
-	a := c.agents[agent]
-	return a[0], a[1], err
 }
 
 // inboxIs adds to the condition cond (with its arguments args) that column

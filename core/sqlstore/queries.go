@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -47,48 +46,79 @@ func (t *tx) conversationsQuery(ctx context.Context, query string, args ...any) 
 // conversations there are.
 const newestFirst = ` ORDER BY last_activity_at DESC, id DESC LIMIT ?`
 
+// ListConversations reads a page in one statement (its unread counts with
+// it), then its contacts in another, after, on PostgreSQL, one statement
+// of planner settings for the rest of the transaction (listPlan).
 func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) ([]core.Conversation, error) {
-	where, args := t.listWhere(f)
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	if t.s.dialect == Postgres && f.CustomerID == "" && f.Topic == "" && f.Inbox == "" && f.Channel == "" && f.Handler == "" && f.UnreadBy == "" {
-		// Each of these filters has its index in the list's order. Without
-		// fresh statistics (no autovacuum) PostgreSQL may guess a filter
-		// keeps few conversations and fetch and sort every one it keeps
-		// (a year of them): a page must be a walk of the index instead.
-		reset, err := t.planWithout(ctx, "enable_sort")
-		if err != nil {
-			return nil, err
-		}
-		defer reset()
+	if err := t.listPlan(ctx, f); err != nil {
+		return nil, err
 	}
-	list := func(where string, args ...any) ([]core.Conversation, error) {
-		if t.s.dialect == Postgres && f.CustomerID != "" {
-			// A customer's few conversations, found by its index, then
-			// sorted: without statistics PostgreSQL would rather walk the
-			// whole activity index for them (seconds on a year's history).
-			return t.conversationsQuery(ctx, `SELECT * FROM (SELECT `+conversationRead+` FROM conversations WHERE `+where+
-				` OFFSET 0) AS conversations`+newestFirst, args...)
-		}
-		return t.conversations(ctx, where+newestFirst, args...)
+	page, err := t.listPage(ctx, f)
+	if err != nil || len(page) == 0 || f.Contacts <= 0 {
+		return page, err
 	}
+	ids := make([]string, len(page))
+	at := make(map[string]int, len(page))
+	for i, c := range page {
+		ids[i], at[c.ID] = c.ID, i
+		page[i].Contacts = []core.Contact{}
+	}
+	cts, err := t.latestContacts(ctx, ids, f.Contacts)
+	for _, ct := range cts {
+		i := at[ct.ConversationID]
+		page[i].Contacts = append(page[i].Contacts, ct)
+	}
+	return page, err
+}
+
+// listPlan turns off, on PostgreSQL, the planner methods a list and its
+// contacts must not use, for the rest of the transaction and in one
+// statement: without fresh statistics (no autovacuum) PostgreSQL may guess
+// a filter keeps few conversations and fetch and sort every one it keeps
+// (a year of them) instead of walking the index in the list's order, which
+// each filter but these has; and read all of contacts for a page's.
+func (t *tx) listPlan(ctx context.Context, f core.ConversationFilter) error {
+	if t.s.dialect != Postgres {
+		return nil
+	}
+	var set []string
+	if f.CustomerID == "" && f.Topic == "" && f.Inbox == "" && f.Channel == "" && f.Handler == "" && f.UnreadBy == "" {
+		set = append(set, `SET LOCAL enable_sort = off`)
+	}
+	if f.Contacts > 0 {
+		set = append(set, `SET LOCAL enable_seqscan = off`)
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	if _, err := t.exec(ctx, strings.Join(set, "; ")); err != nil {
+		return fmt.Errorf("sqlstore: list plan: %w", err)
+	}
+	return nil
+}
+
+// listPage reads a page of the list in one statement. An agent's
+// conversations are those they are the assignee of (the first of the
+// assignees), and the seldom ones with several assignees where they are
+// another: each a walk of its index, the two pages read together and
+// merged.
+func (t *tx) listPage(ctx context.Context, f core.ConversationFilter) ([]core.Conversation, error) {
+	where, args := t.listWhere(f)
 	if f.Assignee == "" {
-		return list(where, append(args, f.Limit)...)
+		q, a := t.listQuery(f, where, append(args, f.Limit))
+		return t.listRows(ctx, f, q, a)
 	}
-	// An agent's conversations: those they are the assignee of (the first of
-	// the assignees), and the seldom ones with several assignees where they
-	// are another; each a walk of its index, the two pages merged.
-	own, err := list(where+` AND assignee = ?`, append(slices.Clone(args), f.Assignee, f.Limit)...)
+	own, ownArgs := t.listQuery(f, where+` AND assignee = ?`, append(slices.Clone(args), f.Assignee, f.Limit))
+	more, moreArgs := t.listQuery(f, where+` AND assignee <> ? AND assignees LIKE '%,%' AND `+t.s.hasElement("assignees"),
+		append(slices.Clone(args), f.Assignee, f.Assignee, f.Limit))
+	all, err := t.listRows(ctx, f, `SELECT * FROM (`+own+`) AS own UNION ALL SELECT * FROM (`+more+`) AS more`,
+		append(ownArgs, moreArgs...))
 	if err != nil {
 		return nil, err
 	}
-	more, err := list(where+` AND assignee <> ? AND assignees LIKE '%,%' AND `+t.s.hasElement("assignees"),
-		append(slices.Clone(args), f.Assignee, f.Assignee, f.Limit)...)
-	if err != nil || len(more) == 0 {
-		return own, err
-	}
-	all := append(own, more...)
 	slices.SortFunc(all, func(a, b core.Conversation) int {
 		if c := b.LastActivityAt.Compare(a.LastActivityAt); c != 0 {
 			return c
@@ -97,6 +127,61 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 	})
 	return all[:min(len(all), f.Limit)], nil
 }
+
+// listQuery is the query of a page of conversations by where (args end
+// with the limit), with, for f.UnreadOf, its unread count: the customer
+// messages less those the agent's read mark has read (running counts,
+// migration 00074).
+func (t *tx) listQuery(f core.ConversationFilter, where string, args []any) (string, []any) {
+	cols := conversationRead
+	if f.UnreadOf != "" {
+		cols += `, inbound_count - COALESCE((SELECT r.read_count FROM conversation_reads r
+			WHERE r.conversation_id = conversations.id AND r.agent = ?), 0) AS unread`
+		args = append([]any{f.UnreadOf}, args...)
+	}
+	if t.s.dialect == Postgres && f.CustomerID != "" {
+		// A customer's few conversations, found by its index, then
+		// sorted: without statistics PostgreSQL would rather walk the
+		// whole activity index for them (seconds on a year's history).
+		return `SELECT * FROM (SELECT ` + cols + ` FROM conversations WHERE ` + where +
+			` OFFSET 0) AS conversations` + newestFirst, args
+	}
+	return `SELECT ` + cols + ` FROM conversations WHERE ` + where + newestFirst, args
+}
+
+// listRows reads the conversations of a listQuery.
+func (t *tx) listRows(ctx context.Context, f core.ConversationFilter, query string, args []any) ([]core.Conversation, error) {
+	rows, err := t.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: conversations: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Conversation
+	for rows.Next() {
+		var unread int
+		var sc scanner = rows
+		if f.UnreadOf != "" {
+			sc = scanMore{rows, []any{&unread}}
+		}
+		c, err := scanConversation(sc)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: conversations: %w", err)
+		}
+		if f.UnreadOf != "" {
+			c.Unread = &unread
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// scanMore scans the columns a scanner's caller reads, then more.
+type scanMore struct {
+	r    scanner
+	more []any
+}
+
+func (s scanMore) Scan(dest ...any) error { return s.r.Scan(append(dest, s.more...)...) }
 
 // listWhere is the WHERE clause of a conversation list but its assignee.
 func (t *tx) listWhere(f core.ConversationFilter) (string, []any) {
@@ -266,35 +351,37 @@ func (t *tx) DeleteConversation(ctx context.Context, id string) error {
 	return nil
 }
 
+// CustomerByID reads a customer with its identities in one statement.
 func (t *tx) CustomerByID(ctx context.Context, id string) (core.Customer, bool, error) {
+	rows, err := t.query(ctx, `SELECT c.id, c.name, c.attributes, c.created_at, i.kind, i.address
+		FROM customers c LEFT JOIN identities i ON i.customer_id = c.id
+		WHERE c.id = ? AND c.merged_into IS NULL ORDER BY i.created_at, i.kind, i.address`, id)
+	if err != nil {
+		return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
+	}
+	defer rows.Close()
 	var c core.Customer
 	var created int64
 	var attrs string
-	err := t.row(ctx, `SELECT id, name, attributes, created_at FROM customers WHERE id = ? AND merged_into IS NULL`, id).
-		Scan(&c.ID, &c.Name, &attrs, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return core.Customer{}, false, nil
+	found := false
+	for rows.Next() {
+		var kind, address sql.NullString
+		if err := rows.Scan(&c.ID, &c.Name, &attrs, &created, &kind, &address); err != nil {
+			return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
+		}
+		found = true
+		if kind.Valid {
+			c.Identities = append(c.Identities, core.Identity{Kind: kind.String, Address: address.String})
+		}
 	}
-	if err != nil {
-		return core.Customer{}, false, fmt.Errorf("sqlstore: customer: %w", err)
+	if err := rows.Err(); err != nil || !found {
+		return core.Customer{}, false, err
 	}
 	c.CreatedAt = fromMicros(created)
 	if c.Attributes, err = decodeAttributes(attrs); err != nil {
 		return core.Customer{}, false, err
 	}
-	rows, err := t.query(ctx, `SELECT kind, address FROM identities WHERE customer_id = ? ORDER BY created_at, kind, address`, id)
-	if err != nil {
-		return core.Customer{}, false, fmt.Errorf("sqlstore: identities: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i core.Identity
-		if err := rows.Scan(&i.Kind, &i.Address); err != nil {
-			return core.Customer{}, false, err
-		}
-		c.Identities = append(c.Identities, i)
-	}
-	return c, true, rows.Err()
+	return c, true, nil
 }
 
 func (t *tx) MergeCustomer(ctx context.Context, from, into string) error {

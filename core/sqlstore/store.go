@@ -53,14 +53,20 @@ type Store struct {
 	sweepMu   sync.Mutex
 	lastSweep time.Time
 
-	// statements counts the statements sent (Statements).
-	statements atomic.Int64
+	// statements counts the statements sent (Statements), transactions
+	// the transactions begun (Transactions).
+	statements, transactions atomic.Int64
 }
 
 // Statements returns how many statements the store has sent so far: on
 // PostgreSQL each is a round trip, so tests and benchmarks use it to hold
 // the work of a batch to a bound that does not grow with the batch.
 func (s *Store) Statements() int64 { return s.statements.Load() }
+
+// Transactions returns how many transactions the store has begun so far:
+// on PostgreSQL each costs two round trips more (BEGIN and COMMIT) than
+// its statements.
+func (s *Store) Transactions() int64 { return s.transactions.Load() }
 
 var _ core.Store = (*Store)(nil)
 
@@ -226,6 +232,7 @@ func (s *Store) InTx(ctx context.Context, fn func(core.Tx) error) error {
 
 // inTx runs fn in a transaction of the store's own.
 func (s *Store) inTx(ctx context.Context, fn func(*tx) error) error {
+	s.transactions.Add(1)
 	sqltx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", classify(err))

@@ -182,6 +182,52 @@ func compareUnread(t *testing.T, s *sqlstore.Store, dialect, step string) {
 				t.Errorf("after %s: %s's unread messages, conversations in inbox %q = %v, want %v", step, agent, inbox, got, want)
 			}
 		}
+		comparePageUnread(t, s, dialect, agent, step)
+	}
+}
+
+// comparePageUnread checks the unread count each conversation of a list
+// carries for agent, and Unread's, against a count of the customer's
+// messages after the agent's read mark.
+func comparePageUnread(t *testing.T, s *sqlstore.Store, dialect, agent, step string) {
+	t.Helper()
+	ctx := context.Background()
+	var page []core.Conversation
+	var byID map[string]int
+	err := s.InTx(ctx, func(tx core.Tx) error {
+		var err error
+		if page, err = tx.Query.ListConversations(ctx, core.ConversationFilter{UnreadOf: agent, Contacts: 3, Limit: 100}); err != nil {
+			return err
+		}
+		ids := make([]string, len(page))
+		for i, c := range page {
+			ids[i] = c.ID
+		}
+		byID, err = tx.Reads.Unread(ctx, agent, ids)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := `SELECT COUNT(*) FROM messages m LEFT JOIN conversation_reads r ON r.conversation_id = m.conversation_id AND r.agent = ?
+		WHERE m.conversation_id = ? AND m.kind = 'message' AND m.direction = 'inbound' AND (r.read_at IS NULL OR m.created_at > r.read_at)`
+	if dialect == sqlstore.Postgres {
+		q = strings.Replace(strings.Replace(q, "?", "$1", 1), "?", "$2", 1)
+	}
+	for _, c := range page {
+		var want int
+		if err := s.DB().QueryRow(q, agent, c.ID).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if c.Unread == nil || *c.Unread != want {
+			t.Errorf("after %s: %s's unread messages of %s in a list = %v, want %d", step, agent, c.ID, c.Unread, want)
+		}
+		if byID[c.ID] != want {
+			t.Errorf("after %s: %s's unread messages of %s (Unread) = %d, want %d", step, agent, c.ID, byID[c.ID], want)
+		}
+		if c.Contacts == nil {
+			t.Errorf("after %s: %s listed without its contacts", step, c.ID)
+		}
 	}
 }
 
