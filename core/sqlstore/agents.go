@@ -64,10 +64,12 @@ func (t *tx) MarkRead(ctx context.Context, conversationID, agent string, at time
 			return fmt.Errorf("sqlstore: mark read: %w", err)
 		}
 	}
-	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at, read_count)
-		SELECT ?, ?, ?, COUNT(*) FROM messages WHERE conversation_id = ? AND created_at <= ? AND `+inbound+`
-		ON CONFLICT (conversation_id, agent) DO UPDATE SET read_at = excluded.read_at, read_count = excluded.read_count`,
-		conversationID, agent, micros(at), conversationID, micros(at))
+	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at, read_count, active)
+		SELECT ?, ?, ?, COUNT(*), COALESCE((SELECT status <> 'closed' FROM conversations WHERE id = ?), true)
+		FROM messages WHERE conversation_id = ? AND created_at <= ? AND `+inbound+`
+		ON CONFLICT (conversation_id, agent) DO UPDATE SET read_at = excluded.read_at, read_count = excluded.read_count,
+			active = excluded.active`,
+		conversationID, agent, micros(at), conversationID, conversationID, micros(at))
 	if err != nil {
 		return fmt.Errorf("sqlstore: mark read: %w", err)
 	}
@@ -116,8 +118,9 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 
 // AgentFigures reads an agent's own figures, of the conversations the agent
 // sees, in one statement (after, on PostgreSQL, turning off sequential
-// scans for the rest of the transaction: the agent's marks by
-// conversation_reads_agent, each one's conversation by its key), from
+// scans for the rest of the transaction: the agent's marks of active
+// conversations by conversation_reads_active (migration 00087), each one's
+// conversation by its key), from
 // running counts: the active conversations assigned to the agent and
 // their unreplied messages (kind 'a' of conversation_counts, migration
 // 00072); the customer messages of the active conversations (kind 'i',
@@ -146,7 +149,7 @@ func (t *tx) AgentFigures(ctx context.Context, agent, inbox string) (core.AgentF
 		(SELECT COALESCE(SUM(r.read_count), 0) AS read,
 			COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0) AS done
 			FROM conversation_reads r JOIN conversations c ON c.id = r.conversation_id
-			WHERE r.agent = ? AND c.status <> 'closed' AND `+cvis+`) AS m`, args...).
+			WHERE r.agent = ? AND r.active AND c.status <> 'closed' AND `+cvis+`) AS m`, args...).
 		Scan(&f.Assigned, &f.Unreplied, &all, &allConversations, &read, &readConversations)
 	if err != nil {
 		return f, fmt.Errorf("sqlstore: agent figures: %w", err)

@@ -33,6 +33,7 @@ var planFill = []string{
 	`INSERT INTO contacts (id, conversation_id, channel, started_by, started_at, last_activity_at)
 		SELECT 'ct' || i, 'conv' || i, 'sms', 'customer', i * 1000, i * 1000 FROM generate_series(1, $1) i`,
 	`INSERT INTO conversation_reads (conversation_id, agent, read_at) SELECT 'conv' || i, 'ann', i * 1000 + 1 FROM generate_series(1, $1, 3) i`,
+	`UPDATE conversation_reads r SET active = false FROM conversations c WHERE c.id = r.conversation_id AND c.status = 'closed' AND $1 > 0`,
 }
 
 // The reads behind the operator API's lists, figures, lookups and
@@ -177,6 +178,11 @@ func badNodes(t *testing.T, s *sqlstore.Store, q read, sorts bool) []string {
 			// A customer's conversations are found by its index, not by
 			// testing every conversation another index walks.
 			bad = append(bad, n.NodeType+" using "+n.Index+" filtering customer_id")
+		}
+		if n.Relation == "conversation_reads" && n.Index == "conversation_reads_agent" {
+			// An agent's marks of closed conversations, which grow with
+			// every conversation the agent ever read, are not walked.
+			bad = append(bad, n.NodeType+" using conversation_reads_agent")
 		}
 		if sorts && (n.NodeType == "Sort" || n.NodeType == "Incremental Sort") {
 			bad = append(bad, n.NodeType)
