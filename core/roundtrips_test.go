@@ -111,3 +111,85 @@ func TestBatchStatementsOfNewAndReturningCustomers(t *testing.T) {
 		}
 	})
 }
+
+// On PostgreSQL a batch writes each of its conversations once: a new one
+// is inserted with its customer messages already counted, an active one
+// updated once, its inbound count (the unread figures' running count)
+// taking the batch's customer messages in the same update (migration
+// 00085: the messages' insert trigger used to update each conversation a
+// second time). The counts equal a recount afterwards.
+func TestBatchWritesEachConversationOnce(t *testing.T) {
+	e := newEnv(t, sqlstore.Postgres, core.Policy{})
+	db := e.store.DB()
+	for _, q := range []string{
+		`CREATE TABLE conversation_writes (id TEXT NOT NULL, op TEXT NOT NULL)`,
+		`CREATE FUNCTION note_conversation_write() RETURNS trigger AS $$
+		BEGIN INSERT INTO conversation_writes VALUES (NEW.id, TG_OP); RETURN NULL; END $$ LANGUAGE plpgsql`,
+		`CREATE TRIGGER conversation_writes AFTER INSERT OR UPDATE ON conversations
+			FOR EACH ROW EXECUTE FUNCTION note_conversation_write()`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := func() []normalize.Message { // two messages from each of ten customers, and an echo
+		var ms []normalize.Message
+		for i := 0; i < 20; i++ {
+			ms = append(ms, sms(fmt.Sprintf("+1415777%04d", i%10), "hi"))
+		}
+		echo := sms("+14157770003", "")
+		echo.Direction, echo.Echo, echo.Text = normalize.Outbound, true, "answered from the phone"
+		echo.From, echo.To = echo.To, echo.From
+		return append(ms, echo)
+	}
+	writes := func(step string, want map[string]int) {
+		t.Helper()
+		got := map[string]int{}
+		rows, err := db.QueryContext(ctx, `SELECT op, COUNT(*) FROM conversation_writes GROUP BY id, op`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var op string
+			var n int
+			if err := rows.Scan(&op, &n); err != nil {
+				t.Fatal(err)
+			}
+			got[fmt.Sprintf("%s x%d", op, n)]++
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: conversations written %v, want %v", step, got, want)
+		}
+		if _, err := db.ExecContext(ctx, `DELETE FROM conversation_writes`); err != nil {
+			t.Fatal(err)
+		}
+		recountInbound(t, e, step)
+	}
+	e.receive(batch()...)
+	writes("new customers", map[string]int{"INSERT x1": 10})
+	e.receive(batch()...)
+	writes("returning customers", map[string]int{"UPDATE x1": 10})
+}
+
+// recountInbound compares each conversation's inbound count, and the
+// counts rows of kind i, with a count of the customer messages.
+func recountInbound(t *testing.T, e *env, step string) {
+	t.Helper()
+	var wrong, n, inbound, wantN, wantInbound int
+	err := e.store.DB().QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM conversations c WHERE inbound_count <> (SELECT COUNT(*) FROM messages m
+			WHERE m.conversation_id = c.id AND m.kind = 'message' AND m.direction = 'inbound')),
+		(SELECT COALESCE(SUM(n), 0) FROM conversation_counts WHERE kind = 'i'),
+		(SELECT COALESCE(SUM(inbound), 0) FROM conversation_counts WHERE kind = 'i'),
+		(SELECT COUNT(*) FROM conversations WHERE status <> 'closed' AND inbound_count > 0),
+		(SELECT COALESCE(SUM(inbound_count), 0) FROM conversations WHERE status <> 'closed')`).
+		Scan(&wrong, &n, &inbound, &wantN, &wantInbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 || n != wantN || inbound != wantInbound || wantInbound == 0 {
+		t.Errorf("%s: %d conversations miscounted; counts rows: %d conversations, %d messages; recount %d, %d",
+			step, wrong, n, inbound, wantN, wantInbound)
+	}
+}
