@@ -248,3 +248,32 @@ func recountUnreplied(t *testing.T, e *env, step string) {
 		t.Errorf("%s: unreplied of counts row %s %q = %v, recount %v", step, kind, key, got, want)
 	}
 }
+
+// A batch of 1,000 messages (GATEWAY_CORE_BATCH at its largest useful size)
+// makes one statement of each kind, as a batch of 5 does, on both stores:
+// its widest statements (1,000 conversations of 26 columns) stay within
+// SQLite's bound on a statement's parameters.
+func TestBatchOfAThousandTakesTheStatementsOfFive(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect, core.Policy{})
+		batch := func(first, n int) []normalize.Message {
+			var ms []normalize.Message
+			for i := first; i < first+n; i++ {
+				ms = append(ms, sms(fmt.Sprintf("+1415888%04d", i), "hi"))
+			}
+			return ms
+		}
+		cost := func(ms []normalize.Message) int64 {
+			before := e.store.Statements()
+			e.receive(ms...)
+			return e.store.Statements() - before
+		}
+		if small, large := cost(batch(0, 5)), cost(batch(5, 1000)); large > small {
+			t.Errorf("new customers: a batch of 1,000 took %d statements, a batch of 5 %d", large, small)
+		}
+		e.clock.Advance(time.Minute)
+		if small, large := cost(batch(0, 5)), cost(batch(5, 1000)); large > small {
+			t.Errorf("returning customers: a batch of 1,000 took %d statements, a batch of 5 %d", large, small)
+		}
+	})
+}

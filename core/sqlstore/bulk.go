@@ -12,9 +12,15 @@ import (
 	"github.com/opengateway/gateway/normalize"
 )
 
-// chunkSize bounds the rows of one bulk statement (SQLite and PostgreSQL
-// both cap the number of parameters).
-const chunkSize = 200
+// chunkSize bounds the rows of one bulk statement: SQLite takes at most
+// 32,766 parameters a statement and PostgreSQL 65,535, and the widest bulk
+// statement (a conversation) has 26 a row. A batch of up to 1,000 messages
+// makes one statement of each kind, each a round trip on PostgreSQL.
+const chunkSize = 1000
+
+// eventChunk bounds the events of one statement (five parameters each): a
+// batch of 1,000 messages from new customers makes 3,000.
+const eventChunk = 6000
 
 // inChunks calls f for each chunk of at most chunkSize ids with the chunk's
 // placeholder list, "(?, ?, …)", and the ids as its arguments.
@@ -240,11 +246,6 @@ func (t *tx) addInbound(ctx context.Context, n map[string]int64) error {
 // insert trigger leaves them (PostgreSQL); those of a message skipped are
 // taken back.
 func (t *tx) insertMessages(ctx context.Context, ms []core.StoredMessage, counted bool) (int, error) {
-	if counted {
-		if _, err := t.exec(ctx, `SELECT set_config('gateway.inbound_counted', 'on', true)`); err != nil {
-			return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
-		}
-	}
 	stored := make(map[string]bool, len(ms))
 	for start := 0; start < len(ms); start += chunkSize {
 		chunk := ms[start:min(start+chunkSize, len(ms))]
@@ -256,19 +257,18 @@ func (t *tx) insertMessages(ctx context.Context, ms []core.StoredMessage, counte
 			}
 			args = append(args, a...)
 		}
+		if counted { // for the next insert only: its trigger sets it back
+			if _, err := t.exec(ctx, `SELECT set_config('gateway.inbound_counted', 'on', true)`); err != nil {
+				return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
+			}
+		}
 		if err := t.insertMessageRows(ctx, placeholders(len(chunk), 13), args, stored); err != nil {
 			return 0, err
 		}
 	}
-	if !counted {
-		return len(stored), nil
-	}
-	if _, err := t.exec(ctx, `SELECT set_config('gateway.inbound_counted', '', true)`); err != nil {
-		return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
-	}
 	skipped := map[string]int64{}
 	for _, m := range ms {
-		if !stored[m.ID] && m.Kind == core.KindMessage && m.Direction == normalize.Inbound {
+		if counted && !stored[m.ID] && m.Kind == core.KindMessage && m.Direction == normalize.Inbound {
 			skipped[m.ConversationID]--
 		}
 	}

@@ -2,10 +2,11 @@
 -- (1) A batch of the core adds its customer messages to their conversations'
 -- inbound counts in the one write it makes of each conversation (its insert
 -- or its update), instead of the messages' insert trigger updating every
--- conversation of the batch a second time. The batch says so for its own
--- inserts by setting gateway.inbound_counted to 'on' in its transaction
--- (and back to '' after them); every other insert of messages (the API's,
--- a direct INSERT) is counted by the trigger as before. The read marks'
+-- conversation of the batch a second time. The batch says so before each
+-- of its own inserts by setting gateway.inbound_counted to 'on' in its
+-- transaction, and the trigger of that insert sets it back to ''; every
+-- other insert of messages (the API's, a direct INSERT) is counted by the
+-- trigger as before. The read marks'
 -- counts of inserted messages are kept by the trigger either way.
 -- (2) Below: a customer message's changes of its conversation are counted
 -- directly.
@@ -15,8 +16,11 @@ DECLARE
     d INTEGER := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END;
     conv_ids TEXT[];
     deltas BIGINT[];
+    counted BOOLEAN := TG_OP = 'INSERT' AND current_setting('gateway.inbound_counted', true) = 'on';
 BEGIN
-    IF TG_OP = 'DELETE' OR current_setting('gateway.inbound_counted', true) IS DISTINCT FROM 'on' THEN
+    IF counted THEN
+        PERFORM set_config('gateway.inbound_counted', '', true);
+    ELSE
         SELECT array_agg(g.conversation_id ORDER BY g.conversation_id), array_agg(g.delta ORDER BY g.conversation_id)
         INTO conv_ids, deltas
         FROM (SELECT c.conversation_id, d * COUNT(*) AS delta FROM changed c WHERE c.kind = 'message' AND c.direction = 'inbound'
