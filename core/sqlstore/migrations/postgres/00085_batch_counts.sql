@@ -8,8 +8,8 @@
 -- other insert of messages (the API's, a direct INSERT) is counted by the
 -- trigger as before. The read marks'
 -- counts of inserted messages are kept by the trigger either way.
--- (2) Below: a customer message's changes of its conversation are counted
--- directly.
+-- (2) Below: a customer message's changes of its conversation, and new
+-- conversations, are counted directly.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION message_inbound_statement() RETURNS trigger AS $$
 DECLARE
@@ -98,6 +98,103 @@ END
 $$ LANGUAGE plpgsql;
 -- +goose StatementEnd
 
+-- +goose StatementBegin
+-- conversation_counts_inserted counts the inserted conversations straight
+-- from the statement's rows (conversation_counts_apply's sums, without
+-- making arrays of the rows and unnesting them again).
+CREATE OR REPLACE FUNCTION conversation_counts_inserted() RETURNS trigger AS $$
+BEGIN
+    WITH ch AS (
+        SELECT n.*, 1 AS d FROM new_rows AS n
+    ), r AS (
+        SELECT ch.*, CASE WHEN ch.status <> 'closed' THEN 1 ELSE 0 END AS active,
+            CASE WHEN ch.status <> 'closed' AND ch.handler = 'human' THEN ch.unreplied ELSE 0 END AS unrep,
+            abs(hashtext(ch.id)) % 8 AS sh
+        FROM ch
+    ), deltas AS (
+        SELECT 's' AS kind, r.status AS key, r.visible_to, r.inbox, r.sh, r.d AS n, 0 AS closed,
+            CASE WHEN r.active = 1 AND r.assignee = '' THEN r.d ELSE 0 END AS unassigned, r.d * r.unrep AS unreplied,
+            r.d * COALESCE(r.first_response_seconds, 0) AS fr_sum, CASE WHEN r.first_response_seconds IS NULL THEN 0 ELSE r.d END AS fr_n,
+            r.d * COALESCE(r.resolution_seconds, 0) AS res_sum, CASE WHEN r.resolution_seconds IS NULL THEN 0 ELSE r.d END AS res_n,
+            0 AS inbound
+        FROM r
+        UNION ALL
+        SELECT 'a', a.value, a.visible_to, a.inbox, a.sh, a.d, 0, 0, a.d * a.unrep, 0, 0, 0, 0, 0
+        FROM (SELECT DISTINCT r.id, r.d, j.value, r.visible_to, r.inbox, r.sh, r.unrep
+            FROM r, jsonb_array_elements_text(r.assignees::jsonb) AS j(value) WHERE r.active = 1 AND r.assignees <> '[]') AS a
+        UNION ALL
+        SELECT 't', t.value, t.visible_to, t.inbox, t.sh, t.d * t.active, t.d * (1 - t.active), 0, t.d * t.unrep, 0, 0, 0, 0, 0
+        FROM (SELECT DISTINCT r.id, r.d, j.value, r.visible_to, r.inbox, r.sh, r.unrep, r.active
+            FROM r, jsonb_array_elements_text(r.topics::jsonb) AS j(value) WHERE r.topics <> '[]') AS t
+        UNION ALL
+        SELECT 'i', '', r.visible_to, r.inbox, r.sh, CASE WHEN r.inbound_count > 0 THEN r.d ELSE 0 END, 0, 0, 0, 0, 0, 0, 0,
+            r.d * r.inbound_count
+        FROM r WHERE r.active = 1
+    )
+    INSERT INTO conversation_counts AS k (kind, key, visible_to, inbox, shard, n, closed, unassigned, unreplied, fr_sum, fr_n, res_sum, res_n, inbound)
+    SELECT kind, key, visible_to, inbox, sh, SUM(n), SUM(closed), SUM(unassigned), SUM(unreplied), SUM(fr_sum), SUM(fr_n),
+        SUM(res_sum), SUM(res_n), SUM(inbound)
+    FROM deltas GROUP BY kind, key, visible_to, inbox, sh
+    HAVING SUM(n) <> 0 OR SUM(closed) <> 0 OR SUM(unassigned) <> 0 OR SUM(unreplied) <> 0 OR SUM(fr_sum) <> 0
+        OR SUM(fr_n) <> 0 OR SUM(res_sum) <> 0 OR SUM(res_n) <> 0 OR SUM(inbound) <> 0
+    ORDER BY kind, key, visible_to, inbox, sh
+    ON CONFLICT (kind, key, visible_to, inbox, shard) DO UPDATE SET n = k.n + excluded.n, closed = k.closed + excluded.closed,
+        unassigned = k.unassigned + excluded.unassigned, unreplied = k.unreplied + excluded.unreplied,
+        fr_sum = k.fr_sum + excluded.fr_sum, fr_n = k.fr_n + excluded.fr_n, res_sum = k.res_sum + excluded.res_sum,
+        res_n = k.res_n + excluded.res_n, inbound = k.inbound + excluded.inbound;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+-- conversation_counts_apply takes the conversations olds out of the counts
+-- and adds news to them; the lists of assignees and topics are read only
+-- when they are not empty (reading '[]' as JSON cost most of its time).
+CREATE OR REPLACE FUNCTION conversation_counts_apply(olds conversations[], news conversations[]) RETURNS void AS $$
+BEGIN
+    WITH ch AS (
+        SELECT (u.c).*, u.d FROM (SELECT o AS c, -1 AS d FROM unnest(olds) AS o UNION ALL SELECT n, 1 FROM unnest(news) AS n) AS u
+    ), r AS (
+        SELECT ch.*, CASE WHEN ch.status <> 'closed' THEN 1 ELSE 0 END AS active,
+            CASE WHEN ch.status <> 'closed' AND ch.handler = 'human' THEN ch.unreplied ELSE 0 END AS unrep,
+            abs(hashtext(ch.id)) % 8 AS sh
+        FROM ch
+    ), deltas AS (
+        SELECT 's' AS kind, r.status AS key, r.visible_to, r.inbox, r.sh, r.d AS n, 0 AS closed,
+            CASE WHEN r.active = 1 AND r.assignee = '' THEN r.d ELSE 0 END AS unassigned, r.d * r.unrep AS unreplied,
+            r.d * COALESCE(r.first_response_seconds, 0) AS fr_sum, CASE WHEN r.first_response_seconds IS NULL THEN 0 ELSE r.d END AS fr_n,
+            r.d * COALESCE(r.resolution_seconds, 0) AS res_sum, CASE WHEN r.resolution_seconds IS NULL THEN 0 ELSE r.d END AS res_n,
+            0 AS inbound
+        FROM r
+        UNION ALL
+        SELECT 'a', a.value, a.visible_to, a.inbox, a.sh, a.d, 0, 0, a.d * a.unrep, 0, 0, 0, 0, 0
+        FROM (SELECT DISTINCT r.id, r.d, j.value, r.visible_to, r.inbox, r.sh, r.unrep
+            FROM r, jsonb_array_elements_text(r.assignees::jsonb) AS j(value) WHERE r.active = 1 AND r.assignees <> '[]') AS a
+        UNION ALL
+        SELECT 't', t.value, t.visible_to, t.inbox, t.sh, t.d * t.active, t.d * (1 - t.active), 0, t.d * t.unrep, 0, 0, 0, 0, 0
+        FROM (SELECT DISTINCT r.id, r.d, j.value, r.visible_to, r.inbox, r.sh, r.unrep, r.active
+            FROM r, jsonb_array_elements_text(r.topics::jsonb) AS j(value) WHERE r.topics <> '[]') AS t
+        UNION ALL
+        SELECT 'i', '', r.visible_to, r.inbox, r.sh, CASE WHEN r.inbound_count > 0 THEN r.d ELSE 0 END, 0, 0, 0, 0, 0, 0, 0,
+            r.d * r.inbound_count
+        FROM r WHERE r.active = 1
+    )
+    INSERT INTO conversation_counts AS k (kind, key, visible_to, inbox, shard, n, closed, unassigned, unreplied, fr_sum, fr_n, res_sum, res_n, inbound)
+    SELECT kind, key, visible_to, inbox, sh, SUM(n), SUM(closed), SUM(unassigned), SUM(unreplied), SUM(fr_sum), SUM(fr_n),
+        SUM(res_sum), SUM(res_n), SUM(inbound)
+    FROM deltas GROUP BY kind, key, visible_to, inbox, sh
+    HAVING SUM(n) <> 0 OR SUM(closed) <> 0 OR SUM(unassigned) <> 0 OR SUM(unreplied) <> 0 OR SUM(fr_sum) <> 0
+        OR SUM(fr_n) <> 0 OR SUM(res_sum) <> 0 OR SUM(res_n) <> 0 OR SUM(inbound) <> 0
+    ORDER BY kind, key, visible_to, inbox, sh
+    ON CONFLICT (kind, key, visible_to, inbox, shard) DO UPDATE SET n = k.n + excluded.n, closed = k.closed + excluded.closed,
+        unassigned = k.unassigned + excluded.unassigned, unreplied = k.unreplied + excluded.unreplied,
+        fr_sum = k.fr_sum + excluded.fr_sum, fr_n = k.fr_n + excluded.fr_n, res_sum = k.res_sum + excluded.res_sum,
+        res_n = k.res_n + excluded.res_n, inbound = k.inbound + excluded.inbound;
+END
+$$ LANGUAGE plpgsql;
+-- +goose StatementEnd
+
 -- +goose Down
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION message_inbound_statement() RETURNS trigger AS $$
@@ -150,6 +247,62 @@ BEGIN
     ORDER BY 3, 4, 5
     ON CONFLICT (kind, key, visible_to, inbox, shard) DO UPDATE SET n = k.n + excluded.n, inbound = k.inbound + excluded.inbound;
     RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION conversation_counts_inserted() RETURNS trigger AS $$
+BEGIN
+    PERFORM conversation_counts_apply(NULL, (SELECT array_agg(n::conversations) FROM new_rows AS n));
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+-- conversation_counts_apply takes the conversations olds out of the counts
+-- and adds news to them.
+CREATE OR REPLACE FUNCTION conversation_counts_apply(olds conversations[], news conversations[]) RETURNS void AS $$
+BEGIN
+    WITH ch AS (
+        SELECT (u.c).*, u.d FROM (SELECT o AS c, -1 AS d FROM unnest(olds) AS o UNION ALL SELECT n, 1 FROM unnest(news) AS n) AS u
+    ), r AS (
+        SELECT ch.*, CASE WHEN ch.status <> 'closed' THEN 1 ELSE 0 END AS active,
+            CASE WHEN ch.status <> 'closed' AND ch.handler = 'human' THEN ch.unreplied ELSE 0 END AS unrep,
+            abs(hashtext(ch.id)) % 8 AS sh
+        FROM ch
+    ), deltas AS (
+        SELECT 's' AS kind, r.status AS key, r.visible_to, r.inbox, r.sh, r.d AS n, 0 AS closed,
+            CASE WHEN r.active = 1 AND r.assignee = '' THEN r.d ELSE 0 END AS unassigned, r.d * r.unrep AS unreplied,
+            r.d * COALESCE(r.first_response_seconds, 0) AS fr_sum, CASE WHEN r.first_response_seconds IS NULL THEN 0 ELSE r.d END AS fr_n,
+            r.d * COALESCE(r.resolution_seconds, 0) AS res_sum, CASE WHEN r.resolution_seconds IS NULL THEN 0 ELSE r.d END AS res_n,
+            0 AS inbound
+        FROM r
+        UNION ALL
+        SELECT 'a', a.value, a.visible_to, a.inbox, a.sh, a.d, 0, 0, a.d * a.unrep, 0, 0, 0, 0, 0
+        FROM (SELECT DISTINCT r.id, r.d, j.value, r.visible_to, r.inbox, r.sh, r.unrep
+            FROM r, jsonb_array_elements_text(r.assignees::jsonb) AS j(value) WHERE r.active = 1) AS a
+        UNION ALL
+        SELECT 't', t.value, t.visible_to, t.inbox, t.sh, t.d * t.active, t.d * (1 - t.active), 0, t.d * t.unrep, 0, 0, 0, 0, 0
+        FROM (SELECT DISTINCT r.id, r.d, j.value, r.visible_to, r.inbox, r.sh, r.unrep, r.active
+            FROM r, jsonb_array_elements_text(r.topics::jsonb) AS j(value)) AS t
+        UNION ALL
+        SELECT 'i', '', r.visible_to, r.inbox, r.sh, CASE WHEN r.inbound_count > 0 THEN r.d ELSE 0 END, 0, 0, 0, 0, 0, 0, 0,
+            r.d * r.inbound_count
+        FROM r WHERE r.active = 1
+    )
+    INSERT INTO conversation_counts AS k (kind, key, visible_to, inbox, shard, n, closed, unassigned, unreplied, fr_sum, fr_n, res_sum, res_n, inbound)
+    SELECT kind, key, visible_to, inbox, sh, SUM(n), SUM(closed), SUM(unassigned), SUM(unreplied), SUM(fr_sum), SUM(fr_n),
+        SUM(res_sum), SUM(res_n), SUM(inbound)
+    FROM deltas GROUP BY kind, key, visible_to, inbox, sh
+    HAVING SUM(n) <> 0 OR SUM(closed) <> 0 OR SUM(unassigned) <> 0 OR SUM(unreplied) <> 0 OR SUM(fr_sum) <> 0
+        OR SUM(fr_n) <> 0 OR SUM(res_sum) <> 0 OR SUM(res_n) <> 0 OR SUM(inbound) <> 0
+    ORDER BY kind, key, visible_to, inbox, sh
+    ON CONFLICT (kind, key, visible_to, inbox, shard) DO UPDATE SET n = k.n + excluded.n, closed = k.closed + excluded.closed,
+        unassigned = k.unassigned + excluded.unassigned, unreplied = k.unreplied + excluded.unreplied,
+        fr_sum = k.fr_sum + excluded.fr_sum, fr_n = k.fr_n + excluded.fr_n, res_sum = k.res_sum + excluded.res_sum,
+        res_n = k.res_n + excluded.res_n, inbound = k.inbound + excluded.inbound;
 END
 $$ LANGUAGE plpgsql;
 -- +goose StatementEnd
