@@ -361,36 +361,31 @@ func (st *batchState) write(c *Conversation) func(context.Context, Conversation)
 	return func(context.Context, Conversation) error { return nil }
 }
 
-// flush writes the batch's conversations, messages and contacts.
+// flush writes the batch's conversations, messages and contacts: each
+// conversation once (inserted or updated), its counts with it.
 func (st *batchState) flush(ctx context.Context, tx BatchTx) error {
 	made := make([]Conversation, len(st.made))
 	for i, c := range st.made {
 		made[i] = *c
 	}
-	if n, err := tx.InsertConversations(ctx, made); err != nil {
-		return err
-	} else if n != len(made) {
-		// The customers are new, so this only happens if the store does
-		// not lock: it is a conflict worth retrying.
-		return fmt.Errorf("core: %d of %d new customers already have an active conversation: %w", len(made)-n, len(made), ErrTransient)
-	}
-	n, err := tx.InsertMessages(ctx, st.messages)
-	if err != nil {
-		return err
-	}
-	if n != len(st.messages) {
-		// Another transaction stored one of these provider ids meanwhile:
-		// retry the batch, which will see it as a duplicate.
-		return fmt.Errorf("core: %d of %d messages were stored concurrently: %w", len(st.messages)-n, len(st.messages), ErrTransient)
-	}
-	cs := make([]Conversation, 0, len(st.dirty))
+	changed := make([]Conversation, 0, len(st.dirty))
 	for _, c := range st.dirty {
 		if !st.isMade[c.ID] {
-			cs = append(cs, *c)
+			changed = append(changed, *c)
 		}
 	}
-	if err := tx.UpdateConversations(ctx, cs); err != nil {
+	nc, nm, err := tx.WriteBatch(ctx, made, changed, st.messages)
+	switch {
+	case err != nil:
 		return err
+	case nc != len(made):
+		// The customers are new, so this only happens if the store does
+		// not lock: it is a conflict worth retrying.
+		return fmt.Errorf("core: %d of %d new customers already have an active conversation: %w", len(made)-nc, len(made), ErrTransient)
+	case nm != len(st.messages):
+		// Another transaction stored one of these provider ids meanwhile:
+		// retry the batch, which will see it as a duplicate.
+		return fmt.Errorf("core: %d of %d messages were stored concurrently: %w", len(st.messages)-nm, len(st.messages), ErrTransient)
 	}
 	return st.contacts.flush(ctx, tx)
 }

@@ -203,11 +203,13 @@ type BatchTx interface {
 	StoredProviderIDs(ctx context.Context, keys []ProviderKey) (map[ProviderKey]bool, error)
 	// ActiveConversations returns the active conversation of each customer that has one.
 	ActiveConversations(ctx context.Context, customerIDs []string) (map[string]Conversation, error)
-	// InsertMessages stores messages, skipping stored provider ids; it
-	// returns how many were inserted.
-	InsertMessages(ctx context.Context, ms []StoredMessage) (int, error)
-	// UpdateConversations writes every field of each conversation.
-	UpdateConversations(ctx context.Context, cs []Conversation) error
+	// WriteBatch writes what a batch made and changed: it inserts the
+	// conversations made, skipping any whose customer has an active one
+	// already (and then stops), writes every field of each conversation
+	// changed, and stores the messages ms, skipping stored provider ids. It
+	// returns how many conversations and messages were inserted. Each
+	// conversation's running counts take its messages of ms.
+	WriteBatch(ctx context.Context, made, changed []Conversation, ms []StoredMessage) (conversations, messages int, err error)
 	// OpenContacts returns the open contacts of conversations.
 	OpenContacts(ctx context.Context, conversationIDs []string) ([]Contact, error)
 	// UpdateContacts writes every field of each contact but its identity
@@ -217,9 +219,6 @@ type BatchTx interface {
 	// ids[i]. An identity another transaction took first is returned with
 	// the customer owning it (cs[i] is then not created).
 	CreateCustomers(ctx context.Context, cs []Customer, ids []Identity) (taken map[Identity]Customer, err error)
-	// InsertConversations inserts conversations, skipping any whose
-	// customer has an active one already; it returns how many were inserted.
-	InsertConversations(ctx context.Context, cs []Conversation) (int, error)
 	// InsertContacts stores new contacts.
 	InsertContacts(ctx context.Context, cs []Contact) error
 	// LastClosedConversations returns the most recently closed

@@ -9,11 +9,18 @@ import (
 	"strings"
 
 	"github.com/opengateway/gateway/core"
+	"github.com/opengateway/gateway/normalize"
 )
 
-// chunkSize bounds the rows of one bulk statement (SQLite and PostgreSQL
-// both cap the number of parameters).
-const chunkSize = 200
+// chunkSize bounds the rows of one bulk statement: SQLite takes at most
+// 32,766 parameters a statement and PostgreSQL 65,535, and the widest bulk
+// statement (a conversation) has 26 a row. A batch of up to 1,000 messages
+// makes one statement of each kind, each a round trip on PostgreSQL.
+const chunkSize = 1000
+
+// eventChunk bounds the events of one statement (five parameters each): a
+// batch of 1,000 messages from new customers makes 3,000.
+const eventChunk = 6000
 
 // inChunks calls f for each chunk of at most chunkSize ids with the chunk's
 // placeholder list, "(?, ?, …)", and the ids as its arguments.
@@ -162,8 +169,84 @@ func messageArgs(m core.StoredMessage) ([]any, error) {
 const insertMessage = `INSERT INTO messages (id, conversation_id, customer_id, kind, direction, channel, provider,
 	provider_message_id, status, error, author, body, created_at) VALUES `
 
-func (t *tx) InsertMessages(ctx context.Context, ms []core.StoredMessage) (int, error) {
-	total := 0
+// WriteBatch writes a batch's conversations and messages: made are
+// inserted first (it stops there if one of them was not: its customer has
+// an active conversation already), then changed are updated, then ms are
+// stored, skipping stored provider ids. It returns how many conversations
+// and messages it inserted. On PostgreSQL each conversation's inbound
+// count takes the customer messages of ms in that one write, and the
+// messages' insert trigger leaves it alone (migration 00085); on SQLite the
+// trigger counts each message as it is inserted.
+func (t *tx) WriteBatch(ctx context.Context, made, changed []core.Conversation, ms []core.StoredMessage) (int, int, error) {
+	var inbound map[string]int64
+	if t.s.dialect == Postgres {
+		inbound = inboundCounts(ms)
+	}
+	written := map[string]bool{}
+	for _, c := range changed {
+		written[c.ID] = true
+	}
+	n, err := t.insertConversations(ctx, made, inbound)
+	if err != nil || n != len(made) {
+		return n, 0, err
+	}
+	for _, c := range made {
+		written[c.ID] = true
+	}
+	if err := t.updateConversations(ctx, changed, inbound); err != nil {
+		return n, 0, err
+	}
+	// A message of a conversation the batch does not write.
+	rest := map[string]int64{}
+	for id, k := range inbound {
+		if !written[id] {
+			rest[id] = k
+		}
+	}
+	if err := t.addInbound(ctx, rest); err != nil {
+		return n, 0, err
+	}
+	m, err := t.insertMessages(ctx, ms, inbound != nil)
+	return n, m, err
+}
+
+// inboundCounts are the customer messages (kind message, inbound) of ms by
+// conversation: what they add to the conversations' inbound counts.
+func inboundCounts(ms []core.StoredMessage) map[string]int64 {
+	out := map[string]int64{}
+	for _, m := range ms {
+		if m.Kind == core.KindMessage && m.Direction == normalize.Inbound {
+			out[m.ConversationID]++
+		}
+	}
+	return out
+}
+
+// addInbound adds n[id] to conversation id's inbound count.
+func (t *tx) addInbound(ctx context.Context, n map[string]int64) error {
+	if len(n) == 0 {
+		return nil
+	}
+	rows := make([][]any, 0, len(n))
+	for id, k := range n {
+		rows = append(rows, []any{id, k})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i][0].(string) < rows[j][0].(string) })
+	err := t.updateFrom(ctx, "conversations", []string{"id", "n"}, []string{"text", "bigint"},
+		[]string{"inbound_count = conversations.inbound_count + v.n"}, rows)
+	if err != nil {
+		return fmt.Errorf("sqlstore: inbound counts: %w", err)
+	}
+	return nil
+}
+
+// insertMessages stores ms, a statement per chunk, skipping stored
+// provider ids, and returns how many it stored. counted: their
+// conversations' inbound counts already hold ms's customer messages, so the
+// insert trigger leaves them (PostgreSQL); those of a message skipped are
+// taken back.
+func (t *tx) insertMessages(ctx context.Context, ms []core.StoredMessage, counted bool) (int, error) {
+	stored := make(map[string]bool, len(ms))
 	for start := 0; start < len(ms); start += chunkSize {
 		chunk := ms[start:min(start+chunkSize, len(ms))]
 		args := make([]any, 0, 13*len(chunk))
@@ -174,14 +257,43 @@ func (t *tx) InsertMessages(ctx context.Context, ms []core.StoredMessage) (int, 
 			}
 			args = append(args, a...)
 		}
-		res, err := t.exec(ctx, insertMessage+placeholders(len(chunk), 13)+` ON CONFLICT DO NOTHING`, args...)
-		if err != nil {
-			return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
+		if counted { // for the next insert only: its trigger sets it back
+			if _, err := t.exec(ctx, `SELECT set_config('gateway.inbound_counted', 'on', true)`); err != nil {
+				return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
+			}
 		}
-		n, _ := res.RowsAffected()
-		total += int(n)
+		if err := t.insertMessageRows(ctx, placeholders(len(chunk), 13), args, stored); err != nil {
+			return 0, err
+		}
 	}
-	return total, nil
+	skipped := map[string]int64{}
+	for _, m := range ms {
+		if counted && !stored[m.ID] && m.Kind == core.KindMessage && m.Direction == normalize.Inbound {
+			skipped[m.ConversationID]--
+		}
+	}
+	return len(stored), t.addInbound(ctx, skipped)
+}
+
+// insertMessageRows inserts the rows of values (placeholders and args),
+// skipping stored provider ids, and notes the ids stored.
+func (t *tx) insertMessageRows(ctx context.Context, values string, args []any, stored map[string]bool) error {
+	rows, err := t.query(ctx, insertMessage+values+` ON CONFLICT DO NOTHING RETURNING id`, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: insert messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("sqlstore: insert messages: %w", err)
+		}
+		stored[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: insert messages: %w", err)
+	}
+	return nil
 }
 
 // conversationTypes are the PostgreSQL types of conversationColumns, for
@@ -190,13 +302,22 @@ var conversationTypes = []string{"text", "text", "text", "text", "text", "bigint
 	"text", "text", "text", "bigint", "integer", "integer", "bigint", "double precision", "double precision",
 	"text", "text", "text", "bigint"}
 
-func (t *tx) UpdateConversations(ctx context.Context, cs []core.Conversation) error {
+// updateConversations writes every field of each conversation of cs, its
+// inbound count taking inbound[id] more.
+func (t *tx) updateConversations(ctx context.Context, cs []core.Conversation, inbound map[string]int64) error {
 	cols := strings.Split(strings.Join(strings.Fields(conversationColumns), ""), ",")
+	var set []string
+	for _, col := range cols[1:] {
+		set = append(set, col+" = v."+col)
+	}
+	set = append(set, "inbound_count = conversations.inbound_count + v.inbound")
+	cols = append(cols, "inbound")
+	types := append(append([]string{}, conversationTypes...), "bigint")
 	rows := make([][]any, len(cs))
 	for i, c := range cs {
-		rows[i] = append([]any{c.ID}, conversationArgs(c)...)
+		rows[i] = append(append([]any{c.ID}, conversationArgs(c)...), inbound[c.ID])
 	}
-	if err := t.updateFrom(ctx, "conversations", cols, conversationTypes, nil, rows); err != nil {
+	if err := t.updateFrom(ctx, "conversations", cols, types, set, rows); err != nil {
 		return fmt.Errorf("sqlstore: update conversations: %w", err)
 	}
 	return nil

@@ -104,19 +104,19 @@ func (t *tx) execIn(ctx context.Context, query string, ids []string) error {
 	})
 }
 
-// InsertConversations inserts conversations, a statement per chunk,
-// skipping any whose customer has an active conversation already; it
-// returns how many were inserted.
-func (t *tx) InsertConversations(ctx context.Context, cs []core.Conversation) (int, error) {
+// insertConversations inserts conversations, a statement per chunk, each
+// with the inbound count inbound[id], skipping any whose customer has an
+// active conversation already; it returns how many were inserted.
+func (t *tx) insertConversations(ctx context.Context, cs []core.Conversation, inbound map[string]int64) (int, error) {
 	total := 0
 	for start := 0; start < len(cs); start += chunkSize {
 		chunk := cs[start:min(start+chunkSize, len(cs))]
-		args := make([]any, 0, 25*len(chunk))
+		args := make([]any, 0, 26*len(chunk))
 		for _, c := range chunk {
-			args = append(append(append(args, c.ID), conversationArgs(c)...), c.EntryPoint)
+			args = append(append(append(args, c.ID), conversationArgs(c)...), c.EntryPoint, inbound[c.ID])
 		}
-		res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`, entry_point)
-			VALUES `+placeholders(len(chunk), 25)+`
+		res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`, entry_point, inbound_count)
+			VALUES `+placeholders(len(chunk), 26)+`
 			ON CONFLICT (customer_id) WHERE status <> 'closed' DO NOTHING`, args...)
 		if err != nil {
 			return 0, fmt.Errorf("sqlstore: insert conversations: %w", err)

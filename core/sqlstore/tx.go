@@ -317,8 +317,8 @@ func (t *tx) AddEvents(_ context.Context, evs ...core.OutboxEvent) error {
 }
 
 func (t *tx) flushEvents(ctx context.Context) error {
-	for start := 0; start < len(t.events); start += chunkSize {
-		chunk := t.events[start:min(start+chunkSize, len(t.events))]
+	for start := 0; start < len(t.events); start += eventChunk {
+		chunk := t.events[start:min(start+eventChunk, len(t.events))]
 		args := make([]any, 0, 5*len(chunk))
 		for _, e := range chunk {
 			var dead sql.NullString
