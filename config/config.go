@@ -52,7 +52,8 @@ type Config struct {
 	CoreBatch int
 	// CoreConsumers is how many members of the core's consumer group each
 	// core instance runs, each applying its partitions' batches in
-	// transactions of its own (GATEWAY_CORE_CONSUMERS).
+	// transactions of its own (GATEWAY_CORE_CONSUMERS; default 2 on
+	// PostgreSQL, 1 on SQLite).
 	CoreConsumers int
 	// CommandIDsKeep is how long the ids of handled commands are kept to
 	// apply each command once (GATEWAY_COMMAND_IDS_KEEP, default 30d); it
@@ -392,13 +393,15 @@ func (r *reader) kafkaAndStore(c *Config) {
 	c.TopicPrefix = r.str("KAFKA_TOPIC_PREFIX", "gateway.")
 	c.KafkaPartitions = r.num("KAFKA_PARTITIONS", 12)
 	c.CoreBatch = r.num("GATEWAY_CORE_BATCH", 100)
-	c.CoreConsumers = r.num("GATEWAY_CORE_CONSUMERS", 1)
 	c.CommandIDsKeep = r.dur("GATEWAY_COMMAND_IDS_KEEP", 30*24*time.Hour)
 	if c.CommandIDsKeep < 24*time.Hour {
 		r.bad("GATEWAY_COMMAND_IDS_KEEP", "must be at least 1d (and more than the commands topic's retention)")
 	}
 	c.CommandAdminBots = r.botNames("GATEWAY_COMMAND_ADMIN_BOTS")
 	c.DatabaseURL = r.str("DATABASE_URL", "")
+	// PostgreSQL applies two batches at once while the core's CPU prepares
+	// them; SQLite writes one transaction at a time.
+	c.CoreConsumers = r.num("GATEWAY_CORE_CONSUMERS", map[bool]int{true: 2, false: 1}[c.DatabaseURL != ""])
 	r.hostPort("GATEWAY_EMBEDDED_KAFKA_ADDR", c.EmbeddedKafkaAddr)
 	if v := r.str("KAFKA_BROKERS", ""); v != "" {
 		for _, b := range strings.Split(v, ",") {

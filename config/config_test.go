@@ -302,7 +302,10 @@ func TestCommandIDsKeep(t *testing.T) {
 
 func TestCoreConsumers(t *testing.T) {
 	if c, err := Load(env(nil)); err != nil || c.CoreConsumers != 1 {
-		t.Fatalf("default %d, %v; want 1", c.CoreConsumers, err)
+		t.Fatalf("default on SQLite %d, %v; want 1", c.CoreConsumers, err)
+	}
+	if c, err := Load(env(map[string]string{"DATABASE_URL": "postgres://db/gateway"})); err != nil || c.CoreConsumers != 2 {
+		t.Fatalf("default on PostgreSQL %d, %v; want 2", c.CoreConsumers, err)
 	}
 	if c, err := Load(env(map[string]string{"GATEWAY_CORE_CONSUMERS": "3"})); err != nil || c.CoreConsumers != 3 {
 		t.Fatalf("3: %d, %v", c.CoreConsumers, err)

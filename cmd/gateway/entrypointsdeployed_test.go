@@ -171,7 +171,9 @@ func startSplitEntryPoints(t *testing.T) (*providertest.Twilio, *providertest.Se
 	sg.AddKey(mailEUKey, mailEUAddress)
 	sg.AddKey(providertest.SendGridAPIKey, "shop.example")
 	path := entryPointsFile(t, splitEntryPoints)
-	c := newCluster(t, map[string]string{"GATEWAY_ENTRY_POINTS": path, "GATEWAY_API_TOKENS": "agent:ann:ann-token",
+	// One member of the core's group per core process (the default on
+	// PostgreSQL is two), so that the group's members are the processes.
+	c := newCluster(t, map[string]string{"GATEWAY_CORE_CONSUMERS": "1", "GATEWAY_ENTRY_POINTS": path, "GATEWAY_API_TOKENS": "agent:ann:ann-token",
 		"TWILIO_API_URL": tw.URL, "TWILIO_ACCOUNT_SID": tw.AccountSID,
 		"TWILIO_ACCOUNT_SID_UK": ukAccount, "TWILIO_AUTH_TOKEN_UK": ukAuthToken,
 		"SENDGRID_API_URL": sg.URL, "SENDGRID_API_KEY": providertest.SendGridAPIKey,

@@ -21,7 +21,9 @@ func TestFaultCoreRebalanceUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	env := map[string]string{"KAFKA_BROKERS": broker.Addr(), "KAFKA_REPLICATION_FACTOR": "1", "DATABASE_URL": sqltest.URL(t, sqlstore.Postgres)}
+	// One member of the core's group per instance (the default on
+	// PostgreSQL is two), so that the group's members are the instances.
+	env := map[string]string{"GATEWAY_CORE_CONSUMERS": "1", "KAFKA_BROKERS": broker.Addr(), "KAFKA_REPLICATION_FACTOR": "1", "DATABASE_URL": sqltest.URL(t, sqlstore.Postgres)}
 	g1 := startGateway(t, sqlstore.SQLite, env)
 	g2 := startGateway(t, sqlstore.SQLite, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
