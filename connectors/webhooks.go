@@ -36,8 +36,10 @@ type Ingest struct {
 	// raw and inbound are the topic names, built once.
 	raw, inbound, dlq string
 	publicURL         string
-	timeout           time.Duration
-	log               *slog.Logger
+	// deadlines bound each request's handling (10 s), shared by the
+	// requests of a slot.
+	deadlines *deadlines
+	log       *slog.Logger
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -52,7 +54,7 @@ type Ingest struct {
 // NewIngest returns the webhook routes' shared machinery.
 func NewIngest(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Ingest {
 	w := &Ingest{
-		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), dlq: topics.DLQ(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
+		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), dlq: topics.DLQ(), publicURL: strings.TrimRight(publicURL, "/"), deadlines: &deadlines{timeout: 10 * time.Second}, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
 			Help: "Webhook requests by connector and outcome: accepted, ignored, dead_letter, signature, expired, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error, panic.",
@@ -185,7 +187,7 @@ func (w *Ingest) handler(rt Route) fiber.Handler {
 			return edge.WriteBodyError(c, err, maxBody)
 		}
 		req := w.request(c, body, start)
-		ctx, cancel := context.WithTimeout(c.UserContext(), w.timeout)
+		ctx, cancel := w.deadlines.at(c.UserContext(), start)
 		defer cancel()
 		res, err := rt.Handler.Handle(ctx, req)
 		if err != nil {
