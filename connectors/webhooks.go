@@ -314,14 +314,25 @@ func (w *Ingest) Via(pub kafkabus.Publisher) *Ingest {
 	return &c
 }
 
-// bufs holds the buffers a request's records are written into (the raw
-// record's headers and key, the encoded events). A buffer goes back only
-// after Produce returned success, when Kafka has acknowledged every record
-// and nothing refers to it any more.
-var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// scratch is the memory a request's records are made of: the bytes of the
+// raw record's headers and key and of the encoded events, the raw
+// record's header list and the records themselves.
+type scratch struct {
+	buf  []byte
+	hs   []kafka.Header
+	recs []kafkabus.Record
+}
 
-// maxPooled bounds the buffers kept in bufs.
-const maxPooled = 64 << 10
+// bufs holds scratch for reuse. It goes back only after Produce returned
+// success, when Kafka has acknowledged every record and nothing refers to
+// it any more (a Publisher keeps nothing of the records it was given).
+var bufs = sync.Pool{New: func() any {
+	return &scratch{buf: make([]byte, 0, 4096), hs: make([]kafka.Header, 0, 16), recs: make([]kafkabus.Record, 0, 4)}
+}}
+
+// maxPooled bounds the bytes, and maxPooledHeaders the headers, of the
+// scratch kept in bufs.
+const maxPooled, maxPooledHeaders = 64 << 10, 256
 
 var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(normalize.ContentType)}}
 
@@ -331,12 +342,12 @@ var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(norm
 // in order while a route's spread over the partitions. id is the request's
 // id, kept on the raw record as its request_id header.
 func (w *Ingest) publish(ctx context.Context, route string, req *webhook.Request, id []byte, res webhook.Result) error {
-	bp := bufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	recs := make([]kafkabus.Record, 0, len(res.Events)+1)
+	sc := bufs.Get().(*scratch)
+	buf, recs := sc.buf[:0], sc.recs[:0]
 	if !res.NoRaw {
 		var rec kafkabus.Record
-		rec, buf = rawRecord(w.raw, route, req, id, res, buf)
+		rec, buf = rawRecord(w.raw, route, req, id, res, buf, sc.hs[:0])
+		sc.hs = rec.Headers
 		recs = append(recs, rec)
 		if res.DeadLetter != "" {
 			hs := append(rec.Headers[:len(rec.Headers):len(rec.Headers)],
@@ -356,9 +367,11 @@ func (w *Ingest) publish(ctx context.Context, route string, req *webhook.Request
 		recs = append(recs, kafkabus.Record{Topic: w.inbound, Key: key, Value: buf[start:len(buf):len(buf)], Headers: contentTypeHeaders})
 	}
 	err := w.pub.Produce(ctx, recs...)
-	if err == nil && cap(buf) <= maxPooled {
-		*bp = buf[:0]
-		bufs.Put(bp)
+	if err == nil && cap(buf) <= maxPooled && cap(sc.hs) <= maxPooledHeaders && cap(recs) <= maxPooledHeaders {
+		clear(recs)
+		clear(sc.hs[:cap(sc.hs)])
+		sc.buf, sc.hs, sc.recs = buf[:0], sc.hs[:0], recs[:0]
+		bufs.Put(sc)
 	}
 	return err
 }
@@ -398,23 +411,21 @@ func equalFold(b []byte, s string) bool {
 // rawRecord builds the raw.v1 record of a request: its body as received,
 // the route, method, URL, arrival time and request id, and every request
 // header but credentials as http-<lower-case name>. Header values are
-// copied once, into buf.
-func rawRecord(topic, route string, req *webhook.Request, id []byte, res webhook.Result, buf []byte) (kafkabus.Record, []byte) {
+// copied once, into buf; the headers are appended to hs.
+func rawRecord(topic, route string, req *webhook.Request, id []byte, res webhook.Result, buf []byte, hs []kafka.Header) (kafkabus.Record, []byte) {
 	put := func(s string) []byte {
 		start := len(buf)
 		buf = append(buf, s...)
 		return buf[start:len(buf):len(buf)]
 	}
-	hs := make([]kafka.Header, 5, 16)
-	hs[0] = kafka.Header{Key: "route", Value: put(route)}
-	hs[1] = kafka.Header{Key: "method", Value: put(req.Method)}
-	hs[2] = kafka.Header{Key: "url", Value: put(req.URL)}
+	hs = append(hs, kafka.Header{Key: "route", Value: put(route)}, kafka.Header{Key: "method", Value: put(req.Method)},
+		kafka.Header{Key: "url", Value: put(req.URL)})
 	start := len(buf)
 	buf = req.ReceivedAt.AppendFormat(buf, time.RFC3339Nano)
-	hs[3] = kafka.Header{Key: "received_at", Value: buf[start:len(buf):len(buf)]}
+	hs = append(hs, kafka.Header{Key: "received_at", Value: buf[start:len(buf):len(buf)]})
 	start = len(buf)
 	buf = append(buf, id...)
-	hs[4] = kafka.Header{Key: "request_id", Value: buf[start:len(buf):len(buf)]}
+	hs = append(hs, kafka.Header{Key: "request_id", Value: buf[start:len(buf):len(buf)]})
 	switch h := req.Header.(type) {
 	case fiberHeader:
 		for k, v := range h.h.All() {
