@@ -275,3 +275,25 @@ func TestConnectionsPerIPCapped(t *testing.T) {
 		t.Fatalf("four connections from one address with a cap of 3: %v, want [200 200 200 429]", statuses)
 	}
 }
+
+// An encoded body is refused whatever the case of the header's name and
+// however many Content-Encoding headers there are.
+func TestEncodedRefusedWhateverTheHeaderCase(t *testing.T) {
+	addr, _ := hostileServer(t, 0)
+	cases := map[string]int{
+		"content-encoding: gzip":                             fiber.StatusUnsupportedMediaType,
+		"CONTENT-ENCODING: br":                               fiber.StatusUnsupportedMediaType,
+		"cOnTeNt-EnCoDiNg: deflate":                          fiber.StatusUnsupportedMediaType,
+		"Content-Encoding: identity\r\ncontent-encoding: br": fiber.StatusUnsupportedMediaType,
+		"content-encoding: identity\r\nContent-Encoding: x":  fiber.StatusUnsupportedMediaType,
+		"Content-Encoding: identity , gzip":                  fiber.StatusUnsupportedMediaType,
+		"content-encoding: identity\r\nContent-Encoding: , ": fiber.StatusOK,
+		"CONTENT-ENCODING: IDENTITY":                         fiber.StatusOK,
+	}
+	for header, want := range cases {
+		resp := rawPost(t, addr, "/webhooks/small", header+"\r\nContent-Length: 1", []byte("x"))
+		if resp.StatusCode != want {
+			t.Errorf("%q: status %d, want %d", header, resp.StatusCode, want)
+		}
+	}
+}

@@ -36,8 +36,10 @@ type Ingest struct {
 	// raw and inbound are the topic names, built once.
 	raw, inbound, dlq string
 	publicURL         string
-	timeout           time.Duration
-	log               *slog.Logger
+	// deadlines bound each request's handling (10 s), shared by the
+	// requests of a slot.
+	deadlines *deadlines
+	log       *slog.Logger
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -52,7 +54,7 @@ type Ingest struct {
 // NewIngest returns the webhook routes' shared machinery.
 func NewIngest(pub kafkabus.Publisher, topics kafkabus.Topics, publicURL string, log *slog.Logger, reg prometheus.Registerer) *Ingest {
 	w := &Ingest{
-		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), dlq: topics.DLQ(), publicURL: strings.TrimRight(publicURL, "/"), timeout: 10 * time.Second, log: log,
+		pub: pub, raw: topics.Raw(), inbound: topics.Inbound(), dlq: topics.DLQ(), publicURL: strings.TrimRight(publicURL, "/"), deadlines: &deadlines{timeout: 10 * time.Second}, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gateway", Subsystem: "webhook", Name: "requests_total",
 			Help: "Webhook requests by connector and outcome: accepted, ignored, dead_letter, signature, expired, unauthorized, malformed, too_large, encoded, unavailable, rejected, disabled, error, panic.",
@@ -185,7 +187,7 @@ func (w *Ingest) handler(rt Route) fiber.Handler {
 			return edge.WriteBodyError(c, err, maxBody)
 		}
 		req := w.request(c, body, start)
-		ctx, cancel := context.WithTimeout(c.UserContext(), w.timeout)
+		ctx, cancel := w.deadlines.at(c.UserContext(), start)
 		defer cancel()
 		res, err := rt.Handler.Handle(ctx, req)
 		if err != nil {
@@ -312,14 +314,25 @@ func (w *Ingest) Via(pub kafkabus.Publisher) *Ingest {
 	return &c
 }
 
-// bufs holds the buffers a request's records are written into (the raw
-// record's headers and key, the encoded events). A buffer goes back only
-// after Produce returned success, when Kafka has acknowledged every record
-// and nothing refers to it any more.
-var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// scratch is the memory a request's records are made of: the bytes of the
+// raw record's headers and key and of the encoded events, the raw
+// record's header list and the records themselves.
+type scratch struct {
+	buf  []byte
+	hs   []kafka.Header
+	recs []kafkabus.Record
+}
 
-// maxPooled bounds the buffers kept in bufs.
-const maxPooled = 64 << 10
+// bufs holds scratch for reuse. It goes back only after Produce returned
+// success, when Kafka has acknowledged every record and nothing refers to
+// it any more (a Publisher keeps nothing of the records it was given).
+var bufs = sync.Pool{New: func() any {
+	return &scratch{buf: make([]byte, 0, 4096), hs: make([]kafka.Header, 0, 16), recs: make([]kafkabus.Record, 0, 4)}
+}}
+
+// maxPooled bounds the bytes, and maxPooledHeaders the headers, of the
+// scratch kept in bufs.
+const maxPooled, maxPooledHeaders = 64 << 10, 256
 
 var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(normalize.ContentType)}}
 
@@ -329,12 +342,12 @@ var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(norm
 // in order while a route's spread over the partitions. id is the request's
 // id, kept on the raw record as its request_id header.
 func (w *Ingest) publish(ctx context.Context, route string, req *webhook.Request, id []byte, res webhook.Result) error {
-	bp := bufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	recs := make([]kafkabus.Record, 0, len(res.Events)+1)
+	sc := bufs.Get().(*scratch)
+	buf, recs := sc.buf[:0], sc.recs[:0]
 	if !res.NoRaw {
 		var rec kafkabus.Record
-		rec, buf = rawRecord(w.raw, route, req, id, res, buf)
+		rec, buf = rawRecord(w.raw, route, req, id, res, buf, sc.hs[:0])
+		sc.hs = rec.Headers
 		recs = append(recs, rec)
 		if res.DeadLetter != "" {
 			hs := append(rec.Headers[:len(rec.Headers):len(rec.Headers)],
@@ -354,9 +367,11 @@ func (w *Ingest) publish(ctx context.Context, route string, req *webhook.Request
 		recs = append(recs, kafkabus.Record{Topic: w.inbound, Key: key, Value: buf[start:len(buf):len(buf)], Headers: contentTypeHeaders})
 	}
 	err := w.pub.Produce(ctx, recs...)
-	if err == nil && cap(buf) <= maxPooled {
-		*bp = buf[:0]
-		bufs.Put(bp)
+	if err == nil && cap(buf) <= maxPooled && cap(sc.hs) <= maxPooledHeaders && cap(recs) <= maxPooledHeaders {
+		clear(recs)
+		clear(sc.hs[:cap(sc.hs)])
+		sc.buf, sc.hs, sc.recs = buf[:0], sc.hs[:0], recs[:0]
+		bufs.Put(sc)
 	}
 	return err
 }
@@ -396,23 +411,21 @@ func equalFold(b []byte, s string) bool {
 // rawRecord builds the raw.v1 record of a request: its body as received,
 // the route, method, URL, arrival time and request id, and every request
 // header but credentials as http-<lower-case name>. Header values are
-// copied once, into buf.
-func rawRecord(topic, route string, req *webhook.Request, id []byte, res webhook.Result, buf []byte) (kafkabus.Record, []byte) {
+// copied once, into buf; the headers are appended to hs.
+func rawRecord(topic, route string, req *webhook.Request, id []byte, res webhook.Result, buf []byte, hs []kafka.Header) (kafkabus.Record, []byte) {
 	put := func(s string) []byte {
 		start := len(buf)
 		buf = append(buf, s...)
 		return buf[start:len(buf):len(buf)]
 	}
-	hs := make([]kafka.Header, 5, 16)
-	hs[0] = kafka.Header{Key: "route", Value: put(route)}
-	hs[1] = kafka.Header{Key: "method", Value: put(req.Method)}
-	hs[2] = kafka.Header{Key: "url", Value: put(req.URL)}
+	hs = append(hs, kafka.Header{Key: "route", Value: put(route)}, kafka.Header{Key: "method", Value: put(req.Method)},
+		kafka.Header{Key: "url", Value: put(req.URL)})
 	start := len(buf)
 	buf = req.ReceivedAt.AppendFormat(buf, time.RFC3339Nano)
-	hs[3] = kafka.Header{Key: "received_at", Value: buf[start:len(buf):len(buf)]}
+	hs = append(hs, kafka.Header{Key: "received_at", Value: buf[start:len(buf):len(buf)]})
 	start = len(buf)
 	buf = append(buf, id...)
-	hs[4] = kafka.Header{Key: "request_id", Value: buf[start:len(buf):len(buf)]}
+	hs = append(hs, kafka.Header{Key: "request_id", Value: buf[start:len(buf):len(buf)]})
 	switch h := req.Header.(type) {
 	case fiberHeader:
 		for k, v := range h.h.All() {

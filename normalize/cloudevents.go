@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -60,15 +61,34 @@ type Event struct {
 	Data            json.RawMessage `json:"data"`
 }
 
-// NewEvent builds an event with a fresh id. data is marshalled to JSON.
+// NewEvent builds an event with a fresh id. data is marshalled to JSON (a
+// Message by its AppendJSON, the same bytes without reflection).
 func NewEvent(source, typ, subject string, at time.Time, data any) (Event, error) {
-	raw, err := json.Marshal(data)
+	var raw []byte
+	var err error
+	if m, ok := data.(Message); ok {
+		bp := scratch.Get().(*[]byte)
+		*bp, err = m.AppendJSON((*bp)[:0])
+		raw = bytes.Clone(*bp)
+		if cap(*bp) <= maxScratch {
+			scratch.Put(bp)
+		}
+	} else {
+		raw, err = json.Marshal(data)
+	}
 	if err != nil {
 		return Event{}, fmt.Errorf("normalize: marshal %s data: %w", typ, err)
 	}
 	return Event{SpecVersion: "1.0", ID: NewID(), Source: source, Type: typ, Subject: subject,
 		Time: at.UTC(), DataContentType: "application/json", Data: raw}, nil
 }
+
+// scratch holds the buffers NewEvent encodes a message into before
+// copying it out at its size.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxScratch bounds the buffers kept in scratch.
+const maxScratch = 64 << 10
 
 // envelope is Event without its data, for Encode.
 type envelope struct {

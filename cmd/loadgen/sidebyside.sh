@@ -15,11 +15,12 @@
 #   PROFILE=/tmp/gw.pprof PROFILE_RATE=5000 cmd/loadgen/sidebyside.sh  # … of the gateway at 5,000/s
 #   PROFILE=/tmp/naive.pprof PROFILE_SERVER=naive cmd/loadgen/sidebyside.sh  # … of the naive handler
 #   SERVERS="naive naive-hash1000 naive-hash naive-roundrobin" cmd/loadgen/sidebyside.sh  # variants of the naive handler
+#   BASE_GATEWAY=/tmp/old/gateway SERVERS="gateway naive gateway-base" cmd/loadgen/sidebyside.sh  # … and a gateway built before a change
 #
 # Servers: gateway; naive (kafka-go's Writer defaults, acks all, BatchTimeout 1 ms, Murmur2 balancer);
 # naive-hash (the Hash balancer), naive-hash1000 (Hash and BatchSize 1000, the yardstick before),
 # naive-roundrobin (kafka-go's default balancer, which ignores the sender's key), naive-100us
-# (BatchTimeout 100 µs).
+# (BatchTimeout 100 µs); gateway-base (the gateway binary BASE_GATEWAY, run like gateway).
 #
 # Environment: ROUNDS (3), DURATION (15s), WARMUP (3s), CONNS (64), RATE (5000), SENDERS (10000),
 # BUSY (0: how many CPU-bound spinners run during the measurements, the "other work"),
@@ -70,11 +71,13 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 # start_server NAME: sets server (pid) and base (URL).
 start_server() {
 	case $1 in
-	gateway)
+	gateway | gateway-base)
+		local gw=$bin/gateway
+		[[ $1 == gateway-base ]] && gw=${BASE_GATEWAY:?BASE_GATEWAY names the gateway binary of gateway-base}
 		env -i PATH="$PATH" GATEWAY_ROLES=ingest KAFKA_BROKERS=$BROKER KAFKA_PARTITIONS=6 KAFKA_REPLICATION_FACTOR=1 \
 			GATEWAY_HTTP_ADDR=$GW GATEWAY_PUBLIC_URL=http://$GW GATEWAY_DATA_DIR="$work/data" \
 			TWILIO_ACCOUNT_SID=ACbench TWILIO_AUTH_TOKEN=$TOKEN GATEWAY_LOG_LEVEL=error \
-			${PROFILE:+GATEWAY_PPROF_ADDR=$PPROF} "$bin/gateway" >"$work/gateway.log" 2>&1 &
+			${PROFILE:+GATEWAY_PPROF_ADDR=$PPROF} "$gw" >"$work/gateway.log" 2>&1 &
 		server=$!
 		base=http://$GW
 		wait_http $GW /readyz

@@ -122,12 +122,11 @@ func readAtMost(r io.Reader, max, announced int) ([]byte, error) {
 
 // Encoded reports whether the request body is encoded: a Content-Encoding
 // other than identity in any value of any Content-Encoding header (a later
-// header would otherwise win).
+// header would otherwise win), whatever the case of its name: the server
+// normalizes header names (NewApp never turns that off), so PeekAll finds
+// every one without a walk over all the headers, which allocated.
 func Encoded(c *fiber.Ctx) bool {
-	for k, v := range c.Request().Header.All() {
-		if !bytes.EqualFold(k, contentEncoding) {
-			continue
-		}
+	for _, v := range c.Request().Header.PeekAll(fiber.HeaderContentEncoding) {
 		for len(v) > 0 {
 			e := v
 			if i := bytes.IndexByte(v, ','); i >= 0 {
@@ -143,9 +142,9 @@ func Encoded(c *fiber.Ctx) bool {
 	return false
 }
 
-// The header and the coding Encoded compares, as bytes: no string is made
-// of a request's headers.
-var contentEncoding, identity = []byte(fiber.HeaderContentEncoding), []byte("identity")
+// The coding Encoded compares, as bytes: no string is made of a request's
+// headers.
+var identity = []byte("identity")
 
 // CloseUnread, used app-wide, closes the connection after a request whose
 // route did not read a body of unknown length or of more than unreadKept

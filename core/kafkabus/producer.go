@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +90,10 @@ type Producer struct {
 	ready []*queue
 	// brokers are the requests in flight to each broker, by id.
 	brokers map[int]*broker
+
+	// spawned counts the requests sent from a goroutine of their own
+	// rather than by a caller of Produce (tests).
+	spawned atomic.Int64
 
 	latency *prometheus.HistogramVec
 	errs    *prometheus.CounterVec
@@ -282,8 +287,17 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 	}
 	batches := p.take()
 	p.mu.Unlock()
-	for _, b := range batches {
-		go p.run(b)
+	if i := carrying(batches, c); i >= 0 {
+		// The caller would only wait for this request: it sends it itself
+		// (no goroutine to start and wake, no hand-off back), and hands
+		// the others, and whatever became ready meanwhile, to goroutines
+		// of their own.
+		mine := batches[i]
+		batches[i] = batches[len(batches)-1]
+		p.spawn(batches[:len(batches)-1])
+		p.spawn(p.exchange(mine))
+	} else {
+		p.spawn(batches)
 	}
 
 	select {
@@ -294,6 +308,21 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 	p.withdraw(c, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err()))
 	<-c.done
 	return c.err
+}
+
+// carrying returns the index of a request that carries records of c, or
+// -1. A call's records of a partition are the end of its queue when the
+// requests are cut, so a request carries some of them only if its last
+// record of that partition is one.
+func carrying(batches [][]partBatch, c *call) int {
+	for i, b := range batches {
+		for _, pb := range b {
+			if pb.items[len(pb.items)-1].call == c {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // queue returns the queue of a partition, made on first use. Called with
@@ -414,7 +443,13 @@ func (p *Producer) release(leader int) {
 	p.brokers[leader].armed = false
 	batches := p.take()
 	p.mu.Unlock()
+	p.spawn(batches)
+}
+
+// spawn sends each request in a goroutine of its own.
+func (p *Producer) spawn(batches [][]partBatch) {
 	for _, b := range batches {
+		p.spawned.Add(1)
 		go p.run(b)
 	}
 }
@@ -444,44 +479,49 @@ func (p *Producer) cut(q *queue) []pending {
 // others in their own.
 func (p *Producer) run(b []partBatch) {
 	for b != nil {
-		errs := p.send(b)
-		var alone [][]error
-		for i, pb := range b {
-			if errors.Is(errs[i], ErrRejected) && len(pb.items) > 1 {
-				// The partition is still busy: its order holds.
-				if alone == nil {
-					alone = make([][]error, len(b))
-				}
-				alone[i] = p.sendAlone(pb)
-			}
-		}
-		p.mu.Lock()
-		p.brokers[b[0].leader].inflight--
-		for i, pb := range b {
-			for j, pe := range pb.items {
-				if alone != nil && alone[i] != nil {
-					p.settle(pe.call, alone[i][j])
-				} else {
-					p.settle(pe.call, errs[i])
-				}
-			}
-			pb.q.busy = false
-			if len(pb.q.pending) > 0 && !pb.q.queued {
-				pb.q.queued = true
-				p.ready = append(p.ready, pb.q)
-			}
-		}
-		next := p.take()
-		p.mu.Unlock()
+		next := p.exchange(b)
 		b = nil
-		for i, n := range next {
-			if i == 0 {
-				b = n
-				continue
-			}
-			go p.run(n)
+		if len(next) > 0 {
+			b = next[0]
+			p.spawn(next[1:])
 		}
 	}
+}
+
+// exchange sends a request, answers its callers and returns the requests
+// that became ready meanwhile (marked in flight: the caller must send
+// them).
+func (p *Producer) exchange(b []partBatch) [][]partBatch {
+	errs := p.send(b)
+	var alone [][]error
+	for i, pb := range b {
+		if errors.Is(errs[i], ErrRejected) && len(pb.items) > 1 {
+			// The partition is still busy: its order holds.
+			if alone == nil {
+				alone = make([][]error, len(b))
+			}
+			alone[i] = p.sendAlone(pb)
+		}
+	}
+	p.mu.Lock()
+	p.brokers[b[0].leader].inflight--
+	for i, pb := range b {
+		for j, pe := range pb.items {
+			if alone != nil && alone[i] != nil {
+				p.settle(pe.call, alone[i][j])
+			} else {
+				p.settle(pe.call, errs[i])
+			}
+		}
+		pb.q.busy = false
+		if len(pb.q.pending) > 0 && !pb.q.queued {
+			pb.q.queued = true
+			p.ready = append(p.ready, pb.q)
+		}
+	}
+	next := p.take()
+	p.mu.Unlock()
+	return next
 }
 
 // sendAlone sends the records of a batch Kafka refused one per request, in
