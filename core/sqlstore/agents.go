@@ -54,7 +54,10 @@ func (t *tx) SetCustomerPresets(ctx context.Context, customerID string, p core.P
 
 // MarkRead sets the agent's read mark of a conversation at at, with the
 // number of customer messages created at or before it (read_count, kept
-// by the triggers of migration 00074 as messages come, move and go). On
+// by the triggers of migration 00074 as messages come, move and go) and
+// what the agent's figures need of the conversation (whether it is active,
+// its customer messages, visibility and inbox: kept by the trigger of
+// migrations 00087 and 00088 as the conversation changes). On
 // PostgreSQL the conversation's row is locked first: a transaction adding
 // a customer message updates that row, so either its messages are
 // committed before the count or its trigger sees the committed mark.
@@ -64,12 +67,13 @@ func (t *tx) MarkRead(ctx context.Context, conversationID, agent string, at time
 			return fmt.Errorf("sqlstore: mark read: %w", err)
 		}
 	}
-	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at, read_count, active)
-		SELECT ?, ?, ?, COUNT(*), COALESCE((SELECT status <> 'closed' FROM conversations WHERE id = ?), true)
-		FROM messages WHERE conversation_id = ? AND created_at <= ? AND `+inbound+`
+	_, err := t.exec(ctx, `INSERT INTO conversation_reads (conversation_id, agent, read_at, read_count, active, inbound_count, visible_to, inbox)
+		SELECT ?, ?, ?, (SELECT COUNT(*) FROM messages WHERE conversation_id = c.id AND created_at <= ? AND `+inbound+`),
+			c.status <> 'closed', c.inbound_count, c.visible_to, c.inbox
+		FROM conversations c WHERE c.id = ?
 		ON CONFLICT (conversation_id, agent) DO UPDATE SET read_at = excluded.read_at, read_count = excluded.read_count,
-			active = excluded.active`,
-		conversationID, agent, micros(at), conversationID, conversationID, micros(at))
+			active = excluded.active, inbound_count = excluded.inbound_count, visible_to = excluded.visible_to, inbox = excluded.inbox`,
+		conversationID, agent, micros(at), micros(at), conversationID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: mark read: %w", err)
 	}
@@ -119,8 +123,9 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 // AgentFigures reads an agent's own figures, of the conversations the agent
 // sees, in one statement (after, on PostgreSQL, turning off sequential
 // scans for the rest of the transaction: the agent's marks of active
-// conversations by conversation_reads_active (migration 00087), each one's
-// conversation by its key), from
+// conversations by conversation_reads_active, migration 00087, each
+// carrying its conversation's customer messages, visibility and inbox,
+// 00088), from
 // running counts: the active conversations assigned to the agent and
 // their unreplied messages (kind 'a' of conversation_counts, migration
 // 00072); the customer messages of the active conversations (kind 'i',
@@ -137,9 +142,9 @@ func (t *tx) AgentFigures(ctx context.Context, agent, inbox string) (core.AgentF
 	own := &core.Viewer{Agent: agent}
 	vis, visArgs := t.s.visibleTo("visible_to", own)
 	vis, visArgs = inboxIs(vis, visArgs, "inbox", inbox)
-	cvis, cvisArgs := t.s.visibleTo("c.visible_to", own)
-	cvis, cvisArgs = inboxIs(cvis, cvisArgs, "c.inbox", inbox)
-	args := append(append(append(append([]any{agent}, visArgs...), visArgs...), agent), cvisArgs...)
+	rvis, rvisArgs := t.s.visibleTo("r.visible_to", own)
+	rvis, rvisArgs = inboxIs(rvis, rvisArgs, "r.inbox", inbox)
+	args := append(append(append(append([]any{agent}, visArgs...), visArgs...), agent), rvisArgs...)
 	var all, allConversations, read, readConversations int
 	err := t.row(ctx, `SELECT a.n, a.unreplied, i.inbound, i.n, m.read, m.done FROM
 		(SELECT COALESCE(SUM(n), 0) AS n, COALESCE(SUM(unreplied), 0) AS unreplied FROM conversation_counts
@@ -147,9 +152,8 @@ func (t *tx) AgentFigures(ctx context.Context, agent, inbox string) (core.AgentF
 		(SELECT COALESCE(SUM(inbound), 0) AS inbound, COALESCE(SUM(n), 0) AS n FROM conversation_counts
 			WHERE kind = 'i' AND key = '' AND `+vis+`) AS i,
 		(SELECT COALESCE(SUM(r.read_count), 0) AS read,
-			COALESCE(SUM(CASE WHEN r.read_count = c.inbound_count AND c.inbound_count > 0 THEN 1 ELSE 0 END), 0) AS done
-			FROM conversation_reads r JOIN conversations c ON c.id = r.conversation_id
-			WHERE r.agent = ? AND r.active AND c.status <> 'closed' AND `+cvis+`) AS m`, args...).
+			COALESCE(SUM(CASE WHEN r.read_count = r.inbound_count AND r.inbound_count > 0 THEN 1 ELSE 0 END), 0) AS done
+			FROM conversation_reads r WHERE r.agent = ? AND r.active AND `+rvis+`) AS m`, args...).
 		Scan(&f.Assigned, &f.Unreplied, &all, &allConversations, &read, &readConversations)
 	if err != nil {
 		return f, fmt.Errorf("sqlstore: agent figures: %w", err)
