@@ -322,16 +322,3 @@ func (a *Agents) ShowUnread(ctx context.Context, agent string, convs []Conversat
 		return nil
 	})
 }
-
-// AgentFigures returns an agent's own dashboard figures, of the
-// conversations of inbox ("": of every inbox).
-func (a *Agents) AgentFigures(ctx context.Context, agent, inbox string) (AgentFigures, error) {
-	s := a.s
-	var out AgentFigures
-	err := s.store.InTx(ctx, func(tx Tx) error {
-		var err error
-		out, err = tx.Reads.AgentFigures(ctx, agent, inbox)
-		return err
-	})
-	return out, err
-}

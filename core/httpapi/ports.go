@@ -45,7 +45,6 @@ type Customers interface {
 // Agents is the agents' side: read marks, topics, presets, figures
 // (core.Agents).
 type Agents interface {
-	AgentFigures(ctx context.Context, agent, inbox string) (core.AgentFigures, error)
 	MarkRead(ctx context.Context, id, agent string) (core.Conversation, error)
 	Presets(ctx context.Context, customerID string) (core.Presets, error)
 	SetPresets(ctx context.Context, customerID string, p core.Presets) (core.Presets, error)
