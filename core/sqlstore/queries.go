@@ -23,20 +23,7 @@ func (t *tx) conversations(ctx context.Context, where string, args ...any) ([]co
 // conversationsQuery reads the conversations a query of conversationRead
 // selects.
 func (t *tx) conversationsQuery(ctx context.Context, query string, args ...any) ([]core.Conversation, error) {
-	rows, err := t.query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: conversations: %w", err)
-	}
-	defer rows.Close()
-	var out []core.Conversation
-	for rows.Next() {
-		c, err := scanConversation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: conversations: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return t.listRows(ctx, core.ConversationFilter{}, query, args)
 }
 
 // newestFirst is the order of the conversation list, which the indexes
@@ -149,7 +136,8 @@ func (t *tx) listQuery(f core.ConversationFilter, where string, args []any) (str
 	return `SELECT ` + cols + ` FROM conversations WHERE ` + where + newestFirst, args
 }
 
-// listRows reads the conversations of a listQuery.
+// listRows reads the conversations of a listQuery (with f.UnreadOf, each
+// one's unread count in the column after conversationRead's).
 func (t *tx) listRows(ctx context.Context, f core.ConversationFilter, query string, args []any) ([]core.Conversation, error) {
 	rows, err := t.query(ctx, query, args...)
 	if err != nil {
