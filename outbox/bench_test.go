@@ -30,28 +30,7 @@ func BenchmarkDispatch(b *testing.B) {
 			e := &env{store: sqltest.Open(b, dialect)}
 			e.svc = core.NewService(e.store, core.Policy{ReopenWindow: time.Hour, AutoCloseAfter: time.Hour},
 				core.EventTopics{Events: "events", DLQ: "dlq"}, discard(), core.NewMetrics(nil))
-			var batch []core.Inbound
-			for i := 0; i < b.N; i++ {
-				m := normalize.Message{MessageID: normalize.NewID(), Channel: "sms", Provider: "twilio", ProviderMessageID: fmt.Sprintf("IN%d", i),
-					Direction: normalize.Inbound, From: normalize.Party{Kind: "phone", Address: fmt.Sprintf("+1415%07d", i)},
-					To: normalize.Party{Kind: "phone", Address: "+15558675310"}, Text: "hi", ReceivedAt: time.Now()}
-				batch = append(batch, core.Inbound{Message: &m})
-				if len(batch) == 500 || i == b.N-1 {
-					if _, err := e.svc.HandleInbound(ctx, batch); err != nil {
-						b.Fatal(err)
-					}
-					batch = nil
-				}
-			}
-			convs, err := e.svc.ListConversations(ctx, core.ConversationFilter{Limit: b.N})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, c := range convs {
-				if _, err := e.svc.Reply(ctx, c.ID, core.ReplyRequest{Text: "on its way"}, "agent:bench"); err != nil {
-					b.Fatal(err)
-				}
-			}
+			repliesWaiting(b, e.svc, b.N)
 			d := outbox.New(e.svc.DispatchQueue(), map[string]outbox.Sender{"twilio": tw}, outbox.Config{Workers: 128, Poll: 10 * time.Millisecond}, discard(), nil)
 			b.ResetTimer()
 			c, cancel := contextWithCancel()
@@ -65,5 +44,33 @@ func BenchmarkDispatch(b *testing.B) {
 			<-done
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sends/s")
 		})
+	}
+}
+
+// repliesWaiting has n customers write one SMS each, in batches of 500,
+// and queues one reply to each of their conversations.
+func repliesWaiting(tb testing.TB, svc *core.Service, n int) {
+	tb.Helper()
+	var batch []core.Inbound
+	for i := 0; i < n; i++ {
+		m := normalize.Message{MessageID: normalize.NewID(), Channel: "sms", Provider: "twilio", ProviderMessageID: fmt.Sprintf("IN%d", i),
+			Direction: normalize.Inbound, From: normalize.Party{Kind: "phone", Address: fmt.Sprintf("+1415%07d", i)},
+			To: normalize.Party{Kind: "phone", Address: "+15558675310"}, Text: "hi", ReceivedAt: time.Now()}
+		batch = append(batch, core.Inbound{Message: &m})
+		if len(batch) == 500 || i == n-1 {
+			if _, err := svc.HandleInbound(ctx, batch); err != nil {
+				tb.Fatal(err)
+			}
+			batch = nil
+		}
+	}
+	convs, err := svc.ListConversations(ctx, core.ConversationFilter{Limit: n})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range convs {
+		if _, err := svc.Reply(ctx, c.ID, core.ReplyRequest{Text: "on its way"}, core.AgentActor("bench")); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }

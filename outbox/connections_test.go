@@ -1,14 +1,11 @@
 package outbox_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/opengateway/gateway/connectors/providertest"
 	"github.com/opengateway/gateway/connectors/twilio"
-	"github.com/opengateway/gateway/core"
-	"github.com/opengateway/gateway/normalize"
 	"github.com/opengateway/gateway/outbox"
 )
 
@@ -22,23 +19,7 @@ func TestSendsReuseConnections(t *testing.T) {
 	forEachStore(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect)
 		const sends = 400
-		batch := make([]core.Inbound, 0, sends)
-		for i := range sends {
-			m := normalize.Message{MessageID: normalize.NewID(), Channel: "sms", Provider: "twilio", ProviderMessageID: fmt.Sprintf("IN%d", i),
-				Direction: normalize.Inbound, From: normalize.Party{Kind: "phone", Address: fmt.Sprintf("+1415%07d", i)},
-				To: normalize.Party{Kind: "phone", Address: "+15558675310"}, Text: "hi", ReceivedAt: time.Now()}
-			batch = append(batch, core.Inbound{Message: &m})
-		}
-		if _, err := e.svc.HandleInbound(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-		convs, err := e.svc.ListConversations(ctx, core.ConversationFilter{Limit: sends})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range convs {
-			e.reply(c.ID, "on its way")
-		}
+		repliesWaiting(t, e.svc, sends)
 		fake := providertest.NewTwilio(t)
 		fake.SetLatency(20 * time.Millisecond)
 		tw, err := twilio.NewSender(twilio.SenderConfig{AccountSID: providertest.TwilioAccountSID,
