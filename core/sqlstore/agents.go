@@ -57,7 +57,7 @@ func (t *tx) SetCustomerPresets(ctx context.Context, customerID string, p core.P
 // by the triggers of migration 00074 as messages come, move and go) and
 // what the agent's figures need of the conversation (whether it is active,
 // its customer messages, visibility and inbox: kept by the trigger of
-// migrations 00087 and 00088 as the conversation changes). On
+// migration 00087 as the conversation changes). On
 // PostgreSQL the conversation's row is locked first: a transaction adding
 // a customer message updates that row, so either its messages are
 // committed before the count or its trigger sees the committed mark.
@@ -123,9 +123,9 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 // AgentFigures reads an agent's own figures, of the conversations the agent
 // sees, in one statement (after, on PostgreSQL, turning off sequential
 // scans for the rest of the transaction: the agent's marks of active
-// conversations by conversation_reads_active, migration 00087, each
-// carrying its conversation's customer messages, visibility and inbox,
-// 00088), from
+// conversations by conversation_reads_active, each carrying its
+// conversation's customer messages, visibility and inbox: migration
+// 00087), from
 // running counts: the active conversations assigned to the agent and
 // their unreplied messages (kind 'a' of conversation_counts, migration
 // 00072); the customer messages of the active conversations (kind 'i',
