@@ -198,21 +198,25 @@ func run(ctx context.Context, base, public, token string, rate int, dur time.Dur
 
 // eventLatency reads message.received events of this run from events.v1 and
 // reports the time from the webhook's arrival (message.received_at) to the
-// event's append to Kafka (the record timestamp).
+// event's append to Kafka (the record timestamp), and that time's two
+// parts: until the core's transaction that attached the message began (the
+// event's time: the wait in inbound.v1 and the core's queue), and from then
+// on (the transaction and the event relay).
 func eventLatency(ctx context.Context, broker, topic string, want int64) string {
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, GroupID: fmt.Sprintf("loadgen-%d", time.Now().UnixNano()),
 		Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var lat []time.Duration
+	var lat, queued, relayed []time.Duration
 	for int64(len(lat)) < want {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
 			break
 		}
 		var ev struct {
-			Type string `json:"type"`
+			Type string    `json:"type"`
+			Time time.Time `json:"time"`
 			Data struct {
 				Message struct {
 					Text       string    `json:"text"`
@@ -224,13 +228,21 @@ func eventLatency(ctx context.Context, broker, topic string, want int64) string 
 			continue
 		}
 		lat = append(lat, m.Time.Sub(ev.Data.Message.ReceivedAt))
+		queued = append(queued, ev.Time.Sub(ev.Data.Message.ReceivedAt))
+		relayed = append(relayed, m.Time.Sub(ev.Time))
 	}
 	if len(lat) == 0 {
 		return "events: none read"
 	}
+	return fmt.Sprintf("webhook → events.v1: %d of %d events; %s\n  webhook → attach began: %s\n  attach began → events.v1: %s",
+		len(lat), want, percentiles(lat), percentiles(queued), percentiles(relayed))
+}
+
+// percentiles sorts lat and reports its p50, p90, p99 and max.
+func percentiles(lat []time.Duration) string {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
-	return fmt.Sprintf("webhook → events.v1: %d of %d events; p50 %v p90 %v p99 %v max %v", len(lat), want, p(.5), p(.9), p(.99), p(1))
+	return fmt.Sprintf("p50 %v p90 %v p99 %v max %v", p(.5), p(.9), p(.99), p(1))
 }
 
 // idleSockets opens n web chat sockets (each says hello and waits), holds
