@@ -1,11 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/opengateway/gateway/core"
 )
@@ -17,7 +18,10 @@ import (
 // have outboxes of their own and never wait for each other.
 const relayLockKey = 7243011
 
-// ClaimEvents publishes the oldest outbox events and deletes them.
+// ClaimEvents publishes the oldest outbox events and deletes them: one
+// statement deletes and returns them (in the transaction: a failed publish
+// rolls the delete back), by id, not by range, because a row with a lower
+// id may commit later.
 func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.OutboxEvent) error) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(t *tx) error {
@@ -30,49 +34,54 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.
 				return nil
 			}
 		}
-		rows, err := t.query(ctx, `SELECT id, topic, key, value, dead_letter FROM event_outbox ORDER BY id LIMIT ?`, limit)
-		if err != nil {
-			return fmt.Errorf("sqlstore: read outbox: %w", err)
-		}
-		var ids []any
-		var evs []core.OutboxEvent
-		for rows.Next() {
-			var id int64
-			var e core.OutboxEvent
-			var dead sql.NullString
-			if err := rows.Scan(&id, &e.Topic, &e.Key, &e.Value, &dead); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlstore: read outbox: %w", err)
-			}
-			if dead.Valid {
-				e.DeadLetter = &core.DeadLetter{}
-				if err := json.Unmarshal([]byte(dead.String), e.DeadLetter); err != nil {
-					e.DeadLetter.Reason = "unknown"
-				}
-			}
-			ids = append(ids, id)
-			evs = append(evs, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlstore: read outbox: %w", err)
-		}
-		if len(evs) == 0 {
-			return nil
+		evs, err := t.takeEvents(ctx, limit)
+		if err != nil || len(evs) == 0 {
+			return err
 		}
 		if err := publish(evs); err != nil {
 			return err
-		}
-		// Delete by id, not by range: a row with a lower id may commit later.
-		for start := 0; start < len(ids); start += 500 {
-			chunk := ids[start:min(start+500, len(ids))]
-			q := `DELETE FROM event_outbox WHERE id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
-			if _, err := t.exec(ctx, q, chunk...); err != nil {
-				return fmt.Errorf("sqlstore: delete outbox: %w", err)
-			}
 		}
 		n = len(evs)
 		return nil
 	})
 	return n, err
+}
+
+// takeEvents deletes the oldest limit events of the outbox and returns
+// them in order.
+func (t *tx) takeEvents(ctx context.Context, limit int) ([]core.OutboxEvent, error) {
+	rows, err := t.query(ctx, `DELETE FROM event_outbox WHERE id IN (SELECT id FROM event_outbox ORDER BY id LIMIT ?)
+		RETURNING id, topic, key, value, dead_letter`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: take outbox: %w", err)
+	}
+	defer rows.Close()
+	type taken struct {
+		id int64
+		ev core.OutboxEvent
+	}
+	var all []taken
+	for rows.Next() {
+		var e taken
+		var dead sql.NullString
+		if err := rows.Scan(&e.id, &e.ev.Topic, &e.ev.Key, &e.ev.Value, &dead); err != nil {
+			return nil, fmt.Errorf("sqlstore: take outbox: %w", err)
+		}
+		if dead.Valid {
+			e.ev.DeadLetter = &core.DeadLetter{}
+			if err := json.Unmarshal([]byte(dead.String), e.ev.DeadLetter); err != nil {
+				e.ev.DeadLetter.Reason = "unknown"
+			}
+		}
+		all = append(all, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: take outbox: %w", err)
+	}
+	slices.SortFunc(all, func(a, b taken) int { return cmp.Compare(a.id, b.id) }) // RETURNING keeps no order
+	evs := make([]core.OutboxEvent, len(all))
+	for i, e := range all {
+		evs[i] = e.ev
+	}
+	return evs, nil
 }
