@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -213,6 +214,9 @@ func eventLatency(ctx context.Context, broker, topic string, want int64) string 
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
 			break
+		}
+		if !bytes.Contains(m.Value, []byte(`"type":"message.received"`)) {
+			continue // the others are three in four at 80 % new customers: not worth decoding
 		}
 		var ev struct {
 			Type string    `json:"type"`
