@@ -135,7 +135,7 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 func (t *tx) AgentFigures(ctx context.Context, agent, inbox string) (core.AgentFigures, error) {
 	f := core.AgentFigures{Agent: agent}
 	if t.s.dialect == Postgres {
-		if _, err := t.exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		if err := t.turnOff(ctx, "enable_seqscan"); err != nil {
 			return f, fmt.Errorf("sqlstore: agent figures: %w", err)
 		}
 	}

@@ -73,17 +73,32 @@ func (t *tx) listPlan(ctx context.Context, f core.ConversationFilter) error {
 	}
 	var set []string
 	if f.CustomerID == "" && f.Topic == "" && f.Inbox == "" && f.Channel == "" && f.Handler == "" && f.UnreadBy == "" {
-		set = append(set, `SET LOCAL enable_sort = off`)
+		set = append(set, `enable_sort`)
 	}
 	if f.Contacts > 0 {
-		set = append(set, `SET LOCAL enable_seqscan = off`)
+		set = append(set, `enable_seqscan`)
 	}
-	if len(set) == 0 {
+	for _, m := range set {
+		if err := t.turnOff(ctx, m); err != nil {
+			return fmt.Errorf("sqlstore: list plan: %w", err)
+		}
+	}
+	return nil
+}
+
+// turnOff turns a PostgreSQL planner method off for the rest of the
+// transaction's reads: in the transaction with SET LOCAL once begun, else
+// by reading from the sessions that have it off (Store.planned).
+func (t *tx) turnOff(ctx context.Context, method string) error {
+	if slices.Contains(t.plan, method) {
 		return nil
 	}
-	if _, err := t.exec(ctx, strings.Join(set, "; ")); err != nil {
-		return fmt.Errorf("sqlstore: list plan: %w", err)
+	if t.tx != nil {
+		if _, err := t.exec(ctx, `SET LOCAL `+method+` = off`); err != nil {
+			return err
+		}
 	}
+	t.plan = append(slices.Clone(t.plan), method)
 	return nil
 }
 
@@ -447,11 +462,16 @@ func (t *tx) LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time,
 // of a table, or sorting all it keeps, is cheaper than the index that
 // matches the read. SQLite plans by its indexes alone: nothing to do.
 func (t *tx) planWithout(ctx context.Context, method string) (reset func(), err error) {
-	if t.s.dialect != Postgres {
+	if t.s.dialect != Postgres || slices.Contains(t.plan, method) {
 		return func() {}, nil
 	}
-	if _, err := t.exec(ctx, `SET LOCAL `+method+` = off`); err != nil {
+	if err := t.turnOff(ctx, method); err != nil {
 		return nil, fmt.Errorf("sqlstore: %s: %w", method, err)
 	}
-	return func() { t.exec(ctx, `SET LOCAL `+method+` TO DEFAULT`) }, nil
+	return func() {
+		t.plan = slices.DeleteFunc(slices.Clone(t.plan), func(m string) bool { return m == method })
+		if t.tx != nil {
+			t.exec(ctx, `SET LOCAL `+method+` TO DEFAULT`)
+		}
+	}, nil
 }
