@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,11 +111,11 @@ func openPostgres(url string) (*sql.DB, *pgx.ConnConfig, error) {
 }
 
 // planned returns the pool of PostgreSQL sessions that have the planner
-// methods off (each an enable_ setting, in the order listPlan and
-// planWithout name them), opened at its first use: a read that wants them
-// runs there in one round trip instead of a transaction's SET LOCAL,
-// BEGIN and COMMIT.
+// methods off (each an enable_ setting), opened at its first use: a read
+// that wants them runs there in one round trip instead of a transaction's
+// SET LOCAL, BEGIN and COMMIT.
 func (s *Store) planned(methods []string) *sql.DB {
+	methods = slices.Sorted(slices.Values(methods))
 	key := strings.Join(methods, ",")
 	s.plannedMu.Lock()
 	defer s.plannedMu.Unlock()
@@ -137,8 +138,9 @@ func (s *Store) planned(methods []string) *sql.DB {
 }
 
 // plannedConns bounds each pool of planned sessions: its statements are
-// single short reads.
-const plannedConns = 10
+// single short reads, and each new session's first reads are slow (its
+// catalog caches are empty).
+const plannedConns = 8
 
 // Open connects to PostgreSQL when url starts with postgres:// or
 // postgresql://, else opens (creating) the SQLite file at path url, and
