@@ -63,8 +63,8 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 }
 
 // listPlan turns off, on PostgreSQL, the planner methods a list and its
-// contacts must not use, for the rest of the transaction and in one
-// statement: without fresh statistics (no autovacuum) PostgreSQL may guess
+// contacts must not use, for the rest of the transaction (turnOff: no
+// statement of its own outside of a transaction): without fresh statistics (no autovacuum) PostgreSQL may guess
 // a filter keeps few conversations and fetch and sort every one it keeps
 // (a year of them) instead of walking the index in the list's order, which
 // each filter but these has; and read all of contacts for a page's.
@@ -531,7 +531,8 @@ func (t *tx) LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time,
 }
 
 // planWithout turns a PostgreSQL planner method off (enable_sort,
-// enable_seqscan) for the transaction's next reads, until reset: without
+// enable_seqscan) for the transaction's next reads (turnOff), until reset
+// (a method already off stays off): without
 // fresh statistics (no autovacuum) the planner may guess that reading all
 // of a table, or sorting all it keeps, is cheaper than the index that
 // matches the read. SQLite plans by its indexes alone: nothing to do.
