@@ -121,8 +121,8 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 }
 
 // AgentFigures reads an agent's own figures, of the conversations the agent
-// sees, in one statement (after, on PostgreSQL, turning off sequential
-// scans for the rest of the transaction: the agent's marks of active
+// sees, in one statement (on PostgreSQL with sequential scans off for the
+// rest of the transaction: the agent's marks of active
 // conversations by conversation_reads_active, each carrying its
 // conversation's customer messages, visibility and inbox: migration
 // 00087), from
@@ -134,9 +134,14 @@ func (t *tx) Unread(ctx context.Context, agent string, conversationIDs []string)
 // read to the end.
 func (t *tx) AgentFigures(ctx context.Context, agent, inbox string) (core.AgentFigures, error) {
 	f := core.AgentFigures{Agent: agent}
+	// The figures read with the sessions of a list (listPlan): they have
+	// no sort to turn off, and one pool of sessions fewer is one fewer to
+	// warm (each new session's first reads fill its catalog caches).
 	if t.s.dialect == Postgres {
-		if _, err := t.exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-			return f, fmt.Errorf("sqlstore: agent figures: %w", err)
+		for _, m := range []string{"enable_seqscan", "enable_sort"} {
+			if err := t.turnOff(ctx, m); err != nil {
+				return f, fmt.Errorf("sqlstore: agent figures: %w", err)
+			}
 		}
 	}
 	own := &core.Viewer{Agent: agent}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,8 +35,8 @@ func (t *tx) conversationsQuery(ctx context.Context, query string, args ...any) 
 const newestFirst = ` ORDER BY last_activity_at DESC, id DESC LIMIT ?`
 
 // ListConversations reads a page in one statement (its unread counts with
-// it), then its contacts in another, after, on PostgreSQL, one statement
-// of planner settings for the rest of the transaction (listPlan).
+// it, and on PostgreSQL its contacts), on SQLite its contacts in another;
+// on PostgreSQL with the planner settings of listPlan.
 func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) ([]core.Conversation, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
@@ -44,7 +45,7 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 		return nil, err
 	}
 	page, err := t.listPage(ctx, f)
-	if err != nil || len(page) == 0 || f.Contacts <= 0 {
+	if err != nil || len(page) == 0 || f.Contacts <= 0 || t.s.dialect == Postgres {
 		return page, err
 	}
 	ids := make([]string, len(page))
@@ -62,8 +63,8 @@ func (t *tx) ListConversations(ctx context.Context, f core.ConversationFilter) (
 }
 
 // listPlan turns off, on PostgreSQL, the planner methods a list and its
-// contacts must not use, for the rest of the transaction and in one
-// statement: without fresh statistics (no autovacuum) PostgreSQL may guess
+// contacts must not use, for the rest of the transaction (turnOff: no
+// statement of its own outside of a transaction): without fresh statistics (no autovacuum) PostgreSQL may guess
 // a filter keeps few conversations and fetch and sort every one it keeps
 // (a year of them) instead of walking the index in the list's order, which
 // each filter but these has; and read all of contacts for a page's.
@@ -73,17 +74,32 @@ func (t *tx) listPlan(ctx context.Context, f core.ConversationFilter) error {
 	}
 	var set []string
 	if f.CustomerID == "" && f.Topic == "" && f.Inbox == "" && f.Channel == "" && f.Handler == "" && f.UnreadBy == "" {
-		set = append(set, `SET LOCAL enable_sort = off`)
+		set = append(set, `enable_sort`)
 	}
 	if f.Contacts > 0 {
-		set = append(set, `SET LOCAL enable_seqscan = off`)
+		set = append(set, `enable_seqscan`)
 	}
-	if len(set) == 0 {
+	for _, m := range set {
+		if err := t.turnOff(ctx, m); err != nil {
+			return fmt.Errorf("sqlstore: list plan: %w", err)
+		}
+	}
+	return nil
+}
+
+// turnOff turns a PostgreSQL planner method off for the rest of the
+// transaction's reads: in the transaction with SET LOCAL once begun, else
+// by reading from the sessions that have it off (Store.planned).
+func (t *tx) turnOff(ctx context.Context, method string) error {
+	if slices.Contains(t.plan, method) {
 		return nil
 	}
-	if _, err := t.exec(ctx, strings.Join(set, "; ")); err != nil {
-		return fmt.Errorf("sqlstore: list plan: %w", err)
+	if t.tx != nil {
+		if _, err := t.exec(ctx, `SET LOCAL `+method+` = off`); err != nil {
+			return err
+		}
 	}
+	t.plan = append(slices.Clone(t.plan), method)
 	return nil
 }
 
@@ -118,14 +134,21 @@ func (t *tx) listPage(ctx context.Context, f core.ConversationFilter) ([]core.Co
 // listQuery is the query of a page of conversations by where (args end
 // with the limit), with, for f.UnreadOf, its unread count: the customer
 // messages less those the agent's read mark has read (running counts,
-// migration 00074).
+// migration 00074); and on PostgreSQL, for f.Contacts, each one's latest
+// contacts (pageContacts).
 func (t *tx) listQuery(f core.ConversationFilter, where string, args []any) (string, []any) {
 	cols := conversationRead
+	var colArgs []any
 	if f.UnreadOf != "" {
 		cols += `, inbound_count - COALESCE((SELECT r.read_count FROM conversation_reads r
 			WHERE r.conversation_id = conversations.id AND r.agent = ?), 0) AS unread`
-		args = append([]any{f.UnreadOf}, args...)
+		colArgs = append(colArgs, f.UnreadOf)
 	}
+	if t.s.dialect == Postgres && f.Contacts > 0 {
+		cols += `, ` + pageContacts
+		colArgs = append(colArgs, f.Contacts)
+	}
+	args = append(colArgs, args...)
 	if t.s.dialect == Postgres && f.CustomerID != "" {
 		// A customer's few conversations, found by its index, then
 		// sorted: without statistics PostgreSQL would rather walk the
@@ -136,8 +159,58 @@ func (t *tx) listQuery(f core.ConversationFilter, where string, args []any) (str
 	return `SELECT ` + cols + ` FROM conversations WHERE ` + where + newestFirst, args
 }
 
+// pageContacts is the column of a PostgreSQL list with each conversation's
+// latest contacts (the placeholder is how many), a walk back of its
+// contacts by contacts_conversation that stops after them, as a JSON array
+// (pageContact) or NULL when it has none.
+const pageContacts = `(SELECT json_agg(json_build_object('i', l.id, 'c', l.channel, 's', l.started_by, 'a', l.started_at,
+		'l', l.last_activity_at, 'e', l.ended_at, 'r', l.end_reason, 'b', l.ended_by))
+	FROM (SELECT id, channel, started_by, started_at, last_activity_at, ended_at, end_reason, ended_by FROM contacts
+		WHERE conversation_id = conversations.id ORDER BY started_at DESC, id DESC LIMIT ?) AS l) AS contacts`
+
+// pageContact is a contact of pageContacts.
+type pageContact struct {
+	ID        string `json:"i"`
+	Channel   string `json:"c"`
+	StartedBy string `json:"s"`
+	StartedAt int64  `json:"a"`
+	LastAt    int64  `json:"l"`
+	EndedAt   *int64 `json:"e"`
+	EndReason string `json:"r"`
+	EndedBy   string `json:"b"`
+}
+
+// decodeContacts sets c.Contacts from a pageContacts column, oldest first.
+func decodeContacts(c *core.Conversation, raw []byte) error {
+	c.Contacts = []core.Contact{}
+	if raw == nil {
+		return nil
+	}
+	var cs []pageContact
+	if err := json.Unmarshal(raw, &cs); err != nil {
+		return fmt.Errorf("conversation %s contacts: %w", c.ID, err)
+	}
+	for _, p := range slices.Backward(cs) {
+		ct := core.Contact{ID: p.ID, ConversationID: c.ID, Channel: p.Channel, StartedBy: p.StartedBy,
+			StartedAt: fromMicros(p.StartedAt), LastActivityAt: fromMicros(p.LastAt), EndReason: p.EndReason, EndedBy: p.EndedBy}
+		if p.EndedAt != nil {
+			at := fromMicros(*p.EndedAt)
+			ct.EndedAt = &at
+		}
+		c.Contacts = append(c.Contacts, ct)
+	}
+	slices.SortFunc(c.Contacts, func(a, b core.Contact) int {
+		if d := a.StartedAt.Compare(b.StartedAt); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return nil
+}
+
 // listRows reads the conversations of a listQuery (with f.UnreadOf, each
-// one's unread count in the column after conversationRead's).
+// one's unread count in the column after conversationRead's; then on
+// PostgreSQL, with f.Contacts, its contacts).
 func (t *tx) listRows(ctx context.Context, f core.ConversationFilter, query string, args []any) ([]core.Conversation, error) {
 	rows, err := t.query(ctx, query, args...)
 	if err != nil {
@@ -145,18 +218,34 @@ func (t *tx) listRows(ctx context.Context, f core.ConversationFilter, query stri
 	}
 	defer rows.Close()
 	var out []core.Conversation
+	var unread int
+	var contacts []byte
+	var more []any
+	if f.UnreadOf != "" {
+		more = append(more, &unread)
+	}
+	withContacts := t.s.dialect == Postgres && f.Contacts > 0
+	if withContacts {
+		more = append(more, &contacts)
+	}
+	var sc scanner = rows
+	if len(more) > 0 {
+		sc = scanMore{rows, more}
+	}
 	for rows.Next() {
-		var unread int
-		var sc scanner = rows
-		if f.UnreadOf != "" {
-			sc = scanMore{rows, []any{&unread}}
-		}
+		contacts = nil
 		c, err := scanConversation(sc)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: conversations: %w", err)
 		}
 		if f.UnreadOf != "" {
-			c.Unread = &unread
+			n := unread
+			c.Unread = &n
+		}
+		if withContacts {
+			if err := decodeContacts(&c, contacts); err != nil {
+				return nil, fmt.Errorf("sqlstore: conversations: %w", err)
+			}
 		}
 		out = append(out, c)
 	}
@@ -442,16 +531,22 @@ func (t *tx) LastInboundByEntryPoint(ctx context.Context) (map[string]time.Time,
 }
 
 // planWithout turns a PostgreSQL planner method off (enable_sort,
-// enable_seqscan) for the transaction's next reads, until reset: without
+// enable_seqscan) for the transaction's next reads (turnOff), until reset
+// (a method already off stays off): without
 // fresh statistics (no autovacuum) the planner may guess that reading all
 // of a table, or sorting all it keeps, is cheaper than the index that
 // matches the read. SQLite plans by its indexes alone: nothing to do.
 func (t *tx) planWithout(ctx context.Context, method string) (reset func(), err error) {
-	if t.s.dialect != Postgres {
+	if t.s.dialect != Postgres || slices.Contains(t.plan, method) {
 		return func() {}, nil
 	}
-	if _, err := t.exec(ctx, `SET LOCAL `+method+` = off`); err != nil {
+	if err := t.turnOff(ctx, method); err != nil {
 		return nil, fmt.Errorf("sqlstore: %s: %w", method, err)
 	}
-	return func() { t.exec(ctx, `SET LOCAL `+method+` TO DEFAULT`) }, nil
+	return func() {
+		t.plan = slices.DeleteFunc(slices.Clone(t.plan), func(m string) bool { return m == method })
+		if t.tx != nil {
+			t.exec(ctx, `SET LOCAL `+method+` TO DEFAULT`)
+		}
+	}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,13 @@ type Store struct {
 	// statements counts the statements sent (Statements), transactions
 	// the transactions begun (Transactions).
 	statements, transactions atomic.Int64
+
+	// pgConfig is the PostgreSQL connections' configuration; plannedDBs
+	// are the pools of sessions with planner methods off (planned), by
+	// the methods, guarded by plannedMu.
+	pgConfig   *pgx.ConnConfig
+	plannedMu  sync.Mutex
+	plannedDBs map[string]*sql.DB
 }
 
 // Statements returns how many statements the store has sent so far: on
@@ -89,18 +97,50 @@ func WithEarlyStatusLimit(n int) Option { return func(s *Store) { s.earlyMax = n
 var oltpSettings = map[string]string{"jit": "off", "max_parallel_workers_per_gather": "0"}
 
 // openPostgres opens a pool of connections to url with oltpSettings.
-func openPostgres(url string) (*sql.DB, error) {
+func openPostgres(url string) (*sql.DB, *pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, v := range oltpSettings {
 		if _, set := cfg.RuntimeParams[k]; !set {
 			cfg.RuntimeParams[k] = v
 		}
 	}
-	return stdlib.OpenDB(*cfg), nil
+	return stdlib.OpenDB(*cfg), cfg, nil
 }
+
+// planned returns the pool of PostgreSQL sessions that have the planner
+// methods off (each an enable_ setting), opened at its first use: a read
+// that wants them runs there in one round trip instead of a transaction's
+// SET LOCAL, BEGIN and COMMIT.
+func (s *Store) planned(methods []string) *sql.DB {
+	methods = slices.Sorted(slices.Values(methods))
+	key := strings.Join(methods, ",")
+	s.plannedMu.Lock()
+	defer s.plannedMu.Unlock()
+	if db, ok := s.plannedDBs[key]; ok {
+		return db
+	}
+	cfg := s.pgConfig.Copy()
+	for _, m := range methods {
+		cfg.RuntimeParams[m] = "off"
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(plannedConns)
+	db.SetMaxIdleConns(plannedConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if s.plannedDBs == nil {
+		s.plannedDBs = map[string]*sql.DB{}
+	}
+	s.plannedDBs[key] = db
+	return db
+}
+
+// plannedConns bounds each pool of planned sessions: its statements are
+// single short reads, and each new session's first reads are slow (its
+// catalog caches are empty).
+const plannedConns = 8
 
 // Open connects to PostgreSQL when url starts with postgres:// or
 // postgresql://, else opens (creating) the SQLite file at path url, and
@@ -113,7 +153,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	var err error
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		s.dialect = Postgres
-		s.db, err = openPostgres(url)
+		s.db, s.pgConfig, err = openPostgres(url)
 		if err == nil {
 			s.db.SetMaxOpenConns(20)
 			s.db.SetMaxIdleConns(20)
@@ -184,7 +224,15 @@ func (s *Store) Dialect() string { return s.dialect }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.plannedMu.Lock()
+	for _, db := range s.plannedDBs {
+		db.Close()
+	}
+	s.plannedDBs = nil
+	s.plannedMu.Unlock()
+	return s.db.Close()
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -230,26 +278,27 @@ func (s *Store) InTx(ctx context.Context, fn func(core.Tx) error) error {
 	return s.inTx(ctx, func(t *tx) error { return fn(t.roles()) })
 }
 
-// inTx runs fn in a transaction of the store's own.
+// inTx runs fn in a transaction of the store's own: on SQLite begun
+// before fn, on PostgreSQL at fn's first statement that needs one (tx).
 func (s *Store) inTx(ctx context.Context, fn func(*tx) error) error {
-	s.transactions.Add(1)
-	sqltx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", classify(err))
+	t := &tx{s: s, now: s.now().UTC().Truncate(time.Microsecond)}
+	if s.dialect != Postgres {
+		s.transactions.Add(1)
+		sqltx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlstore: begin: %w", classify(err))
+		}
+		t.tx = sqltx
 	}
-	t := &tx{s: s, tx: sqltx, now: s.now().UTC().Truncate(time.Microsecond)}
 	if err := fn(t); err != nil {
-		_ = sqltx.Rollback()
+		_ = t.end(true)
 		return classify(err)
 	}
 	if err := t.flushEvents(ctx); err != nil {
-		_ = sqltx.Rollback()
+		_ = t.end(true)
 		return classify(err)
 	}
-	if err := sqltx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", classify(err))
-	}
-	return nil
+	return t.end(false)
 }
 
 // classify wraps errors worth retrying with core.ErrTransient.

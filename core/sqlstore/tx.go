@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opengateway/gateway/core"
@@ -13,9 +14,21 @@ import (
 )
 
 type tx struct {
-	s   *Store
-	tx  *sql.Tx
-	now time.Time
+	s *Store
+	// conn is the connection of the store's pool the statements run on,
+	// taken at the first one (PostgreSQL); tx is the transaction, begun on
+	// SQLite before fn runs and on PostgreSQL at the first statement that
+	// writes or locks (needsTx): the reads before it run outside of one,
+	// which, at PostgreSQL's READ COMMITTED, read what they would inside
+	// (each statement sees what was committed when it started) and save a
+	// read-only request its BEGIN and COMMIT.
+	conn *sql.Conn
+	tx   *sql.Tx
+	// plan are the planner methods the reads turn off (listPlan,
+	// planWithout): outside of a transaction, the reads run on the pool of
+	// sessions that have them off (Store.planned); inside, after SET LOCAL.
+	plan []string
+	now  time.Time
 	// events are written in bulk just before the commit.
 	events []core.OutboxEvent
 }
@@ -28,29 +41,147 @@ func (t *tx) roles() core.Tx {
 
 func (t *tx) Now() time.Time { return t.now }
 
-func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if onRead != nil {
-		onRead(t.s.q(query), args)
+// querier is where a statement runs: the transaction, the connection or a
+// pool of planned sessions.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// on returns where the statement query runs (begun, when it needs a
+// transaction, write set) and the query for the dialect; the test hook
+// onRead sees it, after the planner settings it runs with.
+func (t *tx) on(ctx context.Context, query string, write bool) (querier, string, error) {
+	q := t.s.q(query)
+	var db querier
+	switch {
+	case t.tx != nil:
+		db = t.tx
+	case write || needsTx(query):
+		if err := t.begin(ctx); err != nil {
+			return nil, q, err
+		}
+		db = t.tx
+	case len(t.plan) > 0:
+		db = t.s.planned(t.plan)
+		if onRead != nil {
+			for _, m := range t.plan {
+				onRead(`SET LOCAL `+m+` = off`, nil)
+			}
+		}
+	default:
+		if t.conn == nil {
+			c, err := t.s.db.Conn(ctx)
+			if err != nil {
+				return nil, q, fmt.Errorf("sqlstore: connection: %w", err)
+			}
+			t.conn = c
+		}
+		db = t.conn
 	}
-	return t.tx.ExecContext(ctx, t.s.q(query), args...)
+	return db, q, nil
+}
+
+// begin begins the transaction on the connection, with the planner
+// settings the reads so far had.
+func (t *tx) begin(ctx context.Context) error {
+	if t.conn == nil {
+		c, err := t.s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("sqlstore: connection: %w", err)
+		}
+		t.conn = c
+	}
+	t.s.transactions.Add(1)
+	sqltx, err := t.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	t.tx = sqltx
+	for _, m := range t.plan {
+		if _, err := t.exec(ctx, `SET LOCAL `+m+` = off`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// needsTx reports whether a statement must run in the transaction: all
+// but a SELECT that neither locks rows nor takes an advisory lock nor
+// calls a function that changes anything.
+func needsTx(query string) bool {
+	q := strings.TrimSpace(query)
+	if len(q) < 6 || !strings.EqualFold(q[:6], "SELECT") {
+		return true
+	}
+	for _, w := range [...]string{"FOR UPDATE", "FOR SHARE", "FOR NO KEY", "FOR KEY SHARE", "for update", "for share",
+		"for no key", "for key share", "advisory", "nextval", "setval", "set_config"} {
+		if strings.Contains(q, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// end commits (or with failed set rolls back) the transaction if begun,
+// and gives the connection back to the pool.
+func (t *tx) end(failed bool) error {
+	var err error
+	if t.tx != nil {
+		if failed {
+			_ = t.tx.Rollback()
+		} else if err = t.tx.Commit(); err != nil {
+			err = fmt.Errorf("sqlstore: commit: %w", classify(err))
+		}
+	}
+	if t.conn != nil {
+		t.conn.Close()
+	}
+	return err
+}
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	db, q, err := t.on(ctx, query, true)
+	if err != nil {
+		return nil, err
+	}
+	if onRead != nil {
+		onRead(q, args)
+	}
+	return db.ExecContext(ctx, q, args...)
 }
 
 // onRead, when set (only by tests), sees each statement of a transaction
-// as sent, and its arguments.
+// as sent, and its arguments, after the planner settings a statement run
+// outside of a transaction has as SET LOCAL statements.
 var onRead func(query string, args []any)
 
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if onRead != nil {
-		onRead(t.s.q(query), args)
+	db, q, err := t.on(ctx, query, false)
+	if err != nil {
+		return nil, err
 	}
-	return t.tx.QueryContext(ctx, t.s.q(query), args...)
+	if onRead != nil {
+		onRead(q, args)
+	}
+	return db.QueryContext(ctx, q, args...)
 }
 
-func (t *tx) row(ctx context.Context, query string, args ...any) *sql.Row {
-	if onRead != nil {
-		onRead(t.s.q(query), args)
+// errRow is a row that failed before its statement was sent.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (t *tx) row(ctx context.Context, query string, args ...any) scanner {
+	db, q, err := t.on(ctx, query, false)
+	if err != nil {
+		return errRow{err}
 	}
-	return t.tx.QueryRowContext(ctx, t.s.q(query), args...)
+	if onRead != nil {
+		onRead(q, args)
+	}
+	return db.QueryRowContext(ctx, q, args...)
 }
 
 func (t *tx) CustomerByIdentity(ctx context.Context, id core.Identity) (core.Customer, bool, error) {
