@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"hash/fnv"
@@ -183,7 +182,7 @@ func (w *Ingest) handler(rt Route) fiber.Handler {
 			c.Context().SetConnectionClose()
 			return httperr.Write(c, httperr.CodeUnsupported, "webhook bodies are not accepted encoded (Content-Encoding must be identity)")
 		}
-		body, err := edge.ReadBody(c, maxBody)
+		body, err := edge.ReadOwnBody(c, maxBody)
 		if err != nil {
 			outcome = "too_large"
 			if !errors.Is(err, edge.ErrBodyTooLarge) {
@@ -296,8 +295,8 @@ func (f fiberHeader) Values(name string) []string {
 	return out
 }
 
-// request is what the provider's handler sees: the body copied out of
-// fiber's reused buffers (it is the raw record's value), the headers where
+// request is what the provider's handler sees: the body, the handler's own
+// (edge.ReadOwnBody; it is the raw record's value), the headers where
 // fiber keeps them, the query parsed only when there is one. A request to
 // path itself has the URL pathURL when that is not "".
 func (w *Ingest) request(c *fiber.Ctx, body []byte, at time.Time, path, pathURL string) *webhook.Request {
@@ -316,7 +315,7 @@ func (w *Ingest) request(c *fiber.Ctx, body []byte, at time.Time, path, pathURL 
 	}
 	return &webhook.Request{
 		Method: c.Method(), URL: u, Header: fiberHeader{&c.Request().Header}, Query: q,
-		Body: bytes.Clone(body), ReceivedAt: at.UTC(),
+		Body: body, ReceivedAt: at.UTC(),
 	}
 }
 
