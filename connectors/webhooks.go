@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"hash/fnv"
@@ -150,6 +149,11 @@ func (w *Ingest) handler(rt Route) fiber.Handler {
 	}
 	metrics := w.routeMetrics(rt.Name)
 	authorizer, _ := rt.Handler.(webhook.HeaderAuthorizer)
+	// routeURL is the URL of a request to the route's path without a query.
+	routeURL := ""
+	if w.publicURL != "" {
+		routeURL = w.publicURL + rt.Path
+	}
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		outcome := "panic" // until the handler returns (the server's Recover answers a panic)
@@ -178,7 +182,7 @@ func (w *Ingest) handler(rt Route) fiber.Handler {
 			c.Context().SetConnectionClose()
 			return httperr.Write(c, httperr.CodeUnsupported, "webhook bodies are not accepted encoded (Content-Encoding must be identity)")
 		}
-		body, err := edge.ReadBody(c, maxBody)
+		body, err := edge.ReadOwnBody(c, maxBody)
 		if err != nil {
 			outcome = "too_large"
 			if !errors.Is(err, edge.ErrBodyTooLarge) {
@@ -186,7 +190,7 @@ func (w *Ingest) handler(rt Route) fiber.Handler {
 			}
 			return edge.WriteBodyError(c, err, maxBody)
 		}
-		req := w.request(c, body, start)
+		req := w.request(c, body, start, rt.Path, routeURL)
 		ctx, cancel := w.deadlines.at(c.UserContext(), start)
 		defer cancel()
 		res, err := rt.Handler.Handle(ctx, req)
@@ -269,8 +273,18 @@ type fiberHeader struct{ h *fasthttp.RequestHeader }
 
 var _ webhook.Header = fiberHeader{}
 
-// Get returns a copy of the first value of a header.
-func (f fiberHeader) Get(name string) string { return string(f.h.Peek(name)) }
+// Get returns a copy of the first value of a header (the form content
+// type as a constant).
+func (f fiberHeader) Get(name string) string {
+	v := f.h.Peek(name)
+	if string(v) == formContentType {
+		return formContentType
+	}
+	return string(v)
+}
+
+// formContentType is the Content-Type of most webhooks (Twilio's).
+const formContentType = "application/x-www-form-urlencoded"
 
 // Values returns copies of every value of a header.
 func (f fiberHeader) Values(name string) []string {
@@ -281,22 +295,27 @@ func (f fiberHeader) Values(name string) []string {
 	return out
 }
 
-// request is what the provider's handler sees: the body copied out of
-// fiber's reused buffers (it is the raw record's value), the headers where
-// fiber keeps them, the query parsed only when there is one.
-func (w *Ingest) request(c *fiber.Ctx, body []byte, at time.Time) *webhook.Request {
+// request is what the provider's handler sees: the body, the handler's own
+// (edge.ReadOwnBody; it is the raw record's value), the headers where
+// fiber keeps them, the query parsed only when there is one. A request to
+// path itself has the URL pathURL when that is not "".
+func (w *Ingest) request(c *fiber.Ctx, body []byte, at time.Time, path, pathURL string) *webhook.Request {
 	orig := c.OriginalURL()
 	base := w.publicURL
 	if base == "" {
 		base = c.Protocol() + "://" + string(c.Request().Host())
+	}
+	u := pathURL
+	if u == "" || orig != path {
+		u = base + orig
 	}
 	var q url.Values
 	if qs := c.Request().URI().QueryString(); len(qs) > 0 {
 		q, _ = url.ParseQuery(string(qs))
 	}
 	return &webhook.Request{
-		Method: c.Method(), URL: base + orig, Header: fiberHeader{&c.Request().Header}, Query: q,
-		Body: bytes.Clone(body), ReceivedAt: at.UTC(),
+		Method: c.Method(), URL: u, Header: fiberHeader{&c.Request().Header}, Query: q,
+		Body: body, ReceivedAt: at.UTC(),
 	}
 }
 

@@ -161,3 +161,33 @@ func TestWebhookDeadLetter(t *testing.T) {
 		t.Error("gateway_webhook_dead_letters_total{reason=unknown_entry_point} is not 1")
 	}
 }
+
+// The URL a provider's handler sees (and checks a signature over) is the
+// public URL and the request's path and query, whether or not there is a
+// query, on the public URL and without one (the request's host).
+func TestWebhookRequestURL(t *testing.T) {
+	for _, public := range []string{"https://gw.example.com/", ""} {
+		app := connectors.NewApp(connectors.Config{PublicURL: public, Log: slog.New(slog.DiscardHandler)})
+		var seen []string
+		wh := connectors.NewIngest(&recorder{}, kafkabus.Topics{Prefix: "t."}, public, slog.New(slog.DiscardHandler), nil)
+		wh.Mount(app, connectors.Route{Name: "r", Path: "/webhooks/r", Methods: []string{http.MethodPost},
+			Handler: webhook.HandlerFunc(func(_ context.Context, r *webhook.Request) (webhook.Result, error) {
+				seen = append(seen, r.URL)
+				return webhook.Result{Body: []byte("ok")}, nil
+			})})
+		base := strings.TrimRight(public, "/")
+		if base == "" {
+			base = "http://example.com" // httptest.NewRequest's host
+		}
+		for _, path := range []string{"/webhooks/r", "/webhooks/r?a=1&b=%20", "/webhooks/r", "/webhooks/r/"} {
+			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader("x=1"))
+			resp, err := app.Test(req)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %v %v", path, resp, err)
+			}
+			if want := base + path; seen[len(seen)-1] != want {
+				t.Errorf("public URL %q, request %s: the handler saw %q, want %q", public, path, seen[len(seen)-1], want)
+			}
+		}
+	}
+}

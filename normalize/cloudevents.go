@@ -64,23 +64,35 @@ type Event struct {
 // NewEvent builds an event with a fresh id. data is marshalled to JSON (a
 // Message by its AppendJSON, the same bytes without reflection).
 func NewEvent(source, typ, subject string, at time.Time, data any) (Event, error) {
-	var raw []byte
-	var err error
 	if m, ok := data.(Message); ok {
-		bp := scratch.Get().(*[]byte)
-		*bp, err = m.AppendJSON((*bp)[:0])
-		raw = bytes.Clone(*bp)
-		if cap(*bp) <= maxScratch {
-			scratch.Put(bp)
-		}
-	} else {
-		raw, err = json.Marshal(data)
+		return NewMessageEvent(source, typ, subject, at, &m)
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("normalize: marshal %s data: %w", typ, err)
+	}
+	return newEvent(source, typ, subject, at, raw), nil
+}
+
+// NewMessageEvent is NewEvent of a message: the same event, without copying
+// the message into an interface value.
+func NewMessageEvent(source, typ, subject string, at time.Time, m *Message) (Event, error) {
+	bp := scratch.Get().(*[]byte)
+	var err error
+	*bp, err = m.AppendJSON((*bp)[:0])
+	raw := bytes.Clone(*bp)
+	if cap(*bp) <= maxScratch {
+		scratch.Put(bp)
 	}
 	if err != nil {
 		return Event{}, fmt.Errorf("normalize: marshal %s data: %w", typ, err)
 	}
+	return newEvent(source, typ, subject, at, raw), nil
+}
+
+func newEvent(source, typ, subject string, at time.Time, raw []byte) Event {
 	return Event{SpecVersion: "1.0", ID: NewID(), Source: source, Type: typ, Subject: subject,
-		Time: at.UTC(), DataContentType: "application/json", Data: raw}, nil
+		Time: at.UTC(), DataContentType: "application/json", Data: raw}
 }
 
 // scratch holds the buffers NewEvent encodes a message into before

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Channels a message can travel on.
@@ -305,11 +303,6 @@ type Template struct {
 	Components []map[string]any `json:"components,omitempty"`
 	// Variables are Twilio ContentVariables ({"1": "Ann"}).
 	Variables map[string]string `json:"variables,omitempty"`
-}
-
-// NewID returns a new time-ordered gateway id (UUIDv7).
-func NewID() string {
-	return uuid.Must(uuid.NewV7()).String()
 }
 
 // WatermarkPrefix starts the ProviderMessageID of a receipt that names no

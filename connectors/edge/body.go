@@ -85,6 +85,19 @@ func ReadBody(c *fiber.Ctx, max int) ([]byte, error) {
 	return body, nil
 }
 
+// ReadOwnBody is ReadBody returning memory the caller owns and that nothing
+// else writes to: the buffer a streamed body was read into as it is, or a
+// copy of a body the server had read into its own buffers, which the next
+// request on the connection reuses.
+func ReadOwnBody(c *fiber.Ctx, max int) ([]byte, error) {
+	streamed := c.Context().RequestBodyStream() != nil
+	body, err := ReadBody(c, max)
+	if err != nil || streamed {
+		return body, err
+	}
+	return bytes.Clone(body), nil
+}
+
 // WriteBodyError answers a ReadBody error: 413 or 400.
 func WriteBodyError(c *fiber.Ctx, err error, max int) error {
 	if errors.Is(err, ErrBodyTooLarge) {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // A body whose length is announced is read into one buffer of its size:
@@ -38,5 +41,41 @@ func TestReadAtMostLimits(t *testing.T) {
 		if !errors.Is(err, c.err) || (err == nil && len(got) != c.n) {
 			t.Errorf("%d bytes announced %d: %d bytes, %v; want %v", c.n, c.announced, len(got), err, c.err)
 		}
+	}
+}
+
+// ReadOwnBody returns the buffer a streamed body was read into (the
+// request's body from then on, nothing copied), and a copy of a body the
+// server had read into its own reused buffers.
+func TestReadOwnBody(t *testing.T) {
+	app := fiber.New()
+	const text = "From=%2B15551230001&Body=hi"
+
+	var streamed fasthttp.RequestCtx
+	streamed.Request.SetBodyStream(strings.NewReader(text), len(text))
+	c := app.AcquireCtx(&streamed)
+	body, err := ReadOwnBody(c, 1<<10)
+	if err != nil || string(body) != text {
+		t.Fatalf("streamed: %q, %v", body, err)
+	}
+	if kept := c.Request().Body(); &kept[0] != &body[0] {
+		t.Fatal("streamed: the body returned is a copy of the one read")
+	}
+	app.ReleaseCtx(c)
+
+	var read fasthttp.RequestCtx
+	read.Request.SetBody([]byte(text))
+	c = app.AcquireCtx(&read)
+	defer app.ReleaseCtx(c)
+	body, err = ReadOwnBody(c, 1<<10)
+	if err != nil || string(body) != text {
+		t.Fatalf("read by the server: %q, %v", body, err)
+	}
+	copy(c.Request().Body(), "XXXX") // the next request on the connection
+	if string(body) != text {
+		t.Fatalf("read by the server: the body returned is the server's buffer (%q)", body)
+	}
+	if _, err := ReadOwnBody(c, 3); !errors.Is(err, ErrBodyTooLarge) {
+		t.Fatalf("over the limit: %v", err)
 	}
 }

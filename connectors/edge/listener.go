@@ -12,6 +12,10 @@ import (
 // A connection over a cap is answered 503 (total) or 429 (per address) and
 // closed at once, without reaching the HTTP server. Each connection is
 // counted once however often it is closed (websockets close theirs too).
+// A connection's write deadline is armed up to WriteDeadlineSlack later
+// than asked, so that the server, which asks for a new one before every
+// answer, does not re-arm its timer for every request of a keep-alive
+// connection.
 func LimitListener(ln net.Listener, total, perIP int) net.Listener {
 	if total <= 0 && perIP <= 0 {
 		return ln
@@ -77,6 +81,51 @@ type limitedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	// writeMu orders the deadline calls; writeBy is the write deadline
+	// armed on Conn (zero: none).
+	writeMu sync.Mutex
+	writeBy time.Time
+}
+
+// WriteDeadlineSlack is how much later than asked a connection's write
+// deadline may end: one asked for within the slack before the armed one
+// is already met by it.
+const WriteDeadlineSlack = time.Second
+
+// SetWriteDeadline arms t+WriteDeadlineSlack, unless the deadline armed
+// already ends between t and t+WriteDeadlineSlack. A zero t (no deadline)
+// is passed on.
+func (c *limitedConn) SetWriteDeadline(t time.Time) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	armed := t
+	if !t.IsZero() {
+		by := c.writeBy
+		if !by.IsZero() && !by.Before(t) && by.Sub(t) <= WriteDeadlineSlack {
+			return nil
+		}
+		armed = t.Add(WriteDeadlineSlack)
+	}
+	c.writeBy = time.Time{} // unknown until the call returns
+	if err := c.Conn.SetWriteDeadline(armed); err != nil {
+		return err
+	}
+	c.writeBy = armed
+	return nil
+}
+
+// SetDeadline sets both deadlines as asked (t exactly, no slack).
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.writeBy = time.Time{}
+	if err := c.Conn.SetDeadline(t); err != nil {
+		return err
+	}
+	if !t.IsZero() {
+		c.writeBy = t
+	}
+	return nil
 }
 
 func (c *limitedConn) Close() error {

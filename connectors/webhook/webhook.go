@@ -146,10 +146,12 @@ func NewEvent(source, typ, key string, at time.Time, data any) (Event, error) {
 
 // MessageEvent builds the message.received event of an inbound message.
 func MessageEvent(source string, m normalize.Message) (Event, error) {
-	c := m.Contact()
-	ev, err := NewEvent(source, normalize.TypeMessageReceived, normalize.InboundKey(m.Channel, c.Address), m.ReceivedAt, m)
-	ev.Origin = Origin{EntryPoint: m.EntryPoint, Provider: m.Provider, Channel: m.Channel}
-	return ev, err
+	key := normalize.InboundKey(m.Channel, m.Contact().Address)
+	ev, err := normalize.NewMessageEvent(source, normalize.TypeMessageReceived, key, m.ReceivedAt, &m)
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{Key: key, Event: ev, Origin: Origin{EntryPoint: m.EntryPoint, Provider: m.Provider, Channel: m.Channel}}, nil
 }
 
 // StatusEvent builds the message.status event of a delivery update.

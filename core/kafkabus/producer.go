@@ -12,6 +12,7 @@
 package kafkabus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +120,14 @@ type call struct {
 	err  error
 	done chan struct{}
 	tps  []topicPartition
+	// few holds tps for a call of up to callFew records (a webhook's raw
+	// and inbound records): the call is one allocation.
+	few [callFew]topicPartition
 }
+
+// callFew is how many records a call holds without allocating more than
+// itself (and its channel) for them.
+const callFew = 4
 
 // pending is a record waiting in a queue. Its kafka.Record is made for
 // each request that carries it: kafka-go consumes the key and value
@@ -249,9 +257,17 @@ func (p *Producer) Produce(ctx context.Context, recs ...Record) error {
 		return nil
 	}
 	at := time.Now()
-	c := &call{left: len(recs), done: make(chan struct{}), tps: make([]topicPartition, len(recs))}
-	items := make([]pending, len(recs))
-	leaders := make([]int, len(recs))
+	c := &call{left: len(recs), done: make(chan struct{})}
+	// items and leaders are copied into the queues under the lock: on the
+	// stack for a call of a few records.
+	var itemsFew [callFew]pending
+	var leadersFew [callFew]int
+	items, leaders := itemsFew[:], leadersFew[:]
+	c.tps = c.few[:]
+	if len(recs) > callFew {
+		items, leaders, c.tps = make([]pending, len(recs)), make([]int, len(recs)), make([]topicPartition, len(recs))
+	}
+	items, leaders, c.tps = items[:len(recs)], leaders[:len(recs)], c.tps[:len(recs)]
 	for i, r := range recs {
 		tm, err := p.meta(ctx, r.Topic)
 		if err != nil {
@@ -534,6 +550,22 @@ func (p *Producer) sendAlone(pb partBatch) []error {
 	return errs
 }
 
+// recordBytes reads a record's key or value for kafka-go (kafka.NewBytes,
+// but the readers of a batch are allocated together).
+type recordBytes struct{ bytes.Reader }
+
+// Close does nothing: the bytes are the caller's.
+func (*recordBytes) Close() error { return nil }
+
+// of returns r reading b, or nil (a null key or value) when b is nil.
+func (r *recordBytes) of(b []byte) kafka.Bytes {
+	if b == nil {
+		return nil
+	}
+	r.Reset(b)
+	return r
+}
+
 // send writes one produce request carrying every partition of b and
 // returns each partition's outcome.
 func (p *Producer) send(b []partBatch) []error {
@@ -542,8 +574,9 @@ func (p *Producer) send(b []partBatch) []error {
 	records := 0
 	for _, pb := range b {
 		recs := make([]kafka.Record, len(pb.items))
+		readers := make([]recordBytes, 2*len(pb.items))
 		for i, pe := range pb.items {
-			recs[i] = kafka.Record{Time: pe.at, Key: kafka.NewBytes(pe.key), Value: kafka.NewBytes(pe.value), Headers: pe.headers}
+			recs[i] = kafka.Record{Time: pe.at, Key: readers[2*i].of(pe.key), Value: readers[2*i+1].of(pe.value), Headers: pe.headers}
 		}
 		records += len(recs)
 		i, ok := topicIndex[pb.q.tp.topic]
