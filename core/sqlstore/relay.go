@@ -63,16 +63,35 @@ func (s *Store) ClaimEvents(ctx context.Context, limit int, publish func([]core.
 		if err := publish(evs); err != nil {
 			return err
 		}
-		// Delete by id, not by range: a row with a lower id may commit later.
-		for start := 0; start < len(ids); start += 500 {
-			chunk := ids[start:min(start+500, len(ids))]
-			q := `DELETE FROM event_outbox WHERE id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
-			if _, err := t.exec(ctx, q, chunk...); err != nil {
-				return fmt.Errorf("sqlstore: delete outbox: %w", err)
-			}
+		if err := t.deleteEvents(ctx, ids); err != nil {
+			return err
 		}
 		n = len(evs)
 		return nil
 	})
 	return n, err
+}
+
+// deleteEvents deletes the outbox events ids (int64s), by id, not by range:
+// a row with a lower id may commit later. On PostgreSQL the ids are one
+// array, the statement's text the same whatever their number.
+func (t *tx) deleteEvents(ctx context.Context, ids []any) error {
+	if t.s.dialect == Postgres {
+		arr := make([]int64, len(ids))
+		for i, id := range ids {
+			arr[i] = id.(int64)
+		}
+		if _, err := t.exec(ctx, `DELETE FROM event_outbox WHERE id = ANY(?::bigint[])`, arr); err != nil {
+			return fmt.Errorf("sqlstore: delete outbox: %w", err)
+		}
+		return nil
+	}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		q := `DELETE FROM event_outbox WHERE id IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+		if _, err := t.exec(ctx, q, chunk...); err != nil {
+			return fmt.Errorf("sqlstore: delete outbox: %w", err)
+		}
+	}
+	return nil
 }
