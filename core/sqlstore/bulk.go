@@ -38,6 +38,22 @@ func inChunks(ids []string, f func(in string, args []any) error) error {
 	return nil
 }
 
+// inList calls f for each chunk of ids with the chunk's list, for "IN "
+// + list, and its arguments: on PostgreSQL "(SELECT unnest(?::text[]))"
+// with the chunk as one array (the statement's text is the same whatever
+// the number of ids), on SQLite "(?, ?, …)" with the ids.
+func (t *tx) inList(ids []string, f func(in string, args []any) error) error {
+	if t.s.dialect != Postgres {
+		return inChunks(ids, f)
+	}
+	for start := 0; start < len(ids); start += chunkSize {
+		if err := f(`(SELECT unnest(?::text[]))`, []any{ids[start:min(start+chunkSize, len(ids))]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func placeholders(rows, cols int) string {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	return row + strings.Repeat(", "+row, rows-1)
@@ -52,7 +68,7 @@ func (t *tx) CustomersByIdentities(ctx context.Context, ids []core.Identity) (ma
 		byKind[id.Kind] = append(byKind[id.Kind], id.Address)
 	}
 	for kind, addrs := range byKind {
-		err := inChunks(addrs, func(in string, args []any) error {
+		err := t.inList(addrs, func(in string, args []any) error {
 			rows, err := t.query(ctx, `SELECT i.address, c.id, c.name, c.created_at FROM identities i
 				JOIN customers c ON c.id = i.customer_id WHERE i.kind = ? AND i.address IN `+in, append([]any{kind}, args...)...)
 			if err != nil {
@@ -84,7 +100,7 @@ func (t *tx) LockCustomers(ctx context.Context, ids []string) error {
 	}
 	sorted := append([]string{}, ids...)
 	sort.Strings(sorted)
-	return inChunks(sorted, func(in string, args []any) error {
+	return t.inList(sorted, func(in string, args []any) error {
 		rows, err := t.query(ctx, `SELECT id FROM customers WHERE id IN `+in+` ORDER BY id FOR UPDATE`, args...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: lock customers: %w", err)
@@ -104,7 +120,7 @@ func (t *tx) LockCustomers(ctx context.Context, ids []string) error {
 func (t *tx) StoredProviderIDs(ctx context.Context, keys []core.ProviderKey) (map[core.ProviderKey]bool, error) {
 	out := map[core.ProviderKey]bool{}
 	for provider, pids := range idsByProvider(keys) {
-		err := inChunks(pids, func(in string, args []any) error {
+		err := t.inList(pids, func(in string, args []any) error {
 			rows, err := t.query(ctx, `SELECT provider_message_id FROM messages WHERE provider = ?
 				AND provider_message_id IN `+in, append([]any{provider}, args...)...)
 			if err != nil {
@@ -138,7 +154,7 @@ func idsByProvider(keys []core.ProviderKey) map[string][]string {
 
 func (t *tx) ActiveConversations(ctx context.Context, customerIDs []string) (map[string]core.Conversation, error) {
 	out := map[string]core.Conversation{}
-	err := inChunks(customerIDs, func(in string, args []any) error {
+	err := t.inList(customerIDs, func(in string, args []any) error {
 		cs, err := t.conversations(ctx, `status <> 'closed' AND customer_id IN `+in, args...)
 		for _, c := range cs {
 			out[c.CustomerID] = c
@@ -166,8 +182,14 @@ func messageArgs(m core.StoredMessage) ([]any, error) {
 		m.Status, errJSON, m.Author, string(body), micros(m.CreatedAt)}, nil
 }
 
-const insertMessage = `INSERT INTO messages (id, conversation_id, customer_id, kind, direction, channel, provider,
-	provider_message_id, status, error, author, body, created_at) VALUES `
+// messageInto is the start of an insert of messages, before its rows.
+const messageInto = `INSERT INTO messages (id, conversation_id, customer_id, kind, direction, channel, provider,
+	provider_message_id, status, error, author, body, created_at) `
+
+const insertMessage = messageInto + `VALUES `
+
+// messageTypes are the PostgreSQL types of messageArgs.
+var messageTypes = []string{"text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint"}
 
 // WriteBatch writes a batch's conversations and messages: made are
 // inserted first (it stops there if one of them was not: its customer has
@@ -249,20 +271,24 @@ func (t *tx) insertMessages(ctx context.Context, ms []core.StoredMessage, counte
 	stored := make(map[string]bool, len(ms))
 	for start := 0; start < len(ms); start += chunkSize {
 		chunk := ms[start:min(start+chunkSize, len(ms))]
-		args := make([]any, 0, 13*len(chunk))
-		for _, m := range chunk {
+		rows := make([][]any, len(chunk))
+		for i, m := range chunk {
 			a, err := messageArgs(m)
 			if err != nil {
 				return 0, err
 			}
-			args = append(args, a...)
+			rows[i] = a
+		}
+		values, args, err := t.rowSource(messageTypes, rows)
+		if err != nil {
+			return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
 		}
 		if counted { // for the next insert only: its trigger sets it back
 			if _, err := t.exec(ctx, `SELECT set_config('gateway.inbound_counted', 'on', true)`); err != nil {
 				return 0, fmt.Errorf("sqlstore: insert messages: %w", err)
 			}
 		}
-		if err := t.insertMessageRows(ctx, placeholders(len(chunk), 13), args, stored); err != nil {
+		if err := t.insertMessageRows(ctx, values, args, stored); err != nil {
 			return 0, err
 		}
 	}
@@ -275,10 +301,10 @@ func (t *tx) insertMessages(ctx context.Context, ms []core.StoredMessage, counte
 	return len(stored), t.addInbound(ctx, skipped)
 }
 
-// insertMessageRows inserts the rows of values (placeholders and args),
+// insertMessageRows inserts the rows of values (rowSource's, and args),
 // skipping stored provider ids, and notes the ids stored.
 func (t *tx) insertMessageRows(ctx context.Context, values string, args []any, stored map[string]bool) error {
-	rows, err := t.query(ctx, insertMessage+values+` ON CONFLICT DO NOTHING RETURNING id`, args...)
+	rows, err := t.query(ctx, messageInto+values+` ON CONFLICT DO NOTHING RETURNING id`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: insert messages: %w", err)
 	}
@@ -296,8 +322,7 @@ func (t *tx) insertMessageRows(ctx context.Context, values string, args []any, s
 	return nil
 }
 
-// conversationTypes are the PostgreSQL types of conversationColumns, for
-// the casts a VALUES list needs.
+// conversationTypes are the PostgreSQL types of conversationColumns.
 var conversationTypes = []string{"text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint",
 	"text", "text", "text", "bigint", "integer", "integer", "bigint", "double precision", "double precision",
 	"text", "text", "text", "bigint"}
@@ -327,28 +352,18 @@ func (t *tx) updateConversations(ctx context.Context, cs []core.Conversation, in
 // (the first is the key), one statement per chunk: set are the
 // assignments, which read the values as v.<column> (nil: each column but
 // the key is set to its value). types are the columns' PostgreSQL types,
-// for the casts a VALUES list needs there.
+// of the arrays that carry the rows there (rowSource).
 func (t *tx) updateFrom(ctx context.Context, table string, cols, types, set []string, rows [][]any) error {
 	if set == nil {
 		for _, col := range cols[1:] {
 			set = append(set, col+" = v."+col)
 		}
 	}
-	row := "(?" + strings.Repeat(", ?", len(cols)-1) + ")"
-	if t.s.dialect == Postgres {
-		vals := make([]string, len(cols))
-		for i, typ := range types {
-			vals[i] = "?::" + typ
-		}
-		row = "(" + strings.Join(vals, ", ") + ")"
-	}
 	for start := 0; start < len(rows); start += chunkSize {
-		chunk := rows[start:min(start+chunkSize, len(rows))]
-		args := make([]any, 0, len(cols)*len(chunk))
-		for _, r := range chunk {
-			args = append(args, r...)
+		values, args, err := t.rowSource(types, rows[start:min(start+chunkSize, len(rows))])
+		if err != nil {
+			return err
 		}
-		values := `VALUES ` + row + strings.Repeat(", "+row, len(chunk)-1)
 		q := `UPDATE ` + table + ` SET ` + strings.Join(set, ", ") + ` FROM (` + values + `) AS v(` + strings.Join(cols, ", ") + `)`
 		if t.s.dialect != Postgres { // SQLite names a VALUES list's columns only in a WITH
 			q = `WITH v(` + strings.Join(cols, ", ") + `) AS (` + values + `) UPDATE ` + table + ` SET ` + strings.Join(set, ", ") + ` FROM v`

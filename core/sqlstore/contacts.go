@@ -127,7 +127,7 @@ func (t *tx) latestContacts(ctx context.Context, conversationIDs []string, n int
 		return out, err
 	}
 	var out []core.Contact
-	err := inChunks(conversationIDs, func(in string, args []any) error {
+	err := t.inList(conversationIDs, func(in string, args []any) error {
 		cs, err := t.contacts(ctx, `id IN (SELECT id FROM (SELECT id,
 			ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY started_at DESC, id DESC) AS n
 			FROM contacts WHERE conversation_id IN `+in+`) latest WHERE n <= ?)
@@ -154,7 +154,7 @@ func (t *tx) OpenContacts(ctx context.Context, conversationIDs []string) ([]core
 // the conversation_id condition), a chunk of ids per query.
 func (t *tx) contactsIn(ctx context.Context, before string, conversationIDs []string, after string) ([]core.Contact, error) {
 	var out []core.Contact
-	err := inChunks(conversationIDs, func(in string, args []any) error {
+	err := t.inList(conversationIDs, func(in string, args []any) error {
 		cs, err := t.contacts(ctx, before+`conversation_id IN `+in+after, args...)
 		out = append(out, cs...)
 		return err

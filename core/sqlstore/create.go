@@ -60,11 +60,15 @@ func (t *tx) CreateCustomers(ctx context.Context, cs []core.Customer, ids []core
 }
 
 func (t *tx) insertCustomers(ctx context.Context, cs []core.Customer, chunk []int) error {
-	args := make([]any, 0, 3*len(chunk))
-	for _, i := range chunk {
-		args = append(args, cs[i].ID, cs[i].Name, micros(cs[i].CreatedAt))
+	rows := make([][]any, len(chunk))
+	for j, i := range chunk {
+		rows[j] = []any{cs[i].ID, cs[i].Name, micros(cs[i].CreatedAt)}
 	}
-	if _, err := t.exec(ctx, `INSERT INTO customers (id, name, created_at) VALUES `+placeholders(len(chunk), 3), args...); err != nil {
+	values, args, err := t.rowSource([]string{"text", "text", "bigint"}, rows)
+	if err == nil {
+		_, err = t.exec(ctx, `INSERT INTO customers (id, name, created_at) `+values, args...)
+	}
+	if err != nil {
 		return fmt.Errorf("sqlstore: insert customers: %w", err)
 	}
 	return nil
@@ -73,11 +77,15 @@ func (t *tx) insertCustomers(ctx context.Context, cs []core.Customer, chunk []in
 // insertIdentities inserts the identities of a chunk, adding those it
 // inserted (not owned by another transaction) to won.
 func (t *tx) insertIdentities(ctx context.Context, cs []core.Customer, ids []core.Identity, chunk []int, won map[core.Identity]bool) error {
-	args := make([]any, 0, 4*len(chunk))
-	for _, i := range chunk {
-		args = append(args, ids[i].Kind, ids[i].Address, cs[i].ID, micros(cs[i].CreatedAt))
+	vals := make([][]any, len(chunk))
+	for j, i := range chunk {
+		vals[j] = []any{ids[i].Kind, ids[i].Address, cs[i].ID, micros(cs[i].CreatedAt)}
 	}
-	rows, err := t.query(ctx, `INSERT INTO identities (kind, address, customer_id, created_at) VALUES `+placeholders(len(chunk), 4)+`
+	values, args, err := t.rowSource([]string{"text", "text", "text", "bigint"}, vals)
+	if err != nil {
+		return fmt.Errorf("sqlstore: insert identities: %w", err)
+	}
+	rows, err := t.query(ctx, `INSERT INTO identities (kind, address, customer_id, created_at) `+values+`
 		ON CONFLICT (address, kind) DO NOTHING RETURNING kind, address`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: insert identities: %w", err)
@@ -98,7 +106,7 @@ func (t *tx) insertIdentities(ctx context.Context, cs []core.Customer, ids []cor
 
 // execIn runs query, which ends with "IN ", for each chunk of ids.
 func (t *tx) execIn(ctx context.Context, query string, ids []string) error {
-	return inChunks(ids, func(in string, args []any) error {
+	return t.inList(ids, func(in string, args []any) error {
 		_, err := t.exec(ctx, query+in, args...)
 		return err
 	})
@@ -111,12 +119,16 @@ func (t *tx) insertConversations(ctx context.Context, cs []core.Conversation, in
 	total := 0
 	for start := 0; start < len(cs); start += chunkSize {
 		chunk := cs[start:min(start+chunkSize, len(cs))]
-		args := make([]any, 0, 26*len(chunk))
-		for _, c := range chunk {
-			args = append(append(append(args, c.ID), conversationArgs(c)...), c.EntryPoint, inbound[c.ID])
+		rows := make([][]any, len(chunk))
+		for i, c := range chunk {
+			rows[i] = append(append([]any{c.ID}, conversationArgs(c)...), c.EntryPoint, inbound[c.ID])
+		}
+		values, args, err := t.rowSource(append(conversationTypes[:len(conversationTypes):len(conversationTypes)], "text", "bigint"), rows)
+		if err != nil {
+			return 0, fmt.Errorf("sqlstore: insert conversations: %w", err)
 		}
 		res, err := t.exec(ctx, `INSERT INTO conversations (`+conversationColumns+`, entry_point, inbound_count)
-			VALUES `+placeholders(len(chunk), 26)+`
+			`+values+`
 			ON CONFLICT (customer_id) WHERE status <> 'closed' DO NOTHING`, args...)
 		if err != nil {
 			return 0, fmt.Errorf("sqlstore: insert conversations: %w", err)
@@ -130,16 +142,23 @@ func (t *tx) insertConversations(ctx context.Context, cs []core.Conversation, in
 	return total, nil
 }
 
+// contactTypes are the PostgreSQL types of contactColumns.
+var contactTypes = []string{"text", "text", "text", "text", "bigint", "bigint", "bigint", "text", "text"}
+
 // InsertContacts inserts contacts, a statement per chunk.
 func (t *tx) InsertContacts(ctx context.Context, cs []core.Contact) error {
 	for start := 0; start < len(cs); start += chunkSize {
 		chunk := cs[start:min(start+chunkSize, len(cs))]
-		args := make([]any, 0, 9*len(chunk))
-		for _, c := range chunk {
-			args = append(args, c.ID, c.ConversationID, c.Channel, c.StartedBy, micros(c.StartedAt), micros(c.LastActivityAt),
-				endedMicros(c), c.EndReason, c.EndedBy)
+		rows := make([][]any, len(chunk))
+		for i, c := range chunk {
+			rows[i] = []any{c.ID, c.ConversationID, c.Channel, c.StartedBy, micros(c.StartedAt), micros(c.LastActivityAt),
+				endedMicros(c), c.EndReason, c.EndedBy}
 		}
-		if _, err := t.exec(ctx, `INSERT INTO contacts (`+contactColumns+`) VALUES `+placeholders(len(chunk), 9), args...); err != nil {
+		values, args, err := t.rowSource(contactTypes, rows)
+		if err == nil {
+			_, err = t.exec(ctx, `INSERT INTO contacts (`+contactColumns+`) `+values, args...)
+		}
+		if err != nil {
 			return fmt.Errorf("sqlstore: insert contacts: %w", err)
 		}
 	}
@@ -150,7 +169,7 @@ func (t *tx) InsertContacts(ctx context.Context, cs []core.Contact) error {
 // customer, a statement per chunk.
 func (t *tx) LastClosedConversations(ctx context.Context, customerIDs []string) (map[string]core.Conversation, error) {
 	out := map[string]core.Conversation{}
-	err := inChunks(customerIDs, func(in string, args []any) error {
+	err := t.inList(customerIDs, func(in string, args []any) error {
 		cs, err := t.conversations(ctx, `id IN (SELECT id FROM (SELECT id,
 			ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY closed_at DESC, id DESC) AS n
 			FROM conversations WHERE status = 'closed' AND customer_id IN `+in+`) last WHERE n = 1)`, args...)
@@ -166,7 +185,7 @@ func (t *tx) LastClosedConversations(ctx context.Context, customerIDs []string) 
 // per chunk.
 func (t *tx) CustomersWithPresets(ctx context.Context, customerIDs []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := inChunks(customerIDs, func(in string, args []any) error {
+	err := t.inList(customerIDs, func(in string, args []any) error {
 		rows, err := t.query(ctx, `SELECT customer_id FROM customer_presets WHERE customer_id IN `+in, args...)
 		if err != nil {
 			return err

@@ -450,16 +450,20 @@ func (t *tx) AddEvents(_ context.Context, evs ...core.OutboxEvent) error {
 func (t *tx) flushEvents(ctx context.Context) error {
 	for start := 0; start < len(t.events); start += eventChunk {
 		chunk := t.events[start:min(start+eventChunk, len(t.events))]
-		args := make([]any, 0, 5*len(chunk))
-		for _, e := range chunk {
+		rows := make([][]any, len(chunk))
+		for i, e := range chunk {
 			var dead sql.NullString
 			if e.DeadLetter != nil {
 				b, _ := json.Marshal(e.DeadLetter)
 				dead = sql.NullString{String: string(b), Valid: true}
 			}
-			args = append(args, e.Topic, e.Key, e.Value, micros(t.now), dead)
+			rows[i] = []any{e.Topic, e.Key, e.Value, micros(t.now), dead}
 		}
-		if _, err := t.exec(ctx, `INSERT INTO event_outbox (topic, key, value, created_at, dead_letter) VALUES `+placeholders(len(chunk), 5), args...); err != nil {
+		values, args, err := t.rowSource([]string{"text", "text", "bytea", "bigint", "text"}, rows)
+		if err == nil {
+			_, err = t.exec(ctx, `INSERT INTO event_outbox (topic, key, value, created_at, dead_letter) `+values, args...)
+		}
+		if err != nil {
 			return fmt.Errorf("sqlstore: add events: %w", err)
 		}
 	}
