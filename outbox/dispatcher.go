@@ -349,19 +349,7 @@ func (d *Dispatcher) fail(ctx context.Context, j core.DispatchJob, channel strin
 func (d *Dispatcher) recordSent(ctx context.Context) {
 	work := context.WithoutCancel(ctx)
 	for first := range d.sent {
-		batch := []core.Sent{first}
-	more:
-		for len(batch) < 200 {
-			select {
-			case x, ok := <-d.sent:
-				if !ok {
-					break more
-				}
-				batch = append(batch, x)
-			default:
-				break more
-			}
-		}
+		batch := d.gather(first)
 		if err := d.q.MarkSentBatch(work, batch); err != nil {
 			// One at a time, so one bad row cannot hold back the others.
 			for _, x := range batch {
@@ -371,6 +359,45 @@ func (d *Dispatcher) recordSent(ctx context.Context) {
 		d.Wake() // the conversations' next replies are due now
 	}
 }
+
+// gather returns first and the accepted sends that follow it: all that
+// are waiting and, while fewer than a quarter of the workers' are, those
+// that come within recordLinger (the worker does not wait for it: d.sent
+// holds a send of every worker).
+func (d *Dispatcher) gather(first core.Sent) []core.Sent {
+	batch := []core.Sent{first}
+	least := max(1, d.cfg.Workers/4)
+	linger := time.NewTimer(recordLinger)
+	defer linger.Stop()
+	for len(batch) < 200 {
+		select {
+		case x, ok := <-d.sent:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, x)
+			continue
+		default:
+		}
+		if len(batch) >= least {
+			return batch
+		}
+		select {
+		case x, ok := <-d.sent:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, x)
+		case <-linger.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// recordLinger is how long the record of an accepted send waits for others
+// to share its transaction.
+const recordLinger = 5 * time.Millisecond
 
 // recordPolicy tries a database update nine times over up to 25 seconds:
 // a send the provider took must be recorded, or the row is sent again once
