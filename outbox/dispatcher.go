@@ -128,41 +128,50 @@ func (d *Dispatcher) Wake() {
 // Run dispatches until ctx ends, then waits for the sends under way and
 // records them. Sends and database writes under way finish after ctx ends;
 // the waits between retries do not.
+//
+// Workers take replies from a queue of claimed ones that the loop keeps
+// filled ahead of them (up to half as many as there are workers), so a
+// worker that finishes a send starts the next at once instead of waiting
+// for a claim; the loop claims in batches of a quarter of the workers.
 func (d *Dispatcher) Run(ctx context.Context) {
 	recorded := make(chan struct{})
 	go func() { d.recordSent(ctx); close(recorded) }()
 	defer func() { close(d.sent); <-recorded }()
-	slots := make(chan struct{}, d.cfg.Workers)
+	ready := make(chan claimed, max(1, d.cfg.Workers/2))
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer close(ready)
+	for range d.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range ready {
+				d.take(ctx, c)
+			}
+		}()
+	}
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
-	// While replies wait (the last claim filled every free slot), a claim
-	// waits for a quarter of the workers to be free: one transaction then
+	// While replies wait (the last claim filled the queue), a claim waits
+	// for a quarter of the workers' worth of room: one transaction then
 	// leases many rows instead of one per finished send.
 	backlog, least := false, max(1, d.cfg.Workers/4)
 	for ctx.Err() == nil {
-		free := d.cfg.Workers - len(slots)
+		room := cap(ready) - len(ready)
 		var jobs []core.DispatchJob
-		if free > 0 && (!backlog || free >= least) {
+		if room > 0 && (!backlog || room >= least) {
 			var err error
-			jobs, err = d.q.Claim(ctx, d.cfg.Lease, free)
+			at := time.Now()
+			jobs, err = d.q.Claim(ctx, d.cfg.Lease, room)
 			if err != nil && ctx.Err() == nil {
 				d.log.Warn("outbox: claim", "error", err)
 			}
-			backlog = len(jobs) == free
+			backlog = len(jobs) == room
+			for _, j := range jobs {
+				ready <- claimed{job: j, at: at}
+			}
 		}
-		for _, j := range jobs {
-			slots <- struct{}{}
-			wg.Add(1)
-			go func(j core.DispatchJob) {
-				defer wg.Done()
-				d.process(ctx, j)
-				<-slots
-				d.Wake() // the conversation's next reply may be due now
-			}(j)
-		}
-		if len(jobs) > 0 && len(jobs) == free {
+		if backlog && cap(ready)-len(ready) >= least {
 			continue
 		}
 		select {
@@ -171,6 +180,27 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// claimed is a reply leased to this dispatcher at a time.
+type claimed struct {
+	job core.DispatchJob
+	at  time.Time
+}
+
+// take processes a claimed reply unless shutting down, or unless its lease
+// could run out before its send ends: another dispatcher may then take it,
+// as a resend, once the lease has run out.
+func (d *Dispatcher) take(ctx context.Context, c claimed) {
+	if ctx.Err() != nil {
+		return // shutting down: the lease runs out and the row is sent later
+	}
+	if time.Since(c.at)+d.cfg.SendTimeout >= d.cfg.Lease {
+		d.log.Warn("outbox: a claimed reply waited too long for a worker; it is sent once its lease runs out", "message_id", c.job.MessageID)
+		return
+	}
+	d.process(ctx, c.job)
+	d.Wake() // the conversation's next reply may be due now
 }
 
 // process sends one reply and records the outcome; the one switch that
@@ -319,19 +349,7 @@ func (d *Dispatcher) fail(ctx context.Context, j core.DispatchJob, channel strin
 func (d *Dispatcher) recordSent(ctx context.Context) {
 	work := context.WithoutCancel(ctx)
 	for first := range d.sent {
-		batch := []core.Sent{first}
-	more:
-		for len(batch) < 200 {
-			select {
-			case x, ok := <-d.sent:
-				if !ok {
-					break more
-				}
-				batch = append(batch, x)
-			default:
-				break more
-			}
-		}
+		batch := d.gather(first)
 		if err := d.q.MarkSentBatch(work, batch); err != nil {
 			// One at a time, so one bad row cannot hold back the others.
 			for _, x := range batch {
@@ -341,6 +359,45 @@ func (d *Dispatcher) recordSent(ctx context.Context) {
 		d.Wake() // the conversations' next replies are due now
 	}
 }
+
+// gather returns first and the accepted sends that follow it: all that
+// are waiting and, while fewer than a quarter of the workers' are, those
+// that come within recordLinger (the worker does not wait for it: d.sent
+// holds a send of every worker).
+func (d *Dispatcher) gather(first core.Sent) []core.Sent {
+	batch := []core.Sent{first}
+	least := max(1, d.cfg.Workers/4)
+	linger := time.NewTimer(recordLinger)
+	defer linger.Stop()
+	for len(batch) < 200 {
+		select {
+		case x, ok := <-d.sent:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, x)
+			continue
+		default:
+		}
+		if len(batch) >= least {
+			return batch
+		}
+		select {
+		case x, ok := <-d.sent:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, x)
+		case <-linger.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// recordLinger is how long the record of an accepted send waits for others
+// to share its transaction.
+const recordLinger = 5 * time.Millisecond
 
 // recordPolicy tries a database update nine times over up to 25 seconds:
 // a send the provider took must be recorded, or the row is sent again once
