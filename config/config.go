@@ -392,7 +392,7 @@ func (r *reader) kafkaAndStore(c *Config) {
 	c.EmbeddedKafkaAddr = r.str("GATEWAY_EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092")
 	c.TopicPrefix = r.str("KAFKA_TOPIC_PREFIX", "gateway.")
 	c.KafkaPartitions = r.num("KAFKA_PARTITIONS", 12)
-	c.CoreBatch = r.num("GATEWAY_CORE_BATCH", 100)
+	c.CoreBatch = r.num("GATEWAY_CORE_BATCH", 500)
 	c.CommandIDsKeep = r.dur("GATEWAY_COMMAND_IDS_KEEP", 30*24*time.Hour)
 	if c.CommandIDsKeep < 24*time.Hour {
 		r.bad("GATEWAY_COMMAND_IDS_KEEP", "must be at least 1d (and more than the commands topic's retention)")

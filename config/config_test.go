@@ -300,6 +300,14 @@ func TestCommandIDsKeep(t *testing.T) {
 	}
 }
 
+// The core's batches take up to 500 records by default: with 100, 2,000
+// webhooks/s of which 80 % are new customers fall behind on two cores.
+func TestCoreBatchDefault(t *testing.T) {
+	if c, err := Load(env(nil)); err != nil || c.CoreBatch != 500 {
+		t.Fatalf("default %d, %v; want 500", c.CoreBatch, err)
+	}
+}
+
 func TestCoreConsumers(t *testing.T) {
 	if c, err := Load(env(nil)); err != nil || c.CoreConsumers != 1 {
 		t.Fatalf("default on SQLite %d, %v; want 1", c.CoreConsumers, err)

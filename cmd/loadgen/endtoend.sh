@@ -10,7 +10,7 @@
 # Environment: RATES ("2000 4000"), DURATION (15s), WARMUP (5s), SENDERS (1000),
 # NEW_FRACTION (0: the share of webhooks from customers never seen before),
 # BUSY (0: CPU spinners running meanwhile), GATEWAY_CORE_BATCH and GATEWAY_CORE_CONSUMERS (passed
-# to the gateway: 100 and the gateway's own default, 2 on PostgreSQL), DATABASE (the PostgreSQL server URL
+# to the gateway when set; its defaults are 500 and 2 on PostgreSQL), DATABASE (the PostgreSQL server URL
 # without a database name; a database gateway_bench is created anew there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +39,7 @@ wait_tcp $BROKER
 env -i PATH="$PATH" KAFKA_BROKERS=$BROKER KAFKA_PARTITIONS=6 KAFKA_REPLICATION_FACTOR=1 \
 	DATABASE_URL="$DATABASE/gateway_bench?sslmode=disable" \
 	GATEWAY_HTTP_ADDR=$GW GATEWAY_PUBLIC_URL=http://$GW GATEWAY_DATA_DIR="$work/data" \
-	GATEWAY_CORE_BATCH="${GATEWAY_CORE_BATCH:-100}" ${GATEWAY_CORE_CONSUMERS:+GATEWAY_CORE_CONSUMERS=$GATEWAY_CORE_CONSUMERS} \
+	${GATEWAY_CORE_BATCH:+GATEWAY_CORE_BATCH=$GATEWAY_CORE_BATCH} ${GATEWAY_CORE_CONSUMERS:+GATEWAY_CORE_CONSUMERS=$GATEWAY_CORE_CONSUMERS} \
 	TWILIO_ACCOUNT_SID=ACbench TWILIO_AUTH_TOKEN=$TOKEN GATEWAY_LOG_LEVEL=error "$bin/gateway" >"$work/gateway.log" 2>&1 &
 gateway=$!
 pids+=("$gateway")
