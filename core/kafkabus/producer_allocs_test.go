@@ -1,9 +1,7 @@
 package kafkabus
 
 import (
-	"context"
 	"testing"
-	"time"
 )
 
 // maxProduceAllocs bounds the allocations of a Produce call of a webhook's
@@ -16,13 +14,7 @@ import (
 const maxProduceAllocs = 51
 
 func TestProduceAllocationsStayLow(t *testing.T) {
-	b, err := StartEmbedded("", "127.0.0.1:0", 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	b, ctx := testBroker(t)
 	const topic = "t.allocs"
 	p := warmProducer(ctx, t, b, topic, ProducerConfig{})
 	key, raw, event := []byte("sms:+15551230001"), []byte("raw body"), []byte(`{"event":1}`)

@@ -1,10 +1,8 @@
 package kafkabus
 
 import (
-	"context"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // A caller that finds its broker free sends the request itself: no
@@ -12,13 +10,7 @@ import (
 // The producer used to start one for every request that found the broker
 // idle: one per webhook on a quiet gateway.
 func TestProducerCallerSendsItsOwnRequest(t *testing.T) {
-	b, err := StartEmbedded("", "127.0.0.1:0", 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	b, ctx := testBroker(t)
 	const topic = "t.handoff"
 	p := warmProducer(ctx, t, b, topic, ProducerConfig{})
 	before := p.spawned.Load()

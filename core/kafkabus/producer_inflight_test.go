@@ -60,13 +60,7 @@ func pendingRecords(p *Producer) int {
 // them (the old producer sent every free partition's records at once, a
 // request each time).
 func TestProducerOneRequestInFlightPerBroker(t *testing.T) {
-	b, err := StartEmbedded("", "127.0.0.1:0", 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	b, ctx := testBroker(t)
 	const topic = "t.batch"
 	p := warmProducer(ctx, t, b, topic, ProducerConfig{MaxHold: time.Minute})
 	release := make(chan struct{})
@@ -105,13 +99,7 @@ func TestProducerOneRequestInFlightPerBroker(t *testing.T) {
 // partitions no longer than MaxHold: their records then leave in a request
 // of their own and are acknowledged while it is still unanswered.
 func TestProducerStuckRequestHoldsOthersAtMostMaxHold(t *testing.T) {
-	b, err := StartEmbedded("", "127.0.0.1:0", 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	b, ctx := testBroker(t)
 	const topic = "t.stuck"
 	p := warmProducer(ctx, t, b, topic, ProducerConfig{MaxHold: 20 * time.Millisecond})
 	release := make(chan struct{})

@@ -16,13 +16,7 @@ import (
 // record lands once, on its key's partition, and one key's records keep
 // the order in which one caller produced them.
 func TestProducerConcurrentCallersKeepKeyOrder(t *testing.T) {
-	b, err := StartEmbedded("", "127.0.0.1:0", 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	b, ctx := testBroker(t)
 	p := NewProducer(ProducerConfig{Brokers: []string{b.Addr()}, MaxBatch: 7}, nil)
 	topics := []string{"t.raw", "t.inbound"}
 	if err := EnsureTopics(ctx, p.Client(), topics, 6, 1); err != nil {
@@ -171,4 +165,18 @@ func TestProducerRejectsOnlyTheRecordKafkaRefuses(t *testing.T) {
 	}); n != small {
 		t.Fatalf("%d records in Kafka, want %d", n, small)
 	}
+}
+
+// testBroker starts an embedded broker of 6 partitions for the test, with
+// a context of a minute, both ended when the test ends.
+func testBroker(t *testing.T) (*Embedded, context.Context) {
+	t.Helper()
+	b, err := StartEmbedded("", "127.0.0.1:0", 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return b, ctx
 }
