@@ -183,7 +183,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	p, err := migrations(s.db, s.dialect)
+	p, err := migrations(ctx, s.db, s.dialect)
 	if err != nil {
 		return err
 	}
@@ -193,8 +193,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// migrationLockID is the PostgreSQL advisory lock of the migrations of the
+// schema whose name hashes (hashtext) to schema.
+func migrationLockID(schema int32) int64 { return lock.DefaultLockID ^ int64(schema) }
+
 // migrations is the schema migrations of a database of dialect.
-func migrations(db *sql.DB, dialect string) (*goose.Provider, error) {
+func migrations(ctx context.Context, db *sql.DB, dialect string) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrationFiles, "migrations/"+dialect)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
@@ -203,8 +207,15 @@ func migrations(db *sql.DB, dialect string) (*goose.Provider, error) {
 	var opts []goose.ProviderOption
 	if dialect == Postgres {
 		gooseDialect = goose.DialectPostgres
-		// Several instances may start at once: one migrates, the others wait.
-		locker, err := lock.NewPostgresSessionLocker()
+		// Several instances may start at once: one migrates, the others
+		// wait. The lock is taken per schema, as the relay's is: gateways
+		// whose tables live in different schemas of one database migrate
+		// without waiting for each other.
+		var schema int32
+		if err := db.QueryRowContext(ctx, `SELECT hashtext(current_schema())`).Scan(&schema); err != nil {
+			return nil, fmt.Errorf("sqlstore: migration lock: %w", classify(err))
+		}
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID(schema)))
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: migration lock: %w", err)
 		}
