@@ -71,27 +71,33 @@ func (t *tx) on(ctx context.Context, query string, write bool) (querier, string,
 			}
 		}
 	default:
-		if t.conn == nil {
-			c, err := t.s.db.Conn(ctx)
-			if err != nil {
-				return nil, q, fmt.Errorf("sqlstore: connection: %w", err)
-			}
-			t.conn = c
+		if err := t.connect(ctx); err != nil {
+			return nil, q, err
 		}
 		db = t.conn
 	}
 	return db, q, nil
 }
 
+// connect takes, at the first statement, the connection of the store's
+// pool the statements run on.
+func (t *tx) connect(ctx context.Context) error {
+	if t.conn != nil {
+		return nil
+	}
+	c, err := t.s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: connection: %w", err)
+	}
+	t.conn = c
+	return nil
+}
+
 // begin begins the transaction on the connection, with the planner
 // settings the reads so far had.
 func (t *tx) begin(ctx context.Context) error {
-	if t.conn == nil {
-		c, err := t.s.db.Conn(ctx)
-		if err != nil {
-			return fmt.Errorf("sqlstore: connection: %w", err)
-		}
-		t.conn = c
+	if err := t.connect(ctx); err != nil {
+		return err
 	}
 	t.s.transactions.Add(1)
 	sqltx, err := t.conn.BeginTx(ctx, nil)
