@@ -370,27 +370,24 @@ func (d *Dispatcher) gather(first core.Sent) []core.Sent {
 	linger := time.NewTimer(recordLinger)
 	defer linger.Stop()
 	for len(batch) < 200 {
+		var x core.Sent
+		ok := true
 		select {
-		case x, ok := <-d.sent:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, x)
-			continue
+		case x, ok = <-d.sent:
 		default:
-		}
-		if len(batch) >= least {
-			return batch
-		}
-		select {
-		case x, ok := <-d.sent:
-			if !ok {
+			if len(batch) >= least {
 				return batch
 			}
-			batch = append(batch, x)
-		case <-linger.C:
+			select {
+			case x, ok = <-d.sent:
+			case <-linger.C:
+				return batch
+			}
+		}
+		if !ok {
 			return batch
 		}
+		batch = append(batch, x)
 	}
 	return batch
 }
